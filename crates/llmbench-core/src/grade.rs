@@ -1,0 +1,199 @@
+//! The [`Grader`] trait, grades, and how grades combine into a verdict.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::Completion;
+
+/// What a grader is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeRequest {
+    pub task: String,
+    pub item: String,
+    /// The item's variables (the same ones the prompt template saw, plus any reference data
+    /// the item carries, such as an expected answer).
+    pub vars: BTreeMap<String, String>,
+    /// The model's answer.
+    pub completion: Completion,
+}
+
+/// Pass, fail, or could not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeOutcome {
+    Pass,
+    Fail,
+    /// The grader could not grade (its sandbox would not start, its judge failed). Not a
+    /// judgement of the answer.
+    Error,
+}
+
+impl GradeOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What a grade rests on. Reports never mix these without saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeKind {
+    /// A deterministic check of the text (a pattern, a format).
+    #[default]
+    Check,
+    /// Observed behaviour: the answer's code was run.
+    Execution,
+    /// Another model's opinion.
+    Judgement,
+}
+
+/// One grader's view of one answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grade {
+    pub outcome: GradeOutcome,
+    /// In `0.0..=1.0`.
+    pub score: f64,
+    /// Human-readable reasons: what matched, what was missing, what was observed.
+    pub evidence: String,
+    #[serde(default)]
+    pub kind: GradeKind,
+}
+
+impl Grade {
+    pub fn pass(evidence: impl Into<String>) -> Self {
+        Self {
+            outcome: GradeOutcome::Pass,
+            score: 1.0,
+            evidence: evidence.into(),
+            kind: GradeKind::Check,
+        }
+    }
+    pub fn fail(evidence: impl Into<String>) -> Self {
+        Self {
+            outcome: GradeOutcome::Fail,
+            score: 0.0,
+            evidence: evidence.into(),
+            kind: GradeKind::Check,
+        }
+    }
+}
+
+/// A grader could not run at all (bad settings, a plugin failure). A grader that ran and
+/// disliked the answer returns a failing [`Grade`] instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct GraderError {
+    pub message: String,
+}
+
+impl GraderError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// Judges an answer.
+///
+/// # Contract
+/// - Deterministic graders return the same grade for the same request.
+/// - A wrong, malformed or hostile answer is a `Fail` grade with the reason, never an
+///   `Err`: `Err` means the grader itself could not work. Nobody retries a grader.
+/// - Grading must not read secrets or the network unless it is a judge that was configured
+///   with them.
+///
+/// # Cancel safety
+/// Dropping the future abandons the grade; a grader that started processes must kill them.
+#[async_trait]
+pub trait Grader: Send + Sync {
+    async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError>;
+}
+
+/// How a task's grades combine into one verdict per sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+pub enum VerdictRule {
+    /// Every grader must pass.
+    AllPass,
+    /// The weighted mean score must reach the threshold.
+    Weighted { weights: Vec<f64>, threshold: f64 },
+}
+
+/// The verdict on one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub pass: bool,
+    pub score: f64,
+    /// Index of the first grader that did not pass (by config order), if any.
+    pub first_failure: Option<usize>,
+}
+
+impl VerdictRule {
+    /// Combine grades, given in the order the task lists its graders. No grades pass.
+    pub fn decide(&self, grades: &[Grade]) -> Verdict {
+        let first_failure = grades.iter().position(|g| g.outcome != GradeOutcome::Pass);
+        match self {
+            VerdictRule::AllPass => {
+                let score = if grades.is_empty() {
+                    1.0
+                } else {
+                    grades.iter().map(|g| g.score).sum::<f64>() / grades.len() as f64
+                };
+                Verdict {
+                    pass: first_failure.is_none(),
+                    score,
+                    first_failure,
+                }
+            }
+            VerdictRule::Weighted { weights, threshold } => {
+                let total: f64 = weights.iter().take(grades.len()).sum();
+                let score = if total > 0.0 {
+                    grades
+                        .iter()
+                        .zip(weights)
+                        .map(|(g, w)| g.score * w)
+                        .sum::<f64>()
+                        / total
+                } else {
+                    0.0
+                };
+                let errored = grades.iter().any(|g| g.outcome == GradeOutcome::Error);
+                Verdict {
+                    pass: !errored && score >= *threshold,
+                    score,
+                    first_failure,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_pass_names_first_failure() {
+        let v =
+            VerdictRule::AllPass.decide(&[Grade::pass("a"), Grade::fail("b"), Grade::fail("c")]);
+        assert!(!v.pass);
+        assert_eq!(v.first_failure, Some(1));
+    }
+
+    #[test]
+    fn weighted_threshold() {
+        let rule = VerdictRule::Weighted {
+            weights: vec![3.0, 1.0],
+            threshold: 0.7,
+        };
+        assert!(rule.decide(&[Grade::pass("a"), Grade::fail("b")]).pass);
+        assert!(!rule.decide(&[Grade::fail("a"), Grade::pass("b")]).pass);
+    }
+}

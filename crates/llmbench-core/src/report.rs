@@ -1,0 +1,52 @@
+//! The data a [`crate::Reporter`] renders: one finished run, read back from the store.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Completion, Grade, ProviderError, SampleKey, Verdict};
+
+/// The run as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub config_path: String,
+    pub store_path: String,
+    /// `running`, `finished`, `interrupted`.
+    pub status: String,
+    pub started_at: String,
+    pub planned_samples: u64,
+    /// Provider names in config order, with the model each asks for.
+    pub providers: Vec<(String, String)>,
+    /// Grader names per task, in config order.
+    pub graders: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleStatus {
+    /// A completion was obtained and graded.
+    Done,
+    /// The provider failed for good (after the runner's retries).
+    Error,
+}
+
+/// One finished sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub key: SampleKey,
+    pub model: String,
+    pub status: SampleStatus,
+    pub completion: Option<Completion>,
+    pub error: Option<ProviderError>,
+    /// Grades in the task's grader order, with each grader's name.
+    pub grades: Vec<(String, Grade)>,
+    pub verdict: Option<Verdict>,
+    pub cost_usd: Option<f64>,
+    pub attempts: u32,
+}
+
+/// Everything a reporter needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run: RunInfo,
+    pub samples: Vec<SampleRecord>,
+}

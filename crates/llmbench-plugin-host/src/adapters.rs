@@ -1,0 +1,118 @@
+//! Plugin instances seen through the `llmbench_core` traits.
+
+use async_trait::async_trait;
+use llmbench_core::{
+    Completion, CompletionRequest, Grade, GradeRequest, Grader, GraderError, PluginContext,
+    Provider, ProviderError, ProviderErrorKind, ReportError, Reporter, RunReport,
+};
+use llmbench_plugin_abi::PluginKind;
+
+use crate::{CallOutcome, Instance, LoadError, Plugin};
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("request serializes")
+}
+
+/// Decode a call outcome: `Ok` payload as `T`, `Error` payload as `E`, and everything else
+/// through `fail`, which turns a reason into the error type.
+fn decode<T, E>(name: &str, outcome: CallOutcome, fail: impl Fn(String) -> E) -> Result<T, E>
+where
+    T: serde::de::DeserializeOwned,
+    E: serde::de::DeserializeOwned,
+{
+    match outcome {
+        CallOutcome::Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| fail(format!("plugin `{name}` returned an invalid answer: {e}"))),
+        CallOutcome::Error(bytes) => Err(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| fail(format!("plugin `{name}` returned an invalid error: {e}")))),
+        CallOutcome::Panic(message) => Err(fail(format!("plugin `{name}` panicked: {message}"))),
+        CallOutcome::BadRequest(reason) => Err(fail(format!(
+            "plugin `{name}` refused the request: {reason}"
+        ))),
+        CallOutcome::Cancelled => Err(fail(format!("plugin `{name}` cancelled the call"))),
+    }
+}
+
+macro_rules! adapter {
+    ($name:ident, $kind:expr) => {
+        /// A plugin instance of this kind.
+        #[derive(Debug)]
+        pub struct $name {
+            instance: Instance,
+            name: String,
+        }
+
+        impl $name {
+            /// Instantiate `plugin` with `options`. Blocking.
+            pub fn new(
+                plugin: &Plugin,
+                options: &serde_json::Value,
+                context: &PluginContext,
+            ) -> Result<Self, LoadError> {
+                let instance = plugin.instantiate($kind, options, context)?;
+                Ok(Self {
+                    name: plugin.meta().name,
+                    instance,
+                })
+            }
+
+            pub fn name(&self) -> &str {
+                &self.name
+            }
+        }
+    };
+}
+
+adapter!(PluginProvider, PluginKind::Provider);
+adapter!(PluginGrader, PluginKind::Grader);
+adapter!(PluginReporter, PluginKind::Reporter);
+
+#[async_trait]
+impl Provider for PluginProvider {
+    async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let outcome = self.instance.call("complete", &encode(request)).await;
+        decode(&self.name, outcome, |reason| {
+            ProviderError::new(ProviderErrorKind::Plugin, reason)
+        })
+    }
+}
+
+#[async_trait]
+impl Grader for PluginGrader {
+    async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError> {
+        let outcome = self.instance.call("grade", &encode(request)).await;
+        decode(&self.name, outcome, GraderError::new)
+    }
+}
+
+impl Reporter for PluginReporter {
+    fn render(&self, report: &RunReport) -> Result<String, ReportError> {
+        // Reporters are synchronous; wait on the plugin's runtime from this thread.
+        let outcome = futures_block_on(self.instance.call("render", &encode(report)));
+        decode::<String, String>(&self.name, outcome, |m| m)
+            .map_err(|message| ReportError { message })
+    }
+}
+
+/// Minimal blocking wait for one plugin call (the plugin's own runtime does the work; this
+/// thread only parks until the completion callback fires).
+fn futures_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}

@@ -1,0 +1,202 @@
+//! Plugin instances and calls across the C ABI.
+
+use std::ffi::c_void;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use llmbench_core::PluginContext;
+use llmbench_plugin_abi::{self as abi, Bytes, HostApi, PluginKind};
+use tokio::sync::oneshot;
+
+use crate::{LoadError, Plugin};
+
+/// How a plugin call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok(Vec<u8>),
+    /// The method returned an error (JSON).
+    Error(Vec<u8>),
+    /// The plugin panicked, with the message.
+    Panic(String),
+    /// The plugin did not understand the request.
+    BadRequest(String),
+    Cancelled,
+}
+
+/// One live plugin instance. Destroyed (its runtime shut down) when dropped.
+#[derive(Debug)]
+pub struct Instance {
+    plugin: Plugin,
+    ptr: *mut c_void,
+}
+
+// SAFETY: the ABI requires every vtable entry to be callable from any thread, and the
+// instance pointer is only passed back to the plugin that made it.
+unsafe impl Send for Instance {}
+// SAFETY: as above; concurrent calls on one instance are part of the contract.
+unsafe impl Sync for Instance {}
+
+extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
+    // SAFETY: the plugin passes slices valid for the duration of this call.
+    let (target, message) = unsafe { (target.as_slice(), message.as_slice()) };
+    let target = String::from_utf8_lossy(target);
+    let message = String::from_utf8_lossy(message);
+    match level {
+        abi::LOG_ERROR => {
+            tracing::error!(target: "llmbench::plugin", plugin_target = %target, "{message}")
+        }
+        abi::LOG_WARN => {
+            tracing::warn!(target: "llmbench::plugin", plugin_target = %target, "{message}")
+        }
+        abi::LOG_INFO => {
+            tracing::info!(target: "llmbench::plugin", plugin_target = %target, "{message}")
+        }
+        abi::LOG_DEBUG => {
+            tracing::debug!(target: "llmbench::plugin", plugin_target = %target, "{message}")
+        }
+        _ => tracing::trace!(target: "llmbench::plugin", plugin_target = %target, "{message}"),
+    }
+}
+
+fn host_api() -> &'static HostApi {
+    static API: std::sync::OnceLock<HostApi> = std::sync::OnceLock::new();
+    API.get_or_init(|| {
+        let max_level = match tracing::level_filters::LevelFilter::current().into_level() {
+            None => 0,
+            Some(tracing::Level::ERROR) => abi::LOG_ERROR,
+            Some(tracing::Level::WARN) => abi::LOG_WARN,
+            Some(tracing::Level::INFO) => abi::LOG_INFO,
+            Some(tracing::Level::DEBUG) => abi::LOG_DEBUG,
+            Some(tracing::Level::TRACE) => abi::LOG_TRACE,
+        };
+        HostApi {
+            log: host_log,
+            max_level,
+        }
+    })
+}
+
+extern "C" fn collect_error(user: *mut c_void, bytes: Bytes) {
+    // SAFETY: `user` is the `&mut String` passed to `create` below, alive during the call;
+    // `bytes` is valid for this callback.
+    unsafe { (*user.cast::<String>()).push_str(&String::from_utf8_lossy(bytes.as_slice())) };
+}
+
+type Sender = oneshot::Sender<(u32, Vec<u8>)>;
+
+extern "C" fn on_complete(user_data: *mut c_void, status: u32, payload: Bytes) {
+    // SAFETY: `user_data` is the boxed sender made in `Instance::call`; the plugin completes
+    // each call exactly once, so it is reclaimed exactly once. The payload is valid now.
+    let sender = unsafe { Box::from_raw(user_data.cast::<Sender>()) };
+    let payload = unsafe { payload.as_slice() }.to_vec();
+    let _ = sender.send((status, payload));
+}
+
+impl Plugin {
+    /// Build an instance of `expected` kind from JSON options. Blocking: plugins may load
+    /// large files here. Call it from a blocking context.
+    pub fn instantiate(
+        &self,
+        expected: PluginKind,
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<Instance, LoadError> {
+        self.expect_kind(expected)?;
+        let options =
+            serde_json::to_vec(&serde_json::json!({ "options": options, "context": context }))
+                .expect("JSON value serializes");
+        let mut error = String::new();
+        let ptr = (self.decl.vtable.create)(
+            host_api(),
+            Bytes::new(&options),
+            collect_error,
+            (&raw mut error).cast(),
+        );
+        if ptr.is_null() {
+            return Err(LoadError::Create {
+                name: self.meta().name,
+                reason: error,
+            });
+        }
+        Ok(Instance { plugin: *self, ptr })
+    }
+}
+
+impl Instance {
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Start `method` and wait for its outcome. Dropping the future cancels the call.
+    pub fn call(&self, method: &str, request: &[u8]) -> PendingCall<'_> {
+        let (tx, rx) = oneshot::channel();
+        let user_data = Box::into_raw(Box::new(tx)).cast::<c_void>();
+        let handle = (self.plugin.decl.vtable.start_call)(
+            self.ptr,
+            Bytes::new(method.as_bytes()),
+            Bytes::new(request),
+            on_complete,
+            user_data,
+        );
+        PendingCall {
+            instance: self,
+            handle,
+            rx,
+            finished: false,
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        (self.plugin.decl.vtable.destroy)(self.ptr);
+    }
+}
+
+/// A call in flight. Resolves to its [`CallOutcome`]; dropped early, it cancels the call.
+#[derive(Debug)]
+pub struct PendingCall<'a> {
+    instance: &'a Instance,
+    handle: *mut c_void,
+    rx: oneshot::Receiver<(u32, Vec<u8>)>,
+    finished: bool,
+}
+
+// SAFETY: the call handle is an opaque token the plugin accepts from any thread.
+unsafe impl Send for PendingCall<'_> {}
+
+impl Future for PendingCall<'_> {
+    type Output = CallOutcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CallOutcome> {
+        let (status, payload) = match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(done)) => done,
+            Poll::Ready(Err(_)) => (
+                abi::STATUS_PANIC,
+                b"plugin dropped the call without completing it".to_vec(),
+            ),
+        };
+        self.finished = true;
+        let text = || String::from_utf8_lossy(&payload).into_owned();
+        Poll::Ready(match status {
+            abi::STATUS_OK => CallOutcome::Ok(payload),
+            abi::STATUS_ERROR => CallOutcome::Error(payload),
+            abi::STATUS_CANCELLED => CallOutcome::Cancelled,
+            abi::STATUS_BAD_REQUEST => CallOutcome::BadRequest(text()),
+            abi::STATUS_PANIC => CallOutcome::Panic(text()),
+            other => CallOutcome::BadRequest(format!("plugin returned unknown status {other}")),
+        })
+    }
+}
+
+impl Drop for PendingCall<'_> {
+    fn drop(&mut self) {
+        (self.instance.plugin.decl.vtable.release_call)(
+            self.instance.ptr,
+            self.handle,
+            !self.finished,
+        );
+    }
+}

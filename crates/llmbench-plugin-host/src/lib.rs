@@ -1,0 +1,16 @@
+//! The plugin host: the only crate that touches `libloading`.
+//!
+//! [`load`] opens a plugin library (never unloading it), reads and checks its declaration,
+//! and [`Plugin::instantiate`] builds an instance from JSON options. Instances are served to
+//! the rest of llmbench as `llmbench_core` trait objects ([`PluginProvider`],
+//! [`PluginGrader`], [`PluginReporter`]), so the runner cannot tell a plugin from a built-in.
+
+mod adapters;
+mod call;
+mod error;
+mod library;
+
+pub use adapters::{PluginGrader, PluginProvider, PluginReporter};
+pub use call::{CallOutcome, Instance};
+pub use error::LoadError;
+pub use library::{Plugin, PluginMeta, library_file_name, list_dir, load, resolve};

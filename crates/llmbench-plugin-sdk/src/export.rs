@@ -1,0 +1,220 @@
+//! The `extern "C"` entry points behind [`crate::export_provider!`] and friends.
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use llmbench_plugin_abi::{
+    self as abi, Bytes, CompleteFn, DeclPrefix, FLAG_PANIC_UNWIND, HostApi, PluginDecl, PluginKind,
+    SinkFn, VTable,
+};
+
+use crate::Service;
+
+/// The compiler that built this SDK (and so the plugin).
+pub const RUSTC_VERSION: &str = env!("LLMBENCH_RUSTC_VERSION");
+
+/// Build the declaration for a service type. Used by the export macros.
+#[doc(hidden)]
+pub const fn __decl<S: Service>(
+    kind: PluginKind,
+    name: &'static str,
+    version: &'static str,
+    panic_unwind: bool,
+) -> PluginDecl {
+    PluginDecl {
+        prefix: DeclPrefix {
+            magic: abi::MAGIC,
+            abi_version: abi::ABI_VERSION,
+            decl_size: size_of::<PluginDecl>() as u32,
+            fingerprint: abi::FINGERPRINT,
+        },
+        flags: if panic_unwind { FLAG_PANIC_UNWIND } else { 0 },
+        kind: kind as u32,
+        name: Bytes::from_static(name),
+        version: Bytes::from_static(version),
+        sdk_version: Bytes::from_static(env!("CARGO_PKG_VERSION")),
+        rustc_version: Bytes::from_static(RUSTC_VERSION),
+        vtable: VTable {
+            create: create::<S>,
+            destroy: destroy::<S>,
+            start_call: start_call::<S>,
+            release_call,
+        },
+    }
+}
+
+struct Instance<S> {
+    runtime: Option<tokio::runtime::Runtime>,
+    service: Arc<S>,
+}
+
+/// A started call, owned by the host until `release_call`.
+struct CallHandle {
+    abort: Option<tokio::task::AbortHandle>,
+}
+
+/// What the host sends to `create`: the plugin's own options and its context.
+#[derive(serde::Deserialize)]
+struct CreateRequest {
+    options: serde_json::Value,
+    context: llmbench_core::PluginContext,
+}
+
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_owned()
+    }
+}
+
+extern "C" fn create<S: Service>(
+    host: *const HostApi,
+    options: Bytes,
+    err: SinkFn,
+    err_user: *mut c_void,
+) -> *mut c_void {
+    let fail = |message: &str| {
+        err(err_user, Bytes::new(message.as_bytes()));
+        std::ptr::null_mut()
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| -> Result<*mut c_void, String> {
+        if !host.is_null() {
+            // SAFETY: the host passes a pointer to a HostApi valid for the process lifetime.
+            crate::logging::install(unsafe { *host });
+        }
+        // SAFETY: the host guarantees `options` is valid for the duration of this call.
+        let options = unsafe { options.as_slice() };
+        let CreateRequest { options, context } =
+            serde_json::from_slice(options).map_err(|e| format!("invalid create request: {e}"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("llmbench-plugin")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the plugin runtime: {e}"))?;
+        let service = {
+            let _entered = runtime.enter();
+            S::create(options, &context)?
+        };
+        let instance = Box::new(Instance {
+            runtime: Some(runtime),
+            service: Arc::new(service),
+        });
+        Ok(Box::into_raw(instance).cast())
+    }));
+    match result {
+        Ok(Ok(instance)) => instance,
+        Ok(Err(message)) => fail(&message),
+        Err(panic) => fail(&format!("panicked while creating: {}", panic_text(&*panic))),
+    }
+}
+
+extern "C" fn destroy<S: Service>(instance: *mut c_void) {
+    if instance.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `instance` came from `create::<S>` and the host destroys it once.
+        let mut instance = unsafe { Box::from_raw(instance.cast::<Instance<S>>()) };
+        if let Some(runtime) = instance.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(10));
+        }
+    }));
+}
+
+/// Calls the host's completion exactly once: with the result, or, if dropped unfinished
+/// (the task was aborted, the runtime shut down, a panic unwound), as cancelled or panicked.
+struct Completion {
+    on_complete: CompleteFn,
+    user_data: usize,
+    done: bool,
+}
+
+impl Completion {
+    fn finish(mut self, status: u32, payload: &[u8]) {
+        self.done = true;
+        (self.on_complete)(self.user_data as *mut c_void, status, Bytes::new(payload));
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.done {
+            let (status, text): (u32, &[u8]) = if std::thread::panicking() {
+                (abi::STATUS_PANIC, b"plugin panicked")
+            } else {
+                (abi::STATUS_CANCELLED, b"")
+            };
+            (self.on_complete)(self.user_data as *mut c_void, status, Bytes::new(text));
+        }
+    }
+}
+
+extern "C" fn start_call<S: Service>(
+    instance: *mut c_void,
+    method: Bytes,
+    request: Bytes,
+    on_complete: CompleteFn,
+    user_data: *mut c_void,
+) -> *mut c_void {
+    let completion = Completion {
+        on_complete,
+        user_data: user_data as usize,
+        done: false,
+    };
+    let handle = catch_unwind(AssertUnwindSafe(move || {
+        // SAFETY: `instance` came from `create::<S>` and outlives its calls.
+        let instance = unsafe { &*instance.cast::<Instance<S>>() };
+        // SAFETY: the host guarantees both slices are valid for the duration of this call.
+        let (method, request) = unsafe { (method.as_slice(), request.as_slice()) };
+        let method = String::from_utf8_lossy(method);
+        let runtime = instance
+            .runtime
+            .as_ref()
+            .expect("runtime lives until destroy");
+        match instance.service.call(&method, request) {
+            Err(reason) => {
+                completion.finish(abi::STATUS_BAD_REQUEST, reason.as_bytes());
+                CallHandle { abort: None }
+            }
+            Ok(future) => {
+                let task = runtime.spawn(async move {
+                    match AssertUnwindSafe(future).catch_unwind().await {
+                        Ok(Ok(bytes)) => completion.finish(abi::STATUS_OK, &bytes),
+                        Ok(Err(bytes)) => completion.finish(abi::STATUS_ERROR, &bytes),
+                        Err(panic) => {
+                            completion.finish(abi::STATUS_PANIC, panic_text(&*panic).as_bytes())
+                        }
+                    }
+                });
+                CallHandle {
+                    abort: Some(task.abort_handle()),
+                }
+            }
+        }
+    }));
+    let handle = handle.unwrap_or(CallHandle { abort: None });
+    Box::into_raw(Box::new(handle)).cast()
+}
+
+extern "C" fn release_call(_instance: *mut c_void, call: *mut c_void, cancel: bool) {
+    if call.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `call` came from `start_call` and the host releases it once.
+        let handle = unsafe { Box::from_raw(call.cast::<CallHandle>()) };
+        if cancel {
+            if let Some(abort) = handle.abort {
+                abort.abort();
+            }
+        }
+    }));
+}

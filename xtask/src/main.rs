@@ -1,0 +1,2 @@
+//! Project automation (rust-analyzer's xtask pattern).
+fn main() {}
