@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::SampleKey;
+
 /// Who speaks a [`Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +53,10 @@ pub struct CompletionRequest {
     /// Ask for a streamed answer, so that time to first token can be measured.
     #[serde(default = "yes")]
     pub stream: bool,
+    /// Which sample this request serves. Providers must not send it to a model; it lets a
+    /// replay provider find a recorded answer and lets logs name the sample.
+    #[serde(default)]
+    pub sample: Option<SampleKey>,
 }
 
 fn yes() -> bool {
