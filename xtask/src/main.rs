@@ -1,2 +1,107 @@
-//! Project automation (rust-analyzer's xtask pattern).
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (rust-analyzer's xtask pattern).
+//!
+//! - `bench [--config FILE] [llmbench run options]`: install what the build needs, build the
+//!   host and every plugin in one cargo invocation (so their ABI matches), run the sweep and
+//!   print the table. Without `--config`, runs `configs/default.toml`.
+//! - `ci`: what CI runs (`.ci/run` calls it): setup, format check, the whole test suite.
+
+#![expect(clippy::print_stderr, reason = "xtask reports progress on stderr")]
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "bench" => bench(&rest),
+        "ci" => ci(),
+        "setup" => setup(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup>"
+            );
+            bail!("unknown command `{command}`")
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_owned()
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {}", render(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{}`", render(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed with {status}", render(cmd));
+    }
+    Ok(())
+}
+
+fn render(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Install the system packages the build and tests need (idempotent; says what it installs).
+fn setup() -> anyhow::Result<()> {
+    let script = root().join("scripts/install-deps.sh");
+    if script.exists() {
+        run(Command::new("bash").arg(&script).arg("build"))?;
+    }
+    Ok(())
+}
+
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    setup()?;
+    let mut args = args.to_vec();
+    if !args
+        .iter()
+        .any(|a| a == "--config" || a == "-c" || a.starts_with("--config="))
+    {
+        args.splice(
+            0..0,
+            ["--config".to_owned(), "configs/default.toml".to_owned()],
+        );
+    }
+    // One build for the host and every plugin: they share the ABI definition and the
+    // compiler, so the fingerprint check at load time passes.
+    run(cargo().args(["build", "--workspace", "--exclude", "xtask"]))?;
+    let exe = root().join("target/debug/llmbench");
+    let status = Command::new(&exe)
+        .arg("run")
+        .args(&args)
+        .status()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    if !status.success() {
+        bail!("llmbench run failed with {status}");
+    }
+    Ok(())
+}
+
+fn ci() -> anyhow::Result<()> {
+    setup()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    Ok(())
+}

@@ -14,8 +14,8 @@ pub struct RunInfo {
     pub status: String,
     pub started_at: String,
     pub planned_samples: u64,
-    /// Provider names in config order, with the model each asks for.
-    pub providers: Vec<(String, String)>,
+    /// Providers in config order: (name, model, display label).
+    pub providers: Vec<(String, String, String)>,
     /// Grader names per task, in config order.
     pub graders: Vec<(String, Vec<String>)>,
 }

@@ -89,6 +89,7 @@ extern "C" fn on_complete(user_data: *mut c_void, status: u32, payload: Bytes) {
     // SAFETY: `user_data` is the boxed sender made in `Instance::call`; the plugin completes
     // each call exactly once, so it is reclaimed exactly once. The payload is valid now.
     let sender = unsafe { Box::from_raw(user_data.cast::<Sender>()) };
+    // SAFETY: the payload is valid for the duration of this callback.
     let payload = unsafe { payload.as_slice() }.to_vec();
     let _ = sender.send((status, payload));
 }

@@ -211,10 +211,8 @@ extern "C" fn release_call(_instance: *mut c_void, call: *mut c_void, cancel: bo
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `call` came from `start_call` and the host releases it once.
         let handle = unsafe { Box::from_raw(call.cast::<CallHandle>()) };
-        if cancel {
-            if let Some(abort) = handle.abort {
-                abort.abort();
-            }
+        if cancel && let Some(abort) = handle.abort {
+            abort.abort();
         }
     }));
 }

@@ -34,14 +34,14 @@ pub(crate) fn install(host: HostApi) {
 }
 
 pub(crate) fn log(level: u32, target: &str, message: &str) {
-    if let Some(host) = HOST.get() {
-        if level <= host.max_level {
-            (host.log)(
-                level,
-                Bytes::new(target.as_bytes()),
-                Bytes::new(message.as_bytes()),
-            );
-        }
+    if let Some(host) = HOST.get()
+        && level <= host.max_level
+    {
+        (host.log)(
+            level,
+            Bytes::new(target.as_bytes()),
+            Bytes::new(message.as_bytes()),
+        );
     }
 }
 

@@ -1,0 +1,61 @@
+//! llmbench's benchmark config: TOML in, validated settings out, with errors that point at
+//! the line and column to fix.
+//!
+//! [`load`] reads a config file and [`parse`] validates its text. Parsing goes through raw
+//! serde structs that mirror the file (unknown keys are errors: a silent typo would change the
+//! experiment), then through validation into [`Config`], whose fields hold their invariants.
+//! Validation is pure except for reading the config's own `prompt-file`s and `items-file`s:
+//! nothing here loads a plugin, reads an API key or starts a runtime.
+//!
+//! ```
+//! let config = llmbench_config::parse(
+//!     r#"
+//! [providers.haiku]
+//! plugin = "provider-replay"
+//! model = "claude-haiku-4-5"
+//!
+//! [tasks.hello]
+//! prompt = "Say hello to {{ name }}."
+//! items = [{ id = "world", name = "the world" }]
+//! "#,
+//!     std::path::Path::new("bench.toml"),
+//! )
+//! .unwrap();
+//! assert_eq!(config.providers[0].label, "claude-haiku-4-5");
+//! assert_eq!(config.tasks[0].items[0].vars["name"], "the world");
+//! ```
+
+mod de_error;
+mod error;
+mod items;
+mod model;
+mod raw;
+mod template;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use model::{Config, GraderConfig, PriceConfig, ProviderConfig, RunSettings, TaskConfig};
+pub use template::render;
+
+/// Reads and validates the config at `path`, and the prompt and items files it names.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::file(
+            ConfigErrorKind::Io,
+            path,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    parse(&source, path)
+}
+
+/// Validates `source`, the text of the config at `path`.
+///
+/// `path` names the file in errors, and relative paths in the config (prompt and items
+/// files, which are read here, and `output-dir` and `plugin-dir`) are relative to its
+/// directory. It need not exist when the config names no files.
+pub fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    validate::parse(source, path)
+}

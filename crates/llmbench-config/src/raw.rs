@@ -1,0 +1,209 @@
+//! The config file as written: serde structs that mirror the TOML one to one.
+//!
+//! Every field's doc comment is user documentation: the config reference is generated from
+//! this file. Values that validation may reject are `Spanned`, so errors can point at them;
+//! numbers are read wide (`i64`, `f64`) so that range errors come from validation, in words,
+//! rather than from serde.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+/// A benchmark config: run settings, the models to ask (providers) and what to ask them
+/// (tasks).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawConfig {
+    /// Settings for the whole run.
+    #[serde(default)]
+    pub run: RawRun,
+    /// The models to benchmark, one table per provider: `[providers.NAME]`. The name
+    /// (letters, digits, `_`, `.` and `-`) identifies the provider in results and metrics.
+    /// At least one is required.
+    #[serde(default)]
+    pub providers: Entries<RawProvider>,
+    /// What to ask, one table per task: `[tasks.NAME]`. The name follows the same rule as
+    /// provider names. At least one is required.
+    #[serde(default)]
+    pub tasks: Entries<RawTask>,
+}
+
+/// `[run]`: settings for the whole run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawRun {
+    /// Where results are written, relative to the config file's directory. Default: the
+    /// `llmbench-results` directory in the current directory.
+    pub output_dir: Option<Spanned<String>>,
+    /// How many times each (task, item, provider) is asked. Default 1, at least 1.
+    pub repeats: Option<Spanned<i64>>,
+    /// The most samples in flight at once, across all providers. Default 4, at least 1.
+    pub concurrency: Option<Spanned<i64>>,
+    /// Time allowed for one request, in seconds (fractions allowed). Default 300, more than 0.
+    pub timeout_seconds: Option<Spanned<f64>>,
+    /// Where plugins named without a path are looked up, relative to the config file's
+    /// directory. Default: the directory of the `llmbench` executable.
+    pub plugin_dir: Option<Spanned<String>>,
+}
+
+/// `[providers.NAME]`: one model behind one provider plugin.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawProvider {
+    /// The provider plugin: a plugin name (`provider-replay`), looked up in `run.plugin-dir`,
+    /// or a path to the library (containing `/` or ending in `.so`), relative to the config
+    /// file's directory.
+    pub plugin: Spanned<String>,
+    /// The model id as the provider knows it (`claude-haiku-4-5`, a model file, ...).
+    pub model: Spanned<String>,
+    /// Display name in reports. Default: the model id.
+    pub label: Option<Spanned<String>>,
+    /// The NAME of the environment variable holding the API key (for example
+    /// `ANTHROPIC_API_KEY`), never the key itself. Read when the run starts, not here.
+    pub api_key_env: Option<Spanned<String>>,
+    /// The most requests in flight to this provider at once (at least 1). Default: only the
+    /// run's `concurrency` applies.
+    pub concurrency: Option<Spanned<i64>>,
+    /// Answer length limit in tokens; overrides each task's `max-tokens` (at least 1).
+    pub max_tokens: Option<Spanned<i64>>,
+    /// Sampling temperature, 0 to 2. Default: not sent (the model's default).
+    pub temperature: Option<Spanned<f64>>,
+    /// Nucleus sampling, 0 to 1. Default: not sent.
+    pub top_p: Option<Spanned<f64>>,
+    /// Top-k sampling (at least 1). Default: not sent.
+    pub top_k: Option<Spanned<i64>>,
+    /// Sampling seed (0 or more), for providers that support one. Default: not sent.
+    pub seed: Option<Spanned<i64>>,
+    /// Stop sequences (non-empty strings). Default: none.
+    pub stop: Option<Vec<Spanned<String>>>,
+    /// Ask for streamed answers, so that time to first token is measured. Default true.
+    pub stream: Option<bool>,
+    /// Prices used to compute cost. Default: no price, cost is not reported.
+    pub price: Option<Spanned<RawPrice>>,
+    /// Free-form settings passed to the plugin as JSON; each plugin documents its own.
+    pub options: Option<Spanned<toml::Table>>,
+}
+
+/// `price = { ... }`: what the model costs, in USD per million tokens (all 0 or more).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawPrice {
+    /// Input (prompt) tokens.
+    pub input_per_mtok: Spanned<f64>,
+    /// Output (answer) tokens.
+    pub output_per_mtok: Spanned<f64>,
+    /// Tokens read from the prompt cache. Default: the input price.
+    pub cache_read_per_mtok: Option<Spanned<f64>>,
+    /// Tokens written to the prompt cache. Default: the input price.
+    pub cache_write_per_mtok: Option<Spanned<f64>>,
+    /// The date these prices were checked, `YYYY-MM-DD` (a string or a TOML date). Prices
+    /// change; reports show this date next to costs.
+    pub as_of: Option<Spanned<toml::Value>>,
+}
+
+/// `[tasks.NAME]`: a prompt template and the items it is rendered with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawTask {
+    /// What the task checks, for reports.
+    pub description: Option<String>,
+    /// System prompt template (see `prompt` for the template syntax). Default: none.
+    pub system: Option<Spanned<String>>,
+    /// The user prompt template. `{{ name }}` is replaced by the item's variable `name`;
+    /// every variable used must be set by every item. Exactly one of `prompt` and
+    /// `prompt-file` is required.
+    pub prompt: Option<Spanned<String>>,
+    /// A file holding the prompt template, relative to the config file's directory.
+    pub prompt_file: Option<Spanned<String>>,
+    /// Answer length limit in tokens. Default 1024, at least 1.
+    pub max_tokens: Option<Spanned<i64>>,
+    /// The items, inline: `items = [{ id = "a", code = "..." }]`. Each is a table of
+    /// variables (strings; numbers and booleans are converted to text). `id` names the item
+    /// (default `item-N`, counting from 1) and must be unique within the task. At most one
+    /// of `items` and `items-file`; with neither, the task has one item, `default`, with no
+    /// variables.
+    pub items: Option<Spanned<Vec<Spanned<Entries<Spanned<toml::Value>>>>>>,
+    /// The items from a JSONL file (one JSON object per line, shaped like an inline item;
+    /// blank lines skipped), relative to the config file's directory.
+    pub items_file: Option<Spanned<String>>,
+    /// How answers are graded: `[[tasks.NAME.graders]]`, in order.
+    #[serde(default)]
+    pub graders: Vec<RawGrader>,
+    /// How the grades combine into a pass or fail per sample. Default: every grader must
+    /// pass.
+    pub verdict: Option<RawVerdict>,
+}
+
+/// `[[tasks.NAME.graders]]`: one grader plugin and its settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawGrader {
+    /// Name in results, unique within the task. Default: the plugin name.
+    pub name: Option<Spanned<String>>,
+    /// The grader plugin: a plugin name (`grader-regex`) or a path, as for providers.
+    pub plugin: Spanned<String>,
+    /// Weight in a `weighted` verdict, 0 or more. Default 1.
+    pub weight: Option<Spanned<f64>>,
+    /// Free-form settings passed to the plugin as JSON; each plugin documents its own.
+    pub options: Option<Spanned<toml::Table>>,
+}
+
+/// `[tasks.NAME.verdict]`: how grades combine.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawVerdict {
+    /// `all-pass`: every grader must pass. `weighted`: the weighted mean of the grader scores
+    /// must reach `threshold`.
+    pub rule: Spanned<RawRule>,
+    /// For `weighted` only (required there): the score to reach, 0 to 1.
+    pub threshold: Option<Spanned<f64>>,
+}
+
+/// The verdict rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawRule {
+    AllPass,
+    Weighted,
+}
+
+/// A TOML table read as a list of (key, value) pairs in file order, with the keys' spans.
+///
+/// `toml::map::Map` only deserializes `toml::Value`s, and a `BTreeMap` would lose the order
+/// (providers and tasks are reported in file order).
+#[derive(Debug)]
+pub(crate) struct Entries<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for Entries<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = Entries<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value = map.next_value()?;
+                    entries.push((key, value));
+                }
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}

@@ -1,0 +1,121 @@
+//! Prompt templates: text with `{{ name }}` placeholders, filled from an item's variables.
+//!
+//! There is no escaping, no filters and no logic: a placeholder is `{{`, optional whitespace,
+//! a name (no whitespace or braces), optional whitespace, `}}`. Everything else is literal.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// One `{{ name }}` in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Placeholder {
+    pub name: String,
+    /// Byte range of the whole placeholder, braces included.
+    pub span: Range<usize>,
+}
+
+/// Why a template is malformed, at a byte offset of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+    pub help: &'static str,
+}
+
+/// The placeholders of a template, in order.
+pub(crate) fn placeholders(template: &str) -> Result<Vec<Placeholder>, TemplateError> {
+    let mut found = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = template[rest..].find("{{").map(|i| rest + i) {
+        let inner_start = open + 2;
+        let Some(close) = template[inner_start..].find("}}").map(|i| inner_start + i) else {
+            return Err(TemplateError {
+                offset: open,
+                message: "unclosed `{{`".to_owned(),
+                help: "close the placeholder with `}}`",
+            });
+        };
+        let name = template[inner_start..close].trim();
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '{' || c == '}') {
+            return Err(TemplateError {
+                offset: open,
+                message: format!("invalid placeholder `{}`", &template[open..close + 2]),
+                help: "a placeholder is `{{ name }}`, with no spaces or braces in the name",
+            });
+        }
+        found.push(Placeholder {
+            name: name.to_owned(),
+            span: open..close + 2,
+        });
+        rest = close + 2;
+    }
+    Ok(found)
+}
+
+/// Fills a template's placeholders from `vars`.
+///
+/// A placeholder whose variable is absent, and a malformed template's text from the first
+/// bad `{{` on, are kept as written: validated configs never have either.
+pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = 0;
+    while let Some(open) = template[rest..].find("{{").map(|i| rest + i) {
+        let inner_start = open + 2;
+        let Some(close) = template[inner_start..].find("}}").map(|i| inner_start + i) else {
+            break;
+        };
+        out.push_str(&template[rest..open]);
+        match vars.get(template[inner_start..close].trim()) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&template[open..close + 2]),
+        }
+        rest = close + 2;
+    }
+    out.push_str(&template[rest..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn finds_placeholders_with_or_without_spaces() {
+        let found = placeholders("a {{x}} b {{  y\t}} {single} }}").unwrap();
+        let names: Vec<_> = found.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["x", "y"]);
+        assert_eq!(found[0].span, 2..7);
+    }
+
+    #[test]
+    fn rejects_unclosed_and_empty_placeholders() {
+        let e = placeholders("ok {{x}} then {{ y").unwrap_err();
+        assert_eq!(e.offset, 14);
+        assert_eq!(e.message, "unclosed `{{`");
+        let e = placeholders("a {{ }} b").unwrap_err();
+        assert_eq!(e.message, "invalid placeholder `{{ }}`");
+        assert!(placeholders("{{a b}}").is_err());
+    }
+
+    #[test]
+    fn renders_values_verbatim() {
+        let v = vars(&[("code", "cache = {}\n{{not a var}}"), ("n", "3")]);
+        assert_eq!(
+            render("Fix:\n{{ code }}\n({{n}}x)", &v),
+            "Fix:\ncache = {}\n{{not a var}}\n(3x)"
+        );
+    }
+
+    #[test]
+    fn keeps_unknown_and_unclosed_placeholders() {
+        let v = vars(&[("a", "1")]);
+        assert_eq!(render("{{a}} {{b}} {{a", &v), "1 {{b}} {{a");
+    }
+}

@@ -1,0 +1,925 @@
+//! Raw config to validated [`Config`]: every check, every error collected, nothing loaded
+//! but the config's own prompt and items files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use llmbench_core::{Item, Price, Sampling, VerdictRule};
+use toml::Spanned;
+
+use crate::de_error::{self, Segment, backticked, display_path};
+use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors, Sink};
+use crate::items::{self, Located, Origin};
+use crate::model::{Config, GraderConfig, PriceConfig, ProviderConfig, RunSettings, TaskConfig};
+use crate::raw::{
+    RawConfig, RawGrader, RawPrice, RawProvider, RawRule, RawRun, RawTask, RawVerdict,
+};
+use crate::template;
+
+use ConfigErrorKind as K;
+
+/// Parses and validates `source`, the text of the config at `path`.
+pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let raw: RawConfig =
+        toml::from_str(source).map_err(|e| de_error::translate(&e, path, source))?;
+
+    // Files named in the config are read and shown relative to the path as given (so
+    // messages read like the command line), and stored resolved against the canonical one.
+    let base = path.parent().unwrap_or(Path::new(""));
+    let canonical = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    let dir = canonical.parent().unwrap_or(Path::new("")).to_path_buf();
+
+    let mut v = Validator {
+        sink: Sink::new(path, source),
+        base,
+        dir: &dir,
+    };
+    let run = v.run(raw.run);
+    if raw.providers.0.is_empty() {
+        v.sink
+            .error(
+                K::MissingKey,
+                0..0,
+                "no providers: the config must define at least one",
+            )
+            .help("add a `[providers.NAME]` table with a `plugin` and a `model`");
+    }
+    if raw.tasks.0.is_empty() {
+        v.sink
+            .error(
+                K::MissingKey,
+                0..0,
+                "no tasks: the config must define at least one",
+            )
+            .help("add a `[tasks.NAME]` table with a `prompt`");
+    }
+    let providers: Vec<_> = raw
+        .providers
+        .0
+        .into_iter()
+        .map(|(name, provider)| v.provider(name, provider))
+        .collect();
+    let tasks: Vec<_> = raw
+        .tasks
+        .0
+        .into_iter()
+        .map(|(name, task)| v.task(name, task))
+        .collect();
+
+    if !v.sink.errors.is_empty() {
+        // Top to bottom: the config's errors first, then each other file's, in the order
+        // the files were named.
+        let mut errors = v.sink.errors;
+        let mut files: Vec<PathBuf> = vec![path.to_path_buf()];
+        for e in &errors {
+            if !files.contains(&e.path) {
+                files.push(e.path.clone());
+            }
+        }
+        errors.sort_by_key(|e| (files.iter().position(|f| *f == e.path), e.line, e.column));
+        return Err(ConfigErrors(errors));
+    }
+    Ok(Config {
+        path: canonical.clone(),
+        dir: dir.clone(),
+        source: source.to_owned(),
+        run,
+        providers,
+        tasks,
+    })
+}
+
+/// Provider, task, grader and item-variable names: `[A-Za-z0-9_.-]+`.
+pub(crate) fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+const ID_RULE: &str = "use letters, digits, `_`, `.` and `-`";
+
+fn is_env_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `YYYY-MM-DD`, and a real day.
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let digits = |r: Range<usize>| -> Option<u32> {
+        let part = &s[r];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return false;
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
+/// Whether a plugin reference is a path to a library rather than a name.
+fn is_plugin_path(s: &str) -> bool {
+    s.contains('/')
+        || s.contains('\\')
+        || [".so", ".dylib", ".dll"].iter().any(|ext| s.ends_with(ext))
+}
+
+/// Allowed values of a float setting.
+#[derive(Debug, Clone, Copy)]
+enum FloatRange {
+    AtLeast(f64),
+    MoreThan(f64),
+    Between(f64, f64),
+}
+
+impl FloatRange {
+    fn contains(self, x: f64) -> bool {
+        match self {
+            Self::AtLeast(min) => x >= min,
+            Self::MoreThan(min) => x > min,
+            Self::Between(min, max) => (min..=max).contains(&x),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::AtLeast(min) => format!("{min} or more"),
+            Self::MoreThan(min) => format!("more than {min}"),
+            Self::Between(min, max) => format!("between {min} and {max}"),
+        }
+    }
+}
+
+/// A prompt template and where its text lives.
+#[derive(Debug)]
+enum TemplateSource {
+    /// A string value in the config.
+    Config { text: String, span: Range<usize> },
+    /// A file named by `prompt-file`.
+    File { text: String, path: PathBuf },
+}
+
+impl TemplateSource {
+    fn text(&self) -> &str {
+        match self {
+            Self::Config { text, .. } | Self::File { text, .. } => text,
+        }
+    }
+}
+
+struct Validator<'a> {
+    sink: Sink<'a>,
+    /// The config's directory as given: files are read and shown from here.
+    base: &'a Path,
+    /// The config's canonical directory: paths are stored resolved against it.
+    dir: &'a Path,
+}
+
+impl Validator<'_> {
+    fn int(&mut self, name: &str, value: &Spanned<i64>, min: i64, max: i64) -> i64 {
+        let x = *value.get_ref();
+        if x < min {
+            self.sink.error(
+                K::InvalidValue,
+                value.span(),
+                format!("`{name}` must be at least {min}, not {x}"),
+            );
+            min
+        } else if x > max {
+            self.sink.error(
+                K::InvalidValue,
+                value.span(),
+                format!("`{name}` must be at most {max}, not {x}"),
+            );
+            max
+        } else {
+            x
+        }
+    }
+
+    fn float(&mut self, name: &str, value: &Spanned<f64>, range: FloatRange) -> f64 {
+        let x = *value.get_ref();
+        if !x.is_finite() || !range.contains(x) {
+            self.sink.error(
+                K::InvalidValue,
+                value.span(),
+                format!("`{name}` must be {}, not {x}", range.describe()),
+            );
+            return match range {
+                FloatRange::AtLeast(min) | FloatRange::Between(min, _) => min,
+                FloatRange::MoreThan(min) => min + 1.0,
+            };
+        }
+        x
+    }
+
+    fn non_empty(&mut self, name: &str, value: &Spanned<String>) -> String {
+        if value.get_ref().trim().is_empty() {
+            self.sink.error(
+                K::InvalidValue,
+                value.span(),
+                format!("`{name}` must not be empty"),
+            );
+        }
+        value.get_ref().clone()
+    }
+
+    fn id(&mut self, what: &str, name: &Spanned<String>) {
+        if !is_id(name.get_ref()) {
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    name.span(),
+                    format!("invalid {what} name {:?}", name.get_ref()),
+                )
+                .help(ID_RULE);
+        }
+    }
+
+    fn path(&mut self, name: &str, value: &Spanned<String>) -> PathBuf {
+        self.non_empty(name, value);
+        self.dir.join(value.get_ref())
+    }
+
+    fn plugin(&mut self, name: &str, value: &Spanned<String>) -> String {
+        let plugin = self.non_empty(name, value);
+        if !plugin.trim().is_empty() && !is_plugin_path(&plugin) && !is_id(&plugin) {
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    value.span(),
+                    format!("invalid plugin name {plugin:?} in `{name}`"),
+                )
+                .help(format!(
+                    "{ID_RULE}, or give a path to the library (containing `/` or ending in `.so`)"
+                ));
+        }
+        plugin
+    }
+
+    fn options(&mut self, name: &str, table: Option<Spanned<toml::Table>>) -> serde_json::Value {
+        let Some(table) = table else {
+            return serde_json::Value::Object(serde_json::Map::new());
+        };
+        let span = table.span();
+        match to_json(toml::Value::Table(table.into_inner()), &mut Vec::new()) {
+            Ok(json) => json,
+            Err(key) => {
+                self.sink.error(
+                    K::InvalidValue,
+                    span,
+                    format!(
+                        "`{name}.{}` must be a finite number (JSON has no NaN or infinity)",
+                        display_path(&key)
+                    ),
+                );
+                serde_json::Value::Null
+            }
+        }
+    }
+
+    /// Reads a file named in the config; the error points at the value naming it.
+    fn read(&mut self, value: &Spanned<String>) -> Option<(PathBuf, String)> {
+        let path = self.base.join(value.get_ref());
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Some((path, text)),
+            Err(e) => {
+                self.sink.error(
+                    K::Io,
+                    value.span(),
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                None
+            }
+        }
+    }
+
+    fn run(&mut self, raw: RawRun) -> RunSettings {
+        let mut run = RunSettings::default();
+        if let Some(dir) = &raw.output_dir {
+            run.output_dir = Some(self.path("run.output-dir", dir));
+        }
+        if let Some(dir) = &raw.plugin_dir {
+            run.plugin_dir = Some(self.path("run.plugin-dir", dir));
+        }
+        if let Some(repeats) = &raw.repeats {
+            run.repeats = self.int("run.repeats", repeats, 1, u32::MAX.into()) as u32;
+        }
+        if let Some(concurrency) = &raw.concurrency {
+            run.concurrency = self.int("run.concurrency", concurrency, 1, 1 << 20) as usize;
+        }
+        if let Some(timeout) = &raw.timeout_seconds {
+            let secs = self.float("run.timeout-seconds", timeout, FloatRange::MoreThan(0.0));
+            match Duration::try_from_secs_f64(secs) {
+                Ok(duration) => run.timeout = duration,
+                Err(_) => {
+                    self.sink.error(
+                        K::InvalidValue,
+                        timeout.span(),
+                        format!("`run.timeout-seconds` is too large: {secs}"),
+                    );
+                }
+            }
+        }
+        run
+    }
+
+    fn provider(&mut self, key: Spanned<String>, raw: RawProvider) -> ProviderConfig {
+        self.id("provider", &key);
+        let name = key.get_ref().clone();
+        let at = display_path(&[Segment::Key("providers".into()), Segment::Key(name.clone())]);
+        let field = |f: &str| format!("{at}.{f}");
+
+        let plugin = self.plugin(&field("plugin"), &raw.plugin);
+        let model = self.non_empty(&field("model"), &raw.model);
+        let label = match &raw.label {
+            Some(label) => self.non_empty(&field("label"), label),
+            None => model.clone(),
+        };
+        let api_key_env = raw.api_key_env.as_ref().map(|env| {
+            if !is_env_var_name(env.get_ref()) {
+                // Never echo the value: it may be the key itself, pasted by mistake.
+                self.sink
+                    .error(
+                        K::InvalidValue,
+                        env.span(),
+                        format!(
+                            "`{}` must be the name of an environment variable (letters, digits and `_`, not starting with a digit)",
+                            field("api-key-env")
+                        ),
+                    )
+                    .help("name the variable that holds the key, for example `api-key-env = \"ANTHROPIC_API_KEY\"`; never put the key itself in a config");
+            }
+            env.get_ref().clone()
+        });
+        let concurrency = raw
+            .concurrency
+            .as_ref()
+            .map(|c| self.int(&field("concurrency"), c, 1, 1 << 20) as usize);
+        let max_tokens = raw
+            .max_tokens
+            .as_ref()
+            .map(|m| self.int(&field("max-tokens"), m, 1, u32::MAX.into()) as u32);
+        let sampling = Sampling {
+            temperature: raw
+                .temperature
+                .as_ref()
+                .map(|t| self.float(&field("temperature"), t, FloatRange::Between(0.0, 2.0))),
+            top_p: raw
+                .top_p
+                .as_ref()
+                .map(|p| self.float(&field("top-p"), p, FloatRange::Between(0.0, 1.0))),
+            top_k: raw
+                .top_k
+                .as_ref()
+                .map(|k| self.int(&field("top-k"), k, 1, u32::MAX.into()) as u32),
+            seed: raw
+                .seed
+                .as_ref()
+                .map(|s| self.int(&field("seed"), s, 0, i64::MAX) as u64),
+            stop: raw
+                .stop
+                .iter()
+                .flatten()
+                .map(|s| {
+                    if s.get_ref().is_empty() {
+                        self.sink.error(
+                            K::InvalidValue,
+                            s.span(),
+                            format!("`{}` must not contain empty strings", field("stop")),
+                        );
+                    }
+                    s.get_ref().clone()
+                })
+                .collect(),
+        };
+        let price = raw
+            .price
+            .map(|p| self.price(&field("price"), p.into_inner()));
+        let options = self.options(&field("options"), raw.options);
+        ProviderConfig {
+            name,
+            plugin,
+            model,
+            label,
+            api_key_env,
+            concurrency,
+            max_tokens,
+            sampling,
+            stream: raw.stream.unwrap_or(true),
+            price,
+            options,
+        }
+    }
+
+    fn price(&mut self, at: &str, raw: RawPrice) -> PriceConfig {
+        let field = |f: &str| format!("{at}.{f}");
+        let mut usd = |name: &str, value: &Spanned<f64>| {
+            self.float(&field(name), value, FloatRange::AtLeast(0.0))
+        };
+        let input = usd("input-per-mtok", &raw.input_per_mtok);
+        let output = usd("output-per-mtok", &raw.output_per_mtok);
+        let cache_read = raw
+            .cache_read_per_mtok
+            .as_ref()
+            .map_or(input, |v| usd("cache-read-per-mtok", v));
+        let cache_write = raw
+            .cache_write_per_mtok
+            .as_ref()
+            .map_or(input, |v| usd("cache-write-per-mtok", v));
+        let as_of = raw.as_of.as_ref().and_then(|value| {
+            let text = match value.get_ref() {
+                toml::Value::String(s) => Some(s.clone()),
+                toml::Value::Datetime(d) if d.time.is_none() && d.offset.is_none() => {
+                    Some(d.to_string())
+                }
+                _ => None,
+            };
+            match text {
+                Some(text) if is_date(&text) => Some(text),
+                _ => {
+                    self.sink.error(
+                        K::InvalidValue,
+                        value.span(),
+                        format!(
+                            "`{}` must be a date written YYYY-MM-DD, like \"2026-05-22\"",
+                            field("as-of")
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        PriceConfig {
+            price: Price {
+                input_per_mtok: input,
+                output_per_mtok: output,
+                cache_read_per_mtok: cache_read,
+                cache_write_per_mtok: cache_write,
+            },
+            as_of,
+        }
+    }
+
+    fn task(&mut self, key: Spanned<String>, raw: RawTask) -> TaskConfig {
+        self.id("task", &key);
+        let name = key.get_ref().clone();
+        let at = display_path(&[Segment::Key("tasks".into()), Segment::Key(name.clone())]);
+        let field = |f: &str| format!("{at}.{f}");
+
+        let prompt = match (&raw.prompt, &raw.prompt_file) {
+            (Some(_), Some(file)) => {
+                self.sink
+                    .error(
+                        K::Conflict,
+                        file.span(),
+                        format!("`{at}` has both `prompt` and `prompt-file`"),
+                    )
+                    .help("keep one of them");
+                None
+            }
+            (Some(prompt), None) => Some(TemplateSource::Config {
+                text: prompt.get_ref().clone(),
+                span: prompt.span(),
+            }),
+            (None, Some(file)) => {
+                self.non_empty(&field("prompt-file"), file);
+                self.read(file)
+                    .map(|(path, text)| TemplateSource::File { text, path })
+            }
+            (None, None) => {
+                self.sink
+                    .error(
+                        K::MissingKey,
+                        key.span(),
+                        format!("missing key `prompt` in `{at}`"),
+                    )
+                    .help("set `prompt` to a template, or `prompt-file` to a file holding one");
+                None
+            }
+        };
+        let system = raw.system.as_ref().map(|s| TemplateSource::Config {
+            text: s.get_ref().clone(),
+            span: s.span(),
+        });
+        let max_tokens = raw.max_tokens.as_ref().map_or(1024, |m| {
+            self.int(&field("max-tokens"), m, 1, u32::MAX.into()) as u32
+        });
+
+        let items = self.items(&at, &key, raw.items, raw.items_file);
+        if let Some(system) = &system {
+            self.check_template(&field("system"), system, &items);
+        }
+        if let Some(prompt) = &prompt {
+            let where_ = match prompt {
+                TemplateSource::Config { .. } => field("prompt"),
+                TemplateSource::File { .. } => field("prompt-file"),
+            };
+            self.check_template(&where_, prompt, &items);
+        }
+
+        let graders = self.graders(&at, &name, raw.graders);
+        let verdict = self.verdict(&at, raw.verdict, &graders);
+        TaskConfig {
+            name,
+            description: raw.description,
+            system: system.map(|s| s.text().to_owned()),
+            prompt: prompt.map(|p| p.text().to_owned()).unwrap_or_default(),
+            max_tokens,
+            items: items.into_iter().map(|l| l.item).collect(),
+            graders,
+            verdict,
+        }
+    }
+
+    fn items(
+        &mut self,
+        at: &str,
+        key: &Spanned<String>,
+        inline: Option<Spanned<Vec<Spanned<crate::raw::Entries<Spanned<toml::Value>>>>>>,
+        file: Option<Spanned<String>>,
+    ) -> Vec<Located> {
+        let located = match (inline, file) {
+            (Some(_), Some(file)) => {
+                self.sink
+                    .error(
+                        K::Conflict,
+                        file.span(),
+                        format!("`{at}` has both `items` and `items-file`"),
+                    )
+                    .help("keep one of them");
+                return Vec::new();
+            }
+            (Some(inline), None) => {
+                if inline.get_ref().is_empty() {
+                    self.sink
+                        .error(K::Item, inline.span(), format!("`{at}.items` is empty"))
+                        .help("add items, or remove `items` for a single item without variables");
+                }
+                items::inline(&mut self.sink, &format!("{at}.items"), inline.into_inner())
+            }
+            (None, Some(file)) => {
+                self.non_empty(&format!("{at}.items-file"), &file);
+                let Some((path, text)) = self.read(&file) else {
+                    return Vec::new();
+                };
+                let before = self.sink.errors.len();
+                let located = items::jsonl(&path, &text, &mut self.sink.errors);
+                if located.is_empty() && self.sink.errors.len() == before {
+                    self.sink.error(
+                        K::Item,
+                        file.span(),
+                        format!("no items in {}", path.display()),
+                    );
+                }
+                located
+            }
+            (None, None) => vec![Located {
+                item: Item {
+                    id: "default".to_owned(),
+                    vars: BTreeMap::new(),
+                },
+                origin: Origin::Default,
+            }],
+        };
+
+        let mut seen: HashMap<&str, &Origin> = HashMap::new();
+        let mut duplicates = Vec::new();
+        for l in &located {
+            if let Some(first) = seen.insert(&l.item.id, &l.origin) {
+                let mut error = l.origin.error(
+                    &self.sink,
+                    K::Duplicate,
+                    format!(
+                        "duplicate item id `{}` in task `{}`",
+                        l.item.id,
+                        key.get_ref()
+                    ),
+                );
+                if let Some(place) = first.describe(self.sink.path, self.sink.source) {
+                    error = error.with_help(format!("the first is at {place}"));
+                }
+                duplicates.push(error);
+            }
+        }
+        for error in duplicates {
+            self.sink.push(error);
+        }
+        located
+    }
+
+    /// An error at a byte offset of a template.
+    fn template_error(
+        &self,
+        template: &TemplateSource,
+        offset: usize,
+        kind: ConfigErrorKind,
+        message: String,
+    ) -> ConfigError {
+        match template {
+            TemplateSource::File { text, path } => {
+                ConfigError::at(kind, path, text, offset, message)
+            }
+            TemplateSource::Config { text, span } => {
+                // The value's text may differ from its source (quotes, escapes): find the
+                // same `{{` in the source by counting the ones before it.
+                let nth = text[..offset].matches("{{").count();
+                let raw = &self.sink.source[span.clone()];
+                let at = raw
+                    .match_indices("{{")
+                    .nth(nth)
+                    .map_or(span.start, |(i, _)| span.start + i);
+                ConfigError::at(kind, self.sink.path, self.sink.source, at, message)
+            }
+        }
+    }
+
+    fn check_template(&mut self, where_: &str, template: &TemplateSource, items: &[Located]) {
+        let placeholders = match template::placeholders(template.text()) {
+            Ok(placeholders) => placeholders,
+            Err(e) => {
+                let error = self
+                    .template_error(
+                        template,
+                        e.offset,
+                        K::Template,
+                        format!("{} in `{where_}`", e.message),
+                    )
+                    .with_help(e.help);
+                self.sink.push(error);
+                return;
+            }
+        };
+        let mut checked: Vec<&str> = Vec::new();
+        for placeholder in &placeholders {
+            let name = placeholder.name.as_str();
+            if checked.contains(&name) {
+                continue;
+            }
+            checked.push(name);
+            let mut missing = items.iter().filter(|l| !l.item.vars.contains_key(name));
+            let Some(first) = missing.next() else {
+                continue;
+            };
+            let others = missing.count();
+            let id = &first.item.id;
+            let place = first
+                .origin
+                .describe(self.sink.path, self.sink.source)
+                .map_or(String::new(), |p| format!(" (at {p})"));
+            let more = match others {
+                0 => String::new(),
+                1 => ", nor by 1 other item".to_owned(),
+                n => format!(", nor by {n} other items"),
+            };
+            let help = match &first.origin {
+                Origin::Default => {
+                    "the task has no items, so nothing sets it: add `items` or `items-file`"
+                        .to_owned()
+                }
+                _ if first.item.vars.is_empty() => format!("item `{id}` has no variables"),
+                _ => {
+                    let names: Vec<&str> = first.item.vars.keys().map(String::as_str).collect();
+                    format!("item `{id}` has variables {}", backticked(&names))
+                }
+            };
+            let error = self
+                .template_error(
+                    template,
+                    placeholder.span.start,
+                    K::Template,
+                    format!(
+                        "template variable `{name}` in `{where_}` is not set by item `{id}`{place}{more}"
+                    ),
+                )
+                .with_help(help);
+            self.sink.push(error);
+        }
+    }
+
+    fn graders(&mut self, at: &str, task: &str, raw: Vec<RawGrader>) -> Vec<GraderConfig> {
+        let mut graders: Vec<GraderConfig> = Vec::with_capacity(raw.len());
+        for (index, grader) in raw.into_iter().enumerate() {
+            let gat = format!("{at}.graders[{index}]");
+            let field = |f: &str| format!("{gat}.{f}");
+            let plugin = self.plugin(&field("plugin"), &grader.plugin);
+            let (name, name_span) = match &grader.name {
+                Some(name) => {
+                    self.id("grader", name);
+                    (name.get_ref().clone(), name.span())
+                }
+                None => {
+                    let name = default_grader_name(&plugin);
+                    if !plugin.trim().is_empty() && !is_id(&name) {
+                        self.sink
+                            .error(
+                                K::InvalidValue,
+                                grader.plugin.span(),
+                                format!("cannot name grader `{gat}` after its plugin {plugin:?}"),
+                            )
+                            .help(format!("set `name` ({ID_RULE})"));
+                    }
+                    (name, grader.plugin.span())
+                }
+            };
+            if graders.iter().any(|g| g.name == name) {
+                self.sink
+                    .error(
+                        K::Duplicate,
+                        name_span,
+                        format!("duplicate grader name `{name}` in task `{task}`"),
+                    )
+                    .help("give each grader of a task its own `name`");
+            }
+            let weight = grader.weight.as_ref().map_or(1.0, |w| {
+                self.float(&field("weight"), w, FloatRange::AtLeast(0.0))
+            });
+            let options = self.options(&field("options"), grader.options);
+            graders.push(GraderConfig {
+                name,
+                plugin,
+                weight,
+                options,
+            });
+        }
+        graders
+    }
+
+    fn verdict(
+        &mut self,
+        at: &str,
+        raw: Option<RawVerdict>,
+        graders: &[GraderConfig],
+    ) -> VerdictRule {
+        let Some(raw) = raw else {
+            return VerdictRule::AllPass;
+        };
+        let vat = format!("{at}.verdict");
+        match (*raw.rule.get_ref(), &raw.threshold) {
+            (RawRule::AllPass, None) => VerdictRule::AllPass,
+            (RawRule::AllPass, Some(threshold)) => {
+                self.sink
+                    .error(
+                        K::Conflict,
+                        threshold.span(),
+                        format!("`{vat}.threshold` applies only to the `weighted` rule"),
+                    )
+                    .help("remove `threshold`, or set `rule = \"weighted\"`");
+                VerdictRule::AllPass
+            }
+            (RawRule::Weighted, threshold) => {
+                let threshold = match threshold {
+                    Some(t) => self.float(
+                        &format!("{vat}.threshold"),
+                        t,
+                        FloatRange::Between(0.0, 1.0),
+                    ),
+                    None => {
+                        self.sink
+                            .error(
+                                K::MissingKey,
+                                raw.rule.span(),
+                                format!("missing key `threshold` in `{vat}`: the `weighted` rule needs one"),
+                            )
+                            .help("add `threshold = 0.7` (the weighted mean score to reach, 0 to 1)");
+                        0.0
+                    }
+                };
+                if !graders.iter().any(|g| g.weight > 0.0) {
+                    self.sink.error(
+                        K::InvalidValue,
+                        raw.rule.span(),
+                        format!(
+                            "the `weighted` rule of `{vat}` needs a grader with a weight above 0"
+                        ),
+                    );
+                }
+                VerdictRule::Weighted {
+                    weights: graders.iter().map(|g| g.weight).collect(),
+                    threshold,
+                }
+            }
+        }
+    }
+}
+
+/// A grader's default name: its plugin name, or for a path the library's file name without
+/// `lib` and the extension.
+fn default_grader_name(plugin: &str) -> String {
+    if !is_plugin_path(plugin) {
+        return plugin.to_owned();
+    }
+    let stem = Path::new(plugin)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem.strip_prefix("lib").map(str::to_owned).unwrap_or(stem)
+}
+
+/// TOML to JSON. Dates become strings. `Err` is the key path of a NaN or infinity.
+fn to_json(value: toml::Value, path: &mut Vec<Segment>) -> Result<serde_json::Value, Vec<Segment>> {
+    use serde_json::Value as J;
+    Ok(match value {
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => match serde_json::Number::from_f64(f) {
+            Some(n) => J::Number(n),
+            None => return Err(path.clone()),
+        },
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(array) => {
+            let mut out = Vec::with_capacity(array.len());
+            for (i, v) in array.into_iter().enumerate() {
+                path.push(Segment::Index(i));
+                out.push(to_json(v, path)?);
+                path.pop();
+            }
+            J::Array(out)
+        }
+        toml::Value::Table(table) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in table {
+                path.push(Segment::Key(k.clone()));
+                out.insert(k, to_json(v, path)?);
+                path.pop();
+            }
+            J::Object(out)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(is_id("claude-haiku-4.5_x"));
+        assert!(!is_id(""));
+        assert!(!is_id("a b"));
+        assert!(!is_id("é"));
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert!(is_env_var_name("ANTHROPIC_API_KEY"));
+        assert!(is_env_var_name("_x1"));
+        assert!(!is_env_var_name("1X"));
+        assert!(!is_env_var_name("sk-ant-api03-xyz"));
+        assert!(!is_env_var_name(""));
+    }
+
+    #[test]
+    fn dates() {
+        assert!(is_date("2026-05-22"));
+        assert!(is_date("2024-02-29"));
+        assert!(!is_date("2026-02-29"));
+        assert!(!is_date("1900-02-29"));
+        assert!(is_date("2000-02-29"));
+        assert!(!is_date("2026-13-01"));
+        assert!(!is_date("2026-5-22"));
+        assert!(!is_date("2026-05-22T00:00"));
+        assert!(!is_date("+026-05-22"));
+    }
+
+    #[test]
+    fn grader_names_default_to_the_plugin() {
+        assert_eq!(default_grader_name("grader-regex"), "grader-regex");
+        assert_eq!(
+            default_grader_name("../target/debug/libgrader_regex.so"),
+            "grader_regex"
+        );
+    }
+
+    #[test]
+    fn options_become_json_and_reject_nan() {
+        let table: toml::Table =
+            toml::from_str("a = 1\nb = [1.5, \"x\"]\nc = { d = 1979-05-27 }\n").unwrap();
+        assert_eq!(
+            to_json(toml::Value::Table(table), &mut Vec::new()).unwrap(),
+            serde_json::json!({"a": 1, "b": [1.5, "x"], "c": {"d": "1979-05-27"}})
+        );
+        let table: toml::Table = toml::from_str("a = { b = [1, { c = nan }] }\n").unwrap();
+        let path = to_json(toml::Value::Table(table), &mut Vec::new()).unwrap_err();
+        assert_eq!(display_path(&path), "a.b[1].c");
+    }
+}

@@ -1,0 +1,273 @@
+//! Valid configs become the expected values.
+
+use std::path::Path;
+use std::time::Duration;
+
+use llmbench_config::{GraderConfig, PriceConfig, ProviderConfig, RunSettings, render};
+use llmbench_core::{Item, Message, Price, Sampling, Task, VerdictRule};
+use serde_json::json;
+
+use crate::{MINIMAL, ok};
+
+const FULL: &str = r#"
+[run]
+output-dir = "results"
+repeats = 3
+concurrency = 8
+timeout-seconds = 2.5
+plugin-dir = "../target/debug"
+
+[providers.haiku]
+plugin = "provider-replay"
+model = "claude-haiku-4-5"
+label = "Claude Haiku 4.5"
+api-key-env = "ANTHROPIC_API_KEY"
+concurrency = 2
+max-tokens = 2048
+temperature = 0.0
+top-p = 0.9
+top-k = 40
+seed = 7
+stop = ["END"]
+stream = false
+price = { input-per-mtok = 1.0, output-per-mtok = 5, cache-read-per-mtok = 0.1, as-of = "2026-05-22" }
+
+[providers.haiku.options]
+answers = "replay/race.jsonl"
+nested = { list = [1, "two", true], when = 2026-05-22 }
+
+[providers.local]
+plugin = "../target/debug/libprovider_local.so"
+model = "tiny.gguf"
+price = { input-per-mtok = 0, output-per-mtok = 0, as-of = 2026-01-31 }
+
+[tasks.race]
+description = "Find the race"
+system = "You are a {{role}}."
+prompt = "Fix:\n{{ code }}\nas a {{role}}"
+max-tokens = 512
+items = [
+  { id = "stampede", code = "cache = {}", role = "reviewer" },
+  { code = "x = 1", role = "teacher", n = 3, flag = true, f = 1.5 },
+]
+
+[[tasks.race.graders]]
+plugin = "grader-sections"
+weight = 2
+[tasks.race.graders.options]
+sections = ["Bug", "Fix"]
+
+[[tasks.race.graders]]
+name = "mentions"
+plugin = "grader-regex"
+weight = 0.5
+options = { pattern = "race" }
+
+[tasks.race.verdict]
+rule = "weighted"
+threshold = 0.7
+
+[tasks.plain]
+prompt = "Say hi"
+"#;
+
+#[test]
+fn full_config_becomes_the_expected_values() {
+    let config = ok(FULL);
+    let dir = std::path::absolute("configs").unwrap();
+    assert_eq!(config.dir, dir);
+    assert_eq!(config.path, dir.join("x.toml"));
+    assert_eq!(config.source, FULL);
+    assert_eq!(
+        config.run,
+        RunSettings {
+            output_dir: Some(dir.join("results")),
+            repeats: 3,
+            concurrency: 8,
+            timeout: Duration::from_millis(2500),
+            plugin_dir: Some(dir.join("../target/debug")),
+        }
+    );
+
+    let names: Vec<_> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["haiku", "local"], "file order");
+    assert_eq!(
+        config.providers[0],
+        ProviderConfig {
+            name: "haiku".into(),
+            plugin: "provider-replay".into(),
+            model: "claude-haiku-4-5".into(),
+            label: "Claude Haiku 4.5".into(),
+            api_key_env: Some("ANTHROPIC_API_KEY".into()),
+            concurrency: Some(2),
+            max_tokens: Some(2048),
+            sampling: Sampling {
+                temperature: Some(0.0),
+                top_p: Some(0.9),
+                top_k: Some(40),
+                seed: Some(7),
+                stop: vec!["END".into()],
+            },
+            stream: false,
+            price: Some(PriceConfig {
+                price: Price {
+                    input_per_mtok: 1.0,
+                    output_per_mtok: 5.0,
+                    cache_read_per_mtok: 0.1,
+                    // Defaults to the input price.
+                    cache_write_per_mtok: 1.0,
+                },
+                as_of: Some("2026-05-22".into()),
+            }),
+            options: json!({
+                "answers": "replay/race.jsonl",
+                "nested": { "list": [1, "two", true], "when": "2026-05-22" },
+            }),
+        }
+    );
+    let local = config.provider("local").unwrap();
+    assert_eq!(
+        local.plugin, "../target/debug/libprovider_local.so",
+        "kept as written"
+    );
+    assert_eq!(local.label, "tiny.gguf", "label defaults to the model");
+    assert_eq!(local.sampling, Sampling::default());
+    assert!(local.stream);
+    assert_eq!(local.options, json!({}));
+    assert_eq!(
+        local.price.as_ref().unwrap().as_of.as_deref(),
+        Some("2026-01-31"),
+        "a TOML date is accepted"
+    );
+
+    let race = config.task("race").unwrap();
+    assert_eq!(race.description.as_deref(), Some("Find the race"));
+    assert_eq!(race.max_tokens, 512);
+    assert_eq!(
+        race.items,
+        [
+            Item {
+                id: "stampede".into(),
+                vars: [("code", "cache = {}"), ("role", "reviewer")]
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .into(),
+            },
+            Item {
+                id: "item-2".into(),
+                vars: [
+                    ("code", "x = 1"),
+                    ("role", "teacher"),
+                    ("n", "3"),
+                    ("flag", "true"),
+                    ("f", "1.5")
+                ]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            },
+        ]
+    );
+    assert_eq!(
+        race.graders,
+        [
+            GraderConfig {
+                name: "grader-sections".into(),
+                plugin: "grader-sections".into(),
+                weight: 2.0,
+                options: json!({ "sections": ["Bug", "Fix"] }),
+            },
+            GraderConfig {
+                name: "mentions".into(),
+                plugin: "grader-regex".into(),
+                weight: 0.5,
+                options: json!({ "pattern": "race" }),
+            },
+        ]
+    );
+    assert_eq!(
+        race.verdict,
+        VerdictRule::Weighted {
+            weights: vec![2.0, 0.5],
+            threshold: 0.7
+        }
+    );
+
+    let plain = config.task("plain").unwrap();
+    assert_eq!(plain.max_tokens, 1024);
+    assert_eq!(
+        plain.items,
+        [Item {
+            id: "default".into(),
+            vars: Default::default()
+        }]
+    );
+    assert!(plain.graders.is_empty());
+    assert_eq!(plain.verdict, VerdictRule::AllPass);
+}
+
+#[test]
+fn tasks_render_requests() {
+    let config = ok(FULL);
+    let race = config.task("race").unwrap();
+    assert_eq!(race.id(), "race");
+    let request = race.render(&race.items()[0]);
+    assert_eq!(request.model, "", "the runner sets the model");
+    assert_eq!(request.system.as_deref(), Some("You are a reviewer."));
+    assert_eq!(
+        request.messages,
+        [Message::user("Fix:\ncache = {}\nas a reviewer")]
+    );
+    assert_eq!(request.max_tokens, 512);
+    assert_eq!(request.sampling, Sampling::default());
+    assert!(request.stream);
+    assert_eq!(request.sample, None);
+    assert!(matches!(race.verdict_rule(), VerdictRule::Weighted { .. }));
+}
+
+#[test]
+fn defaults() {
+    let config = ok(MINIMAL);
+    assert_eq!(config.run, RunSettings::default());
+    assert_eq!(config.run.repeats, 1);
+    assert_eq!(config.run.concurrency, 4);
+    assert_eq!(config.run.timeout, Duration::from_secs(300));
+    assert_eq!(config.run.output_dir, None);
+    assert_eq!(config.run.plugin_dir, None);
+    let p = &config.providers[0];
+    assert_eq!(
+        (
+            p.price.as_ref(),
+            p.api_key_env.as_ref(),
+            p.concurrency,
+            p.max_tokens
+        ),
+        (None, None, None, None)
+    );
+}
+
+#[test]
+fn items_file_and_prompt_file_are_read_relative_to_the_config() {
+    let config = llmbench_config::load(Path::new("tests/fixtures/with-files.toml")).unwrap();
+    let task = &config.tasks[0];
+    assert_eq!(
+        task.prompt,
+        "Review this {{ lang }} snippet:\n\n{{ code }}\n"
+    );
+    let ids: Vec<_> = task.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["first", "item-2"], "blank lines do not count");
+    assert_eq!(task.items[1].vars["lines"], "1");
+    assert_eq!(task.items[1].vars["unsafe"], "false");
+    let request = task.render(&task.items[1]);
+    assert_eq!(request.system.as_deref(), Some("You review rust code."));
+    assert_eq!(
+        request.messages[0].content,
+        "Review this rust snippet:\n\nlet x = 1;\n"
+    );
+    assert!(config.path.is_absolute());
+    assert!(config.path.ends_with("tests/fixtures/with-files.toml"));
+}
+
+#[test]
+fn render_is_public_and_leaves_text_alone() {
+    let vars = [("a".to_owned(), "{{b}}".to_owned())].into();
+    assert_eq!(render("<{{a}}> {x} {{ b }}", &vars), "<{{b}}> {x} {{ b }}");
+}

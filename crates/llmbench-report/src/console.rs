@@ -1,0 +1,178 @@
+//! The console table: the founding article's results table, computed from a run.
+
+use std::fmt::Write as _;
+
+use llmbench_core::{ReportError, Reporter, RunReport};
+
+use crate::{Row, summarize};
+
+/// Renders the results table as an aligned Markdown table with a header line naming the run
+/// and its store.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConsoleReporter;
+
+impl Reporter for ConsoleReporter {
+    fn render(&self, report: &RunReport) -> Result<String, ReportError> {
+        let rows = summarize(report);
+        let run = &report.run;
+        let mut out = String::new();
+        let done = report.samples.len();
+        let _ = writeln!(
+            out,
+            "Run {} ({}): {done}/{} samples",
+            run.run_id, run.status, run.planned_samples
+        );
+        let _ = writeln!(out);
+        let multi_task = rows.iter().any(|r| r.task.is_some());
+        let mut header = vec!["Model"];
+        if multi_task {
+            header.insert(0, "Task");
+        }
+        header.extend([
+            "Latency (ms)",
+            "TTFT (ms)",
+            "Input tokens",
+            "Output tokens",
+            "Cost (USD)",
+            "Verdict",
+        ]);
+        let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
+        for row in &rows {
+            let mut cells = Vec::new();
+            if multi_task {
+                cells.push(row.task.clone().unwrap_or_default());
+            }
+            cells.push(row.label.clone());
+            cells.push(latency(row));
+            cells.push(row.ttft_ms_median.map_or("-".into(), thousands));
+            cells.push(row.input_tokens_median.map_or("-".into(), thousands));
+            cells.push(row.output_tokens_median.map_or("-".into(), thousands));
+            cells.push(
+                row.cost_usd_mean
+                    .map_or("n/a".into(), |c| format!("{c:.5}")),
+            );
+            cells.push(verdict(row));
+            table.push(cells);
+        }
+        write_table(&mut out, &table);
+        let total: f64 = rows.iter().map(|r| r.cost_usd_total).sum();
+        let unknown: u64 = rows.iter().map(|r| r.cost_unknown).sum();
+        let _ = writeln!(out);
+        let _ = write!(out, "Total cost: {total:.5} USD");
+        if unknown > 0 {
+            let _ = write!(
+                out,
+                " ({unknown} samples without a known cost: no price or unknown usage)"
+            );
+        }
+        let _ = writeln!(out);
+        if rows.iter().any(|r| r.judged > 1 || r.samples > 1) {
+            let _ = writeln!(
+                out,
+                "Latency, TTFT and tokens are medians over samples (p90 in brackets); cost is the mean per sample."
+            );
+        }
+        let _ = writeln!(out, "Store: {}", run.store_path);
+        if run.status != "finished" {
+            let _ = writeln!(
+                out,
+                "Resume with: llmbench resume {} --output-dir <dir of the store>",
+                run.run_id
+            );
+        }
+        Ok(out)
+    }
+}
+
+fn latency(row: &Row) -> String {
+    match (row.latency_ms_median, row.latency_ms_p90) {
+        (None, _) => "-".into(),
+        (Some(m), Some(p90)) if row.samples - row.errors > 1 => {
+            format!("{} (p90 {})", thousands(m), thousands(p90))
+        }
+        (Some(m), _) => thousands(m),
+    }
+}
+
+fn verdict(row: &Row) -> String {
+    let mut v = format!("{}/{} pass", row.passed, row.samples);
+    if !row.failing_graders.is_empty() {
+        let failed: Vec<String> = row
+            .failing_graders
+            .iter()
+            .map(|(g, n)| format!("{g} x{n}"))
+            .collect();
+        let _ = write!(v, "; failed: {}", failed.join(", "));
+    }
+    if row.errors > 0 {
+        let kinds: Vec<String> = row
+            .error_kinds
+            .iter()
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect();
+        let _ = write!(v, "; errors: {}", kinds.join(", "));
+    }
+    v
+}
+
+/// `4422.4` -> `4,422`.
+fn thousands(x: f64) -> String {
+    let n = x.round() as i64;
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+fn write_table(out: &mut String, table: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for (i, row) in table.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| {
+                // Numbers right-aligned, text left-aligned.
+                let numeric = c > 0
+                    && cell.chars().next().is_some_and(|ch| ch.is_ascii_digit())
+                    && !cell.contains('/');
+                if numeric {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        if i == 0 {
+            let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+            let _ = writeln!(out, "|-{}-|", rule.join("-|-"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(4422.4), "4,422");
+        assert_eq!(thousands(15234.0), "15,234");
+        assert_eq!(thousands(121.0), "121");
+        assert_eq!(thousands(1_000_000.0), "1,000,000");
+    }
+}

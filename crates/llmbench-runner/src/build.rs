@@ -1,0 +1,168 @@
+//! Loading and instantiating the plugins a config names.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use llmbench_config::{Config, PriceConfig, TaskConfig};
+use llmbench_core::{Grader, PluginContext, Provider, Sampling, Secret};
+use llmbench_plugin_host::{LoadError, PluginGrader, PluginProvider};
+use tokio::sync::Semaphore;
+
+/// A provider ready to serve, with its settings from the config.
+#[derive(Clone)]
+pub struct ProviderSlot {
+    pub name: String,
+    pub model: String,
+    pub label: String,
+    pub provider: Arc<dyn Provider>,
+    /// The per-provider concurrency limit (unbounded below the global limit when unset).
+    pub limit: Option<Arc<Semaphore>>,
+    pub price: Option<PriceConfig>,
+    pub max_tokens: Option<u32>,
+    pub sampling: Sampling,
+    pub stream: bool,
+}
+
+impl std::fmt::Debug for ProviderSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSlot")
+            .field("name", &self.name)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task with its graders, in config order.
+#[derive(Clone)]
+pub struct TaskSlot {
+    pub task: Arc<TaskConfig>,
+    pub graders: Vec<(String, Arc<dyn Grader>)>,
+}
+
+impl std::fmt::Debug for TaskSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSlot")
+            .field("task", &self.task.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a sweep runs with.
+#[derive(Debug, Clone)]
+pub struct Components {
+    pub providers: Vec<ProviderSlot>,
+    pub tasks: Vec<TaskSlot>,
+}
+
+/// Why a config's components could not be built. Names the config entry at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{at}: {source}")]
+    Plugin {
+        at: String,
+        #[source]
+        source: LoadError,
+    },
+    #[error("{at}: environment variable `{env}` (named by `api-key-env`) is not set")]
+    MissingApiKey { at: String, env: String },
+}
+
+impl BuildError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Plugin { source, .. } => source.kind(),
+            Self::MissingApiKey { .. } => "missing_api_key",
+        }
+    }
+}
+
+/// Load every plugin the config names from `plugin_dir` (or the paths it gives) and create
+/// one instance per provider and per grader entry. Plugin creation may block (a model load),
+/// so it runs on the blocking pool.
+pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, BuildError> {
+    let mut providers = Vec::new();
+    for p in &config.providers {
+        let at = format!("providers.{}", p.name);
+        let api_key = match &p.api_key_env {
+            None => None,
+            Some(env) => match std::env::var(env) {
+                Ok(v) if !v.is_empty() => Some(Secret::new(v)),
+                _ => {
+                    return Err(BuildError::MissingApiKey {
+                        at,
+                        env: env.clone(),
+                    });
+                }
+            },
+        };
+        let context = PluginContext {
+            config_dir: config.dir.clone(),
+            instance_name: p.name.clone(),
+            api_key,
+        };
+        let (spec, options, dir, base) = (
+            p.plugin.clone(),
+            p.options.clone(),
+            plugin_dir.to_owned(),
+            config.dir.clone(),
+        );
+        let provider = blocking(move || {
+            let plugin =
+                llmbench_plugin_host::load(&llmbench_plugin_host::resolve(&spec, &dir, &base)?)?;
+            PluginProvider::new(&plugin, &options, &context)
+        })
+        .await
+        .map_err(|source| BuildError::Plugin { at, source })?;
+        providers.push(ProviderSlot {
+            name: p.name.clone(),
+            model: p.model.clone(),
+            label: p.label.clone(),
+            provider: Arc::new(provider),
+            limit: p.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+            price: p.price.clone(),
+            max_tokens: p.max_tokens,
+            sampling: p.sampling.clone(),
+            stream: p.stream,
+        });
+    }
+    let mut tasks = Vec::new();
+    for t in &config.tasks {
+        let mut graders: Vec<(String, Arc<dyn Grader>)> = Vec::new();
+        for (i, g) in t.graders.iter().enumerate() {
+            let at = format!("tasks.{}.graders[{i}] ({})", t.name, g.name);
+            let context = PluginContext {
+                config_dir: config.dir.clone(),
+                instance_name: g.name.clone(),
+                api_key: None,
+            };
+            let (spec, options, dir, base) = (
+                g.plugin.clone(),
+                g.options.clone(),
+                plugin_dir.to_owned(),
+                config.dir.clone(),
+            );
+            let grader = blocking(move || {
+                let plugin = llmbench_plugin_host::load(&llmbench_plugin_host::resolve(
+                    &spec, &dir, &base,
+                )?)?;
+                PluginGrader::new(&plugin, &options, &context)
+            })
+            .await
+            .map_err(|source| BuildError::Plugin { at, source })?;
+            graders.push((g.name.clone(), Arc::new(grader)));
+        }
+        tasks.push(TaskSlot {
+            task: Arc::new(t.clone()),
+            graders,
+        });
+    }
+    Ok(Components { providers, tasks })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LoadError> + Send + 'static,
+) -> Result<T, LoadError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("plugin loading does not panic: the host catches plugin panics")
+}

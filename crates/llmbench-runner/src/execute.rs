@@ -1,0 +1,342 @@
+//! Running a plan: bounded concurrency, timeouts, retries, cancellation, and a writer thread
+//! that stores each finished sample in one transaction.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use llmbench_core::{
+    Completion, CompletionRequest, Grade, GradeKind, GradeOutcome, GradeRequest, ProviderError,
+    ProviderErrorKind, SampleId, SampleRecord, SampleStatus, Task, cost_usd,
+};
+use llmbench_store::{AttemptRecord, Store, StoreError};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::retry::Jitter;
+use crate::{Components, Plan, PlannedSample, RetryPolicy};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub run_id: String,
+    /// Samples in flight at once, over all providers.
+    pub concurrency: usize,
+    /// Per attempt.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Samples already finished (when resuming): skipped.
+    pub done: HashSet<SampleId>,
+}
+
+/// Told about progress; must be cheap (it runs on the runner's tasks).
+pub trait Observer: Send + Sync {
+    fn sample_skipped(&self) {}
+    fn sample_finished(&self, _record: &SampleRecord, _attempts: &[AttemptRecord]) {}
+    fn attempt_failed(&self, _provider: &str, _error: &ProviderError) {}
+}
+
+impl Observer for () {}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Samples finished in this invocation (with a completion or a final error).
+    pub finished: u64,
+    /// Of those, samples that ended in a provider error.
+    pub errors: u64,
+    /// Samples skipped because an earlier invocation finished them.
+    pub skipped: u64,
+    /// The run was cancelled before every sample finished.
+    pub interrupted: bool,
+}
+
+/// The run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("failed to record a result; the run stopped (results stored so far are kept)")]
+    Store(#[source] StoreError),
+}
+
+/// The request a planned sample sends: the task's rendering with the provider's model,
+/// sampling and limits applied.
+pub fn sample_request(components: &Components, sample: &PlannedSample) -> CompletionRequest {
+    let slot = &components.tasks[sample.task];
+    let provider = &components.providers[sample.provider];
+    let item = &slot.task.items()[sample.item];
+    let mut request = slot.task.render(item);
+    request.model = provider.model.clone();
+    if let Some(max) = provider.max_tokens {
+        request.max_tokens = max;
+    }
+    request.sampling = provider.sampling.clone();
+    request.stream = provider.stream;
+    request.sample = Some(sample.key(components));
+    request
+}
+
+type Finished = (SampleRecord, Vec<AttemptRecord>);
+
+/// Run every sample of `plan` not in `options.done`, storing each as it finishes.
+///
+/// Stops early when `cancel` becomes `true`: no new sample starts, samples in flight are
+/// cancelled (their plugin calls too), and everything already finished is written before
+/// this returns. The store is handed back for the caller to mark the run's status.
+pub async fn execute(
+    components: Arc<Components>,
+    plan: &Plan,
+    store: Store,
+    options: RunOptions,
+    observer: Arc<dyn Observer>,
+    mut cancel: watch::Receiver<bool>,
+) -> (Result<RunOutcome, RunError>, Store) {
+    let (tx, rx) = mpsc::channel::<Finished>(256);
+    let run_id = options.run_id.clone();
+    let writer = std::thread::Builder::new()
+        .name("llmbench-store".into())
+        .spawn(move || write_loop(store, &run_id, rx))
+        .expect("spawn store writer");
+
+    let global = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let shared = Arc::new(Shared {
+        options,
+        observer,
+        components,
+    });
+    let mut outcome = RunOutcome {
+        finished: 0,
+        errors: 0,
+        skipped: 0,
+        interrupted: false,
+    };
+    let mut in_flight = JoinSet::new();
+    let mut write_failed = false;
+
+    'plan: for sample in plan.iter() {
+        if shared.options.done.contains(&sample.id(&shared.components)) {
+            outcome.skipped += 1;
+            shared.observer.sample_skipped();
+            continue;
+        }
+        let permit = tokio::select! {
+            biased;
+            _ = cancelled(&mut cancel) => { outcome.interrupted = true; break 'plan; }
+            permit = Arc::clone(&global).acquire_owned() => permit.expect("semaphore never closed"),
+        };
+        // Reap what finished, so the set stays as small as the concurrency limit.
+        while let Some(done) = in_flight.try_join_next() {
+            if !forward(done, &tx, &mut outcome).await {
+                write_failed = true;
+                break 'plan;
+            }
+        }
+        let shared = Arc::clone(&shared);
+        in_flight.spawn(async move {
+            let result = run_sample(&shared, sample).await;
+            drop(permit);
+            result
+        });
+    }
+
+    loop {
+        if write_failed {
+            break;
+        }
+        let next = tokio::select! {
+            biased;
+            _ = cancelled(&mut cancel), if !outcome.interrupted => {
+                outcome.interrupted = true;
+                in_flight.abort_all();
+                continue;
+            }
+            next = in_flight.join_next() => next,
+        };
+        match next {
+            None => break,
+            Some(done) => {
+                if !forward(done, &tx, &mut outcome).await {
+                    write_failed = true;
+                }
+            }
+        }
+    }
+    in_flight.abort_all();
+    drop(tx);
+    let (store, write_error) = writer.join().expect("store writer does not panic");
+    if let Some(e) = write_error {
+        return (Err(RunError::Store(e)), store);
+    }
+    (Ok(outcome), store)
+}
+
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|&c| c).await.is_err() {
+        // The sender is gone: nobody can cancel any more.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Send a finished sample to the writer. False when the writer has stopped (a store error).
+async fn forward(
+    done: Result<Finished, tokio::task::JoinError>,
+    tx: &mpsc::Sender<Finished>,
+    outcome: &mut RunOutcome,
+) -> bool {
+    let finished = match done {
+        Ok(finished) => finished,
+        // Aborted by cancellation: that sample is simply not finished.
+        Err(e) if e.is_cancelled() => return true,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    outcome.finished += 1;
+    if finished.0.status == SampleStatus::Error {
+        outcome.errors += 1;
+    }
+    tx.send(finished).await.is_ok()
+}
+
+fn write_loop(
+    mut store: Store,
+    run_id: &str,
+    mut rx: mpsc::Receiver<Finished>,
+) -> (Store, Option<StoreError>) {
+    while let Some((record, attempts)) = rx.blocking_recv() {
+        if let Err(e) = store.record_sample(run_id, &record, &attempts) {
+            tracing::error!(error = %e, sample = %record.key.id(), "failed to record a sample");
+            return (store, Some(e));
+        }
+    }
+    (store, None)
+}
+
+struct Shared {
+    options: RunOptions,
+    observer: Arc<dyn Observer>,
+    components: Arc<Components>,
+}
+
+async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
+    let components = &shared.components;
+    let provider = &components.providers[sample.provider];
+    let request = sample_request(components, &sample);
+    let key = request.sample.clone().expect("set by sample_request");
+    let _limit = match &provider.limit {
+        Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
+        None => None,
+    };
+    let (result, attempts) =
+        call_with_retries(shared, &provider.name, &*provider.provider, &request).await;
+    let (completion, error) = match result {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e)),
+    };
+    let slot = &components.tasks[sample.task];
+    let mut grades = Vec::with_capacity(slot.graders.len());
+    let mut verdict = None;
+    if let Some(completion) = &completion {
+        let grade_request = GradeRequest {
+            task: key.task.clone(),
+            item: key.item.clone(),
+            vars: slot.task.items()[sample.item].vars.clone(),
+            completion: completion.clone(),
+        };
+        for (name, grader) in &slot.graders {
+            let grade = grader
+                .grade(&grade_request)
+                .await
+                .unwrap_or_else(|e| Grade {
+                    outcome: GradeOutcome::Error,
+                    score: 0.0,
+                    evidence: format!("grader error: {e}"),
+                    kind: GradeKind::Check,
+                });
+            grades.push((name.clone(), grade));
+        }
+        let only: Vec<Grade> = grades.iter().map(|(_, g)| g.clone()).collect();
+        verdict = Some(slot.task.verdict_rule().decide(&only));
+    }
+    let cost = completion.as_ref().and_then(|c| {
+        provider
+            .price
+            .as_ref()
+            .and_then(|p| cost_usd(&c.usage, &p.price))
+    });
+    let record = SampleRecord {
+        key,
+        model: provider.model.clone(),
+        status: if completion.is_some() {
+            SampleStatus::Done
+        } else {
+            SampleStatus::Error
+        },
+        completion,
+        error,
+        grades,
+        verdict,
+        cost_usd: cost,
+        attempts: attempts.len() as u32,
+    };
+    shared.observer.sample_finished(&record, &attempts);
+    (record, attempts)
+}
+
+/// One sample's attempts under the retry policy. The latency of the result is its own
+/// successful attempt; the time lost to failed attempts and waits is in the attempt records.
+async fn call_with_retries(
+    shared: &Shared,
+    provider_name: &str,
+    provider: &dyn llmbench_core::Provider,
+    request: &CompletionRequest,
+) -> (Result<Completion, ProviderError>, Vec<AttemptRecord>) {
+    let mut attempts = Vec::new();
+    let mut jitter = Jitter::seeded(request.sample.as_ref().map_or(1, |k| k.id().as_u64()));
+    let mut wait = Duration::ZERO;
+    loop {
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(shared.options.timeout, provider.complete(request)).await {
+                Ok(result) => result,
+                Err(_) => Err(ProviderError::new(
+                    ProviderErrorKind::Timeout,
+                    format!(
+                        "no answer within {:.1} s",
+                        shared.options.timeout.as_secs_f64()
+                    ),
+                )),
+            };
+        let duration = started.elapsed().as_secs_f64();
+        match result {
+            Ok(completion) => {
+                attempts.push(AttemptRecord {
+                    outcome: "ok".into(),
+                    http_status: None,
+                    wait_seconds: wait.as_secs_f64(),
+                    duration_seconds: duration,
+                });
+                return (Ok(completion), attempts);
+            }
+            Err(error) => {
+                attempts.push(AttemptRecord {
+                    outcome: error.kind.as_str().into(),
+                    http_status: error.http_status,
+                    wait_seconds: wait.as_secs_f64(),
+                    duration_seconds: duration,
+                });
+                shared.observer.attempt_failed(provider_name, &error);
+                let retries_taken = attempts.len() as u32 - 1;
+                match shared
+                    .options
+                    .retry
+                    .next_delay(&error, retries_taken, jitter.next())
+                {
+                    None => return (Err(error), attempts),
+                    Some(delay) => {
+                        tracing::debug!(provider = provider_name, error = %error, delay_s = delay.as_secs_f64(), "retrying");
+                        tokio::time::sleep(delay).await;
+                        wait = delay;
+                    }
+                }
+            }
+        }
+    }
+}

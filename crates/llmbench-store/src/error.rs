@@ -1,0 +1,129 @@
+//! Errors from opening, writing and reading the results store.
+
+use std::io;
+use std::path::PathBuf;
+
+use llmbench_core::{SampleId, SampleKey};
+
+/// Why the store could not do what was asked. Every variant names the SQLite file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: cannot create the output directory: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: cannot open the results store: its directory does not exist")]
+    MissingDir { path: PathBuf },
+    #[error("{path}: cannot open the results store: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path}: the results store has schema version {found}, newer than version {supported} that this llmbench understands; use a newer llmbench"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("{path}: cannot {action}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        /// What the store was doing, as a fragment after "cannot".
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: no run `{run_id}` in this results store")]
+    RunNotFound { run_id: String, path: PathBuf },
+    #[error("{path}: run `{run_id}` already exists")]
+    RunExists { run_id: String, path: PathBuf },
+    #[error(
+        "{path}: sample {sample_id} ({}/{}/{}#{}) is already recorded in run `{run_id}`",
+        key.task, key.item, key.provider, key.repeat
+    )]
+    DuplicateSample {
+        path: PathBuf,
+        run_id: String,
+        sample_id: SampleId,
+        key: Box<SampleKey>,
+    },
+    #[error("{path}: sample {sample_id} of run `{run_id}` cannot be stored: {reason}")]
+    InvalidRecord {
+        path: PathBuf,
+        run_id: String,
+        sample_id: SampleId,
+        reason: String,
+    },
+    #[error("{path}: unreadable row in table `{table}`: {detail}")]
+    Corrupt {
+        path: PathBuf,
+        table: &'static str,
+        detail: String,
+    },
+    #[error("{path}: cannot write the export of run `{run_id}`: {source}")]
+    Export {
+        path: PathBuf,
+        run_id: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StoreError {
+    /// A bounded label for metrics and exit codes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CreateDir { .. } | Self::MissingDir { .. } | Self::Open { .. } => "open",
+            Self::SchemaTooNew { .. } => "schema_too_new",
+            Self::Sqlite { source, .. } => match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    "busy"
+                }
+                Some(rusqlite::ErrorCode::DiskFull) => "disk_full",
+                _ => "sqlite",
+            },
+            Self::RunNotFound { .. } => "run_not_found",
+            Self::RunExists { .. } => "run_exists",
+            Self::DuplicateSample { .. } => "duplicate_sample",
+            Self::InvalidRecord { .. } => "invalid_record",
+            Self::Corrupt { .. } => "corrupt",
+            Self::Export { .. } => "export",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_file_and_kinds_are_bounded() {
+        let e = StoreError::RunNotFound {
+            run_id: "r1".into(),
+            path: PathBuf::from("/out/llmbench.sqlite"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "/out/llmbench.sqlite: no run `r1` in this results store"
+        );
+        assert_eq!(e.kind(), "run_not_found");
+        let busy = StoreError::Sqlite {
+            path: PathBuf::from("x.sqlite"),
+            action: "record a sample",
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            ),
+        };
+        assert_eq!(busy.kind(), "busy");
+        assert!(
+            busy.to_string()
+                .starts_with("x.sqlite: cannot record a sample: ")
+        );
+    }
+}

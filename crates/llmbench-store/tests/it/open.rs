@@ -1,0 +1,90 @@
+//! Opening, creating and migrating the store file.
+
+use llmbench_store::{SCHEMA_VERSION, STORE_FILE_NAME, Store, StoreError};
+
+use crate::common::*;
+
+#[test]
+fn opening_twice_is_idempotent_and_keeps_data() {
+    let (dir, mut store) = store_with_run();
+    store
+        .record_sample("r1", &full_record(key("t1", "a", "zeta", 0)), &[])
+        .unwrap();
+    drop(store);
+    let path = dir.path().join(STORE_FILE_NAME);
+    let again = Store::open(&path).unwrap();
+    let third = Store::open_in_dir(dir.path()).unwrap();
+    assert_eq!(again.path(), path);
+    assert_eq!(third.report("r1").unwrap().samples.len(), 1);
+
+    let conn = raw(&path);
+    assert_eq!(count(&conn, "PRAGMA user_version"), SCHEMA_VERSION);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+        ),
+        5
+    );
+}
+
+#[test]
+fn open_in_dir_creates_the_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("out/2026/sweep");
+    let store = Store::open_in_dir(&nested).unwrap();
+    assert_eq!(store.path(), nested.join("llmbench.sqlite"));
+    assert!(store.path().is_file());
+}
+
+#[test]
+fn open_needs_the_parent_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing/llmbench.sqlite");
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::MissingDir { .. }), "{err}");
+    assert_eq!(err.kind(), "open");
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_an_open_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmbench.sqlite");
+    std::fs::write(
+        &path,
+        "this is not a database, it is a long enough text file ".repeat(20),
+    )
+    .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert_eq!(err.kind(), "open", "{err}");
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmbench.sqlite");
+    drop(Store::open(&path).unwrap());
+    raw(&path)
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert_eq!(err.kind(), "schema_too_new");
+    assert!(
+        err.to_string()
+            .contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+        "{err}"
+    );
+}
