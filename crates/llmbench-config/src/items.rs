@@ -5,10 +5,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use llmbench_core::Item;
-use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigErrorKind, Sink, line_column};
-use crate::raw::Entries;
+use crate::raw::RawItem;
 
 /// At most this many errors are reported per items file.
 const MAX_FILE_ERRORS: usize = 10;
@@ -76,11 +75,7 @@ fn id_problem(id: &str) -> Option<&'static str> {
 }
 
 /// Inline items: `items = [{ id = "a", code = "..." }]`.
-pub(crate) fn inline(
-    sink: &mut Sink<'_>,
-    where_: &str,
-    items: Vec<Spanned<Entries<Spanned<toml::Value>>>>,
-) -> Vec<Located> {
+pub(crate) fn inline(sink: &mut Sink<'_>, where_: &str, items: Vec<RawItem>) -> Vec<Located> {
     let mut out = Vec::with_capacity(items.len());
     for (index, table) in items.into_iter().enumerate() {
         let table_span = table.span();

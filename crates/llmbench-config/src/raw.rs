@@ -125,7 +125,7 @@ pub(crate) struct RawTask {
     /// (default `item-N`, counting from 1) and must be unique within the task. At most one
     /// of `items` and `items-file`; with neither, the task has one item, `default`, with no
     /// variables.
-    pub items: Option<Spanned<Vec<Spanned<Entries<Spanned<toml::Value>>>>>>,
+    pub items: Option<Spanned<Vec<RawItem>>>,
     /// The items from a JSONL file (one JSON object per line, shaped like an inline item;
     /// blank lines skipped), relative to the config file's directory.
     pub items_file: Option<Spanned<String>>,
@@ -136,6 +136,9 @@ pub(crate) struct RawTask {
     /// pass.
     pub verdict: Option<RawVerdict>,
 }
+
+/// One inline item: its variables, with spans for errors.
+pub(crate) type RawItem = Spanned<Entries<Spanned<toml::Value>>>;
 
 /// `[[tasks.NAME.graders]]`: one grader plugin and its settings.
 #[derive(Debug, Deserialize)]

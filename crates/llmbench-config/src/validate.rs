@@ -14,7 +14,7 @@ use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors, Sink};
 use crate::items::{self, Located, Origin};
 use crate::model::{Config, GraderConfig, PriceConfig, ProviderConfig, RunSettings, TaskConfig};
 use crate::raw::{
-    RawConfig, RawGrader, RawPrice, RawProvider, RawRule, RawRun, RawTask, RawVerdict,
+    RawConfig, RawGrader, RawItem, RawPrice, RawProvider, RawRule, RawRun, RawTask, RawVerdict,
 };
 use crate::template;
 
@@ -84,8 +84,8 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
         return Err(ConfigErrors(errors));
     }
     Ok(Config {
-        path: canonical.clone(),
-        dir: dir.clone(),
+        path: canonical,
+        dir,
         source: source.to_owned(),
         run,
         providers,
@@ -554,7 +554,7 @@ impl Validator<'_> {
         &mut self,
         at: &str,
         key: &Spanned<String>,
-        inline: Option<Spanned<Vec<Spanned<crate::raw::Entries<Spanned<toml::Value>>>>>>,
+        inline: Option<Spanned<Vec<RawItem>>>,
         file: Option<Spanned<String>>,
     ) -> Vec<Located> {
         let located = match (inline, file) {
