@@ -12,8 +12,10 @@ mod build;
 mod execute;
 mod plan;
 mod retry;
+mod sweep;
 
 pub use build::{BuildError, Components, ProviderSlot, TaskSlot, build};
 pub use execute::{Observer, RunError, RunOptions, RunOutcome, execute, sample_request};
 pub use plan::{Plan, PlannedSample};
 pub use retry::RetryPolicy;
+pub use sweep::{SweepError, SweepResult, SweepStart, price_snapshot, run_sweep};

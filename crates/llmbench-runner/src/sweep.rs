@@ -1,0 +1,174 @@
+//! One whole sweep, from a validated config to a finished (or interrupted) run in the store:
+//! what `llmbench run`, `llmbench resume` and the scheduler of `llmbench serve` share.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use llmbench_config::Config;
+use llmbench_core::SampleId;
+use llmbench_store::{NewRun, RunStatus, Store, StoreError};
+use tokio::sync::watch;
+
+use crate::{BuildError, Observer, Plan, RetryPolicy, RunError, RunOptions, RunOutcome};
+
+/// Start a new run, or continue a stored one.
+#[derive(Debug, Clone)]
+pub enum SweepStart {
+    New { run_id: String },
+    Resume { run_id: String },
+}
+
+impl SweepStart {
+    pub fn run_id(&self) -> &str {
+        match self {
+            Self::New { run_id } | Self::Resume { run_id } => run_id,
+        }
+    }
+}
+
+/// Why a sweep could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// How a sweep ended.
+#[derive(Debug)]
+pub struct SweepResult {
+    pub run_id: String,
+    pub planned: u64,
+    pub outcome: RunOutcome,
+}
+
+/// The price table snapshot stored with a run: provider name -> prices and their date.
+pub fn price_snapshot(config: &Config) -> serde_json::Value {
+    let prices: serde_json::Map<String, serde_json::Value> = config
+        .providers
+        .iter()
+        .map(|p| {
+            let price = p.price.as_ref().map(|pc| {
+                serde_json::json!({
+                    "model": p.model,
+                    "input-per-mtok": pc.price.input_per_mtok,
+                    "output-per-mtok": pc.price.output_per_mtok,
+                    "cache-read-per-mtok": pc.price.cache_read_per_mtok,
+                    "cache-write-per-mtok": pc.price.cache_write_per_mtok,
+                    "as-of": pc.as_of,
+                })
+            });
+            (p.name.clone(), price.unwrap_or(serde_json::Value::Null))
+        })
+        .collect();
+    serde_json::Value::Object(prices)
+}
+
+/// Build the config's plugins, record the run (new) or mark it running again (resume), run
+/// every sample not yet finished, and set the run's final status. The store is handed back
+/// whatever happens.
+pub async fn run_sweep(
+    config: &Config,
+    plugin_dir: &Path,
+    store: Store,
+    start: SweepStart,
+    observer: Arc<dyn Observer>,
+    cancel: watch::Receiver<bool>,
+) -> (Store, Result<SweepResult, SweepError>) {
+    let components = match crate::build(config, plugin_dir).await {
+        Ok(c) => c,
+        Err(e) => return (store, Err(e.into())),
+    };
+    let plan = Plan::new(&components, config.run.repeats);
+    let run_id = start.run_id().to_owned();
+    let done = match prepare(config, &store, &start, plan.len()) {
+        Ok(done) => done,
+        Err(e) => return (store, Err(e.into())),
+    };
+    tracing::info!(run = %run_id, samples = plan.len(), already_done = done.len(), store = %store.path().display(), "starting sweep");
+    let options = RunOptions {
+        run_id: run_id.clone(),
+        concurrency: config.run.concurrency,
+        timeout: config.run.timeout,
+        retry: RetryPolicy::default(),
+        done,
+    };
+    let (result, store) = crate::execute(
+        Arc::new(components),
+        &plan,
+        store,
+        options,
+        observer,
+        cancel,
+    )
+    .await;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let _ = store.set_run_status(&run_id, RunStatus::Failed, Some(&e.to_string()));
+            return (store, Err(e.into()));
+        }
+    };
+    let (status, reason) = if outcome.interrupted {
+        (RunStatus::Interrupted, Some("interrupted"))
+    } else {
+        (RunStatus::Finished, None)
+    };
+    if let Err(e) = store.set_run_status(&run_id, status, reason) {
+        return (store, Err(e.into()));
+    }
+    (
+        store,
+        Ok(SweepResult {
+            run_id,
+            planned: plan.len(),
+            outcome,
+        }),
+    )
+}
+
+/// Record a new run, or mark a resumed one running; returns the samples already finished.
+fn prepare(
+    config: &Config,
+    store: &Store,
+    start: &SweepStart,
+    planned: u64,
+) -> Result<HashSet<SampleId>, StoreError> {
+    match start {
+        SweepStart::New { run_id } => {
+            store.create_run(&NewRun {
+                id: run_id.clone(),
+                created_at: llmbench_store::utc_now_rfc3339(),
+                config_path: config.path.display().to_string(),
+                config_toml: config.source.clone(),
+                prices_json: price_snapshot(config),
+                planned_samples: planned,
+                providers: config
+                    .providers
+                    .iter()
+                    .map(|p| (p.name.clone(), p.model.clone(), p.label.clone()))
+                    .collect(),
+                graders: config
+                    .tasks
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.name.clone(),
+                            t.graders.iter().map(|g| g.name.clone()).collect(),
+                        )
+                    })
+                    .collect(),
+            })?;
+            Ok(HashSet::new())
+        }
+        SweepStart::Resume { run_id } => {
+            let done = store.finished_sample_ids(run_id)?;
+            store.set_run_status(run_id, RunStatus::Running, None)?;
+            Ok(done)
+        }
+    }
+}
