@@ -5,6 +5,7 @@
 //! with `llmbench resume <run-id>`).
 
 mod progress;
+mod replay;
 mod sweep;
 
 use std::io::IsTerminal as _;
@@ -37,6 +38,10 @@ enum Command {
         /// Override the config's `repeats`.
         #[arg(long)]
         repeats: Option<u32>,
+        /// Answer every provider from this recorded-answers file (provider-replay's JSONL
+        /// format) instead of calling it: re-grade saved answers without paying again.
+        #[arg(long)]
+        replay: Option<PathBuf>,
     },
     /// Continue an interrupted run: finished samples are kept, the others are run.
     Resume {
@@ -167,8 +172,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             config,
             dirs,
             repeats,
+            replay,
         } => {
-            let mut config = load_config(&config)?;
+            let mut config = match replay {
+                None => load_config(&config)?,
+                Some(answers) => replay::load_replayed(&config, &answers)?,
+            };
             if let Some(r) = repeats {
                 if r == 0 {
                     return Err(Failure::new(
