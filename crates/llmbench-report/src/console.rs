@@ -55,6 +55,7 @@ impl Reporter for ConsoleReporter {
             table.push(cells);
         }
         write_table(&mut out, &table);
+        write_failures(&mut out, report);
         let total: f64 = rows.iter().map(|r| r.cost_usd_total).sum();
         let unknown: u64 = rows.iter().map(|r| r.cost_unknown).sum();
         let _ = writeln!(out);
@@ -81,6 +82,58 @@ impl Reporter for ConsoleReporter {
             );
         }
         Ok(out)
+    }
+}
+
+/// At most this many failing samples are listed under the table.
+const MAX_FAILURES: usize = 30;
+
+/// For each sample that failed, the first failing grader's evidence (or the provider error).
+fn write_failures(out: &mut String, report: &RunReport) {
+    let mut lines = Vec::new();
+    for s in &report.samples {
+        let at = format!(
+            "{} · {}/{} #{}",
+            s.key.provider, s.key.task, s.key.item, s.key.repeat
+        );
+        if let Some(e) = &s.error {
+            lines.push(format!("{at} · error: {}", one_line(&e.to_string())));
+        } else if let Some(v) = s.verdict.as_ref().filter(|v| !v.pass) {
+            let failing = v.first_failure.and_then(|i| s.grades.get(i));
+            match failing {
+                Some((grader, grade)) => lines.push(format!(
+                    "{at} · {grader} ({}): {}",
+                    grade.outcome.as_str(),
+                    one_line(&grade.evidence)
+                )),
+                None => lines.push(format!("{at} · score {:.2} below the threshold", v.score)),
+            }
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Failures (first failing grader's evidence):");
+    for line in lines.iter().take(MAX_FAILURES) {
+        let _ = writeln!(out, "  {line}");
+    }
+    if lines.len() > MAX_FAILURES {
+        let _ = writeln!(
+            out,
+            "  ... and {} more (see `llmbench export`)",
+            lines.len() - MAX_FAILURES
+        );
+    }
+}
+
+/// The text on one line, cut to a readable length.
+fn one_line(text: &str) -> String {
+    const MAX: usize = 200;
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
     }
 }
 
