@@ -1,8 +1,9 @@
 //! `llmbench`: benchmark language models on real tasks.
 //!
 //! Exit codes: 0 done; 1 unexpected failure; 2 invalid config or arguments; 3 a plugin could
-//! not be loaded; 4 the results store failed; 130 interrupted (what finished is stored; resume
-//! with `llmbench resume <run-id>`).
+//! not be loaded; 4 the results store failed; 6 stopped by the spend cap (`max-cost-usd`:
+//! refused to start over budget, or reached it mid-way; what finished is stored); 130
+//! interrupted (what finished is stored; resume with `llmbench resume <run-id>`).
 
 mod progress;
 mod replay;
@@ -93,6 +94,10 @@ struct Dirs {
     /// else the directory of the llmbench executable.
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
+    /// Start even if the estimated cost exceeds the config's `max-cost-usd` (the cap still
+    /// stops the run when it is reached).
+    #[arg(long)]
+    allow_over_budget: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -126,6 +131,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub(crate) const EXIT_CONFIG: u8 = 2;
 pub(crate) const EXIT_PLUGIN: u8 = 3;
 pub(crate) const EXIT_STORE: u8 = 4;
+pub(crate) const EXIT_BUDGET: u8 = 6;
 pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {

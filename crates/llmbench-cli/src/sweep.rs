@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use llmbench_config::Config;
 use llmbench_core::Reporter as _;
-use llmbench_runner::{SweepError, SweepStart};
+use llmbench_runner::{CostEstimate, SweepError, SweepStart};
 
 use crate::{
-    Dirs, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_PLUGIN, EXIT_STORE, Failure, default_output_dir,
-    default_plugin_dir, open_store, print,
+    Dirs, EXIT_BUDGET, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_PLUGIN, EXIT_STORE, Failure,
+    default_output_dir, default_plugin_dir, open_store, print,
 };
 
 /// Start a new run of `config`.
@@ -45,6 +45,8 @@ async fn sweep(
     output_dir: PathBuf,
     start: SweepStart,
 ) -> Result<u8, Failure> {
+    let estimate = llmbench_runner::estimate_cost(&config);
+    check_budget(&config, &estimate, dirs.allow_over_budget)?;
     let store = open_store(&output_dir)?;
     let plugin_dir = dirs
         .plugin_dir
@@ -57,14 +59,7 @@ async fn sweep(
             let _ = cancel_tx.send(true);
         }
     });
-    let planned: u64 = config
-        .tasks
-        .iter()
-        .map(|t| t.items.len() as u64)
-        .sum::<u64>()
-        * config.providers.len() as u64
-        * u64::from(config.run.repeats);
-    let progress = Arc::new(crate::progress::Progress::new(planned));
+    let progress = Arc::new(crate::progress::Progress::new(estimate.samples));
     let (store, result) = llmbench_runner::run_sweep(
         &config,
         &plugin_dir,
@@ -83,9 +78,49 @@ async fn sweep(
         .report(&result.run_id)
         .map_err(|e| Failure::new(EXIT_STORE, e))?;
     print(&llmbench_report::ConsoleReporter.render(&report)?);
+    if result.outcome.budget_exhausted {
+        print(&format!(
+            "Stopped: spend cap of {:.5} USD reached ({:.5} USD spent); samples in flight were finished and stored.\n",
+            config.run.max_cost_usd.unwrap_or_default(),
+            result.outcome.spent_usd
+        ));
+        return Ok(EXIT_BUDGET);
+    }
     Ok(if result.outcome.interrupted {
         EXIT_INTERRUPTED
     } else {
         0
     })
+}
+
+/// Say what the sweep should cost, and refuse to start over the cap unless allowed.
+fn check_budget(config: &Config, estimate: &CostEstimate, allow_over: bool) -> Result<(), Failure> {
+    let unpriced = if estimate.unpriced_samples > 0 {
+        format!(
+            ", plus {} samples without a price",
+            estimate.unpriced_samples
+        )
+    } else {
+        String::new()
+    };
+    let line = format!(
+        "estimated cost: {:.5} USD for {} samples{unpriced}",
+        estimate.usd, estimate.samples
+    );
+    match config.run.max_cost_usd {
+        Some(cap) if estimate.usd > cap && !allow_over => Err(Failure::new(
+            EXIT_BUDGET,
+            anyhow::anyhow!(
+                "{line}, over `max-cost-usd` = {cap} USD; lower the sweep or pass --allow-over-budget (the cap still stops the run when reached)"
+            ),
+        )),
+        Some(cap) => {
+            tracing::warn!("{line} (cap {cap} USD)");
+            Ok(())
+        }
+        None => {
+            tracing::info!("{line}");
+            Ok(())
+        }
+    }
 }

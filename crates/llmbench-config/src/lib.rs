@@ -36,7 +36,10 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
-pub use model::{Config, GraderConfig, PriceConfig, ProviderConfig, RunSettings, TaskConfig};
+pub use model::{
+    Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
+    RunSettings, ScheduleConfig, TaskConfig, Trigger,
+};
 pub use template::render;
 
 /// Reads and validates the config at `path`, and the prompt and items files it names.

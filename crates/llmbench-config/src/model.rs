@@ -1,6 +1,7 @@
 //! Validated config types: every field already holds its invariant (ranges checked, paths
 //! resolved against the config's directory, templates checked against every item).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,9 +23,21 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// In file order.
     pub tasks: Vec<TaskConfig>,
+    /// `[schedule]`, when the config has one.
+    pub schedule: Option<ScheduleConfig>,
 }
 
 impl Config {
+    /// The sweep's name in metrics: `schedule.name`, else the config file's name without
+    /// its extension, with characters other than letters, digits, `_`, `.` and `-` replaced
+    /// by `_`.
+    pub fn sweep_name(&self) -> String {
+        match &self.schedule {
+            Some(schedule) => schedule.name.clone(),
+            None => sweep_name_from_path(&self.path),
+        }
+    }
+
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
         self.providers.iter().find(|p| p.name == name)
     }
@@ -47,6 +60,8 @@ pub struct RunSettings {
     pub timeout: Duration,
     /// Resolved against the config's directory; `None`: next to the executable.
     pub plugin_dir: Option<PathBuf>,
+    /// More than zero.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl Default for RunSettings {
@@ -57,6 +72,7 @@ impl Default for RunSettings {
             concurrency: 4,
             timeout: Duration::from_secs(300),
             plugin_dir: None,
+            max_cost_usd: None,
         }
     }
 }
@@ -79,12 +95,25 @@ pub struct ProviderConfig {
     pub concurrency: Option<usize>,
     /// At least 1; overrides the task's.
     pub max_tokens: Option<u32>,
+    /// Request and token rate limits.
+    pub rate_limits: RateLimits,
+    /// 0 to 10.
+    pub max_retries: u32,
     /// Ranges checked.
     pub sampling: Sampling,
     pub stream: bool,
     pub price: Option<PriceConfig>,
     /// The plugin's options (a JSON object, maybe empty).
     pub options: serde_json::Value,
+}
+
+/// How fast requests may go to one provider. All limits at least 1 when set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    pub requests_per_minute: Option<u32>,
+    pub input_tokens_per_minute: Option<u64>,
+    pub output_tokens_per_minute: Option<u64>,
+    pub adaptive: bool,
 }
 
 /// A provider's prices and when they were checked.
@@ -109,6 +138,8 @@ pub struct TaskConfig {
     pub prompt: String,
     /// At least 1.
     pub max_tokens: u32,
+    /// At least 1; `max_tokens` unless set.
+    pub expected_output_tokens: u32,
     /// At least one; ids unique.
     pub items: Vec<Item>,
     /// Names unique within the task.
@@ -155,5 +186,60 @@ impl Task for TaskConfig {
 
     fn verdict_rule(&self) -> &VerdictRule {
         &self.verdict
+    }
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleConfig {
+    /// A valid id: `name`, or the config file's name without its extension.
+    pub name: String,
+    pub trigger: Trigger,
+    /// The most a start is delayed by, at random.
+    pub jitter: Duration,
+    pub metrics_address: SocketAddr,
+    /// Between 0 and 1.
+    pub max_error_ratio: f64,
+}
+
+/// When sweeps start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// Every this long (at least a second), from the previous start.
+    Interval(Duration),
+    /// When the expression matches, read in `timezone`.
+    Cron {
+        /// As written.
+        expression: String,
+        cron: croner::Cron,
+        /// The IANA name as written (`UTC` by default).
+        timezone_name: String,
+        timezone: jiff::tz::TimeZone,
+    },
+}
+
+/// The default metrics address of `llmbench serve`.
+pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9464";
+
+/// A config file's name without its extension, made a valid id.
+pub(crate) fn sweep_name_from_path(path: &std::path::Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "llmbench".to_owned()
+    } else {
+        name
     }
 }

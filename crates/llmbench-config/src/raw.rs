@@ -29,6 +29,41 @@ pub(crate) struct RawConfig {
     /// provider names. At least one is required.
     #[serde(default)]
     pub tasks: Entries<RawTask>,
+    /// When `llmbench serve` runs this config's sweep, and where it serves its metrics.
+    /// `llmbench run` ignores it, except `name` and `max-error-ratio`, which its
+    /// `--push-gateway` push uses.
+    pub schedule: Option<Spanned<RawSchedule>>,
+}
+
+/// `[schedule]`: a fixed interval or a cron expression, exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawSchedule {
+    /// The sweep's name: the `sweep` label of the sweep metrics and the Pushgateway grouping
+    /// key (letters, digits, `_`, `.` and `-`). Default: the config file's name without
+    /// `.toml`.
+    pub name: Option<Spanned<String>>,
+    /// Start a sweep every this many seconds (at least 1), counted from the start of the
+    /// previous one; the first starts at once, or one interval after the last stored run of
+    /// this config started.
+    pub interval_seconds: Option<Spanned<f64>>,
+    /// Start a sweep at the times a cron expression matches: five fields (minute, hour,
+    /// day of month, month, day of week; `0 */6 * * *` is every 6 hours), or six with
+    /// seconds first. Names (`MON`, `JAN`), lists, ranges and steps are allowed.
+    pub cron: Option<Spanned<String>>,
+    /// The IANA time zone `cron` is read in (`Europe/Berlin`), daylight saving time
+    /// included. Only with `cron`. Default `UTC`.
+    pub timezone: Option<Spanned<String>>,
+    /// Delay each start by a random 0 to this many seconds (0 or more), to spread load.
+    /// Default 0.
+    pub jitter_seconds: Option<Spanned<f64>>,
+    /// Where `llmbench serve` serves `/metrics` and `/healthz`: `IP:PORT`. Default
+    /// `127.0.0.1:9464`; `--metrics-address` overrides.
+    pub metrics_address: Option<Spanned<String>>,
+    /// A sweep counts as succeeded (`llmbench_last_success_timestamp_seconds`) when it ran
+    /// every sample and at most this fraction of its samples ended in a provider error
+    /// (0 to 1). Default 0.1.
+    pub max_error_ratio: Option<Spanned<f64>>,
 }
 
 /// `[run]`: settings for the whole run.
@@ -47,6 +82,10 @@ pub(crate) struct RawRun {
     /// Where plugins named without a path are looked up, relative to the config file's
     /// directory. Default: the directory of the `llmbench` executable.
     pub plugin_dir: Option<Spanned<String>>,
+    /// Spend cap for one run, in USD (more than 0). A run whose estimated cost exceeds it
+    /// refuses to start (unless `--allow-over-budget`); a run that reaches it stops cleanly,
+    /// keeping every finished sample. Default: no cap.
+    pub max_cost_usd: Option<Spanned<f64>>,
 }
 
 /// `[providers.NAME]`: one model behind one provider plugin.
@@ -69,6 +108,19 @@ pub(crate) struct RawProvider {
     pub concurrency: Option<Spanned<i64>>,
     /// Answer length limit in tokens; overrides each task's `max-tokens` (at least 1).
     pub max_tokens: Option<Spanned<i64>>,
+    /// At most this many requests start in any 60 s window (at least 1). Default: no limit.
+    pub requests_per_minute: Option<Spanned<i64>>,
+    /// At most this many input tokens are sent per minute (a token bucket; a request's input
+    /// is estimated before it is sent and corrected from its usage after). Default: no limit.
+    pub input_tokens_per_minute: Option<Spanned<i64>>,
+    /// At most this many output tokens per minute (charged when answers arrive; requests wait
+    /// while the bucket is in debt). Default: no limit.
+    pub output_tokens_per_minute: Option<Spanned<i64>>,
+    /// Back off when the provider answers 429 (halve the request rate) and recover after
+    /// successes. Default false.
+    pub adaptive_rate_limit: Option<bool>,
+    /// Retries after a retryable failure (0 to 10). Default 2, as the official SDKs.
+    pub max_retries: Option<Spanned<i64>>,
     /// Sampling temperature, 0 to 2. Default: not sent (the model's default).
     pub temperature: Option<Spanned<f64>>,
     /// Nucleus sampling, 0 to 1. Default: not sent.
@@ -120,6 +172,9 @@ pub(crate) struct RawTask {
     pub prompt_file: Option<Spanned<String>>,
     /// Answer length limit in tokens. Default 1024, at least 1.
     pub max_tokens: Option<Spanned<i64>>,
+    /// The answer length expected on average, in tokens, for the cost estimate made before a
+    /// run (at least 1). Default: `max-tokens` (an upper bound).
+    pub expected_output_tokens: Option<Spanned<i64>>,
     /// The items, inline: `items = [{ id = "a", code = "..." }]`. Each is a table of
     /// variables (strings; numbers and booleans are converted to text). `id` names the item
     /// (default `item-N`, counting from 1) and must be unique within the task. At most one

@@ -12,9 +12,13 @@ use toml::Spanned;
 use crate::de_error::{self, Segment, backticked, display_path};
 use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors, Sink};
 use crate::items::{self, Located, Origin};
-use crate::model::{Config, GraderConfig, PriceConfig, ProviderConfig, RunSettings, TaskConfig};
+use crate::model::{
+    Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
+    RunSettings, ScheduleConfig, TaskConfig, Trigger, sweep_name_from_path,
+};
 use crate::raw::{
-    RawConfig, RawGrader, RawItem, RawPrice, RawProvider, RawRule, RawRun, RawTask, RawVerdict,
+    RawConfig, RawGrader, RawItem, RawPrice, RawProvider, RawRule, RawRun, RawSchedule, RawTask,
+    RawVerdict,
 };
 use crate::template;
 
@@ -69,6 +73,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
         .into_iter()
         .map(|(name, task)| v.task(name, task))
         .collect();
+    let schedule = raw.schedule.map(|s| v.schedule(s, path));
 
     if !v.sink.errors.is_empty() {
         // Top to bottom: the config's errors first, then each other file's, in the order
@@ -90,6 +95,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
         run,
         providers,
         tasks,
+        schedule,
     })
 }
 
@@ -326,6 +332,9 @@ impl Validator<'_> {
         if let Some(concurrency) = &raw.concurrency {
             run.concurrency = self.int("run.concurrency", concurrency, 1, 1 << 20) as usize;
         }
+        if let Some(cap) = &raw.max_cost_usd {
+            run.max_cost_usd = Some(self.float("run.max-cost-usd", cap, FloatRange::MoreThan(0.0)));
+        }
         if let Some(timeout) = &raw.timeout_seconds {
             let secs = self.float("run.timeout-seconds", timeout, FloatRange::MoreThan(0.0));
             match Duration::try_from_secs_f64(secs) {
@@ -340,6 +349,177 @@ impl Validator<'_> {
             }
         }
         run
+    }
+
+    fn schedule(&mut self, raw: Spanned<RawSchedule>, path: &Path) -> ScheduleConfig {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let name = match &raw.name {
+            Some(name) => {
+                if !is_id(name.get_ref()) {
+                    self.sink
+                        .error(
+                            K::InvalidValue,
+                            name.span(),
+                            format!("invalid sweep name {:?} in `schedule.name`", name.get_ref()),
+                        )
+                        .help(ID_RULE);
+                }
+                name.get_ref().clone()
+            }
+            None => sweep_name_from_path(path),
+        };
+        let trigger = match (&raw.interval_seconds, &raw.cron) {
+            (Some(_), Some(cron)) => {
+                self.sink
+                    .error(
+                        K::Conflict,
+                        cron.span(),
+                        "`schedule` has both `interval-seconds` and `cron`",
+                    )
+                    .help("keep one of them");
+                None
+            }
+            (None, None) => {
+                self.sink
+                    .error(
+                        K::MissingKey,
+                        span.clone(),
+                        "`schedule` needs `interval-seconds` or `cron`",
+                    )
+                    .help("add `interval-seconds = 21600` (every 6 hours) or `cron = \"0 */6 * * *\"`");
+                None
+            }
+            (Some(interval), None) => {
+                let secs = self.float(
+                    "schedule.interval-seconds",
+                    interval,
+                    FloatRange::AtLeast(1.0),
+                );
+                match Duration::try_from_secs_f64(secs) {
+                    Ok(d) => Some(Trigger::Interval(d)),
+                    Err(_) => {
+                        self.sink.error(
+                            K::InvalidValue,
+                            interval.span(),
+                            format!("`schedule.interval-seconds` is too large: {secs}"),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(cron)) => self.cron(cron, raw.timezone.as_ref()),
+        };
+        if let (Some(timezone), None) = (&raw.timezone, &raw.cron) {
+            self.sink
+                .error(
+                    K::Conflict,
+                    timezone.span(),
+                    "`schedule.timezone` applies only to `cron`",
+                )
+                .help("remove `timezone`, or use `cron`");
+        }
+        let jitter = raw.jitter_seconds.as_ref().map_or(Duration::ZERO, |j| {
+            let secs = self.float("schedule.jitter-seconds", j, FloatRange::AtLeast(0.0));
+            Duration::try_from_secs_f64(secs).unwrap_or_else(|_| {
+                self.sink.error(
+                    K::InvalidValue,
+                    j.span(),
+                    format!("`schedule.jitter-seconds` is too large: {secs}"),
+                );
+                Duration::ZERO
+            })
+        });
+        let default_address = DEFAULT_METRICS_ADDRESS.parse().expect("a valid address");
+        let metrics_address =
+            raw.metrics_address
+                .as_ref()
+                .map_or(default_address, |a| match a.get_ref().parse() {
+                    Ok(address) => address,
+                    Err(_) => {
+                        self.sink
+                            .error(
+                                K::InvalidValue,
+                                a.span(),
+                                format!(
+                                    "`schedule.metrics-address` must be IP:PORT, not {:?}",
+                                    a.get_ref()
+                                ),
+                            )
+                            .help(format!("for example \"{DEFAULT_METRICS_ADDRESS}\""));
+                        default_address
+                    }
+                });
+        let max_error_ratio = raw.max_error_ratio.as_ref().map_or(0.1, |r| {
+            self.float("schedule.max-error-ratio", r, FloatRange::Between(0.0, 1.0))
+        });
+        ScheduleConfig {
+            name,
+            // A placeholder when the trigger is invalid: the config is rejected anyway.
+            trigger: trigger.unwrap_or(Trigger::Interval(Duration::from_secs(1))),
+            jitter,
+            metrics_address,
+            max_error_ratio,
+        }
+    }
+
+    fn cron(
+        &mut self,
+        cron: &Spanned<String>,
+        timezone: Option<&Spanned<String>>,
+    ) -> Option<Trigger> {
+        let expression = cron.get_ref().trim();
+        let fields = expression.split_whitespace().count();
+        let parsed = if (5..=6).contains(&fields) {
+            expression
+                .parse::<croner::Cron>()
+                .map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "expected 5 fields (6 with seconds), found {fields}"
+            ))
+        };
+        let parsed = match parsed {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                self.sink
+                    .error(
+                        K::InvalidValue,
+                        cron.span(),
+                        format!("invalid cron expression {expression:?} in `schedule.cron`: {e}"),
+                    )
+                    .help(
+                        "minute hour day-of-month month day-of-week, for example \"0 */6 * * *\"",
+                    );
+                None
+            }
+        };
+        let timezone_name = timezone.map_or("UTC", |t| t.get_ref().as_str()).to_owned();
+        let zone = match jiff::tz::TimeZone::get(&timezone_name) {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                let span = timezone.map_or(cron.span(), |t| t.span());
+                let names: Vec<String> =
+                    jiff::tz::db().available().map(|n| n.to_string()).collect();
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let error = self.sink.error(
+                    K::InvalidValue,
+                    span,
+                    format!("unknown time zone {timezone_name:?} in `schedule.timezone`"),
+                );
+                match de_error::suggest(&timezone_name, &refs) {
+                    Some(best) => error.help(format!("did you mean `{best}`?")),
+                    None => error.help("use an IANA name such as \"Europe/Berlin\" or \"UTC\""),
+                }
+                None
+            }
+        };
+        Some(Trigger::Cron {
+            expression: expression.to_owned(),
+            cron: parsed?,
+            timezone_name,
+            timezone: zone?,
+        })
     }
 
     fn provider(&mut self, key: Spanned<String>, raw: RawProvider) -> ProviderConfig {
@@ -378,6 +558,29 @@ impl Validator<'_> {
             .max_tokens
             .as_ref()
             .map(|m| self.int(&field("max-tokens"), m, 1, u32::MAX.into()) as u32);
+        let per_minute = |this: &mut Self, name: &str, v: &Option<Spanned<i64>>| {
+            v.as_ref()
+                .map(|v| this.int(&field(name), v, 1, u32::MAX.into()) as u64)
+        };
+        let rate_limits = RateLimits {
+            requests_per_minute: per_minute(self, "requests-per-minute", &raw.requests_per_minute)
+                .map(|n| n as u32),
+            input_tokens_per_minute: per_minute(
+                self,
+                "input-tokens-per-minute",
+                &raw.input_tokens_per_minute,
+            ),
+            output_tokens_per_minute: per_minute(
+                self,
+                "output-tokens-per-minute",
+                &raw.output_tokens_per_minute,
+            ),
+            adaptive: raw.adaptive_rate_limit.unwrap_or(false),
+        };
+        let max_retries = raw
+            .max_retries
+            .as_ref()
+            .map_or(2, |r| self.int(&field("max-retries"), r, 0, 10) as u32);
         let sampling = Sampling {
             temperature: raw
                 .temperature
@@ -423,6 +626,8 @@ impl Validator<'_> {
             api_key_env,
             concurrency,
             max_tokens,
+            rate_limits,
+            max_retries,
             sampling,
             stream: raw.stream.unwrap_or(true),
             price,
@@ -523,6 +728,9 @@ impl Validator<'_> {
         let max_tokens = raw.max_tokens.as_ref().map_or(1024, |m| {
             self.int(&field("max-tokens"), m, 1, u32::MAX.into()) as u32
         });
+        let expected_output_tokens = raw.expected_output_tokens.as_ref().map_or(max_tokens, |m| {
+            self.int(&field("expected-output-tokens"), m, 1, u32::MAX.into()) as u32
+        });
 
         let items = self.items(&at, &key, raw.items, raw.items_file);
         if let Some(system) = &system {
@@ -544,6 +752,7 @@ impl Validator<'_> {
             system: system.map(|s| s.text().to_owned()),
             prompt: prompt.map(|p| p.text().to_owned()).unwrap_or_default(),
             max_tokens,
+            expected_output_tokens,
             items: items.into_iter().map(|l| l.item).collect(),
             graders,
             verdict,

@@ -8,6 +8,8 @@ use llmbench_core::{Grader, PluginContext, Provider, Sampling, Secret};
 use llmbench_plugin_host::{LoadError, PluginGrader, PluginProvider};
 use tokio::sync::Semaphore;
 
+use crate::ratelimit::Limiter;
+
 /// A provider ready to serve, with its settings from the config.
 #[derive(Clone)]
 pub struct ProviderSlot {
@@ -21,6 +23,9 @@ pub struct ProviderSlot {
     pub max_tokens: Option<u32>,
     pub sampling: Sampling,
     pub stream: bool,
+    /// Retries after a retryable failure.
+    pub max_retries: u32,
+    pub(crate) limiter: Option<Arc<Limiter>>,
 }
 
 impl std::fmt::Debug for ProviderSlot {
@@ -123,6 +128,8 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
             max_tokens: p.max_tokens,
             sampling: p.sampling.clone(),
             stream: p.stream,
+            max_retries: p.max_retries,
+            limiter: Limiter::new(&p.rate_limits).map(Arc::new),
         });
     }
     let mut tasks = Vec::new();

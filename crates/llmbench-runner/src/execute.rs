@@ -2,7 +2,7 @@
 //! that stores each finished sample in one transaction.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use llmbench_core::{
@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::retry::Jitter;
-use crate::{Components, Plan, PlannedSample, RetryPolicy};
+use crate::{Components, Plan, PlannedSample, ProviderSlot, RetryPolicy};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -27,6 +27,12 @@ pub struct RunOptions {
     pub retry: RetryPolicy,
     /// Samples already finished (when resuming): skipped.
     pub done: HashSet<SampleId>,
+    /// Stop starting samples once this much has been spent (USD). Samples in flight finish
+    /// (their requests are already paid for), so a run may pass the cap by at most the cost
+    /// of `concurrency` samples.
+    pub max_cost_usd: Option<f64>,
+    /// Spent by earlier invocations of this run (when resuming), counted against the cap.
+    pub already_spent_usd: f64,
 }
 
 /// Told about progress; must be cheap (it runs on the runner's tasks).
@@ -39,7 +45,7 @@ pub trait Observer: Send + Sync {
 impl Observer for () {}
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunOutcome {
     /// Samples finished in this invocation (with a completion or a final error).
     pub finished: u64,
@@ -49,6 +55,10 @@ pub struct RunOutcome {
     pub skipped: u64,
     /// The run was cancelled before every sample finished.
     pub interrupted: bool,
+    /// The run stopped early because it reached `max_cost_usd`.
+    pub budget_exhausted: bool,
+    /// What this run has cost so far (all invocations), in USD, where costs are known.
+    pub spent_usd: f64,
 }
 
 /// The run could not go on.
@@ -98,16 +108,20 @@ pub async fn execute(
         .expect("spawn store writer");
 
     let global = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let spent = Mutex::new(options.already_spent_usd);
     let shared = Arc::new(Shared {
         options,
         observer,
         components,
+        spent,
     });
     let mut outcome = RunOutcome {
         finished: 0,
         errors: 0,
         skipped: 0,
         interrupted: false,
+        budget_exhausted: false,
+        spent_usd: 0.0,
     };
     let mut in_flight = JoinSet::new();
     let mut write_failed = false;
@@ -123,6 +137,10 @@ pub async fn execute(
             _ = cancelled(&mut cancel) => { outcome.interrupted = true; break 'plan; }
             permit = Arc::clone(&global).acquire_owned() => permit.expect("semaphore never closed"),
         };
+        if shared.over_budget() {
+            outcome.budget_exhausted = true;
+            break 'plan;
+        }
         // Reap what finished, so the set stays as small as the concurrency limit.
         while let Some(done) = in_flight.try_join_next() {
             if !forward(done, &tx, &mut outcome).await {
@@ -162,6 +180,14 @@ pub async fn execute(
     }
     in_flight.abort_all();
     drop(tx);
+    outcome.spent_usd = *shared.spent.lock().expect("spend lock");
+    if outcome.budget_exhausted {
+        tracing::warn!(
+            spent_usd = outcome.spent_usd,
+            cap_usd = shared.options.max_cost_usd,
+            "spend cap reached: no new samples started"
+        );
+    }
     let (store, write_error) = writer.join().expect("store writer does not panic");
     if let Some(e) = write_error {
         return (Err(RunError::Store(e)), store);
@@ -208,11 +234,20 @@ fn write_loop(
     }
     (store, None)
 }
-
 struct Shared {
     options: RunOptions,
     observer: Arc<dyn Observer>,
     components: Arc<Components>,
+    /// Known spend of the run so far, in USD.
+    spent: Mutex<f64>,
+}
+
+impl Shared {
+    fn over_budget(&self) -> bool {
+        self.options
+            .max_cost_usd
+            .is_some_and(|cap| *self.spent.lock().expect("spend lock") >= cap)
+    }
 }
 
 async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
@@ -224,8 +259,7 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
         Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
         None => None,
     };
-    let (result, attempts) =
-        call_with_retries(shared, &provider.name, &*provider.provider, &request).await;
+    let (result, attempts) = call_with_retries(shared, provider, &request).await;
     let (completion, error) = match result {
         Ok(c) => (Some(c), None),
         Err(e) => (None, Some(e)),
@@ -261,6 +295,9 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
             .as_ref()
             .and_then(|p| cost_usd(&c.usage, &p.price))
     });
+    if let Some(cost) = cost {
+        *shared.spent.lock().expect("spend lock") += cost;
+    }
     let record = SampleRecord {
         key,
         model: provider.model.clone(),
@@ -280,21 +317,31 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
     (record, attempts)
 }
 
-/// One sample's attempts under the retry policy. The latency of the result is its own
-/// successful attempt; the time lost to failed attempts and waits is in the attempt records.
+/// One sample's attempts under the retry policy and the provider's rate limits. The latency
+/// of the result is its own successful attempt; the time lost to failed attempts and waits is
+/// in the attempt records.
 async fn call_with_retries(
     shared: &Shared,
-    provider_name: &str,
-    provider: &dyn llmbench_core::Provider,
+    slot: &ProviderSlot,
     request: &CompletionRequest,
 ) -> (Result<Completion, ProviderError>, Vec<AttemptRecord>) {
+    let policy = RetryPolicy {
+        max_retries: slot.max_retries,
+        ..shared.options.retry.clone()
+    };
     let mut attempts = Vec::new();
     let mut jitter = Jitter::seeded(request.sample.as_ref().map_or(1, |k| k.id().as_u64()));
     let mut wait = Duration::ZERO;
     loop {
+        let charged = match &slot.limiter {
+            Some(limiter) => limiter.acquire(request).await,
+            None => 0,
+        };
         let started = Instant::now();
         let result =
-            match tokio::time::timeout(shared.options.timeout, provider.complete(request)).await {
+            match tokio::time::timeout(shared.options.timeout, slot.provider.complete(request))
+                .await
+            {
                 Ok(result) => result,
                 Err(_) => Err(ProviderError::new(
                     ProviderErrorKind::Timeout,
@@ -305,37 +352,33 @@ async fn call_with_retries(
                 )),
             };
         let duration = started.elapsed().as_secs_f64();
-        match result {
-            Ok(completion) => {
-                attempts.push(AttemptRecord {
-                    outcome: "ok".into(),
-                    http_status: None,
-                    wait_seconds: wait.as_secs_f64(),
-                    duration_seconds: duration,
-                });
-                return (Ok(completion), attempts);
-            }
-            Err(error) => {
-                attempts.push(AttemptRecord {
-                    outcome: error.kind.as_str().into(),
-                    http_status: error.http_status,
-                    wait_seconds: wait.as_secs_f64(),
-                    duration_seconds: duration,
-                });
-                shared.observer.attempt_failed(provider_name, &error);
-                let retries_taken = attempts.len() as u32 - 1;
-                match shared
-                    .options
-                    .retry
-                    .next_delay(&error, retries_taken, jitter.next())
-                {
-                    None => return (Err(error), attempts),
-                    Some(delay) => {
-                        tracing::debug!(provider = provider_name, error = %error, delay_s = delay.as_secs_f64(), "retrying");
-                        tokio::time::sleep(delay).await;
-                        wait = delay;
-                    }
-                }
+        if let Some(limiter) = &slot.limiter {
+            limiter
+                .record(charged, result.as_ref().map(|c| &c.usage))
+                .await;
+        }
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(error) => error.kind.as_str().to_owned(),
+        };
+        attempts.push(AttemptRecord {
+            outcome,
+            http_status: result.as_ref().err().and_then(|e| e.http_status),
+            wait_seconds: wait.as_secs_f64(),
+            duration_seconds: duration,
+        });
+        let error = match result {
+            Ok(completion) => return (Ok(completion), attempts),
+            Err(error) => error,
+        };
+        shared.observer.attempt_failed(&slot.name, &error);
+        let retries_taken = attempts.len() as u32 - 1;
+        match policy.next_delay(&error, retries_taken, jitter.next()) {
+            None => return (Err(error), attempts),
+            Some(delay) => {
+                tracing::debug!(provider = %slot.name, error = %error, delay_s = delay.as_secs_f64(), "retrying");
+                tokio::time::sleep(delay).await;
+                wait = delay;
             }
         }
     }

@@ -9,12 +9,15 @@
 //!   finished sample in one store transaction.
 
 mod build;
+mod estimate;
 mod execute;
 mod plan;
+mod ratelimit;
 mod retry;
 mod sweep;
 
 pub use build::{BuildError, Components, ProviderSlot, TaskSlot, build};
+pub use estimate::{CostEstimate, estimate_cost};
 pub use execute::{Observer, RunError, RunOptions, RunOutcome, execute, sample_request};
 pub use plan::{Plan, PlannedSample};
 pub use retry::RetryPolicy;

@@ -85,8 +85,8 @@ pub async fn run_sweep(
     };
     let plan = Plan::new(&components, config.run.repeats);
     let run_id = start.run_id().to_owned();
-    let done = match prepare(config, &store, &start, plan.len()) {
-        Ok(done) => done,
+    let (done, already_spent_usd) = match prepare(config, &store, &start, plan.len()) {
+        Ok(prepared) => prepared,
         Err(e) => return (store, Err(e.into())),
     };
     tracing::info!(run = %run_id, samples = plan.len(), already_done = done.len(), store = %store.path().display(), "starting sweep");
@@ -96,6 +96,8 @@ pub async fn run_sweep(
         timeout: config.run.timeout,
         retry: RetryPolicy::default(),
         done,
+        max_cost_usd: config.run.max_cost_usd,
+        already_spent_usd,
     };
     let (result, store) = crate::execute(
         Arc::new(components),
@@ -113,7 +115,15 @@ pub async fn run_sweep(
             return (store, Err(e.into()));
         }
     };
-    let (status, reason) = if outcome.interrupted {
+    let cap_reason;
+    let (status, reason) = if outcome.budget_exhausted {
+        cap_reason = format!(
+            "spend cap of {} USD reached ({:.5} USD spent)",
+            config.run.max_cost_usd.unwrap_or_default(),
+            outcome.spent_usd
+        );
+        (RunStatus::Interrupted, Some(cap_reason.as_str()))
+    } else if outcome.interrupted {
         (RunStatus::Interrupted, Some("interrupted"))
     } else {
         (RunStatus::Finished, None)
@@ -131,13 +141,14 @@ pub async fn run_sweep(
     )
 }
 
-/// Record a new run, or mark a resumed one running; returns the samples already finished.
+/// Record a new run, or mark a resumed one running; returns the samples already finished and
+/// what they cost.
 fn prepare(
     config: &Config,
     store: &Store,
     start: &SweepStart,
     planned: u64,
-) -> Result<HashSet<SampleId>, StoreError> {
+) -> Result<(HashSet<SampleId>, f64), StoreError> {
     match start {
         SweepStart::New { run_id } => {
             store.create_run(&NewRun {
@@ -163,12 +174,18 @@ fn prepare(
                     })
                     .collect(),
             })?;
-            Ok(HashSet::new())
+            Ok((HashSet::new(), 0.0))
         }
         SweepStart::Resume { run_id } => {
             let done = store.finished_sample_ids(run_id)?;
+            let spent = store
+                .report(run_id)?
+                .samples
+                .iter()
+                .filter_map(|s| s.cost_usd)
+                .sum();
             store.set_run_status(run_id, RunStatus::Running, None)?;
-            Ok(done)
+            Ok((done, spent))
         }
     }
 }

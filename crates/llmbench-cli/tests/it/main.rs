@@ -1,6 +1,7 @@
 //! End-to-end tests of the `llmbench` binary with real plugins loaded from the build
 //! directory. `cargo test --workspace` (what `cargo xtask ci` runs) builds the plugins first.
 
+mod budget;
 mod resume;
 mod sweep;
 mod validate;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use llmbench_config::{GraderConfig, PriceConfig, ProviderConfig, RunSettings, render};
+use llmbench_config::{GraderConfig, PriceConfig, ProviderConfig, RateLimits, RunSettings, render};
 use llmbench_core::{Item, Message, Price, Sampling, Task, VerdictRule};
 use serde_json::json;
 
@@ -15,6 +15,7 @@ output-dir = "results"
 repeats = 3
 concurrency = 8
 timeout-seconds = 2.5
+max-cost-usd = 1.5
 plugin-dir = "../target/debug"
 
 [providers.haiku]
@@ -24,6 +25,10 @@ label = "Claude Haiku 4.5"
 api-key-env = "ANTHROPIC_API_KEY"
 concurrency = 2
 max-tokens = 2048
+requests-per-minute = 50
+output-tokens-per-minute = 40000
+adaptive-rate-limit = true
+max-retries = 3
 temperature = 0.0
 top-p = 0.9
 top-k = 40
@@ -86,6 +91,7 @@ fn full_config_becomes_the_expected_values() {
             concurrency: 8,
             timeout: Duration::from_millis(2500),
             plugin_dir: Some(dir.join("../target/debug")),
+            max_cost_usd: Some(1.5),
         }
     );
 
@@ -101,6 +107,13 @@ fn full_config_becomes_the_expected_values() {
             api_key_env: Some("ANTHROPIC_API_KEY".into()),
             concurrency: Some(2),
             max_tokens: Some(2048),
+            rate_limits: RateLimits {
+                requests_per_minute: Some(50),
+                input_tokens_per_minute: None,
+                output_tokens_per_minute: Some(40000),
+                adaptive: true,
+            },
+            max_retries: 3,
             sampling: Sampling {
                 temperature: Some(0.0),
                 top_p: Some(0.9),
