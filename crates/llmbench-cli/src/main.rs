@@ -82,6 +82,18 @@ enum Command {
     },
     /// Check a config file without running anything.
     Validate { config: PathBuf },
+    /// Serve a local Anthropic- or OpenAI-compatible protocol server with deterministic
+    /// answers and fault injection (for demos and trying configs without a key).
+    MockServer {
+        #[arg(long, value_parser = ["anthropic", "openai"])]
+        protocol: String,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Server settings, `key=value` (see crates/llmbench-mockserver/README.md), e.g.
+        /// `--set ttft-ms=200 --set fault=429;retry-after=2@0.1`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -264,6 +276,41 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 }
             }
             print(&text);
+            Ok(0)
+        }
+        Command::MockServer {
+            protocol,
+            port,
+            settings,
+        } => {
+            let protocol = protocol
+                .parse()
+                .map_err(|e| Failure::new(EXIT_CONFIG, anyhow::anyhow!("{e}")))?;
+            let mut config = llmbench_mockserver::MockConfig::new(protocol);
+            config.port = port;
+            for setting in &settings {
+                let (key, value) = setting.split_once('=').ok_or_else(|| {
+                    Failure::new(
+                        EXIT_CONFIG,
+                        anyhow::anyhow!("--set takes KEY=VALUE, got `{setting}`"),
+                    )
+                })?;
+                config.set(key, value).map_err(|e| {
+                    Failure::new(EXIT_CONFIG, anyhow::anyhow!("--set {setting}: {e}"))
+                })?;
+            }
+            runtime().block_on(llmbench_mockserver::run_until(
+                config,
+                |addr| {
+                    print(&format!(
+                        "mock {} server listening on http://{addr} (Ctrl-C stops it)\n",
+                        protocol.as_str()
+                    ))
+                },
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
+            ))?;
             Ok(0)
         }
         Command::Validate { config } => {
