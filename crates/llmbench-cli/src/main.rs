@@ -1,12 +1,17 @@
 //! `llmbench`: benchmark language models on real tasks.
 //!
 //! Exit codes: 0 done; 1 unexpected failure; 2 invalid config or arguments; 3 a plugin could
-//! not be loaded; 4 the results store failed; 6 stopped by the spend cap (`max-cost-usd`:
+//! not be loaded; 4 the results store failed; 5 a gate failed (`llmbench gate`: a check was
+//! beyond its tolerance, a model was missing, or the run did not finish); 6 stopped by the spend cap (`max-cost-usd`:
 //! refused to start over budget, or reached it mid-way; what finished is stored); 130
 //! interrupted (what finished is stored; resume with `llmbench resume <run-id>`).
 
+mod compare;
+mod gate;
+mod plan;
 mod progress;
 mod replay;
+mod report;
 mod sweep;
 
 use std::io::IsTerminal as _;
@@ -14,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use llmbench_core::Reporter as _;
 use llmbench_store::{ExportFormat, Store};
 
 /// Benchmark language models on real tasks: correctness, latency, tokens and cost.
@@ -50,13 +54,15 @@ enum Command {
         #[command(flatten)]
         dirs: Dirs,
     },
-    /// Print the results table of a run (`latest` for the newest).
-    Report {
-        #[arg(default_value = "latest")]
-        run_id: String,
-        #[arg(long)]
-        output_dir: Option<PathBuf>,
-    },
+    /// A run's report: the console table, Markdown (the article) or a self-contained HTML page.
+    Report(report::ReportArgs),
+    /// Per model and task, how pass rate, p95 latency and cost changed from run A to run B,
+    /// each marked significant or not.
+    Compare(compare::CompareArgs),
+    /// Check a run against a baseline with tolerance bands; exit 5 when a check fails (for CI).
+    Gate(gate::GateArgs),
+    /// How many samples per model tell two pass rates apart.
+    Plan(plan::PlanArgs),
     /// Write every sample of a run as JSON Lines or CSV.
     Export {
         #[arg(default_value = "latest")]
@@ -208,16 +214,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             runtime().block_on(sweep::run_new(config, dirs))
         }
         Command::Resume { run_id, dirs } => runtime().block_on(sweep::resume(run_id, dirs)),
-        Command::Report { run_id, output_dir } => {
-            let store = open_store(&output_dir.unwrap_or_else(default_output_dir))?;
-            let run_id = resolve_run(&store, &run_id)?;
-            let report = store
-                .report(&run_id)
-                .map_err(|e| Failure::new(EXIT_STORE, e))?;
-            let text = llmbench_report::ConsoleReporter.render(&report)?;
-            print(&text);
-            Ok(0)
-        }
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Gate(args) => gate::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Export {
             run_id,
             format,

@@ -25,6 +25,7 @@
 //! assert_eq!(config.tasks[0].items[0].vars["name"], "the world");
 //! ```
 
+mod catalog;
 mod de_error;
 mod error;
 mod items;
@@ -40,6 +41,7 @@ pub use model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
     RunSettings, ScheduleConfig, TaskConfig, Trigger,
 };
+pub use catalog::{CATALOG_TOML, catalog_price};
 pub use template::render;
 
 /// Reads and validates the config at `path`, and the prompt and items files it names.

@@ -123,6 +123,8 @@ pub struct PriceConfig {
     pub price: Price,
     /// `YYYY-MM-DD`, a real date.
     pub as_of: Option<String>,
+    /// Taken from the price catalog because the config gave no price.
+    pub from_catalog: bool,
 }
 
 /// `[tasks.NAME]`.

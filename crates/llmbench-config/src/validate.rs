@@ -614,9 +614,11 @@ impl Validator<'_> {
                 })
                 .collect(),
         };
-        let price = raw
-            .price
-            .map(|p| self.price(&field("price"), p.into_inner()));
+        // No price in the config: the catalog's list price for the model, if it has one.
+        let price = match raw.price {
+            Some(p) => Some(self.price(&field("price"), p.into_inner())),
+            None => crate::catalog::catalog_price(&model),
+        };
         let options = self.options(&field("options"), raw.options);
         ProviderConfig {
             name,
@@ -681,6 +683,7 @@ impl Validator<'_> {
                 cache_write_per_mtok: cache_write,
             },
             as_of,
+            from_catalog: false,
         }
     }
 

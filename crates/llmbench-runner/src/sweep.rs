@@ -60,6 +60,7 @@ pub fn price_snapshot(config: &Config) -> serde_json::Value {
                     "cache-read-per-mtok": pc.price.cache_read_per_mtok,
                     "cache-write-per-mtok": pc.price.cache_write_per_mtok,
                     "as-of": pc.as_of,
+                    "source": if pc.from_catalog { "catalog" } else { "config" },
                 })
             });
             (p.name.clone(), price.unwrap_or(serde_json::Value::Null))

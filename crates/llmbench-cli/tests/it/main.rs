@@ -2,6 +2,8 @@
 //! directory. `cargo test --workspace` (what `cargo xtask ci` runs) builds the plugins first.
 
 mod budget;
+mod faults;
+mod reports;
 mod resume;
 mod sweep;
 mod validate;

@@ -131,6 +131,7 @@ fn full_config_becomes_the_expected_values() {
                     cache_write_per_mtok: 1.0,
                 },
                 as_of: Some("2026-05-22".into()),
+                from_catalog: false,
             }),
             options: json!({
                 "answers": "replay/race.jsonl",
