@@ -4,9 +4,11 @@
 //!   host and every plugin in one cargo invocation (so their ABI matches), run the sweep and
 //!   print the table. Without `--config`, runs `configs/default.toml`.
 //! - `ci`: what CI runs (`.ci/run` calls it): setup, format check, the whole test suite.
+//! - `perf [throughput]`: benchmark programs, built in release (see `perf.rs`).
 
 #![expect(clippy::print_stderr, reason = "xtask reports progress on stderr")]
 
+mod perf;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -22,9 +24,10 @@ fn main() -> anyhow::Result<()> {
         "bench" => bench(&rest),
         "ci" => ci(),
         "setup" => setup(),
+        "perf" => perf::perf(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup>"
+                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput]>"
             );
             bail!("unknown command `{command}`")
         }
@@ -39,7 +42,7 @@ pub(crate) fn root() -> PathBuf {
         .to_owned()
 }
 
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {}", render(cmd));
     let status = cmd
         .status()
@@ -57,7 +60,7 @@ fn render(cmd: &Command) -> String {
         .join(" ")
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
     cmd

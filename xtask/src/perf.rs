@@ -1,0 +1,249 @@
+//! `cargo xtask perf`: benchmark programs (not tests), built in release.
+//!
+//! - `throughput`: N samples through the real runner, the OpenAI provider plugin and the
+//!   regex grader, against the in-repo OpenAI-style server (a separate process, so its CPU
+//!   is not counted) on loopback. Prints samples/s, harness CPU per sample (user + system
+//!   time of the `llmbench` process), its peak RSS, and wall time against the ideal
+//!   (N x latency / concurrency).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::{cargo, root, run};
+
+pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
+    let what = args.first().map_or("throughput", String::as_str);
+    match what {
+        "throughput" => {
+            build(&["llmbench-cli", "provider-openai", "grader-regex"])?;
+            let a = throughput(10_000, Duration::ZERO, 64)?;
+            let b = throughput(2_000, Duration::from_millis(200), 64)?;
+            eprintln!();
+            eprintln!("{}", a.line());
+            eprintln!("{}", b.line());
+            eprintln!("machine: {}", machine());
+            Ok(())
+        }
+        other => bail!("unknown benchmark `{other}` (throughput)"),
+    }
+}
+
+fn build(packages: &[&str]) -> anyhow::Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    run(&mut cmd)
+}
+
+fn release() -> PathBuf {
+    root().join("target/release")
+}
+
+/// What one throughput run measured.
+#[derive(Debug)]
+struct Throughput {
+    samples: usize,
+    latency: Duration,
+    concurrency: usize,
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: i64,
+}
+
+impl Throughput {
+    fn line(&self) -> String {
+        let ideal = self.latency.as_secs_f64() * self.samples as f64 / self.concurrency as f64;
+        let vs_ideal = if ideal > 0.0 {
+            format!(
+                ", ideal {ideal:.2} s, {:+.1}% over ideal",
+                (self.wall.as_secs_f64() / ideal - 1.0) * 100.0
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "throughput: {} samples, server latency {} ms, concurrency {}: wall {:.2} s ({:.0} samples/s{vs_ideal}), harness CPU {:.3} ms/sample, peak RSS {:.1} MB",
+            self.samples,
+            self.latency.as_millis(),
+            self.concurrency,
+            self.wall.as_secs_f64(),
+            self.samples as f64 / self.wall.as_secs_f64(),
+            self.cpu.as_secs_f64() * 1000.0 / self.samples as f64,
+            self.max_rss_kib as f64 / 1024.0,
+        )
+    }
+}
+
+/// Kills the server when the benchmark ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn throughput(samples: usize, latency: Duration, concurrency: usize) -> anyhow::Result<Throughput> {
+    let dir = tempfile_dir()?;
+    let port = free_port()?;
+    let exe = release().join("llmbench");
+    let server = Server(
+        Command::new(&exe)
+            .args([
+                "mock-server",
+                "--protocol",
+                "openai",
+                "--port",
+                &port.to_string(),
+            ])
+            .args([
+                "--set",
+                &format!("ttft-ms={}", latency.as_millis()),
+                "--set",
+                "answer-tokens=32",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("start the mock server")?,
+    );
+    wait_for_port(port)?;
+
+    let items = dir.join("items.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&items)?);
+    for i in 0..samples {
+        writeln!(
+            f,
+            "{{\"id\": \"q{i}\", \"text\": \"Question number {i}: what is {i} plus {i}?\"}}"
+        )?;
+    }
+    f.flush()?;
+    let config = dir.join("perf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[run]
+concurrency = {concurrency}
+timeout-seconds = 30
+plugin-dir = "{plugins}"
+
+[providers.mock]
+plugin = "provider-openai"
+model = "gpt-mock"
+price = {{ input-per-mtok = 2.5, output-per-mtok = 10.0 }}
+[providers.mock.options]
+base-url = "http://127.0.0.1:{port}/v1"
+
+[tasks.perf]
+prompt = "{{{{text}}}}"
+items-file = "items.jsonl"
+max-tokens = 64
+
+[[tasks.perf.graders]]
+plugin = "grader-regex"
+options = {{ pattern = "mock" }}
+"#,
+            plugins = release().display()
+        ),
+    )?;
+    let started = Instant::now();
+    let child = Command::new(&exe)
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--output-dir")
+        .arg(dir.join("results"))
+        .stdout(Stdio::null())
+        .spawn()?;
+    let (status, usage) = wait_with_usage(child)?;
+    let wall = started.elapsed();
+    drop(server);
+    if !status.success() {
+        bail!("llmbench run failed: {status}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Throughput {
+        samples,
+        latency,
+        concurrency,
+        wall,
+        cpu: usage.0,
+        max_rss_kib: usage.1,
+    })
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("llmbench-perf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("the mock server did not start on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Wait for `child` and return its exit status, CPU time (user + system) and peak RSS (KiB).
+fn wait_with_usage(child: Child) -> anyhow::Result<(std::process::ExitStatus, (Duration, i64))> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers for status and usage.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    std::mem::forget(child); // already reaped
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    Ok((
+        std::process::ExitStatus::from_raw(status),
+        (cpu, usage.ru_maxrss),
+    ))
+}
+
+pub(crate) fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    format!("{cpus} cores ({model}), {:.0} GiB", mem as f64 / 1048576.0)
+}
