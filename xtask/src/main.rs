@@ -67,16 +67,23 @@ pub(crate) fn cargo() -> Command {
 }
 
 /// Install the system packages the build and tests need (idempotent; says what it installs).
-fn setup() -> anyhow::Result<()> {
+fn setup_group(group: &str) -> anyhow::Result<()> {
     let script = root().join("scripts/install-deps.sh");
     if script.exists() {
-        run(Command::new("bash").arg(&script).arg("build"))?;
+        run(Command::new("bash").arg(&script).arg(group))?;
     }
     Ok(())
 }
 
+/// Everything the test suite needs.
+fn setup() -> anyhow::Result<()> {
+    setup_group("all")
+}
+
 fn bench(args: &[String]) -> anyhow::Result<()> {
-    setup()?;
+    // The build needs cmake and libclang; the default config's grader needs the sandbox.
+    setup_group("build")?;
+    setup_group("sandbox")?;
     let mut args = args.to_vec();
     if !args
         .iter()
@@ -91,6 +98,17 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     // compiler, so the fingerprint check at load time passes.
     run(cargo().args(["build", "--workspace", "--exclude", "xtask"]))?;
     let exe = root().join("target/debug/llmbench");
+    // Fetch (once) and verify the model files the config's local providers use, saying so.
+    let config = args
+        .iter()
+        .position(|a| a == "--config" || a == "-c")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config=").map(str::to_owned))
+        })
+        .expect("a config is always given by now");
+    run(Command::new(&exe).args(["models", "fetch", "--config", &config]))?;
     let status = Command::new(&exe)
         .arg("run")
         .args(&args)
@@ -105,6 +123,9 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
 fn ci() -> anyhow::Result<()> {
     setup()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // Build first: end-to-end tests load the plugins next to the `llmbench` binary
+    // (target/debug), where `cargo build` puts them and `cargo test` may not.
+    run(cargo().args(["build", "--workspace"]))?;
     run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     Ok(())
 }

@@ -160,10 +160,15 @@ pub(crate) fn change(
     };
     let (go, gn) = (graded(&so), graded(&sn));
     let pass = (!go.is_empty() && !gn.is_empty()).then(|| {
-        let count = |g: &BTreeMap<Key, bool>| (g.values().filter(|p| **p).count() as u64, g.len() as u64);
+        let count =
+            |g: &BTreeMap<Key, bool>| (g.values().filter(|p| **p).count() as u64, g.len() as u64);
         let (old_counts, new_counts) = (count(&go), count(&gn));
         if go.keys().eq(gn.keys()) {
-            let pairs: Vec<(bool, bool)> = go.values().zip(gn.values()).map(|(a, b)| (*b, *a)).collect();
+            let pairs: Vec<(bool, bool)> = go
+                .values()
+                .zip(gn.values())
+                .map(|(a, b)| (*b, *a))
+                .collect();
             let m = mcnemar(&pairs);
             PassChange {
                 old: old_counts,
@@ -194,27 +199,29 @@ pub(crate) fn change(
     });
 
     // Latency and cost: paired when the same keys have values on both sides.
-    let values = |ss: &[&SampleRecord], f: &dyn Fn(&SampleRecord) -> Option<f64>| -> BTreeMap<Key, f64> {
-        ss.iter().filter_map(|s| Some((key(s), f(s)?))).collect()
-    };
-    let metric = |f: &dyn Fn(&SampleRecord) -> Option<f64>, stat: Statistic| -> Option<MetricChange> {
-        let (vo, vn) = (values(&so, f), values(&sn, f));
-        if vo.is_empty() || vn.is_empty() {
-            return None;
-        }
-        let o: Vec<f64> = vo.values().copied().collect();
-        let n: Vec<f64> = vn.values().copied().collect();
-        let difference = if vo.keys().eq(vn.keys()) {
-            paired_bootstrap(&n, &o, stat, bootstrap)
-        } else {
-            independent_bootstrap(&n, &o, stat, bootstrap)
+    let values =
+        |ss: &[&SampleRecord], f: &dyn Fn(&SampleRecord) -> Option<f64>| -> BTreeMap<Key, f64> {
+            ss.iter().filter_map(|s| Some((key(s), f(s)?))).collect()
         };
-        Some(MetricChange {
-            old: stat.of(&o),
-            new: stat.of(&n),
-            difference,
-        })
-    };
+    let metric =
+        |f: &dyn Fn(&SampleRecord) -> Option<f64>, stat: Statistic| -> Option<MetricChange> {
+            let (vo, vn) = (values(&so, f), values(&sn, f));
+            if vo.is_empty() || vn.is_empty() {
+                return None;
+            }
+            let o: Vec<f64> = vo.values().copied().collect();
+            let n: Vec<f64> = vn.values().copied().collect();
+            let difference = if vo.keys().eq(vn.keys()) {
+                paired_bootstrap(&n, &o, stat, bootstrap)
+            } else {
+                independent_bootstrap(&n, &o, stat, bootstrap)
+            };
+            Some(MetricChange {
+                old: stat.of(&o),
+                new: stat.of(&n),
+                difference,
+            })
+        };
     let latency = |s: &SampleRecord| {
         s.completion
             .as_ref()
@@ -269,11 +276,7 @@ pub(crate) fn render(old: &RunReport, new: &RunReport, bootstrap: &Bootstrap) ->
         for provider in providers(old, new) {
             let c = change(old, new, &provider, task, bootstrap);
             out.push('\n');
-            out.push_str(&format!(
-                "{} · {}\n",
-                task.unwrap_or("all tasks"),
-                c.label
-            ));
+            out.push_str(&format!("{} · {}\n", task.unwrap_or("all tasks"), c.label));
             if !c.in_old || !c.in_new {
                 out.push_str(&format!(
                     "  only in run {}\n",
@@ -321,7 +324,8 @@ pub(crate) fn render(old: &RunReport, new: &RunReport, bootstrap: &Bootstrap) ->
                     relative_change(m.new, m.old).unwrap_or_else(|| "n/a".into()),
                     m.test_text(" USD", &signed_usd)
                 )),
-                None => out.push_str("  cost         unknown on one side (no price, or unknown usage)\n"),
+                None => out
+                    .push_str("  cost         unknown on one side (no price, or unknown usage)\n"),
             }
         }
     }
@@ -339,7 +343,12 @@ mod tests {
         let c = change(&r, &r, "haiku", None, &Bootstrap::default());
         let p = c.pass.unwrap();
         assert!(!p.significant);
-        assert!(p.test.starts_with("McNemar exact test on 20 paired samples, 0 discordant"), "{}", p.test);
+        assert!(
+            p.test
+                .starts_with("McNemar exact test on 20 paired samples, 0 discordant"),
+            "{}",
+            p.test
+        );
         let l = c.p95_latency_ms.unwrap();
         assert_eq!(l.old, l.new);
         assert!(!l.significant());
@@ -350,7 +359,11 @@ mod tests {
     fn slower_and_worse_is_significant() {
         let old = repeated_run();
         let mut new = repeated_run();
-        for s in new.samples.iter_mut().filter(|s| s.key.provider == "sonnet") {
+        for s in new
+            .samples
+            .iter_mut()
+            .filter(|s| s.key.provider == "sonnet")
+        {
             if let Some(c) = &mut s.completion {
                 c.timings.latency *= 2;
             }
@@ -358,7 +371,13 @@ mod tests {
                 v.pass = s.key.repeat == 0;
             }
         }
-        let c = change(&old, &new, "sonnet", Some("race-condition"), &Bootstrap::default());
+        let c = change(
+            &old,
+            &new,
+            "sonnet",
+            Some("race-condition"),
+            &Bootstrap::default(),
+        );
         let p = c.pass.unwrap();
         assert_eq!((p.old, p.new), ((18, 20), (10, 20)));
         assert!(p.significant, "{p:?}");
@@ -369,6 +388,9 @@ mod tests {
         let text = render(&old, &new, &Bootstrap::default());
         assert!(text.contains("pass rate    18/20 (90%) -> 10/20 (50%)  -40 points  McNemar exact test on 20 paired samples, 10 discordant, p = 0.021: significant"), "{text}");
         // Opus lost a sample to an error in both runs: the same keys, still paired.
-        assert!(text.contains("Claude Opus 4.7\n  pass rate    17/19"), "{text}");
+        assert!(
+            text.contains("Claude Opus 4.7\n  pass rate    17/19"),
+            "{text}"
+        );
     }
 }

@@ -83,7 +83,10 @@ pub(crate) fn run(args: GateArgs) -> Result<u8, Failure> {
     };
     for (name, value) in [
         ("--max-pass-rate-drop", tolerances.max_pass_rate_drop),
-        ("--max-p95-latency-increase", tolerances.max_p95_latency_increase),
+        (
+            "--max-p95-latency-increase",
+            tolerances.max_p95_latency_increase,
+        ),
         ("--max-cost-increase", tolerances.max_cost_increase),
     ] {
         if !(value.is_finite() && value >= 0.0) {
@@ -93,9 +96,7 @@ pub(crate) fn run(args: GateArgs) -> Result<u8, Failure> {
             ));
         }
     }
-    let baseline_dir = args
-        .baseline_output_dir
-        .or_else(|| args.output_dir.clone());
+    let baseline_dir = args.baseline_output_dir.or_else(|| args.output_dir.clone());
     let run = load_run(args.output_dir, &args.run)?;
     let baseline = load_run(baseline_dir, &args.baseline)?;
     let (text, failed) = evaluate(&baseline, &run, &tolerances, &Bootstrap::default());
@@ -111,7 +112,8 @@ pub(crate) fn evaluate(
     bootstrap: &Bootstrap,
 ) -> (String, bool) {
     let mut checks: Vec<Check> = Vec::new();
-    let fail_if = |beyond: bool, significant: bool| !(beyond && (significant || !t.significant_only));
+    let fail_if =
+        |beyond: bool, significant: bool| !(beyond && (significant || !t.significant_only));
     if run.run.status != "finished" {
         checks.push(Check {
             provider: "run".into(),
@@ -161,7 +163,11 @@ pub(crate) fn evaluate(
                         if beyond { "beyond" } else { "within" },
                         points(t.max_pass_rate_drop).trim_start_matches('+'),
                         p.test,
-                        if p.significant { "significant" } else { "not significant" }
+                        if p.significant {
+                            "significant"
+                        } else {
+                            "not significant"
+                        }
                     ),
                 );
             }
@@ -170,10 +176,19 @@ pub(crate) fn evaluate(
                 Some(false),
                 "no graded sample in the run".into(),
             ),
-            None => push("pass rate", None, "skipped: no graded sample in the baseline".into()),
+            None => push(
+                "pass rate",
+                None,
+                "skipped: no graded sample in the baseline".into(),
+            ),
         }
         for (what, metric, max, unit) in [
-            ("p95 latency", &c.p95_latency_ms, t.max_p95_latency_increase, "ms"),
+            (
+                "p95 latency",
+                &c.p95_latency_ms,
+                t.max_p95_latency_increase,
+                "ms",
+            ),
             ("cost", &c.cost_usd, t.max_cost_increase, "USD per sample"),
         ] {
             let fmt = |x: f64| {
@@ -206,9 +221,31 @@ pub(crate) fn evaluate(
                 None => {
                     let baseline_has = metric_in(baseline, provider, what);
                     if baseline_has {
-                        push(what, Some(false), format!("unknown in the run but known in the baseline ({})", if what == "cost" { "no price, or unknown usage" } else { "no answer" }));
+                        push(
+                            what,
+                            Some(false),
+                            format!(
+                                "unknown in the run but known in the baseline ({})",
+                                if what == "cost" {
+                                    "no price, or unknown usage"
+                                } else {
+                                    "no answer"
+                                }
+                            ),
+                        );
                     } else {
-                        push(what, None, format!("skipped: unknown in the baseline ({})", if what == "cost" { "no price, or unknown usage" } else { "no answer" }));
+                        push(
+                            what,
+                            None,
+                            format!(
+                                "skipped: unknown in the baseline ({})",
+                                if what == "cost" {
+                                    "no price, or unknown usage"
+                                } else {
+                                    "no answer"
+                                }
+                            ),
+                        );
                     }
                 }
             }
@@ -235,7 +272,10 @@ pub(crate) fn evaluate(
             Some(false) => "FAIL",
             None => "SKIP",
         };
-        out.push_str(&format!("{status}  {}  {}: {}\n", c.provider, c.what, c.detail));
+        out.push_str(&format!(
+            "{status}  {}  {}: {}\n",
+            c.provider, c.what, c.detail
+        ));
     }
     if failed > 0 {
         out.push_str(&format!("gate: FAILED, {failed} of {ran} checks\n"));
@@ -252,13 +292,16 @@ fn samples_graded(r: &llmbench_core::RunReport, provider: &str) -> bool {
 }
 
 fn metric_in(r: &llmbench_core::RunReport, provider: &str, what: &str) -> bool {
-    r.samples.iter().filter(|s| s.key.provider == provider).any(|s| {
-        if what == "cost" {
-            s.cost_usd.is_some()
-        } else {
-            s.completion.is_some()
-        }
-    })
+    r.samples
+        .iter()
+        .filter(|s| s.key.provider == provider)
+        .any(|s| {
+            if what == "cost" {
+                s.cost_usd.is_some()
+            } else {
+                s.completion.is_some()
+            }
+        })
 }
 
 #[cfg(test)]
@@ -294,8 +337,14 @@ mod tests {
         }
         let (text, failed) = evaluate(&baseline, &run, &defaults(), &Bootstrap::default());
         assert!(failed);
-        let line = text.lines().find(|l| l.starts_with("FAIL  haiku  p95 latency")).unwrap();
-        assert!(line.contains("+50.0%, beyond +20.0% allowed [paired bootstrap"), "{line}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("FAIL  haiku  p95 latency"))
+            .unwrap();
+        assert!(
+            line.contains("+50.0%, beyond +20.0% allowed [paired bootstrap"),
+            "{line}"
+        );
         assert!(line.ends_with(": significant]"), "{line}");
         assert!(text.ends_with("gate: FAILED, 1 of 9 checks\n"), "{text}");
     }
@@ -336,7 +385,13 @@ mod tests {
         run.run.status = "interrupted".into();
         let (text, failed) = evaluate(&baseline, &run, &defaults(), &Bootstrap::default());
         assert!(failed);
-        assert!(text.contains("FAIL  opus  present: in the baseline but not in the run"), "{text}");
-        assert!(text.contains("FAIL  run  status: the run is interrupted"), "{text}");
+        assert!(
+            text.contains("FAIL  opus  present: in the baseline but not in the run"),
+            "{text}"
+        );
+        assert!(
+            text.contains("FAIL  run  status: the run is interrupted"),
+            "{text}"
+        );
     }
 }

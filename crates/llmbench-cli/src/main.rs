@@ -8,6 +8,7 @@
 
 mod compare;
 mod gate;
+mod models;
 mod plan;
 mod progress;
 mod replay;
@@ -47,6 +48,28 @@ enum Command {
         /// format) instead of calling it: re-grade saved answers without paying again.
         #[arg(long)]
         replay: Option<PathBuf>,
+        /// After the sweep, push its metrics to this Prometheus Pushgateway
+        /// (`http://host:9091`), grouped as job `llmbench` and the sweep's name.
+        #[arg(long, value_name = "URL")]
+        push_gateway: Option<String>,
+    },
+    /// Run the config's sweep on its `[schedule]`, serving /metrics and /healthz, until
+    /// SIGTERM or Ctrl-C (then the running sweep is checkpointed and resumed next time).
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Where the results store lives. Default: the config's `output-dir`, else
+        /// `./llmbench-results`.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Where plugins named in the config are looked up. Default: the config's
+        /// `plugin-dir`, else the directory of the llmbench executable.
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
+        /// Serve metrics here (`IP:PORT`; port 0 picks a free one) instead of the config's
+        /// `schedule.metrics-address`.
+        #[arg(long, value_name = "ADDRESS")]
+        metrics_address: Option<std::net::SocketAddr>,
     },
     /// Continue an interrupted run: finished samples are kept, the others are run.
     Resume {
@@ -88,6 +111,12 @@ enum Command {
     },
     /// Check a config file without running anything.
     Validate { config: PathBuf },
+    /// Fetch or list the model files of in-process providers (cached under
+    /// `$XDG_CACHE_HOME/llmbench/models`, checked against their SHA-256).
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Serve a local Anthropic- or OpenAI-compatible protocol server with deterministic
     /// answers and fault injection (for demos and trying configs without a key).
     MockServer {
@@ -100,6 +129,18 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         settings: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Download and verify the models a config's local providers use (default: the
+    /// default model).
+    Fetch {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List the cached model files.
+    List,
 }
 
 #[derive(Debug, clap::Args)]
@@ -197,6 +238,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             dirs,
             repeats,
             replay,
+            push_gateway,
         } => {
             let mut config = match replay {
                 None => load_config(&config)?,
@@ -211,7 +253,37 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 }
                 config.run.repeats = r;
             }
-            runtime().block_on(sweep::run_new(config, dirs))
+            runtime().block_on(sweep::run_new(config, dirs, push_gateway))
+        }
+        Command::Serve {
+            config,
+            output_dir,
+            plugin_dir,
+            metrics_address,
+        } => {
+            let config = load_config(&config)?;
+            let options = llmbench_serve::ServeOptions {
+                output_dir: output_dir
+                    .or_else(|| config.run.output_dir.clone())
+                    .unwrap_or_else(default_output_dir),
+                plugin_dir: plugin_dir
+                    .or_else(|| config.run.plugin_dir.clone())
+                    .unwrap_or_else(default_plugin_dir),
+                metrics_address,
+            };
+            runtime().block_on(async {
+                let stop = llmbench_serve::stop_on_signals()?;
+                llmbench_serve::serve(config, options, stop, |address| {
+                    print(&format!("llmbench serve: metrics on http://{address}/metrics\n"));
+                })
+                .await
+                .map_err(|e| match e {
+                    llmbench_serve::ServeError::NoSchedule { .. } => Failure::new(EXIT_CONFIG, e),
+                    e @ llmbench_serve::ServeError::Store(_) => Failure::new(EXIT_STORE, e),
+                    e => Failure::new(1, e),
+                })?;
+                Ok(0)
+            })
         }
         Command::Resume { run_id, dirs } => runtime().block_on(sweep::resume(run_id, dirs)),
         Command::Report(args) => report::run(args),
@@ -313,6 +385,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             ))?;
             Ok(0)
         }
+        Command::Models { command } => match command {
+            ModelsCommand::Fetch { config } => models::fetch(config.as_deref()),
+            ModelsCommand::List => models::list(),
+        },
         Command::Validate { config } => {
             let config = load_config(&config)?;
             let samples: usize = config.tasks.iter().map(|t| t.items.len()).sum::<usize>()

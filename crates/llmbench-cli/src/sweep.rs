@@ -13,14 +13,18 @@ use crate::{
 };
 
 /// Start a new run of `config`.
-pub(crate) async fn run_new(config: Config, dirs: Dirs) -> Result<u8, Failure> {
+pub(crate) async fn run_new(
+    config: Config,
+    dirs: Dirs,
+    push_gateway: Option<String>,
+) -> Result<u8, Failure> {
     let output_dir = dirs
         .output_dir
         .clone()
         .or_else(|| config.run.output_dir.clone())
         .unwrap_or_else(default_output_dir);
     let run_id = llmbench_store::new_run_id();
-    sweep(config, dirs, output_dir, SweepStart::New { run_id }).await
+    sweep(config, dirs, output_dir, SweepStart::New { run_id }, push_gateway).await
 }
 
 /// Continue run `run_id` from its stored config snapshot.
@@ -36,7 +40,7 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
             anyhow::anyhow!("the stored config of run {run_id} no longer validates\n{errors}"),
         )
     })?;
-    sweep(config, dirs, output_dir, SweepStart::Resume { run_id }).await
+    sweep(config, dirs, output_dir, SweepStart::Resume { run_id }, None).await
 }
 
 async fn sweep(
@@ -44,6 +48,7 @@ async fn sweep(
     dirs: Dirs,
     output_dir: PathBuf,
     start: SweepStart,
+    push_gateway: Option<String>,
 ) -> Result<u8, Failure> {
     let estimate = llmbench_runner::estimate_cost(&config);
     check_budget(&config, &estimate, dirs.allow_over_budget)?;
@@ -60,15 +65,19 @@ async fn sweep(
         }
     });
     let progress = Arc::new(crate::progress::Progress::new(estimate.samples));
-    let (store, result) = llmbench_runner::run_sweep(
-        &config,
-        &plugin_dir,
-        store,
-        start,
-        progress.clone(),
-        cancel_rx,
-    )
-    .await;
+    let metrics = Arc::new(llmbench_metrics::Metrics::new());
+    let observer: Arc<dyn llmbench_runner::Observer> = match push_gateway {
+        None => progress.clone(),
+        Some(_) => Arc::new(llmbench_metrics::Both(
+            progress.clone(),
+            Arc::new(llmbench_metrics::MetricsObserver::new(
+                metrics.clone(),
+                llmbench_metrics::provider_labels(&config),
+            )),
+        )),
+    };
+    let (store, result) =
+        llmbench_runner::run_sweep(&config, &plugin_dir, store, start, observer, cancel_rx).await;
     progress.finish();
     let result = result.map_err(|e| match e {
         SweepError::Build(e) => Failure::new(EXIT_PLUGIN, e),
@@ -78,6 +87,12 @@ async fn sweep(
         .report(&result.run_id)
         .map_err(|e| Failure::new(EXIT_STORE, e))?;
     print(&llmbench_report::ConsoleReporter.render(&report)?);
+    if let Some(gateway) = &push_gateway {
+        let outcome =
+            llmbench_metrics::push::push_sweep(gateway, &config, &store, &result.run_id, &metrics)
+                .await?;
+        tracing::info!(gateway, outcome = outcome.as_str(), "pushed the sweep's metrics");
+    }
     if result.outcome.budget_exhausted {
         print(&format!(
             "Stopped: spend cap of {:.5} USD reached ({:.5} USD spent); samples in flight were finished and stored.\n",

@@ -159,6 +159,11 @@ pub struct GraderConfig {
     pub plugin: String,
     /// Finite, 0 or more.
     pub weight: f64,
+    /// The name of the environment variable holding the API key of the grader's own model
+    /// (a valid variable name).
+    pub api_key_env: Option<String>,
+    /// The price of the grader's own model: `price`, or the catalog's for `options.model`.
+    pub price: Option<PriceConfig>,
     /// The plugin's options (a JSON object, maybe empty).
     pub options: serde_json::Value,
 }
@@ -206,6 +211,10 @@ pub struct ScheduleConfig {
 
 /// When sweeps start.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per config, matched by callers: boxing buys nothing"
+)]
 pub enum Trigger {
     /// Every this long (at least a second), from the previous start.
     Interval(Duration),

@@ -127,7 +127,8 @@ pub(crate) struct RawProvider {
     pub top_p: Option<Spanned<f64>>,
     /// Top-k sampling (at least 1). Default: not sent.
     pub top_k: Option<Spanned<i64>>,
-    /// Sampling seed (0 or more), for providers that support one. Default: not sent.
+    /// Sampling seed (0 or more), for providers that support one; repeat `r` of a sample is
+    /// sent `seed + r`, so repeats differ and each is reproducible. Default: not sent.
     pub seed: Option<Spanned<i64>>,
     /// Stop sequences (non-empty strings). Default: none.
     pub stop: Option<Vec<Spanned<String>>>,
@@ -205,6 +206,13 @@ pub(crate) struct RawGrader {
     pub plugin: Spanned<String>,
     /// Weight in a `weighted` verdict, 0 or more. Default 1.
     pub weight: Option<Spanned<f64>>,
+    /// For a grader that calls a model (`grader-llm-judge`): the NAME of the environment
+    /// variable holding its API key, as for providers. Read when the run starts.
+    pub api_key_env: Option<Spanned<String>>,
+    /// What the grader's own model costs, as a provider's `price`; its spend is recorded
+    /// apart from the model under test and counts against `run.max-cost-usd`. Default: the
+    /// catalog's price for `options.model`, if it has one; else the spend is not priced.
+    pub price: Option<Spanned<RawPrice>>,
     /// Free-form settings passed to the plugin as JSON; each plugin documents its own.
     pub options: Option<Spanned<toml::Table>>,
 }

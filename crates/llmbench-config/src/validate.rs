@@ -471,9 +471,10 @@ impl Validator<'_> {
         let expression = cron.get_ref().trim();
         let fields = expression.split_whitespace().count();
         let parsed = if (5..=6).contains(&fields) {
+            // croner's messages are sentences ("Component error: Number out of bounds.").
             expression
                 .parse::<croner::Cron>()
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string().trim_end_matches('.').to_lowercase())
         } else {
             Err(format!(
                 "expected 5 fields (6 with seconds), found {fields}"
@@ -534,22 +535,10 @@ impl Validator<'_> {
             Some(label) => self.non_empty(&field("label"), label),
             None => model.clone(),
         };
-        let api_key_env = raw.api_key_env.as_ref().map(|env| {
-            if !is_env_var_name(env.get_ref()) {
-                // Never echo the value: it may be the key itself, pasted by mistake.
-                self.sink
-                    .error(
-                        K::InvalidValue,
-                        env.span(),
-                        format!(
-                            "`{}` must be the name of an environment variable (letters, digits and `_`, not starting with a digit)",
-                            field("api-key-env")
-                        ),
-                    )
-                    .help("name the variable that holds the key, for example `api-key-env = \"ANTHROPIC_API_KEY\"`; never put the key itself in a config");
-            }
-            env.get_ref().clone()
-        });
+        let api_key_env = raw
+            .api_key_env
+            .as_ref()
+            .map(|env| self.api_key_env(&field("api-key-env"), env));
         let concurrency = raw
             .concurrency
             .as_ref()
@@ -615,10 +604,7 @@ impl Validator<'_> {
                 .collect(),
         };
         // No price in the config: the catalog's list price for the model, if it has one.
-        let price = match raw.price {
-            Some(p) => Some(self.price(&field("price"), p.into_inner())),
-            None => crate::catalog::catalog_price(&model),
-        };
+        let price = self.price_or_catalog(&field("price"), raw.price, Some(&model));
         let options = self.options(&field("options"), raw.options);
         ProviderConfig {
             name,
@@ -634,6 +620,36 @@ impl Validator<'_> {
             stream: raw.stream.unwrap_or(true),
             price,
             options,
+        }
+    }
+
+    /// The name of the variable holding an API key.
+    fn api_key_env(&mut self, name: &str, env: &Spanned<String>) -> String {
+        if !is_env_var_name(env.get_ref()) {
+            // Never echo the value: it may be the key itself, pasted by mistake.
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    env.span(),
+                    format!(
+                        "`{name}` must be the name of an environment variable (letters, digits and `_`, not starting with a digit)"
+                    ),
+                )
+                .help("name the variable that holds the key, for example `api-key-env = \"ANTHROPIC_API_KEY\"`; never put the key itself in a config");
+        }
+        env.get_ref().clone()
+    }
+
+    /// `price` when given, else the catalog's list price for `model`, if it has one.
+    fn price_or_catalog(
+        &mut self,
+        at: &str,
+        raw: Option<Spanned<RawPrice>>,
+        model: Option<&str>,
+    ) -> Option<PriceConfig> {
+        match raw {
+            Some(p) => Some(self.price(at, p.into_inner())),
+            None => model.and_then(crate::catalog::catalog_price),
         }
     }
 
@@ -964,11 +980,20 @@ impl Validator<'_> {
             let weight = grader.weight.as_ref().map_or(1.0, |w| {
                 self.float(&field("weight"), w, FloatRange::AtLeast(0.0))
             });
+            let api_key_env = grader
+                .api_key_env
+                .as_ref()
+                .map(|env| self.api_key_env(&field("api-key-env"), env));
             let options = self.options(&field("options"), grader.options);
+            // A grader that calls a model names it in `options.model` (the judge does).
+            let model = options.get("model").and_then(serde_json::Value::as_str);
+            let price = self.price_or_catalog(&field("price"), grader.price, model);
             graders.push(GraderConfig {
                 name,
                 plugin,
                 weight,
+                api_key_env,
+                price,
                 options,
             });
         }

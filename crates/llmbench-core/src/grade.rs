@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::Completion;
+use crate::{Completion, Usage};
 
 /// What a grader is shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +63,14 @@ pub struct Grade {
     pub evidence: String,
     #[serde(default)]
     pub kind: GradeKind,
+    /// What grading itself spent (a judge model's tokens), kept apart from the model under
+    /// test. `None` for graders that spend nothing.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    /// `usage` priced with the grader's configured price, in USD. Set by the runner (what a
+    /// grader puts here is replaced); `None` without a price or with unknown usage.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl Grade {
@@ -72,6 +80,8 @@ impl Grade {
             score: 1.0,
             evidence: evidence.into(),
             kind: GradeKind::Check,
+            usage: None,
+            cost_usd: None,
         }
     }
     pub fn fail(evidence: impl Into<String>) -> Self {
@@ -80,6 +90,8 @@ impl Grade {
             score: 0.0,
             evidence: evidence.into(),
             kind: GradeKind::Check,
+            usage: None,
+            cost_usd: None,
         }
     }
 }

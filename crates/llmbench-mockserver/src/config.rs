@@ -76,6 +76,11 @@ pub enum Answer {
     Echo,
     /// This text, whatever the prompt.
     Fixed(String),
+    /// One text per turn of the conversation: a request whose messages hold `n` user
+    /// messages gets the `n`-th text (the last one once they run out). A client that re-asks
+    /// within the same conversation (a judge re-asking for a well-formed verdict) sees its
+    /// first answer, then the next, whatever the order of concurrent requests.
+    PerUserTurn(Vec<String>),
 }
 
 /// OpenAI error body shape.

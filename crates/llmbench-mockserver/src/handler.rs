@@ -267,6 +267,11 @@ impl Ctx {
         let full = match &cfg.answer {
             Answer::Echo => echo_answer(p.prompt_hash, cfg.answer_tokens),
             Answer::Fixed(t) => t.clone(),
+            Answer::PerUserTurn(texts) => texts
+                .get(p.user_turns.saturating_sub(1))
+                .or(texts.last())
+                .cloned()
+                .unwrap_or_default(),
         };
         let words = count_tokens(&full);
         let (text, truncated) = match p.max_tokens {

@@ -17,6 +17,8 @@ pub(crate) struct ParsedRequest {
     pub(crate) prompt_hash: u64,
     /// The raw `MOCK_FAULT=` spec from the last user message.
     pub(crate) directive: Option<String>,
+    /// How many messages have the role `user`.
+    pub(crate) user_turns: usize,
 }
 
 /// Best-effort fields for the log when a body is rejected.
@@ -95,6 +97,7 @@ pub(crate) fn parse(
     }
     hash.field(&text);
     let mut last_user = None;
+    let mut user_turns = 0;
     for (i, m) in messages.iter().enumerate() {
         let role = m
             .get("role")
@@ -109,6 +112,7 @@ pub(crate) fn parse(
         hash.field(&text);
         if role == "user" {
             last_user = Some(i);
+            user_turns += 1;
         }
     }
     let directive = last_user.and_then(|i| {
@@ -126,6 +130,7 @@ pub(crate) fn parse(
         input_tokens,
         prompt_hash: hash.finish(),
         directive,
+        user_turns,
     })
 }
 
@@ -151,6 +156,7 @@ mod tests {
         assert_eq!(p.max_tokens, Some(100));
         assert_eq!(p.input_tokens, 2 + 5 + 1 + 2);
         assert_eq!(p.directive.as_deref(), Some("529;times=1"));
+        assert_eq!(p.user_turns, 2);
         let mut other = body.clone();
         other["messages"][0]["content"] = json!("What is three plus three?");
         assert_ne!(

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use llmbench_core::{ReportError, Reporter, RunReport};
+use llmbench_core::{GradeKind, ReportError, Reporter, RunReport};
 
 use crate::{Row, summarize};
 
@@ -67,6 +67,7 @@ impl Reporter for ConsoleReporter {
             );
         }
         let _ = writeln!(out);
+        write_grader_cost(&mut out, report);
         if rows.iter().any(|r| r.judged > 1 || r.samples > 1) {
             let _ = writeln!(
                 out,
@@ -101,6 +102,12 @@ fn write_failures(out: &mut String, report: &RunReport) {
         } else if let Some(v) = s.verdict.as_ref().filter(|v| !v.pass) {
             let failing = v.first_failure.and_then(|i| s.grades.get(i));
             match failing {
+                // A judge's opinion is never shown as if it were observed evidence.
+                Some((grader, grade)) if grade.kind == GradeKind::Judgement => lines.push(format!(
+                    "{at} · {grader} (judgement, {}): {}",
+                    grade.outcome.as_str(),
+                    one_line(&grade.evidence)
+                )),
                 Some((grader, grade)) => lines.push(format!(
                     "{at} · {grader} ({}): {}",
                     grade.outcome.as_str(),
@@ -125,6 +132,26 @@ fn write_failures(out: &mut String, report: &RunReport) {
             lines.len() - MAX_FAILURES
         );
     }
+}
+
+/// What the graders spent (a judge model), apart from the models' cost above; only when a
+/// grade has a cost.
+fn write_grader_cost(out: &mut String, report: &RunReport) {
+    let costs: Vec<f64> = report
+        .samples
+        .iter()
+        .flat_map(|s| s.grades.iter().filter_map(|(_, g)| g.cost_usd))
+        .collect();
+    if costs.is_empty() {
+        return;
+    }
+    let total: f64 = costs.iter().sum();
+    let n = costs.len();
+    let gradings = if n == 1 { "grading" } else { "gradings" };
+    let _ = writeln!(
+        out,
+        "Judge cost: {total:.5} USD ({n} {gradings}, not in the table's cost; judgement grades are labelled as such)"
+    );
 }
 
 /// The text on one line, cut to a readable length.
@@ -220,6 +247,94 @@ fn write_table(out: &mut String, table: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use llmbench_core::{
+        Completion, Grade, GradeOutcome, RunInfo, SampleKey, SampleRecord, SampleStatus,
+        StopReason, Usage, Verdict,
+    };
+
+    /// One sample failed by a judge (which cost something) after a passing check.
+    fn judged_report() -> RunReport {
+        let judge = Grade {
+            outcome: GradeOutcome::Fail,
+            score: 0.2,
+            evidence: "judge gpt-j: score 0.2 (fail): misses the race".into(),
+            kind: GradeKind::Judgement,
+            usage: Some(Usage {
+                input_tokens: Some(900),
+                output_tokens: Some(40),
+                ..Usage::default()
+            }),
+            cost_usd: Some(0.00125),
+        };
+        RunReport {
+            run: RunInfo {
+                run_id: "r1".into(),
+                config_path: "c.toml".into(),
+                store_path: "s.sqlite".into(),
+                status: "finished".into(),
+                started_at: "2026-01-01T00:00:00Z".into(),
+                planned_samples: 1,
+                providers: vec![("p".into(), "m".into(), "M".into())],
+                graders: vec![("t".into(), vec!["regex".into(), "judge".into()])],
+            },
+            samples: vec![SampleRecord {
+                key: SampleKey {
+                    task: "t".into(),
+                    item: "i".into(),
+                    provider: "p".into(),
+                    repeat: 0,
+                },
+                model: "m".into(),
+                status: SampleStatus::Done,
+                completion: Some(Completion {
+                    text: "answer".into(),
+                    stop_reason: StopReason::EndTurn,
+                    usage: Usage::default(),
+                    timings: Default::default(),
+                    response_model: None,
+                }),
+                error: None,
+                grades: vec![
+                    ("regex".into(), Grade::pass("matched")),
+                    ("judge".into(), judge),
+                ],
+                verdict: Some(Verdict {
+                    pass: false,
+                    score: 0.6,
+                    first_failure: Some(1),
+                }),
+                cost_usd: Some(0.002),
+                attempts: 1,
+            }],
+        }
+    }
+
+    #[test]
+    fn judgement_is_labelled_and_its_cost_is_shown_apart() {
+        let out = ConsoleReporter.render(&judged_report()).unwrap();
+        assert!(
+            out.contains(
+                "p · t/i #0 · judge (judgement, fail): judge gpt-j: score 0.2 (fail): misses the race"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("Total cost: 0.00200 USD"), "{out}");
+        assert!(
+            out.contains(
+                "Judge cost: 0.00125 USD (1 grading, not in the table's cost; judgement grades are labelled as such)"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn no_judge_cost_line_without_a_cost() {
+        let mut report = judged_report();
+        report.samples[0].grades[1].1.cost_usd = None;
+        let out = ConsoleReporter.render(&report).unwrap();
+        assert!(!out.contains("Judge cost"), "{out}");
+    }
 
     #[test]
     fn thousands_separators() {

@@ -1,8 +1,15 @@
-//! Built-in reporting: per-model aggregates ([`summarize`]) and the console table
+//! Built-in reporting: per-model aggregates ([`summarize`]), the console table
 //! ([`ConsoleReporter`]) — one row per model with latency, time to first token, tokens, cost
-//! and verdict, as in the founding article.
+//! and verdict, as in the founding article — the statistics behind the richer reports
+//! ([`stats`], [`analysis`]) and the self-contained HTML report ([`html`]).
 
+pub mod analysis;
 mod console;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
+pub mod format;
+pub mod html;
+pub mod stats;
 mod summary;
 
 pub use console::ConsoleReporter;

@@ -88,18 +88,7 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
     let mut providers = Vec::new();
     for p in &config.providers {
         let at = format!("providers.{}", p.name);
-        let api_key = match &p.api_key_env {
-            None => None,
-            Some(env) => match std::env::var(env) {
-                Ok(v) if !v.is_empty() => Some(Secret::new(v)),
-                _ => {
-                    return Err(BuildError::MissingApiKey {
-                        at,
-                        env: env.clone(),
-                    });
-                }
-            },
-        };
+        let api_key = read_api_key(&at, p.api_key_env.as_deref())?;
         let context = PluginContext {
             config_dir: config.dir.clone(),
             instance_name: p.name.clone(),
@@ -140,7 +129,7 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
             let context = PluginContext {
                 config_dir: config.dir.clone(),
                 instance_name: g.name.clone(),
-                api_key: None,
+                api_key: read_api_key(&at, g.api_key_env.as_deref())?,
             };
             let (spec, options, dir, base) = (
                 g.plugin.clone(),
@@ -164,6 +153,21 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
         });
     }
     Ok(Components { providers, tasks })
+}
+
+/// The key in the environment variable `env` names, if it names one; `at` is the config
+/// entry, for the error when the variable is unset or empty.
+fn read_api_key(at: &str, env: Option<&str>) -> Result<Option<Secret>, BuildError> {
+    let Some(env) = env else {
+        return Ok(None);
+    };
+    match std::env::var(env) {
+        Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
+        _ => Err(BuildError::MissingApiKey {
+            at: at.to_owned(),
+            env: env.to_owned(),
+        }),
+    }
 }
 
 async fn blocking<T: Send + 'static>(

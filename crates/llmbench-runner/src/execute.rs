@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use llmbench_core::{
-    Completion, CompletionRequest, Grade, GradeKind, GradeOutcome, GradeRequest, ProviderError,
+    Completion, CompletionRequest, Grade, GradeOutcome, GradeRequest, ProviderError,
     ProviderErrorKind, SampleId, SampleRecord, SampleStatus, Task, cost_usd,
 };
 use llmbench_store::{AttemptRecord, Store, StoreError};
@@ -69,7 +69,7 @@ pub enum RunError {
 }
 
 /// The request a planned sample sends: the task's rendering with the provider's model,
-/// sampling and limits applied.
+/// sampling and limits applied. A configured seed is offset by the repeat index.
 pub fn sample_request(components: &Components, sample: &PlannedSample) -> CompletionRequest {
     let slot = &components.tasks[sample.task];
     let provider = &components.providers[sample.provider];
@@ -80,6 +80,11 @@ pub fn sample_request(components: &Components, sample: &PlannedSample) -> Comple
         request.max_tokens = max;
     }
     request.sampling = provider.sampling.clone();
+    // A configured seed is offset by the repeat index: repeats differ, and each stays
+    // reproducible.
+    if let Some(seed) = request.sampling.seed.as_mut() {
+        *seed = seed.wrapping_add(u64::from(sample.repeat));
+    }
     request.stream = provider.stream;
     request.sample = Some(sample.key(components));
     request
@@ -274,16 +279,26 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
             vars: slot.task.items()[sample.item].vars.clone(),
             completion: completion.clone(),
         };
-        for (name, grader) in &slot.graders {
-            let grade = grader
+        for (i, (name, grader)) in slot.graders.iter().enumerate() {
+            let mut grade = grader
                 .grade(&grade_request)
                 .await
                 .unwrap_or_else(|e| Grade {
                     outcome: GradeOutcome::Error,
-                    score: 0.0,
-                    evidence: format!("grader error: {e}"),
-                    kind: GradeKind::Check,
+                    ..Grade::fail(format!("grader error: {e}"))
                 });
+            // What grading spent (a judge model's tokens) is priced with the grader's own
+            // price and kept on the grade, apart from the sample's cost; it counts against
+            // the spend cap all the same.
+            let price = slot.task.graders.get(i).and_then(|g| g.price.as_ref());
+            grade.cost_usd = grade
+                .usage
+                .as_ref()
+                .zip(price)
+                .and_then(|(usage, p)| cost_usd(usage, &p.price));
+            if let Some(cost) = grade.cost_usd {
+                *shared.spent.lock().expect("spend lock") += cost;
+            }
             grades.push((name.clone(), grade));
         }
         let only: Vec<Grade> = grades.iter().map(|(_, g)| g.clone()).collect();

@@ -179,11 +179,16 @@ fn prepare(
         }
         SweepStart::Resume { run_id } => {
             let done = store.finished_sample_ids(run_id)?;
+            // The models' spend and the graders' (a judge's), as the cap counts them.
             let spent = store
                 .report(run_id)?
                 .samples
                 .iter()
-                .filter_map(|s| s.cost_usd)
+                .flat_map(|s| {
+                    s.cost_usd
+                        .into_iter()
+                        .chain(s.grades.iter().filter_map(|(_, g)| g.cost_usd))
+                })
                 .sum();
             store.set_run_status(run_id, RunStatus::Running, None)?;
             Ok((done, spent))

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::str::FromStr;
 
-use llmbench_core::SampleRecord;
+use llmbench_core::{Grade, SampleRecord, Usage};
 use serde::Serialize;
 
 use crate::samples::{StoredSample, grade_kind_str, sample_status_str, stop_reason_str};
@@ -46,8 +46,11 @@ impl FromStr for ExportFormat {
     }
 }
 
-/// The CSV columns, in order. `grades` is `name:outcome` joined by `;`.
-pub const CSV_COLUMNS: [&str; 28] = [
+/// The CSV columns, in order. `grades` is `name:outcome` joined by `;`. The `grader_*`
+/// columns are what the sample's graders spent (a judge model's tokens and their cost),
+/// summed over its grades, kept apart from the model's own tokens and `cost_usd`; empty when
+/// no grader spent anything known.
+pub const CSV_COLUMNS: [&str; 31] = [
     "run_id",
     "sample_id",
     "task",
@@ -73,6 +76,9 @@ pub const CSV_COLUMNS: [&str; 28] = [
     "verdict_score",
     "first_failure",
     "grades",
+    "grader_input_tokens",
+    "grader_output_tokens",
+    "grader_cost_usd",
     "attempts",
     "finished_at",
     "text",
@@ -175,6 +181,10 @@ struct JsonGrade<'a> {
     score: f64,
     evidence: &'a str,
     kind: &'static str,
+    /// What the grader itself spent; not part of the sample's tokens or `cost_usd`.
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cost_usd: Option<f64>,
 }
 
 impl<'a> JsonRow<'a> {
@@ -221,6 +231,9 @@ impl<'a> JsonRow<'a> {
                     score: g.score,
                     evidence: &g.evidence,
                     kind: grade_kind_str(g.kind),
+                    input_tokens: g.usage.and_then(|u| u.input_tokens),
+                    output_tokens: g.usage.and_then(|u| u.output_tokens),
+                    cost_usd: g.cost_usd,
                 })
                 .collect(),
             attempts: r.attempts,
@@ -246,6 +259,19 @@ fn csv_row(run_id: &str, sample: &StoredSample) -> Vec<String> {
         .map(|(name, g)| format!("{name}:{}", g.outcome.as_str()))
         .collect::<Vec<_>>()
         .join(";");
+    // Sums of what is known; empty when no grade knows it.
+    let grader_sum = |part: fn(&Grade) -> Option<f64>| {
+        r.grades
+            .iter()
+            .filter_map(|(_, g)| part(g))
+            .fold(None, |sum: Option<f64>, x| Some(sum.unwrap_or(0.0) + x))
+    };
+    let grader_tokens = |part: fn(&Usage) -> Option<u64>| {
+        r.grades
+            .iter()
+            .filter_map(|(_, g)| g.usage.as_ref().and_then(part))
+            .fold(None, |sum: Option<u64>, x| Some(sum.unwrap_or(0) + x))
+    };
     let row = vec![
         run_id.to_owned(),
         r.key.id().to_string(),
@@ -272,6 +298,9 @@ fn csv_row(run_id: &str, sample: &StoredSample) -> Vec<String> {
         opt(v.map(|v| v.score)),
         opt(v.and_then(|v| v.first_failure)),
         grades,
+        opt(grader_tokens(|u| u.input_tokens)),
+        opt(grader_tokens(|u| u.output_tokens)),
+        opt(grader_sum(|g| g.cost_usd)),
         r.attempts.to_string(),
         sample.finished_at.clone(),
         opt(c.map(|c| &c.text)),

@@ -147,8 +147,8 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score,
-                         evidence, kind)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         evidence, kind, input_tokens, output_tokens, cost_usd)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(sql_err)?;
             for (position, (grader, grade)) in record.grades.iter().enumerate() {
@@ -161,6 +161,9 @@ impl Store {
                     grade.score,
                     grade.evidence,
                     grade_kind_str(grade.kind),
+                    grade.usage.and_then(|u| u.input_tokens),
+                    grade.usage.and_then(|u| u.output_tokens),
+                    grade.cost_usd,
                 ])
                 .map_err(sql_err)?;
             }
@@ -231,8 +234,9 @@ impl Store {
         let mut grades = self
             .conn
             .prepare(
-                "SELECT grader, outcome, score, evidence, kind FROM grades
-                 WHERE run_id = ?1 AND sample_id = ?2 ORDER BY position",
+                "SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens,
+                        cost_usd
+                 FROM grades WHERE run_id = ?1 AND sample_id = ?2 ORDER BY position",
             )
             .map_err(sql_err)?;
         let mut rows = samples.query([run_id]).map_err(sql_err)?;
@@ -296,6 +300,9 @@ fn validate(record: &SampleRecord, attempts: &[AttemptRecord]) -> Result<(), Str
     }
     for (name, grade) in &record.grades {
         finite(&format!("the score of grader `{name}`"), grade.score)?;
+        if let Some(cost) = grade.cost_usd {
+            finite(&format!("the cost of grader `{name}`"), cost)?;
+        }
     }
     for (n, a) in attempts.iter().enumerate() {
         finite(&format!("attempt {} wait_seconds", n + 1), a.wait_seconds)?;
@@ -489,6 +496,9 @@ struct RawGrade {
     score: f64,
     evidence: String,
     kind: String,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cost_usd: Option<f64>,
 }
 
 impl RawGrade {
@@ -499,10 +509,20 @@ impl RawGrade {
             score: row.get(2)?,
             evidence: row.get(3)?,
             kind: row.get(4)?,
+            input_tokens: row.get(5)?,
+            output_tokens: row.get(6)?,
+            cost_usd: row.get(7)?,
         })
     }
 
+    /// A grade's usage keeps its input and output counts (its cost was computed from every
+    /// token class); a grade with neither count spent nothing known.
     fn into_grade(self) -> Result<(String, Grade), String> {
+        let usage = (self.input_tokens.is_some() || self.output_tokens.is_some()).then(|| Usage {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            ..Usage::default()
+        });
         Ok((
             self.grader,
             Grade {
@@ -510,6 +530,8 @@ impl RawGrade {
                 score: self.score,
                 evidence: self.evidence,
                 kind: parse_grade_kind(&self.kind)?,
+                usage,
+                cost_usd: self.cost_usd,
             },
         ))
     }

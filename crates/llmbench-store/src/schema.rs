@@ -98,7 +98,15 @@ CREATE TABLE attempts (
 ) STRICT;
 "#;
 
-const MIGRATIONS: &[&str] = &[V1];
+/// Version 2: what a grader spent (a judge model's tokens and their cost), per grade, kept
+/// apart from the sample's own usage and cost.
+const V2: &str = r#"
+ALTER TABLE grades ADD COLUMN input_tokens INTEGER CHECK (input_tokens >= 0);
+ALTER TABLE grades ADD COLUMN output_tokens INTEGER CHECK (output_tokens >= 0);
+ALTER TABLE grades ADD COLUMN cost_usd REAL;
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -169,4 +177,56 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.commit().map_err(sql_err)?;
     tracing::debug!(path = %path.display(), from = found, to = SCHEMA_VERSION, "migrated results store schema");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    /// A store written by a version-1 build opens, migrates, and reads back its grades with
+    /// no grader spend.
+    #[test]
+    fn a_version_1_store_is_migrated_and_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llmbench.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            let id = llmbench_core::SampleKey {
+                task: "t".into(),
+                item: "i".into(),
+                provider: "p".into(),
+                repeat: 0,
+            }
+            .id()
+            .to_string();
+            conn.execute_batch(
+                r#"INSERT INTO runs VALUES ('r1', '2026-01-01T00:00:00Z', 'c.toml', '', '{}', 1,
+                    '[["p", "m", "P"]]', '[["t", ["g"]]]', 'finished', NULL, NULL)"#,
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat,
+                     status, attempts, verdict_pass, verdict_score, finished_at)
+                 VALUES ('r1', ?1, 't', 'i', 'p', 'm', 0, 'done', 1, 1, 1.0,
+                     '2026-01-01T00:00:01Z')",
+                [&id],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO grades VALUES ('r1', ?1, 0, 'g', 'pass', 1.0, 'matched', 'check')",
+                [&id],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = user_version(&store.conn).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let report = store.report("r1").unwrap();
+        let (name, grade) = &report.samples[0].grades[0];
+        assert_eq!((name.as_str(), grade.evidence.as_str()), ("g", "matched"));
+        assert_eq!((grade.usage, grade.cost_usd), (None, None));
+    }
 }

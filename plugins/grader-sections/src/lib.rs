@@ -43,13 +43,11 @@
 //! order they appear and exactly what is missing or out of order, e.g.
 //! `found: Bug, Why it happens, Fix; missing python code block in "Fix" (found: python block in "Why it happens")`.
 
-mod outline;
-
 use async_trait::async_trait;
 use llmbench_plugin_sdk::core::{Grade, GradeRequest, Grader, GraderError, PluginContext};
 use serde::Deserialize;
 
-use crate::outline::{Outline, normalize};
+use llmbench_outline::{Outline, normalize};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

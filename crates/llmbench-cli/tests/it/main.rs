@@ -3,8 +3,10 @@
 
 mod budget;
 mod faults;
+mod judge;
 mod reports;
 mod resume;
+mod serve;
 mod sweep;
 mod validate;
 

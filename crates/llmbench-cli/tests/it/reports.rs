@@ -39,8 +39,16 @@ fn markdown_comes_from_the_plugin() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("| Model | Latency (ms) | Input tokens | Output tokens | Cost (USD) | Verdict |"), "{stdout}");
-    assert!(stdout.contains("| Claude Haiku 4.5 | 4,422 | 121 | 451 | 0.00238 |"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "| Model | Latency (ms) | Input tokens | Output tokens | Cost (USD) | Verdict |"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| Claude Haiku 4.5 | 4,422 | 121 | 451 | 0.00238 |"),
+        "{stdout}"
+    );
     assert!(stdout.contains("## Winner"), "{stdout}");
     // Without the plugin, the markdown report fails as a plugin failure (exit 3).
     let empty = tempfile::tempdir().unwrap();
@@ -51,7 +59,11 @@ fn markdown_comes_from_the_plugin() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out).1);
-    assert!(text(&out).1.contains("reporter-markdown"), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("reporter-markdown"),
+        "{}",
+        text(&out).1
+    );
 }
 
 #[test]
@@ -69,14 +81,28 @@ fn html_is_written_with_prompts_from_the_stored_config() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains(r#"id="chart-latency""#));
-    assert!(html.contains("intermittently returns stale data"), "the prompt is shown");
+    assert!(
+        html.contains("intermittently returns stale data"),
+        "the prompt is shown"
+    );
     assert!(!html.contains("Prompts are not shown"));
-    let bad = llmbench(&["report", "--format", "html", "--winner-rule", "best", "--output-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let bad = llmbench(&[
+        "report",
+        "--format",
+        "html",
+        "--winner-rule",
+        "best",
+        "--output-dir",
+    ])
+    .arg(dir.path())
+    .output()
+    .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(text(&bad).1.contains("cheapest-not-worse"), "{}", text(&bad).1);
+    assert!(
+        text(&bad).1.contains("cheapest-not-worse"),
+        "{}",
+        text(&bad).1
+    );
 }
 
 /// A testkit sweep: 8 items x 3 repeats, answers after `latency_ms`.
@@ -109,7 +135,10 @@ pattern = "Fix"
             items.join(", ")
         ),
     );
-    let out = llmbench(&["run", "--config"]).arg(&config).output().unwrap();
+    let out = llmbench(&["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let first = stdout.lines().next().unwrap();
@@ -147,7 +176,10 @@ fn gate_and_compare_catch_a_slower_run() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(line.contains("[paired bootstrap"), "{line}");
     assert!(line.ends_with(": significant]"), "{line}");
-    assert!(stdout.contains("PASS  kit  pass rate: 24/24 (100%) -> 24/24 (100%)"), "{stdout}");
+    assert!(
+        stdout.contains("PASS  kit  pass rate: 24/24 (100%) -> 24/24 (100%)"),
+        "{stdout}"
+    );
 
     let out = llmbench(&["compare", &baseline, &slower, "--output-dir"])
         .arg(&results)
@@ -155,16 +187,25 @@ fn gate_and_compare_catch_a_slower_run() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("t · kit\n  pass rate    24/24 (100%) -> 24/24 (100%)"), "{stdout}");
+    assert!(
+        stdout.contains("t · kit-1\n  pass rate    24/24 (100%) -> 24/24 (100%)"),
+        "{stdout}"
+    );
     let latency = stdout.lines().find(|l| l.contains("p95 latency")).unwrap();
     assert!(latency.ends_with(": significant"), "{latency}");
 }
 
 #[test]
 fn plan_prints_the_samples_needed() {
-    let out = llmbench(&["plan", "--baseline-pass-rate", "0.6", "--difference", "0.15"])
-        .output()
-        .unwrap();
+    let out = llmbench(&[
+        "plan",
+        "--baseline-pass-rate",
+        "0.6",
+        "--difference",
+        "0.15",
+    ])
+    .output()
+    .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("152 samples per model"), "{stdout}");

@@ -75,6 +75,21 @@ fn unknown_key_in_grader() {
 }
 
 #[test]
+fn a_graders_key_variable_and_price_are_checked_like_a_providers() {
+    let e = errors(&with_minimal(
+        "[[tasks.t.graders]]\nplugin = \"grader-llm-judge\"\napi-key-env = \"sk-judge-secret\"\nprice = { input-per-mtok = -1, output-per-mtok = 1 }\n",
+    ));
+    assert_snapshot!(shown(&e), @r#"
+    configs/x.toml:10:15: `tasks.t.graders[0].api-key-env` must be the name of an environment variable (letters, digits and `_`, not starting with a digit)
+      help: name the variable that holds the key, for example `api-key-env = "ANTHROPIC_API_KEY"`; never put the key itself in a config
+      [invalid_value]
+    configs/x.toml:11:28: `tasks.t.graders[0].price.input-per-mtok` must be 0 or more, not -1
+      [invalid_value]
+    "#);
+    assert!(!e.to_string().contains("sk-judge-secret"));
+}
+
+#[test]
 fn unknown_key_in_inline_price() {
     let source = r#"
 [providers.haiku]

@@ -4,6 +4,7 @@
 mod configs_dir;
 mod errors;
 mod files;
+mod schedule;
 mod valid;
 
 use std::path::Path;

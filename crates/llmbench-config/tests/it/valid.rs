@@ -187,12 +187,16 @@ fn full_config_becomes_the_expected_values() {
                 name: "grader-sections".into(),
                 plugin: "grader-sections".into(),
                 weight: 2.0,
+                api_key_env: None,
+                price: None,
                 options: json!({ "sections": ["Bug", "Fix"] }),
             },
             GraderConfig {
                 name: "mentions".into(),
                 plugin: "grader-regex".into(),
                 weight: 0.5,
+                api_key_env: None,
+                price: None,
                 options: json!({ "pattern": "race" }),
             },
         ]
@@ -284,4 +288,54 @@ fn items_file_and_prompt_file_are_read_relative_to_the_config() {
 fn render_is_public_and_leaves_text_alone() {
     let vars = [("a".to_owned(), "{{b}}".to_owned())].into();
     assert_eq!(render("<{{a}}> {x} {{ b }}", &vars), "<{{b}}> {x} {{ b }}");
+}
+
+/// A grader with its own model: its key variable and price, given or from the catalog by
+/// `options.model`.
+#[test]
+fn a_judge_grader_has_its_own_key_and_price() {
+    let config = ok(&format!(
+        r#"{MINIMAL}
+[[tasks.t.graders]]
+name = "priced"
+plugin = "grader-llm-judge"
+api-key-env = "JUDGE_KEY"
+price = {{ input-per-mtok = 2, output-per-mtok = 8 }}
+options = {{ protocol = "openai", model = "judge", rubric = "r" }}
+
+[[tasks.t.graders]]
+name = "catalog"
+plugin = "grader-llm-judge"
+options = {{ protocol = "anthropic", model = "claude-haiku-4-5", rubric = "r" }}
+
+[[tasks.t.graders]]
+name = "unpriced"
+plugin = "grader-llm-judge"
+options = {{ protocol = "openai", model = "not-in-the-catalog", rubric = "r" }}
+"#
+    ));
+    let graders = &config.task("t").unwrap().graders;
+    assert_eq!(graders[0].api_key_env.as_deref(), Some("JUDGE_KEY"));
+    assert_eq!(
+        graders[0].price,
+        Some(PriceConfig {
+            price: Price {
+                input_per_mtok: 2.0,
+                output_per_mtok: 8.0,
+                cache_read_per_mtok: 2.0,
+                cache_write_per_mtok: 2.0,
+            },
+            as_of: None,
+            from_catalog: false,
+        })
+    );
+    assert_eq!(
+        graders[1].price,
+        llmbench_config::catalog_price("claude-haiku-4-5")
+    );
+    assert!(graders[1].price.as_ref().unwrap().from_catalog);
+    assert_eq!(
+        (graders[2].api_key_env.as_ref(), graders[2].price.as_ref()),
+        (None, None)
+    );
 }

@@ -244,3 +244,31 @@ async fn error_bodies_nested_and_flat() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+/// `Answer::PerUserTurn`: the answer follows the number of user messages, so a re-ask in the
+/// same conversation gets the next text, and a third turn gets the last one again.
+#[tokio::test]
+async fn per_user_turn_answers_follow_the_conversation() {
+    let server = start(MockConfig {
+        answer: Answer::PerUserTurn(vec!["first answer".into(), "second answer".into()]),
+        ..MockConfig::new(Protocol::OpenAi)
+    })
+    .await;
+    let mut body = openai_body("question", false, false);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let v: Value = openai_request(&server, &body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+        answers.push(text.to_owned());
+        let messages = body["messages"].as_array_mut().unwrap();
+        messages.push(json!({"role": "assistant", "content": text}));
+        messages.push(json!({"role": "user", "content": "again"}));
+    }
+    assert_eq!(answers, ["first answer", "second answer", "second answer"]);
+}

@@ -81,6 +81,8 @@ pub fn full_record(key: SampleKey) -> SampleRecord {
                     score: 1.0,
                     evidence: "matched `fn main`".into(),
                     kind: GradeKind::Check,
+                    usage: None,
+                    cost_usd: None,
                 },
             ),
             (
@@ -90,6 +92,8 @@ pub fn full_record(key: SampleKey) -> SampleRecord {
                     score: 0.25,
                     evidence: "2 of 8 tests passed\nfirst failure: race".into(),
                     kind: GradeKind::Execution,
+                    usage: None,
+                    cost_usd: None,
                 },
             ),
             (
@@ -99,6 +103,13 @@ pub fn full_record(key: SampleKey) -> SampleRecord {
                     score: 0.0,
                     evidence: "judge timed out".into(),
                     kind: GradeKind::Judgement,
+                    // A judge that answered once, then timed out on its re-ask.
+                    usage: Some(Usage {
+                        input_tokens: Some(300),
+                        output_tokens: Some(40),
+                        ..Usage::default()
+                    }),
+                    cost_usd: Some(0.0005),
                 },
             ),
         ],

@@ -70,9 +70,16 @@ fn jsonl_has_one_object_per_sample() {
             "score": 0.25,
             "evidence": "2 of 8 tests passed\nfirst failure: race",
             "kind": "execution",
+            "input_tokens": null,
+            "output_tokens": null,
+            "cost_usd": null,
         })
     );
     assert_eq!(full["grades"][2]["kind"], "judgement");
+    // The judge's spend is the grade's, not the sample's.
+    assert_eq!(full["grades"][2]["input_tokens"], 300);
+    assert_eq!(full["grades"][2]["output_tokens"], 40);
+    assert_eq!(full["grades"][2]["cost_usd"], 0.0005);
     assert_eq!(full["attempts"], 2);
     assert_eq!(
         full["text"].as_str().unwrap(),
@@ -141,6 +148,9 @@ fn csv_has_a_header_and_quotes_text() {
     assert_eq!(col(full, "input_tokens"), "121");
     assert_eq!(col(full, "latency_seconds"), "2.345678901");
     assert_eq!(col(full, "cost_usd"), "0.0023761");
+    assert_eq!(col(full, "grader_input_tokens"), "300");
+    assert_eq!(col(full, "grader_output_tokens"), "40");
+    assert_eq!(col(full, "grader_cost_usd"), "0.0005");
     assert_eq!(col(full, "stop_reason"), "refusal");
     assert_eq!(col(full, "attempts"), "2");
     assert_eq!(col(full, "error_kind"), "");
@@ -160,6 +170,7 @@ fn csv_has_a_header_and_quotes_text() {
         "reasoning_tokens",
         "cost_usd",
         "ttft_seconds",
+        "grader_cost_usd",
     ] {
         assert_eq!(col(unknown, name), "", "{name}");
     }

@@ -15,42 +15,50 @@
 
 /// A recognised heading of a listed section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Heading {
+pub struct Heading {
     /// Index into the configured names.
-    pub(crate) section: usize,
+    pub section: usize,
     /// Zero-based line number.
-    pub(crate) line: usize,
+    pub line: usize,
 }
 
 /// A fenced code block.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Fence {
+pub struct Fence {
     /// Zero-based line number of the opening fence.
-    pub(crate) line: usize,
+    pub line: usize,
     /// The first word of the info string (`python` in "```python title=x"), possibly empty.
-    pub(crate) language: String,
+    pub language: String,
+    /// Zero-based line number of the closing fence, or the number of lines when the block
+    /// runs to the end of the text unclosed.
+    pub end: usize,
 }
 
 /// What an answer is made of, as far as this grader cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Outline {
+pub struct Outline {
     /// In text order.
-    pub(crate) headings: Vec<Heading>,
+    pub headings: Vec<Heading>,
     /// In text order.
-    pub(crate) fences: Vec<Fence>,
+    pub fences: Vec<Fence>,
 }
 
 impl Outline {
     /// Read `text`, recognising the sections named in `names` (already [`normalize`]d).
-    pub(crate) fn read(text: &str, names: &[String]) -> Self {
+    pub fn read(text: &str, names: &[String]) -> Self {
         let mut outline = Outline::default();
         // The fence character and length of the code block we are in, if any.
         let mut open: Option<(char, usize)> = None;
+        let mut lines = 0;
         for (line_no, line) in text.lines().enumerate() {
+            lines = line_no + 1;
             let t = line.trim_start();
             if let Some((ch, len)) = open {
                 if closes_fence(t, ch, len) {
                     open = None;
+                    if let Some(fence) = outline.fences.last_mut() {
+                        fence.end = line_no;
+                    }
                 }
                 continue;
             }
@@ -64,6 +72,7 @@ impl Outline {
                 outline.fences.push(Fence {
                     line: line_no,
                     language,
+                    end: usize::MAX,
                 });
                 open = Some((ch, len));
                 continue;
@@ -75,17 +84,68 @@ impl Outline {
                 });
             }
         }
+        if open.is_some()
+            && let Some(fence) = outline.fences.last_mut()
+        {
+            fence.end = lines;
+        }
         outline
     }
 
     /// The section a line belongs to: that of the last heading above it, if any.
-    pub(crate) fn section_of(&self, line: usize) -> Option<usize> {
+    pub fn section_of(&self, line: usize) -> Option<usize> {
         self.headings
             .iter()
             .take_while(|h| h.line < line)
             .last()
             .map(|h| h.section)
     }
+}
+
+/// A fenced code block of an answer, with the section it sits in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeBlock {
+    /// The first word of the info string (`python` in "```python title=x"), possibly empty.
+    pub language: String,
+    /// The lines between the fences, joined with `\n`, with the opening fence's indentation
+    /// removed from each.
+    pub code: String,
+    /// One-based line number of the opening fence.
+    pub line: usize,
+    /// The section the block is in, as an index into the `sections` given to
+    /// [`code_blocks`]; `None` before the first heading of a listed section.
+    pub section: Option<usize>,
+}
+
+/// The fenced code blocks of `text`, in order. Headings of `sections` are recognised as
+/// described above; a block belongs to the last listed section whose heading is above it.
+pub fn code_blocks(text: &str, sections: &[&str]) -> Vec<CodeBlock> {
+    let names: Vec<String> = sections.iter().map(|s| normalize(s)).collect();
+    let outline = Outline::read(text, &names);
+    let lines: Vec<&str> = text.lines().collect();
+    outline
+        .fences
+        .iter()
+        .map(|f| {
+            let opening = lines[f.line];
+            let indent = opening.len() - opening.trim_start_matches(' ').len();
+            let body = lines.get(f.line + 1..f.end.min(lines.len())).unwrap_or(&[]);
+            let code = body
+                .iter()
+                .map(|l| {
+                    let spaces = l.len() - l.trim_start_matches(' ').len();
+                    &l[spaces.min(indent)..]
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            CodeBlock {
+                language: f.language.clone(),
+                code,
+                line: f.line + 1,
+                section: outline.section_of(f.line),
+            }
+        })
+        .collect()
 }
 
 /// An opening code fence: three or more backticks or tildes, then an info string (which,
@@ -178,7 +238,7 @@ fn strip_list_number(t: &str) -> &str {
 /// The form in which titles and names are compared: emphasis and code marks removed,
 /// leading punctuation, emoji and numbering (`1.`, `2)`, `IV.`, `b)`, `1️⃣`) dropped,
 /// trailing punctuation dropped, whitespace collapsed, lowercase.
-pub(crate) fn normalize(s: &str) -> String {
+pub fn normalize(s: &str) -> String {
     let cleaned: String = s.chars().filter(|c| !matches!(c, '*' | '`')).collect();
     let mut t = cleaned.as_str();
     loop {
@@ -223,7 +283,7 @@ fn strip_numbering(t: &str) -> &str {
 /// The section whose name equals the normalised `title`, or starts it followed by a
 /// separator (`fix: minimal version`, `fix (corrected)`, `fix — code`); the longest such
 /// name wins.
-pub(crate) fn match_title(title: &str, names: &[String]) -> Option<usize> {
+pub fn match_title(title: &str, names: &[String]) -> Option<usize> {
     names
         .iter()
         .enumerate()
@@ -368,8 +428,40 @@ mod tests {
             .map(|f| (f.line, f.language.as_str()))
             .collect();
         assert_eq!(langs, vec![(1, "python"), (5, "Rust"), (9, "")]);
+        let ends: Vec<usize> = o.fences.iter().map(|f| f.end).collect();
+        assert_eq!(ends, vec![3, 8, 11]);
         assert_eq!(o.section_of(9), Some(0));
         assert_eq!(o.section_of(0), None);
+    }
+
+    #[test]
+    fn code_blocks_carry_their_code_and_section() {
+        let text = "```sh\nintro\n```\n## Bug\nx\n## Fix\n1. Code:\n   ```python\n   def f():\n       return 1\n   ```\n```py\nunclosed";
+        let blocks = code_blocks(text, &["Bug", "Fix"]);
+        assert_eq!(
+            blocks,
+            vec![
+                CodeBlock {
+                    language: "sh".into(),
+                    code: "intro".into(),
+                    line: 1,
+                    section: None,
+                },
+                CodeBlock {
+                    language: "python".into(),
+                    code: "def f():\n    return 1".into(),
+                    line: 8,
+                    section: Some(1),
+                },
+                CodeBlock {
+                    language: "py".into(),
+                    code: "unclosed".into(),
+                    line: 12,
+                    section: Some(1),
+                },
+            ]
+        );
+        assert_eq!(code_blocks("```\n```", &[])[0].code, "");
     }
 
     #[test]
@@ -379,5 +471,6 @@ mod tests {
         assert_eq!(o.headings.len(), 1);
         assert_eq!(o.fences.len(), 1);
         assert_eq!(o.fences[0].line, 2);
+        assert_eq!(o.fences[0].end, 4);
     }
 }

@@ -1,0 +1,353 @@
+//! `llmbench serve`: keeps a benchmark running.
+//!
+//! [`serve`] runs a config's sweep on its `[schedule]` (a fixed interval, or a cron
+//! expression in a time zone), plus jitter; it never runs two sweeps of one config at once
+//! (a start that comes due while a sweep runs is skipped and counted in
+//! `llmbench_sweeps_skipped_total`, and a lock file keeps a second `serve` of the same sweep
+//! and store from starting). Each sweep is an ordinary run in the results store. When told
+//! to stop it cancels the running sweep, which stores every finished sample and marks the
+//! run interrupted; the next `serve` of the config resumes that run (or one left `running`
+//! by a crash) before anything else.
+//!
+//! Meanwhile it serves `/metrics` and `/healthz` over HTTP. Store-derived metrics are
+//! rebuilt from the store on start (see `history`), so they never count a stored sample
+//! twice.
+
+mod history;
+mod http;
+mod schedule;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use llmbench_config::Config;
+use llmbench_metrics::{
+    EndedRun, MetricId, Metrics, MetricsObserver, ModelLabels, SweepOutcome, account_run, now_unix,
+    provider_labels, touch_samples,
+};
+use llmbench_runner::{SweepError, SweepStart};
+use llmbench_store::{Store, StoreError};
+use tokio::sync::watch;
+
+use crate::schedule::{Schedule, jitter, unsigned};
+
+/// Where `serve` keeps its results, finds its plugins and listens.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub plugin_dir: PathBuf,
+    /// The results store's directory (created if needed).
+    pub output_dir: PathBuf,
+    /// Overrides the config's `schedule.metrics-address`.
+    pub metrics_address: Option<SocketAddr>,
+}
+
+/// Why `serve` could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "{path}: no `[schedule]` section; `llmbench serve` needs one (for example `[schedule]` with `interval-seconds = 21600`)"
+    )]
+    NoSchedule { path: PathBuf },
+    #[error(
+        "another `llmbench serve` is running sweep `{sweep}` with the store in {dir} (lock file {path})",
+        dir = path.parent().unwrap_or(Path::new("")).display(),
+        path = path.display()
+    )]
+    Locked { sweep: String, path: PathBuf },
+    #[error("cannot create the lock file {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot serve metrics on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ServeError {
+    /// A bounded label for the kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NoSchedule { .. } => "no_schedule",
+            Self::Locked { .. } => "locked",
+            Self::Lock { .. } => "lock",
+            Self::Store(e) => e.kind(),
+            Self::Bind { .. } => "bind",
+        }
+    }
+}
+
+/// Serves `/metrics` and `/healthz` for `metrics` on `listener` until the future is dropped
+/// (what [`serve`] runs in the background).
+pub async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    http::serve(listener, metrics).await;
+}
+
+/// A watch that turns `true` on SIGTERM or SIGINT (Ctrl-C). Must be called inside a tokio
+/// runtime.
+pub fn stop_on_signals() -> std::io::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::warn!(
+            signal = name,
+            "stopping: the running sweep stores what finished and is resumed by the next `llmbench serve`"
+        );
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// Runs `config`'s sweep on its schedule until `stop` turns `true`, then returns after the
+/// running sweep (if any) has stored what finished and been marked interrupted.
+///
+/// `on_listening` is called once with the metrics address actually bound (useful with port
+/// 0).
+pub async fn serve(
+    config: Config,
+    options: ServeOptions,
+    mut stop: watch::Receiver<bool>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let Some(schedule_config) = config.schedule.clone() else {
+        return Err(ServeError::NoSchedule {
+            path: config.path.clone(),
+        });
+    };
+    let sweep = config.sweep_name();
+    let store = Store::open_in_dir(&options.output_dir)?;
+    let _lock = lock(&options.output_dir, &sweep)?;
+    let schedule = Schedule::new(schedule_config.trigger.clone());
+
+    let metrics = Arc::new(Metrics::new());
+    metrics.set_build_info(&config);
+    metrics.init_sweep(
+        &sweep,
+        Some(schedule.interval(Timestamp::now()).as_secs_f64()),
+    );
+    touch_samples(&metrics, &config);
+    let started = std::time::Instant::now();
+    let history = history::restore(
+        &store,
+        &config,
+        &sweep,
+        schedule_config.max_error_ratio,
+        &metrics,
+    )?;
+    tracing::info!(
+        sweep,
+        runs = history.runs,
+        samples = history.samples,
+        resume = history.resume.as_deref().unwrap_or("-"),
+        seconds = started.elapsed().as_secs_f64(),
+        "rebuilt metrics from the store"
+    );
+    if metrics.value(MetricId::LastSuccess, &[&sweep]) == 0.0 {
+        // Never succeeded: count the staleness from now, so that it is alerted on too.
+        metrics.set(MetricId::LastSuccess, &[&sweep], now_unix());
+    }
+
+    let address = options
+        .metrics_address
+        .unwrap_or(schedule_config.metrics_address);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Bind { address, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { address, source })?;
+    let http = tokio::spawn(http::serve(listener, Arc::clone(&metrics)));
+    tracing::info!(%bound, sweep, "serving /metrics and /healthz");
+    on_listening(bound);
+
+    let mut worker = Worker {
+        config: &config,
+        options: &options,
+        sweep: &sweep,
+        max_error_ratio: schedule_config.max_error_ratio,
+        metrics: &metrics,
+        providers: provider_labels(&config),
+        observer: Arc::new(MetricsObserver::new(
+            Arc::clone(&metrics),
+            provider_labels(&config),
+        )),
+        store: Some(store),
+    };
+    let mut resume = history.resume;
+    let mut tick = schedule.first_start(Timestamp::now(), history.last_created);
+    loop {
+        let start = match resume.take() {
+            // An unfinished run is overdue: resume it at once.
+            Some(run_id) => {
+                tick = Timestamp::now();
+                SweepStart::Resume { run_id }
+            }
+            None => {
+                let at = tick
+                    + jiff::SignedDuration::try_from(jitter(schedule_config.jitter))
+                        .unwrap_or_default();
+                tracing::info!(sweep, at = %at, "next sweep");
+                if !sleep_until(at, &mut stop).await {
+                    break;
+                }
+                SweepStart::New {
+                    run_id: llmbench_store::new_run_id(),
+                }
+            }
+        };
+        worker.run(start, stop.clone()).await;
+        if *stop.borrow() {
+            break;
+        }
+        let (next, skipped) = schedule.after_sweep(tick, Timestamp::now());
+        if skipped > 0 {
+            tracing::warn!(
+                sweep,
+                skipped,
+                "the sweep outlasted its interval: skipped the starts that came due"
+            );
+            metrics.add(MetricId::SweepsSkipped, &[&sweep], skipped as f64);
+        }
+        tick = next;
+    }
+    http.abort();
+    Ok(())
+}
+
+/// Runs sweeps and accounts for them.
+struct Worker<'a> {
+    config: &'a Config,
+    options: &'a ServeOptions,
+    sweep: &'a str,
+    max_error_ratio: f64,
+    metrics: &'a Metrics,
+    providers: HashMap<String, ModelLabels>,
+    observer: Arc<MetricsObserver>,
+    /// Handed to each sweep and back.
+    store: Option<Store>,
+}
+
+impl Worker<'_> {
+    async fn run(&mut self, start: SweepStart, stop: watch::Receiver<bool>) -> SweepOutcome {
+        let store = self
+            .store
+            .take()
+            .expect("the store is back after each sweep");
+        let sweep = self.sweep;
+        let started = now_unix();
+        tracing::info!(sweep, run = start.run_id(), "sweep starting");
+        self.metrics.set(MetricId::SweepInProgress, &[sweep], 1.0);
+        let (store, result) = llmbench_runner::run_sweep(
+            self.config,
+            &self.options.plugin_dir,
+            store,
+            start.clone(),
+            self.observer.clone(),
+            stop,
+        )
+        .await;
+        self.metrics.set(MetricId::SweepInProgress, &[sweep], 0.0);
+        let outcome = match &result {
+            Err(SweepError::Build(e)) => {
+                // Nothing was stored: the run was never created.
+                tracing::error!(sweep, error = %e, "the sweep could not start");
+                self.metrics.set_ended_run(
+                    sweep,
+                    &EndedRun {
+                        outcome: SweepOutcome::Failure,
+                        created: started,
+                        ended: now_unix(),
+                    },
+                );
+                SweepOutcome::Failure
+            }
+            _ => {
+                if let Err(e) = &result {
+                    tracing::error!(sweep, error = %e, "the sweep failed");
+                }
+                let accounted = account_run(
+                    self.metrics,
+                    &store,
+                    start.run_id(),
+                    sweep,
+                    &self.providers,
+                    self.max_error_ratio,
+                );
+                match (accounted, &result) {
+                    (Err(e), _) => {
+                        tracing::error!(sweep, error = %e, "cannot read the sweep's results back");
+                        SweepOutcome::Failure
+                    }
+                    // Stopped by the spend cap, not by us: it did not succeed, and it is not
+                    // resumed (the next start is a new run).
+                    (Ok(_), Ok(r)) if r.outcome.budget_exhausted => SweepOutcome::Failure,
+                    (Ok(outcome), _) => outcome,
+                }
+            }
+        };
+        self.metrics.count_sweep(sweep, outcome);
+        tracing::info!(
+            sweep,
+            run = start.run_id(),
+            outcome = outcome.as_str(),
+            "sweep ended"
+        );
+        self.store = Some(store);
+        outcome
+    }
+}
+
+/// Sleeps until `at`; false when told to stop first.
+async fn sleep_until(at: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    let wait = unsigned(at.duration_since(Timestamp::now()));
+    let stopped = async {
+        if stop.wait_for(|&s| s).await.is_err() {
+            // Nobody can stop us any more.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = stopped => false,
+    }
+}
+
+/// Holds `<output-dir>/.serve-<sweep>.lock` locked for as long as the file is open.
+fn lock(dir: &Path, sweep: &str) -> Result<std::fs::File, ServeError> {
+    let path = dir.join(format!(".serve-{sweep}.lock"));
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ServeError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Locked {
+            sweep: sweep.to_owned(),
+            path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ServeError::Lock { path, source }),
+    }
+}

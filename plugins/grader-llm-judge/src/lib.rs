@@ -1,0 +1,384 @@
+//! `grader-llm-judge`: another model judges the answer against a rubric. Its grades are
+//! `judgement` grades, an opinion rather than evidence, and reports label them as such.
+//!
+//! The judge is asked, in one non-streamed request, for a JSON verdict `{"score": 0..1,
+//! "pass": bool, "rationale": "..."}`, given the rubric, the task's item variables and the
+//! answer under review, each between marker lines the data cannot forge. The reply may hold
+//! the object alone, in a code fence or inside text. A reply without a well-formed verdict is
+//! re-asked once, in the same conversation, quoting what was wrong; a second malformed reply
+//! is an `error` grade (the grader could not judge), not a `fail`. So is a failed request to
+//! the judge (an HTTP error, a timeout), with the provider's classified reason. The judge's
+//! requests are not retried.
+//!
+//! The grade passes when `score` reaches `pass-threshold`; the evidence reads `judge <model>:
+//! score 0.8 (pass): <rationale>` and notes when the judge's own `pass` disagrees. The tokens
+//! of every request (both, after a re-ask) are the grade's `usage`, which the runner prices
+//! with the grader's `price` and records apart from the model under test.
+//!
+//! Options:
+//! - `protocol` (`openai` or `anthropic`, required): the judge's API, spoken by the code of
+//!   `provider-openai` or `provider-anthropic` (linked in, with the same behaviour).
+//! - `model` (string, required): the judge model's id.
+//! - `base-url` (string, optional): passed to the provider; default the public endpoint,
+//!   which needs a key.
+//! - `rubric` (string) or `rubric-file` (path relative to the config file's directory):
+//!   exactly one; what a good answer does.
+//! - `pass-threshold` (0 to 1, default 0.5).
+//! - `max-tokens` (at least 1, default 512): the judge's reply limit.
+//! - `temperature` (0 to 2, optional; default: not sent).
+//! - `timeout-seconds` (more than 0, default 120): per request to the judge.
+//!
+//! The API key is the one the host read from the grader's `api-key-env`; it is handed to the
+//! provider code only, never logged, and removed from any evidence.
+//!
+//! ```toml
+//! [[tasks.race.graders]]
+//! plugin = "grader-llm-judge"
+//! api-key-env = "ANTHROPIC_API_KEY"
+//! options = { protocol = "anthropic", model = "claude-haiku-4-5", rubric-file = "rubrics/race.md" }
+//! ```
+
+mod prompt;
+mod verdict;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use llmbench_plugin_sdk::core::{
+    Completion, CompletionRequest, Grade, GradeKind, GradeOutcome, GradeRequest, Grader,
+    GraderError, Message, PluginContext, Provider, ProviderError, ProviderErrorKind, Role,
+    Sampling, Secret, StopReason, Usage,
+};
+use provider_anthropic::AnthropicProvider;
+use provider_openai::OpenAiProvider;
+use serde::Deserialize;
+
+use crate::verdict::Verdict;
+
+/// The judge's wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+enum Protocol {
+    #[serde(rename = "openai")]
+    OpenAi,
+    #[serde(rename = "anthropic")]
+    Anthropic,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Options {
+    protocol: Protocol,
+    model: String,
+    base_url: Option<String>,
+    rubric: Option<String>,
+    rubric_file: Option<String>,
+    #[serde(default = "default_pass_threshold")]
+    pass_threshold: f64,
+    #[serde(default = "default_max_tokens")]
+    max_tokens: u32,
+    temperature: Option<f64>,
+    #[serde(default = "default_timeout_seconds")]
+    timeout_seconds: f64,
+}
+
+fn default_pass_threshold() -> f64 {
+    0.5
+}
+
+fn default_max_tokens() -> u32 {
+    512
+}
+
+fn default_timeout_seconds() -> f64 {
+    120.0
+}
+
+/// The grader.
+pub struct JudgeGrader {
+    provider: Box<dyn Provider>,
+    model: String,
+    rubric: String,
+    pass_threshold: f64,
+    max_tokens: u32,
+    temperature: Option<f64>,
+    timeout: Duration,
+    /// Only to scrub it from evidence, should a server ever echo it.
+    api_key: Option<Secret>,
+}
+
+impl std::fmt::Debug for JudgeGrader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JudgeGrader")
+            .field("model", &self.model)
+            .field("pass_threshold", &self.pass_threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JudgeGrader {
+    /// Build the judge from its JSON options and context. Must run inside a tokio runtime
+    /// (the plugin's own, when loaded by the host).
+    pub fn from_options(
+        options: serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<Self, String> {
+        let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        if o.model.trim().is_empty() {
+            return Err("`model` must not be empty".into());
+        }
+        let rubric = match (o.rubric, o.rubric_file) {
+            (Some(_), Some(_)) => {
+                return Err("give `rubric` or `rubric-file`, not both".into());
+            }
+            (None, None) => return Err("missing `rubric` (or `rubric-file`)".into()),
+            (Some(rubric), None) => rubric,
+            (None, Some(file)) => {
+                let path = context.resolve(&file);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read `rubric-file` {}: {e}", path.display()))?
+            }
+        };
+        if rubric.trim().is_empty() {
+            return Err("the rubric is empty".into());
+        }
+        if !(0.0..=1.0).contains(&o.pass_threshold) {
+            return Err(format!(
+                "`pass-threshold` must be between 0 and 1, not {}",
+                o.pass_threshold
+            ));
+        }
+        if o.max_tokens == 0 {
+            return Err("`max-tokens` must be at least 1".into());
+        }
+        if let Some(t) = o.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(format!("`temperature` must be between 0 and 2, not {t}"));
+        }
+        let timeout = Duration::try_from_secs_f64(o.timeout_seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "`timeout-seconds` must be a number of seconds above 0, not {}",
+                    o.timeout_seconds
+                )
+            })?;
+        let provider_options = match &o.base_url {
+            Some(url) => serde_json::json!({ "base-url": url }),
+            None => serde_json::json!({}),
+        };
+        let provider: Box<dyn Provider> = match o.protocol {
+            Protocol::OpenAi => Box::new(OpenAiProvider::from_options(provider_options, context)?),
+            Protocol::Anthropic => {
+                Box::new(AnthropicProvider::from_options(provider_options, context)?)
+            }
+        };
+        Ok(Self {
+            provider,
+            model: o.model,
+            rubric,
+            pass_threshold: o.pass_threshold,
+            max_tokens: o.max_tokens,
+            temperature: o.temperature,
+            timeout,
+            api_key: context.api_key.clone().filter(|k| !k.expose().is_empty()),
+        })
+    }
+
+    /// One request to the judge, bounded by the timeout.
+    async fn ask(&self, messages: &[Message]) -> Result<Completion, ProviderError> {
+        let request = CompletionRequest {
+            model: self.model.clone(),
+            system: Some(prompt::SYSTEM.to_owned()),
+            messages: messages.to_vec(),
+            max_tokens: self.max_tokens,
+            sampling: Sampling {
+                temperature: self.temperature,
+                ..Sampling::default()
+            },
+            stream: false,
+            sample: None,
+        };
+        tracing::debug!(model = %self.model, turn = messages.len().div_ceil(2), "asking the judge");
+        match tokio::time::timeout(self.timeout, self.provider.complete(&request)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProviderError::new(
+                ProviderErrorKind::Timeout,
+                format!("no answer within {:.1} s", self.timeout.as_secs_f64()),
+            )),
+        }
+    }
+
+    /// A grade from a well-formed verdict: pass when the score reaches the threshold.
+    fn judged(&self, verdict: &Verdict, usage: Option<Usage>) -> Grade {
+        let pass = verdict.score >= self.pass_threshold;
+        let outcome = if pass {
+            GradeOutcome::Pass
+        } else {
+            GradeOutcome::Fail
+        };
+        let disagreement = if verdict.pass == pass {
+            String::new()
+        } else {
+            format!(
+                ", though the judge said {}",
+                if verdict.pass { "pass" } else { "fail" }
+            )
+        };
+        let rationale = verdict.rationale.trim();
+        let rationale = if rationale.is_empty() {
+            "(no rationale given)"
+        } else {
+            rationale
+        };
+        self.grade(
+            outcome,
+            verdict.score,
+            format!(
+                "judge {}: score {} ({}{disagreement}): {rationale}",
+                self.model,
+                (verdict.score * 100.0).round() / 100.0,
+                outcome.as_str()
+            ),
+            usage,
+        )
+    }
+
+    /// `text` without the API key, should a server or the judge ever echo it.
+    fn redact(&self, text: &str) -> String {
+        match &self.api_key {
+            Some(key) => text.replace(key.expose(), "<redacted>"),
+            None => text.to_owned(),
+        }
+    }
+
+    /// The judge could not judge: an `error` grade, not a verdict on the answer.
+    fn could_not_judge(&self, reason: &str, usage: Option<Usage>) -> Grade {
+        let grade = self.grade(
+            GradeOutcome::Error,
+            0.0,
+            format!("judge {} could not judge: {reason}", self.model),
+            usage,
+        );
+        tracing::warn!(evidence = %grade.evidence, "the judge could not judge");
+        grade
+    }
+
+    fn grade(
+        &self,
+        outcome: GradeOutcome,
+        score: f64,
+        evidence: String,
+        usage: Option<Usage>,
+    ) -> Grade {
+        Grade {
+            outcome,
+            score,
+            evidence: self.redact(&evidence),
+            kind: GradeKind::Judgement,
+            usage,
+            cost_usd: None,
+        }
+    }
+}
+
+/// Why a reply is not a verdict, saying so when it was cut at the token limit.
+fn read_verdict(completion: &Completion, max_tokens: u32) -> Result<Verdict, String> {
+    verdict::parse(&completion.text).map_err(|problem| {
+        if completion.stop_reason == StopReason::MaxTokens {
+            format!("{problem} (the reply stopped at the token limit, `max-tokens` = {max_tokens})")
+        } else {
+            problem
+        }
+    })
+}
+
+/// The usage of two requests together. A count either request does not know is unknown.
+fn add(a: Usage, b: Usage) -> Usage {
+    let sum = |x: Option<u64>, y: Option<u64>| x.zip(y).map(|(x, y)| x + y);
+    Usage {
+        input_tokens: sum(a.input_tokens, b.input_tokens),
+        output_tokens: sum(a.output_tokens, b.output_tokens),
+        cache_read_tokens: sum(a.cache_read_tokens, b.cache_read_tokens),
+        cache_write_tokens: sum(a.cache_write_tokens, b.cache_write_tokens),
+        reasoning_tokens: sum(a.reasoning_tokens, b.reasoning_tokens),
+    }
+}
+
+#[async_trait]
+impl Grader for JudgeGrader {
+    async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError> {
+        let mut messages = vec![Message::user(prompt::render(&self.rubric, request))];
+        let first = match self.ask(&messages).await {
+            Ok(first) => first,
+            Err(e) => return Ok(self.could_not_judge(&format!("request failed: {e}"), None)),
+        };
+        let mut usage = first.usage;
+        let problem = match read_verdict(&first, self.max_tokens) {
+            Ok(verdict) => return Ok(self.judged(&verdict, Some(usage))),
+            Err(problem) => problem,
+        };
+        tracing::debug!(model = %self.model, problem = %self.redact(&problem), "malformed verdict; re-asking once");
+        messages.push(Message {
+            role: Role::Assistant,
+            content: first.text,
+        });
+        messages.push(Message::user(prompt::reask(&problem)));
+        let second = match self.ask(&messages).await {
+            Ok(second) => second,
+            Err(e) => {
+                return Ok(self.could_not_judge(
+                    &format!("malformed verdict ({problem}), then the re-ask failed: {e}"),
+                    Some(usage),
+                ));
+            }
+        };
+        usage = add(usage, second.usage);
+        Ok(match read_verdict(&second, self.max_tokens) {
+            Ok(verdict) => self.judged(&verdict, Some(usage)),
+            Err(again) => self.could_not_judge(
+                &format!("no well-formed verdict after one re-ask: {again}"),
+                Some(usage),
+            ),
+        })
+    }
+}
+
+impl llmbench_plugin_sdk::GraderPlugin for JudgeGrader {
+    fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
+        Self::from_options(options, context)
+    }
+}
+
+llmbench_plugin_sdk::export_grader!(JudgeGrader);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usage_of_a_reask_adds_up_and_an_unknown_count_stays_unknown() {
+        let a = Usage {
+            input_tokens: Some(100),
+            output_tokens: Some(10),
+            cache_read_tokens: Some(0),
+            ..Usage::default()
+        };
+        let b = Usage {
+            input_tokens: Some(130),
+            output_tokens: None,
+            cache_read_tokens: Some(5),
+            ..Usage::default()
+        };
+        assert_eq!(
+            add(a, b),
+            Usage {
+                input_tokens: Some(230),
+                output_tokens: None,
+                cache_read_tokens: Some(5),
+                ..Usage::default()
+            }
+        );
+    }
+}

