@@ -17,7 +17,8 @@
 //!
 //! Options:
 //! - `protocol` (`openai` or `anthropic`, required): the judge's API, spoken by the code of
-//!   `provider-openai` or `provider-anthropic` (linked in, with the same behaviour).
+//!   `provider-openai` or `provider-anthropic` (the libraries `llmbench-provider-openai` and
+//!   `llmbench-provider-anthropic`, linked in, with the same behaviour).
 //! - `model` (string, required): the judge model's id.
 //! - `base-url` (string, optional): passed to the provider; default the public endpoint,
 //!   which needs a key.
@@ -49,8 +50,8 @@ use llmbench_plugin_sdk::core::{
     GraderError, Message, PluginContext, Provider, ProviderError, ProviderErrorKind, Role,
     Sampling, Secret, StopReason, Usage,
 };
-use provider_anthropic::AnthropicProvider;
-use provider_openai::OpenAiProvider;
+use llmbench_provider_anthropic::AnthropicProvider;
+use llmbench_provider_openai::OpenAiProvider;
 use serde::Deserialize;
 
 use crate::verdict::Verdict;

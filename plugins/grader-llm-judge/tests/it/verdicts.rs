@@ -8,8 +8,8 @@ use crate::{GOOD, grade, judge, plugin, server, words};
 
 #[test]
 fn the_library_declares_itself_as_the_judge() {
-    // The judge links provider plugins, which define the same entry point; the linker must
-    // have kept the judge's own (see build.rs).
+    // The judge links the provider libraries, not the provider plugins: its entry point is
+    // the only one in the library, and it is the judge's.
     let meta = plugin().meta();
     assert_eq!(meta.name, "grader-llm-judge");
     assert_eq!(meta.kind.as_str(), "grader");
