@@ -4,7 +4,7 @@
 //!   host and every plugin in one cargo invocation (so their ABI matches), run the sweep and
 //!   print the table. Without `--config`, runs `configs/default.toml`.
 //! - `ci`: what CI runs (`.ci/run` calls it): setup, format check, the whole test suite.
-//! - `perf [throughput]`: benchmark programs, built in release (see `perf.rs`).
+//! - `perf [throughput|local|exec|scrape|all]`: benchmark programs, built in release (see `perf.rs`).
 
 #![expect(clippy::print_stderr, reason = "xtask reports progress on stderr")]
 
@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
         "perf" => perf::perf(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput]>"
+                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput|local|exec|scrape|all]>"
             );
             bail!("unknown command `{command}`")
         }

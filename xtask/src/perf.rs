@@ -1,5 +1,10 @@
 //! `cargo xtask perf`: benchmark programs (not tests), built in release.
 //!
+//! - `local`: the in-process model's prompt and decode tokens/s measured through the runner
+//!   and the plugin (from the stored completions), beside the bare decode loop over the same
+//!   engine, model, threads and prompt (`provider-local`'s `decode_bench` example).
+//! - `exec`: sandboxed execution gradings per second (`grader-python-exec`'s example).
+//! - `scrape`: `/metrics` scrape time with 50 models x 20 tasks of series.
 //! - `throughput`: N samples through the real runner, the OpenAI provider plugin and the
 //!   regex grader, against the in-repo OpenAI-style server (a separate process, so its CPU
 //!   is not counted) on loopback. Prints samples/s, harness CPU per sample (user + system
@@ -28,7 +33,23 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
             eprintln!("machine: {}", machine());
             Ok(())
         }
-        other => bail!("unknown benchmark `{other}` (throughput)"),
+        "local" => local(),
+        "exec" => run(cargo().args([
+            "run",
+            "--release",
+            "-p",
+            "grader-python-exec",
+            "--example",
+            "exec_throughput",
+        ])),
+        "scrape" => run(cargo().args(["bench", "-p", "llmbench-serve", "--bench", "scrape"])),
+        "all" => {
+            perf(&["throughput".to_owned()])?;
+            perf(&["local".to_owned()])?;
+            perf(&["exec".to_owned()])?;
+            perf(&["scrape".to_owned()])
+        }
+        other => bail!("unknown benchmark `{other}` (throughput, local, exec, scrape, all)"),
     }
 }
 
@@ -246,4 +267,137 @@ pub(crate) fn machine() -> String {
         })
         .unwrap_or(0);
     format!("{cpus} cores ({model}), {:.0} GiB", mem as f64 / 1048576.0)
+}
+
+const LOCAL_PROMPT: &str = "Explain what a race condition is in concurrent programs, give a short example in Rust, and explain how a mutex prevents it.";
+
+/// Medians of prompt and decode tokens/s through `llmbench run`, from the stored completions.
+fn local() -> anyhow::Result<()> {
+    const REPEATS: usize = 5;
+    const MAX_TOKENS: u32 = 128;
+    // The dev profile, as `cargo xtask bench` uses; llama.cpp itself is optimized in it.
+    run(cargo().args(["build", "-p", "llmbench-cli", "-p", "provider-local"]))?;
+    let dir = tempfile_dir()?;
+    let prompt = dir.join("prompt.txt");
+    std::fs::write(&prompt, LOCAL_PROMPT)?;
+    let bare = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root())
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "provider-local",
+            "--example",
+            "decode_bench",
+            "--",
+        ])
+        .args([
+            "--threads",
+            "1",
+            "--max-tokens",
+            &MAX_TOKENS.to_string(),
+            "--repeats",
+            &REPEATS.to_string(),
+        ])
+        .arg("--prompt-file")
+        .arg(&prompt)
+        .output()?;
+    if !bare.status.success() {
+        bail!(
+            "decode_bench failed: {}",
+            String::from_utf8_lossy(&bare.stderr)
+        );
+    }
+    let bare: serde_json::Value =
+        serde_json::from_slice(&bare.stdout).context("decode_bench prints JSON")?;
+
+    let config = dir.join("local.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[run]
+repeats = {REPEATS}
+concurrency = 1
+plugin-dir = "{plugins}"
+
+[providers.local]
+plugin = "provider-local"
+model = "smollm2-135m-instruct"
+concurrency = 1
+max-tokens = {MAX_TOKENS}
+[providers.local.options]
+threads = 1
+
+[tasks.explain]
+prompt-file = "prompt.txt"
+"#,
+            plugins = root().join("target/debug").display()
+        ),
+    )?;
+    let exe = root().join("target/debug/llmbench");
+    let results = dir.join("results");
+    let status = Command::new(&exe)
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--output-dir")
+        .arg(&results)
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("llmbench run failed: {status}");
+    }
+    let export = Command::new(&exe)
+        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
+        .arg(&results)
+        .output()?;
+    let mut prompt_rates = Vec::new();
+    let mut decode_rates = Vec::new();
+    for line in String::from_utf8(export.stdout)?.lines() {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        let f = |k: &str| {
+            row[k]
+                .as_f64()
+                .with_context(|| format!("`{k}` missing in {row}"))
+        };
+        let (input, output, latency, ttft) = (
+            f("input_tokens")?,
+            f("output_tokens")?,
+            f("latency_seconds")?,
+            f("ttft_seconds")?,
+        );
+        prompt_rates.push(input / ttft);
+        decode_rates.push((output - 1.0) / (latency - ttft));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (runner_prompt, runner_decode) = (median(&mut prompt_rates), median(&mut decode_rates));
+    let (bare_prompt, bare_decode) = (
+        bare["prompt_tokens_per_second"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        bare["decode_tokens_per_second"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!();
+    eprintln!(
+        "local model (SmolLM2-135M Q4_1, 1 thread, {REPEATS} repeats, up to {MAX_TOKENS} tokens, medians):"
+    );
+    eprintln!(
+        "  prompt: runner+plugin {runner_prompt:.1} tok/s, bare loop {bare_prompt:.1} tok/s ({:+.1}%)",
+        (runner_prompt / bare_prompt - 1.0) * 100.0
+    );
+    eprintln!(
+        "  decode: runner+plugin {runner_decode:.1} tok/s, bare loop {bare_decode:.1} tok/s ({:+.1}%)",
+        (runner_decode / bare_decode - 1.0) * 100.0
+    );
+    eprintln!(
+        "  prompt tokens {}, output tokens {}",
+        bare["prompt_tokens"], bare["output_tokens"]
+    );
+    eprintln!("machine: {}", machine());
+    Ok(())
 }

@@ -274,7 +274,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             runtime().block_on(async {
                 let stop = llmbench_serve::stop_on_signals()?;
                 llmbench_serve::serve(config, options, stop, |address| {
-                    print(&format!("llmbench serve: metrics on http://{address}/metrics\n"));
+                    print(&format!(
+                        "llmbench serve: metrics on http://{address}/metrics\n"
+                    ));
                 })
                 .await
                 .map_err(|e| match e {

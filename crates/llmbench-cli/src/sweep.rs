@@ -24,7 +24,14 @@ pub(crate) async fn run_new(
         .or_else(|| config.run.output_dir.clone())
         .unwrap_or_else(default_output_dir);
     let run_id = llmbench_store::new_run_id();
-    sweep(config, dirs, output_dir, SweepStart::New { run_id }, push_gateway).await
+    sweep(
+        config,
+        dirs,
+        output_dir,
+        SweepStart::New { run_id },
+        push_gateway,
+    )
+    .await
 }
 
 /// Continue run `run_id` from its stored config snapshot.
@@ -40,7 +47,14 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
             anyhow::anyhow!("the stored config of run {run_id} no longer validates\n{errors}"),
         )
     })?;
-    sweep(config, dirs, output_dir, SweepStart::Resume { run_id }, None).await
+    sweep(
+        config,
+        dirs,
+        output_dir,
+        SweepStart::Resume { run_id },
+        None,
+    )
+    .await
 }
 
 async fn sweep(
@@ -91,7 +105,11 @@ async fn sweep(
         let outcome =
             llmbench_metrics::push::push_sweep(gateway, &config, &store, &result.run_id, &metrics)
                 .await?;
-        tracing::info!(gateway, outcome = outcome.as_str(), "pushed the sweep's metrics");
+        tracing::info!(
+            gateway,
+            outcome = outcome.as_str(),
+            "pushed the sweep's metrics"
+        );
     }
     if result.outcome.budget_exhausted {
         print(&format!(

@@ -43,7 +43,8 @@ struct EntryPrice {
 fn by_model() -> &'static HashMap<String, PriceConfig> {
     static TABLE: OnceLock<HashMap<String, PriceConfig>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let catalog: Catalog = toml::from_str(CATALOG_TOML).expect("the shipped price catalog parses (tested)");
+        let catalog: Catalog =
+            toml::from_str(CATALOG_TOML).expect("the shipped price catalog parses (tested)");
         let mut table = HashMap::new();
         for (id, entry) in catalog.models {
             let p = entry.price;
@@ -82,9 +83,21 @@ mod tests {
         assert_eq!(haiku.price.output_per_mtok, 5.0);
         assert!(haiku.from_catalog);
         assert_eq!(catalog_price("claude-haiku-4-5-20251001"), Some(haiku));
-        assert_eq!(catalog_price("claude-sonnet-4-6").unwrap().price.output_per_mtok, 15.0);
+        assert_eq!(
+            catalog_price("claude-sonnet-4-6")
+                .unwrap()
+                .price
+                .output_per_mtok,
+            15.0
+        );
         // Today's Opus 4.7 list price, not the article's 15/75.
-        assert_eq!(catalog_price("claude-opus-4-7").unwrap().price.input_per_mtok, 5.0);
+        assert_eq!(
+            catalog_price("claude-opus-4-7")
+                .unwrap()
+                .price
+                .input_per_mtok,
+            5.0
+        );
         assert_eq!(catalog_price("no-such-model"), None);
     }
 }

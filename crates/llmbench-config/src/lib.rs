@@ -36,12 +36,12 @@ mod validate;
 
 use std::path::Path;
 
+pub use catalog::{CATALOG_TOML, catalog_price};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
     RunSettings, ScheduleConfig, TaskConfig, Trigger,
 };
-pub use catalog::{CATALOG_TOML, catalog_price};
 pub use template::render;
 
 /// Reads and validates the config at `path`, and the prompt and items files it names.

@@ -24,6 +24,7 @@
 
 mod capture;
 pub mod checks;
+pub mod generic;
 mod target;
 
 pub use capture::{install as install_log_capture, lines as captured_log_lines};

@@ -93,18 +93,18 @@ impl Limiter {
     /// Account for an attempt's outcome: correct the input estimate, charge output tokens,
     /// and feed the adaptive back-off.
     pub(crate) async fn record(&self, charged_input: u64, result: Result<&Usage, &ProviderError>) {
-        if let (Some(input), Ok(usage)) = (&self.input, result) {
-            if let Some(actual) = usage.total_input() {
-                input
-                    .lock()
-                    .await
-                    .adjust(actual as f64 - charged_input as f64, Instant::now());
-            }
+        if let (Some(input), Ok(usage)) = (&self.input, result)
+            && let Some(actual) = usage.total_input()
+        {
+            input
+                .lock()
+                .await
+                .adjust(actual as f64 - charged_input as f64, Instant::now());
         }
-        if let (Some(output), Ok(usage)) = (&self.output, result) {
-            if let Some(n) = usage.output_tokens {
-                output.lock().await.adjust(n as f64, Instant::now());
-            }
+        if let (Some(output), Ok(usage)) = (&self.output, result)
+            && let Some(n) = usage.output_tokens
+        {
+            output.lock().await.adjust(n as f64, Instant::now());
         }
         if let Some(adaptive) = &self.adaptive {
             let mut a = adaptive.lock().await;

@@ -3,6 +3,7 @@
 //! works; afterwards the cached file is reused.
 
 mod checksum;
+mod conformance;
 mod generate;
 mod plugin;
 mod provider;
