@@ -113,7 +113,7 @@ pub async fn read_sse(mut resp: reqwest::Response) -> (Vec<SseEvent>, Result<(),
 
 pub fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/contracts/fixtures")
+        .join("../llmbench-http/fixtures")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
