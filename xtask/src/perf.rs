@@ -34,14 +34,24 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         "local" => local(),
-        "exec" => run(cargo().args([
-            "run",
-            "--release",
-            "-p",
-            "grader-python-exec",
-            "--example",
-            "exec_throughput",
-        ])),
+        "exec" => {
+            // The founding task's harness, on a correct fix and on the original bug.
+            let task = root().join("configs/tasks/race-condition");
+            run(cargo()
+                .args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "grader-python-exec",
+                    "--example",
+                    "exec_throughput",
+                    "--",
+                    "40",
+                ])
+                .arg(task.join("harness.py"))
+                .arg(task.join("calibration/correct-future-in-cache.md"))
+                .arg(task.join("calibration/wrong-original-code.md")))
+        }
         "scrape" => run(cargo().args(["bench", "-p", "llmbench-serve", "--bench", "scrape"])),
         "all" => {
             perf(&["throughput".to_owned()])?;

@@ -56,7 +56,8 @@ impl Reporter for ConsoleReporter {
         }
         write_table(&mut out, &table);
         write_failures(&mut out, report);
-        let total: f64 = rows.iter().map(|r| r.cost_usd_total).sum();
+        // `+ 0.0` turns the empty sum (-0.0) into 0.0, so no "-0.00000" is printed.
+        let total: f64 = rows.iter().map(|r| r.cost_usd_total).sum::<f64>() + 0.0;
         let unknown: u64 = rows.iter().map(|r| r.cost_unknown).sum();
         let _ = writeln!(out);
         let _ = write!(out, "Total cost: {total:.5} USD");

@@ -113,7 +113,7 @@ pub fn summarize(report: &RunReport) -> Vec<Row> {
                 output_tokens_median: median(&outputs),
                 cost_usd_mean: (!costs.is_empty())
                     .then(|| costs.iter().sum::<f64>() / costs.len() as f64),
-                cost_usd_total: costs.iter().sum(),
+                cost_usd_total: costs.iter().sum::<f64>() + 0.0,
                 cost_unknown: (samples.len() - costs.len()) as u64,
                 passed: verdicts.iter().filter(|v| v.pass).count() as u64,
                 judged: verdicts.len() as u64,
