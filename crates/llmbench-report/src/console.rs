@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use llmbench_core::{GradeKind, ReportError, Reporter, RunReport};
 
-use crate::{Row, summarize};
+use crate::analysis::{ModelAnalysis, analyze, tasks};
+use crate::stats::Bootstrap;
 
 /// Renders the results table as an aligned Markdown table with a header line naming the run
 /// and its store.
@@ -13,7 +14,20 @@ pub struct ConsoleReporter;
 
 impl Reporter for ConsoleReporter {
     fn render(&self, report: &RunReport) -> Result<String, ReportError> {
-        let rows = summarize(report);
+        // The table needs point values only: no bootstrap intervals (0 resamples).
+        let point_values = Bootstrap {
+            resamples: 0,
+            ..Bootstrap::default()
+        };
+        let task_names = tasks(report);
+        let rows: Vec<ModelAnalysis> = if task_names.len() > 1 {
+            task_names
+                .iter()
+                .flat_map(|t| analyze(report, Some(t), &point_values))
+                .collect()
+        } else {
+            analyze(report, None, &point_values)
+        };
         let run = &report.run;
         let mut out = String::new();
         let done = report.samples.len();
@@ -44,7 +58,7 @@ impl Reporter for ConsoleReporter {
             }
             cells.push(row.label.clone());
             cells.push(latency(row));
-            cells.push(row.ttft_ms_median.map_or("-".into(), thousands));
+            cells.push(row.ttft_median.map_or("-".into(), |e| thousands(e.value)));
             cells.push(row.input_tokens_median.map_or("-".into(), thousands));
             cells.push(row.output_tokens_median.map_or("-".into(), thousands));
             cells.push(
@@ -69,7 +83,7 @@ impl Reporter for ConsoleReporter {
         }
         let _ = writeln!(out);
         write_grader_cost(&mut out, report);
-        if rows.iter().any(|r| r.judged > 1 || r.samples > 1) {
+        if rows.iter().any(|r| r.samples > 1) {
             let _ = writeln!(
                 out,
                 "Latency, TTFT and tokens are medians over samples (p90 in brackets); cost is the mean per sample."
@@ -165,8 +179,11 @@ fn one_line(text: &str) -> String {
     }
 }
 
-fn latency(row: &Row) -> String {
-    match (row.latency_ms_median, row.latency_ms_p90) {
+fn latency(row: &ModelAnalysis) -> String {
+    match (
+        row.latency_median.map(|e| e.value),
+        row.latency_p90.map(|e| e.value),
+    ) {
         (None, _) => "-".into(),
         (Some(m), Some(p90)) if row.samples - row.errors > 1 => {
             format!("{} (p90 {})", thousands(m), thousands(p90))
@@ -175,8 +192,9 @@ fn latency(row: &Row) -> String {
     }
 }
 
-fn verdict(row: &Row) -> String {
-    let mut v = format!("{}/{} pass", row.passed, row.samples);
+fn verdict(row: &ModelAnalysis) -> String {
+    let passed = row.pass_rate.map_or(0, |p| p.passed);
+    let mut v = format!("{passed}/{} pass", row.samples);
     if !row.failing_graders.is_empty() {
         let failed: Vec<String> = row
             .failing_graders

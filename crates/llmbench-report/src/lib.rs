@@ -1,4 +1,4 @@
-//! Built-in reporting: per-model aggregates ([`summarize`]), the console table
+//! Built-in reporting: per-model aggregates ([`analysis::analyze`]), the console table
 //! ([`ConsoleReporter`]) — one row per model with latency, time to first token, tokens, cost
 //! and verdict, as in the founding article — the statistics behind the richer reports
 //! ([`stats`], [`analysis`]) and the self-contained HTML report ([`html`]).
@@ -10,7 +10,5 @@ pub mod fixtures;
 pub mod format;
 pub mod html;
 pub mod stats;
-mod summary;
 
 pub use console::ConsoleReporter;
-pub use summary::{Row, summarize};

@@ -153,7 +153,7 @@ pub fn bootstrap_interval(
         return None;
     }
     let value = stat.of(values);
-    if values.len() < 2 {
+    if values.len() < 2 || settings.resamples == 0 {
         return Some(Estimate {
             value,
             interval: None,
