@@ -48,6 +48,43 @@ pub fn build_client(
         .map_err(ClientError::Build)
 }
 
+/// A client for a JSON API: [`build_client`] with `content-type: application/json` and, when
+/// there is a key, `auth` = (header, prefix) carrying it, marked sensitive.
+pub fn json_api_client(
+    user_agent: &str,
+    mut headers: HeaderMap,
+    auth: (reqwest::header::HeaderName, &str),
+    key: Option<&Secret>,
+) -> Result<reqwest::Client, ClientError> {
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(key) = key {
+        headers.insert(auth.0, secret_header(auth.1, key)?);
+    }
+    build_client(user_agent, headers)
+}
+
+/// The API key a provider instance sends: the one in its context, if not empty. The vendor's
+/// public endpoint needs one, so its absence is refused there (naming the instance and what
+/// to set); other servers (vLLM, llama.cpp, Ollama, the mock server) may need none.
+pub fn provider_key<'a>(
+    context: &'a llmbench_core::PluginContext,
+    base_url: &str,
+    public_base_url: &str,
+) -> Result<Option<&'a Secret>, String> {
+    let key = context.api_key.as_ref().filter(|k| !k.expose().is_empty());
+    if key.is_none() && base_url.trim_end_matches('/') == public_base_url {
+        return Err(format!(
+            "provider `{}` needs an API key for {public_base_url}: set `api-key-env` to the \
+             environment variable that holds it",
+            context.instance_name
+        ));
+    }
+    Ok(key)
+}
+
 /// A header value holding a secret (`x-api-key: <key>`, `authorization: Bearer <key>`),
 /// marked sensitive so that no `Debug` of the client or request shows it.
 pub fn secret_header(prefix: &str, secret: &Secret) -> Result<HeaderValue, ClientError> {

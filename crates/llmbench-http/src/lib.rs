@@ -23,7 +23,8 @@ pub use classify::{
     stream_error, transport_error,
 };
 pub use exchange::{
-    Answer, CONNECT_TIMEOUT, ClientError, SseStream, build_client, endpoint, secret_header, send,
+    Answer, CONNECT_TIMEOUT, ClientError, SseStream, build_client, endpoint, json_api_client,
+    provider_key, secret_header, send,
 };
 pub use headers::{Limit, RateLimits, request_id, retry_after, should_retry};
 pub use sse::{SseEvent, SseParser};

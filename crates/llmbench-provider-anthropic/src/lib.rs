@@ -13,11 +13,11 @@ mod wire;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use llmbench_http::{Redactor, build_client, decode_error, endpoint, secret_header, send};
+use llmbench_http::{Redactor, decode_error, endpoint, json_api_client, provider_key, send};
 use llmbench_plugin_sdk::core::{
     Completion, CompletionRequest, PluginContext, Provider, ProviderError, Timings, Usage,
 };
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use crate::stream::{Flow, StreamState};
@@ -61,29 +61,16 @@ impl AnthropicProvider {
     ) -> Result<Self, String> {
         let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
         let url = endpoint(&o.base_url, "/v1/messages").map_err(|e| e.to_string())?;
-        let key = context.api_key.as_ref().filter(|k| !k.expose().is_empty());
-        if key.is_none() && o.base_url.trim_end_matches('/') == DEFAULT_BASE_URL {
-            return Err(format!(
-                "provider `{}` needs an API key for {DEFAULT_BASE_URL}: set `api-key-env` to \
-                 the environment variable that holds it",
-                context.instance_name
-            ));
-        }
+        let key = provider_key(context, &o.base_url, DEFAULT_BASE_URL)?;
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(
             "anthropic-version",
             HeaderValue::from_str(&o.anthropic_version)
                 .map_err(|_| "invalid `anthropic-version`: not a valid header value")?,
         );
-        if let Some(key) = key {
-            headers.insert(
-                "x-api-key",
-                secret_header("", key).map_err(|e| e.to_string())?,
-            );
-        }
         let user_agent = concat!("llmbench-provider-anthropic/", env!("CARGO_PKG_VERSION"));
-        let client = build_client(user_agent, headers).map_err(|e| e.to_string())?;
+        let auth = (HeaderName::from_static("x-api-key"), "");
+        let client = json_api_client(user_agent, headers, auth, key).map_err(|e| e.to_string())?;
         Ok(Self {
             client,
             url,

@@ -13,11 +13,11 @@ mod wire;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use llmbench_http::{Redactor, build_client, decode_error, endpoint, secret_header, send};
+use llmbench_http::{Redactor, decode_error, endpoint, json_api_client, provider_key, send};
 use llmbench_plugin_sdk::core::{
     Completion, CompletionRequest, PluginContext, Provider, ProviderError, Timings,
 };
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
 use crate::stream::{Flow, StreamState};
@@ -61,24 +61,15 @@ impl OpenAiProvider {
     ) -> Result<Self, String> {
         let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
         let url = endpoint(&o.base_url, "/chat/completions").map_err(|e| e.to_string())?;
-        let key = context.api_key.as_ref().filter(|k| !k.expose().is_empty());
-        if key.is_none() && o.base_url.trim_end_matches('/') == DEFAULT_BASE_URL {
-            return Err(format!(
-                "provider `{}` needs an API key for {DEFAULT_BASE_URL}: set `api-key-env` to \
-                 the environment variable that holds it",
-                context.instance_name
-            ));
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = key {
-            headers.insert(
-                AUTHORIZATION,
-                secret_header("Bearer ", key).map_err(|e| e.to_string())?,
-            );
-        }
+        let key = provider_key(context, &o.base_url, DEFAULT_BASE_URL)?;
         let user_agent = concat!("llmbench-provider-openai/", env!("CARGO_PKG_VERSION"));
-        let client = build_client(user_agent, headers).map_err(|e| e.to_string())?;
+        let client = json_api_client(
+            user_agent,
+            HeaderMap::new(),
+            (AUTHORIZATION, "Bearer "),
+            key,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Self {
             client,
             url,
