@@ -54,7 +54,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import secrets
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -71,6 +73,8 @@ SECTIONS = ["Bug", "Why it happens", "Fix"]
 CODE_SECTION = "Fix"
 GRADER_REASONS = {"no-code-block", "syntax-error", "sections"}
 HARNESS_TIMEOUT_SECONDS = 10.0
+# The grader's default limits, as it sends them to the harness.
+LIMITS = {"cpu_seconds": 10, "memory_mb": 512, "max_processes": 64, "max_output_bytes": 1048576}
 EVIDENCE_MAX_CHARS = 300  # grader-python-exec cuts each check's evidence there
 PYTHON = shutil.which("python3") or sys.executable
 
@@ -128,45 +132,81 @@ def read_answer(text):
 
 
 def run_harness(harness, code):
-    """Run the harness on `code`: (report dict or None, seconds, problem or None, stderr)."""
+    """Run the harness on `code` as grader-python-exec does: a payload with a one-time nonce
+    and the number of a verdict pipe on stdin, the verdict read only from that pipe, from
+    the line that starts with the nonce. (report dict or None, seconds, problem or None,
+    stderr); the report is {"checks": ...} or a grader-level {"outcome", "evidence"}."""
     work = Path(tempfile.mkdtemp(prefix="llmbench-calibrate-"))
+    read_fd, write_fd = os.pipe()
     try:
         shutil.copyfile(harness, work / "harness.py")
         shutil.copyfile(HARNESSLIB, work / HARNESSLIB.name)
         (work / "solution.py").write_text(code + "\n")
+        nonce = secrets.token_hex(16)
+        payload = json.dumps({"nonce": nonce, "verdict_fd": write_fd, "limits": LIMITS})
         started = time.perf_counter()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work),
+               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+        verdict = []
+        reader = threading.Thread(target=lambda: verdict.append(_read_all(read_fd)), daemon=True)
+        reader.start()
         try:
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work),
-                   "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
-            done = subprocess.run([PYTHON, "-E", "-S", "-B", "harness.py"], cwd=work, env=env,
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=HARNESS_TIMEOUT_SECONDS)
+            proc = subprocess.Popen([PYTHON, "-E", "-S", "-B", "harness.py"], cwd=work, env=env,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, pass_fds=(write_fd,),
+                                    start_new_session=True)
+        finally:
+            os.close(write_fd)
+        try:
+            _, stderr = proc.communicate(payload, timeout=HARNESS_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.communicate()
             return None, HARNESS_TIMEOUT_SECONDS, f"harness ran over {HARNESS_TIMEOUT_SECONDS} s", ""
+        finally:
+            try:
+                os.killpg(proc.pid, 9)  # the answer's process, if the harness left it
+            except ProcessLookupError:
+                pass
         seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            return None, seconds, (f"harness exited with {done.returncode}: "
-                                   f"{done.stderr.strip()[-400:]}"), done.stderr
-        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        reader.join(5)
+        written = verdict[0].decode("utf-8", "replace") if verdict else ""
+        lines = [l[len(nonce) + 1:] for l in written.splitlines() if l.startswith(nonce + " ")]
+        if proc.returncode != 0 or not lines:
+            return None, seconds, (f"harness exited with {proc.returncode} without a verdict: "
+                                   f"{stderr.strip()[-400:]}"), stderr
         try:
             report = json.loads(lines[-1])
-        except (IndexError, json.JSONDecodeError) as e:
-            return None, seconds, f"last stdout line is not JSON ({e}): {done.stdout[-400:]!r}", done.stderr
-        return report, seconds, protocol_problem(report), done.stderr
+        except json.JSONDecodeError as e:
+            return None, seconds, f"the verdict is not JSON ({e}): {lines[-1][:400]!r}", stderr
+        return report, seconds, protocol_problem(report), stderr
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _read_all(fd):
+    chunks = []
+    with os.fdopen(fd, "rb") as f:
+        while True:
+            chunk = f.read(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
 def protocol_problem(report):
     """Why `report` does not follow the harness protocol, or None."""
+    if isinstance(report, dict) and set(report) == {"outcome", "evidence"}:
+        return None if report["outcome"] == "fail" else f"the harness reported {report!r}"
     if not isinstance(report, dict) or set(report) != {"checks", "observations"}:
         return "the report is not {\"checks\": [...], \"observations\": {...}}"
     if not isinstance(report["observations"], dict) or not report["checks"]:
         return "the report has no checks or its observations are not an object"
     names = []
     for c in report["checks"]:
-        if (not isinstance(c, dict) or set(c) != {"name", "pass", "evidence"}
+        if (not isinstance(c, dict) or set(c) != {"name", "pass", "required", "evidence"}
                 or not isinstance(c["name"], str) or not isinstance(c["pass"], bool)
+                or not isinstance(c["required"], bool)
                 or not isinstance(c["evidence"], str) or not c["evidence"]):
             return f"malformed check {c!r}"
         if len(c["evidence"]) > EVIDENCE_MAX_CHARS:
@@ -178,14 +218,17 @@ def protocol_problem(report):
 
 
 class Outcome:
-    """One grading of one answer: the verdict, its reason and the failing checks."""
+    """One grading of one answer: the verdict, its reason, the failing required checks and
+    the failing advisory ones."""
 
-    def __init__(self, verdict, reason, fails, evidence, seconds, checks=(), problem=None):
+    def __init__(self, verdict, reason, fails, evidence, seconds, checks=(), problem=None,
+                 advisory=()):
         self.verdict, self.reason, self.fails = verdict, reason, tuple(fails)
+        self.advisory = tuple(advisory)
         self.evidence, self.seconds, self.checks, self.problem = evidence, seconds, checks, problem
 
     def key(self):
-        return (self.verdict, self.reason, self.fails, self.problem)
+        return (self.verdict, self.reason, self.fails, self.advisory, self.problem)
 
 
 def grade(harness, text):
@@ -205,21 +248,24 @@ def grade(harness, text):
         syntax_error = f"SyntaxError: {e.msg} (line {e.lineno})"
     report, seconds, problem, stderr = run_harness(harness, code)
     if syntax_error is not None:
-        problem = None
-        tail = [line for line in stderr.splitlines() if line.strip()]
-        if report is not None or not tail or not tail[-1].startswith(
-                ("SyntaxError:", "IndentationError:", "TabError:")) or '/solution.py", line ' not in stderr:
-            problem = "the harness did not stop on the SyntaxError of solution.py with its traceback"
+        if report is None or report.get("outcome") != "fail" or not str(
+                report.get("evidence", "")).startswith("syntax error in solution.py line "):
+            problem = "the harness did not report the syntax error of solution.py as its verdict"
         return Outcome("fail", "syntax-error", [], syntax_error, seconds, problem=problem)
     if report is None:
         return Outcome("fail", "harness-error", [], problem, seconds, problem=problem)
+    if "checks" not in report:
+        return Outcome("fail", "harness-error", [], report.get("evidence"), seconds,
+                       problem=f"unexpected grader-level verdict {report!r}")
     checks = report["checks"]
-    fails = [c["name"] for c in checks if not c["pass"]]
+    fails = [c["name"] for c in checks if not c["pass"] and c["required"]]
+    advisory = [c["name"] for c in checks if not c["pass"] and not c["required"]]
     if not fails:
         return Outcome("pass", None, [], "; ".join(c["evidence"] for c in checks), seconds,
-                       checks, problem)
-    first = next(c for c in checks if not c["pass"])
-    return Outcome("fail", first["name"], fails, first["evidence"], seconds, checks, problem)
+                       checks, problem, advisory)
+    first = next(c for c in checks if not c["pass"] and c["required"])
+    return Outcome("fail", first["name"], fails, first["evidence"], seconds, checks, problem,
+                   advisory)
 
 
 # ---- tasks --------------------------------------------------------------------------------
@@ -239,7 +285,7 @@ class Task:
             manifest = tomllib.load(f)
         self.answers = manifest.get("answer", [])
         for a in self.answers:
-            unknown = set(a) - {"file", "expect", "reason", "fails", "why"}
+            unknown = set(a) - {"file", "expect", "reason", "fails", "advisory", "why"}
             if unknown or a.get("expect") not in ("pass", "fail"):
                 raise Problem(f"{manifest_path}: bad answer entry {a}")
             if a["expect"] == "fail" and not a.get("reason"):
@@ -288,8 +334,21 @@ def consistency(tasks, write):
     if not HARNESSLIB.is_file():
         raise Problem(f"{HARNESSLIB}: missing")
     for t in tasks:
-        if "\nfrom harnesslib import " not in t.harness.read_text():
+        harness_text = t.harness.read_text()
+        if "\nfrom harnesslib import " not in harness_text:
             problems.append(f"{t.harness}: does not import harnesslib")
+        if "Harness(" not in harness_text or "import solution" in harness_text:
+            problems.append(f"{t.harness}: does not drive the answer's process through "
+                            f"harnesslib.Harness (the answer's code must never run in it)")
+        checks_md = t.path / "checks.md"
+        if not checks_md.is_file():
+            problems.append(f"{checks_md}: missing (which checks are required, and why)")
+        else:
+            explained = checks_md.read_text()
+            names = ["imports", "signature"] + re.findall(r'@h\.check\(\s*"([^"]+)"', harness_text)
+            for name in names:
+                if f"`{name}`" not in explained:
+                    problems.append(f"{checks_md}: does not explain the check `{name}`")
         items = t.path / "items.jsonl"
         if items.read_text() != t.items_line():
             if write:
@@ -404,19 +463,29 @@ def main():
             elif a["expect"] == "fail" and first.reason != a["reason"]:
                 issues.append(f"expected reason {a['reason']}, got {first.reason}")
             if "fails" in a and sorted(a["fails"]) != sorted(first.fails):
-                issues.append(f"expected failing checks {sorted(a['fails'])}, "
+                issues.append(f"expected failing required checks {sorted(a['fails'])}, "
                               f"got {sorted(first.fails)}")
+            if first.checks and sorted(a.get("advisory", [])) != sorted(first.advisory):
+                issues.append(f"expected failing advisory checks {sorted(a.get('advisory', []))}, "
+                              f"got {sorted(first.advisory)}")
             bad += bool(issues)
             mark = "ok      " if not issues else "MISMATCH"
             label = first.verdict + (f" ({first.reason})" if first.reason else "")
-            print(f"  {mark} {a['file']:<44} {label:<40} {timing}")
+            print(f"  {mark} {a['file']:<52} {label:<34} {timing}")
+            if first.checks:
+                print(f"           required failing: {', '.join(first.fails) or 'none'}"
+                      f"  |  advisory failing: {', '.join(first.advisory) or 'none'}")
             if first.verdict == "fail" or args.verbose or issues:
                 print(f"           evidence: {first.evidence}")
+            for c in first.checks:
+                if not c["pass"] and not c["required"]:
+                    print(f"           advisory {c['name']}: {c['evidence']}")
             for issue in issues:
                 print(f"           {issue}")
             if args.verbose:
                 for c in first.checks:
-                    print(f"           [{'pass' if c['pass'] else 'FAIL'}] {c['name']}: {c['evidence']}")
+                    kind = "required" if c["required"] else "advisory"
+                    print(f"           [{'pass' if c['pass'] else 'FAIL'}] ({kind}) {c['name']}: {c['evidence']}")
     if all_seconds:
         print(f"\nharness runs: {len(all_seconds)}; seconds per run: median "
               f"{statistics.median(all_seconds):.3f}, max {max(all_seconds):.3f} "

@@ -4,11 +4,21 @@
 //!   host and every plugin in one cargo invocation (so their ABI matches), run the sweep and
 //!   print the table. Without `--config`, runs `configs/default.toml`.
 //! - `ci`: what CI runs (`.ci/run` calls it): setup, format check, the whole test suite.
-//! - `perf [throughput|local|exec|scrape|all]`: benchmark programs, built in release (see `perf.rs`).
+//! - `perf [throughput|match|local|exec|humaneval|scrape|all]`: benchmark programs, built in
+//!   release (see `perf.rs`).
+//! - `fuzz [--seconds N] [--seed S] [TARGET]`: every fuzz target of `llmbench-fuzz` (or one)
+//!   for N seconds each (default 60), built in release (see `fuzz.rs`).
+//! - `codegen [--check]`: write (or check) the generated references, `docs/config.md` and
+//!   `docs/plugins/*.md` (see `codegen.rs`).
+//! - `new provider|grader|reporter NAME`: a new plugin crate in `plugins/NAME`, with a test
+//!   and an example config (see `scaffold.rs`).
 
 #![expect(clippy::print_stderr, reason = "xtask reports progress on stderr")]
 
+mod codegen;
+mod fuzz;
 mod perf;
+mod scaffold;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -25,9 +35,12 @@ fn main() -> anyhow::Result<()> {
         "ci" => ci(),
         "setup" => setup(),
         "perf" => perf::perf(&rest),
+        "fuzz" => fuzz::fuzz(&rest),
+        "codegen" => codegen::codegen(&rest),
+        "new" => scaffold::new(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput|local|exec|scrape|all]>"
+                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput|match|local|exec|humaneval|scrape|all] | codegen [--check] | new provider|grader|reporter NAME | fuzz [--seconds N] [--seed S] [TARGET]>"
             );
             bail!("unknown command `{command}`")
         }

@@ -10,8 +10,15 @@
 //!   is not counted) on loopback. Prints samples/s, harness CPU per sample (user + system
 //!   time of the `llmbench` process), its peak RSS, and wall time against the ideal
 //!   (N x latency / concurrency).
+//! - `match`: the `throughput` run with `grader-match` instead of `grader-regex` (10,000
+//!   samples, each graded against its item's reference answer: the item's `expected`
+//!   variable, then `expected = "{{ expected }}"`, options rendered per item), beside the
+//!   same run with `grader-regex`: harness CPU per sample, target no worse than regex's.
+//! - `humaneval`: sandboxed per-item grading throughput: `configs/humaneval.toml` replaying
+//!   the dataset's 164 canonical solutions at concurrency 2 (each graded by running the
+//!   problem's own tests in the sandbox). Target: at least 10 gradings/s.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -53,13 +60,56 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
                 .arg(task.join("calibration/wrong-original-code.md")))
         }
         "scrape" => run(cargo().args(["bench", "-p", "llmbench-serve", "--bench", "scrape"])),
+        "match" => {
+            build(&[
+                "llmbench-cli",
+                "provider-openai",
+                "grader-regex",
+                "grader-match",
+            ])?;
+            let regex = throughput(10_000, Duration::ZERO, 64)?;
+            let runs = [
+                throughput_graded(10_000, Duration::ZERO, 64, Grader::Match)?,
+                throughput_graded(10_000, Duration::ZERO, 64, Grader::MatchRendered)?,
+            ];
+            let per_sample = |t: &Throughput| t.cpu.as_secs_f64() * 1000.0 / t.samples as f64;
+            let r = per_sample(&regex);
+            eprintln!();
+            eprintln!("{}", regex.line());
+            for run in &runs {
+                eprintln!("{}", run.line());
+            }
+            for run in &runs {
+                let m = per_sample(run);
+                eprintln!(
+                    "match ({}): harness CPU {m:.3} ms/sample, grader-regex {r:.3} ms/sample ({:+.1}%); target: no worse than grader-regex: {}",
+                    run.grader.describe(),
+                    (m / r - 1.0) * 100.0,
+                    verdict(m <= r * MATCH_NOISE)
+                );
+            }
+            eprintln!("machine: {}", machine());
+            Ok(())
+        }
+        "humaneval" => {
+            build(&["llmbench-cli", "provider-replay", "grader-python-exec"])?;
+            let h = humaneval(2)?;
+            eprintln!();
+            eprintln!("{}", h.line());
+            eprintln!("machine: {}", machine());
+            Ok(())
+        }
         "all" => {
             perf(&["throughput".to_owned()])?;
+            perf(&["match".to_owned()])?;
             perf(&["local".to_owned()])?;
             perf(&["exec".to_owned()])?;
+            perf(&["humaneval".to_owned()])?;
             perf(&["scrape".to_owned()])
         }
-        other => bail!("unknown benchmark `{other}` (throughput, local, exec, scrape, all)"),
+        other => bail!(
+            "unknown benchmark `{other}` (throughput, match, local, exec, humaneval, scrape, all)"
+        ),
     }
 }
 
@@ -79,6 +129,7 @@ fn release() -> PathBuf {
 /// What one throughput run measured.
 #[derive(Debug)]
 struct Throughput {
+    grader: Grader,
     samples: usize,
     latency: Duration,
     concurrency: usize,
@@ -99,7 +150,8 @@ impl Throughput {
             String::new()
         };
         format!(
-            "throughput: {} samples, server latency {} ms, concurrency {}: wall {:.2} s ({:.0} samples/s{vs_ideal}), harness CPU {:.3} ms/sample, peak RSS {:.1} MB",
+            "throughput ({}): {} samples, server latency {} ms, concurrency {}: wall {:.2} s ({:.0} samples/s{vs_ideal}), harness CPU {:.3} ms/sample, peak RSS {:.1} MB",
+            self.grader.describe(),
             self.samples,
             self.latency.as_millis(),
             self.concurrency,
@@ -127,7 +179,60 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Harness CPU per sample differs by a few percent from run to run on a quiet machine: within
+/// this factor of grader-regex's figure, grader-match counts as no worse.
+const MATCH_NOISE: f64 = 1.05;
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// The grader a throughput run grades with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grader {
+    /// `grader-regex` with one pattern for every item.
+    Regex,
+    /// `grader-match` against each item's `expected` variable (its default).
+    Match,
+    /// `grader-match` with `expected = "{{ expected }}"`: options rendered for each item.
+    MatchRendered,
+}
+
+impl Grader {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Regex => "grader-regex, one pattern",
+            Self::Match => "grader-match, the item's `expected` variable",
+            Self::MatchRendered => "grader-match, options rendered per item",
+        }
+    }
+}
+
+const GRADER_REGEX: &str = r#"[[tasks.perf.graders]]
+plugin = "grader-regex"
+options = { pattern = "mock" }
+"#;
+
+const GRADER_MATCH: &str = r#"[[tasks.perf.graders]]
+plugin = "grader-match"
+options = { mode = "contains" }
+"#;
+
+const GRADER_MATCH_RENDERED: &str = r#"[[tasks.perf.graders]]
+plugin = "grader-match"
+options = { mode = "contains", expected = "{{ expected }}" }
+"#;
+
 fn throughput(samples: usize, latency: Duration, concurrency: usize) -> anyhow::Result<Throughput> {
+    throughput_graded(samples, latency, concurrency, Grader::Regex)
+}
+
+fn throughput_graded(
+    samples: usize,
+    latency: Duration,
+    concurrency: usize,
+    grader: Grader,
+) -> anyhow::Result<Throughput> {
     let dir = tempfile_dir()?;
     let port = free_port()?;
     let exe = release().join("llmbench");
@@ -155,12 +260,18 @@ fn throughput(samples: usize, latency: Duration, concurrency: usize) -> anyhow::
     let items = dir.join("items.jsonl");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&items)?);
     for i in 0..samples {
+        // Every echo answer starts with `mock-`: the reference answer is found in each.
         writeln!(
             f,
-            "{{\"id\": \"q{i}\", \"text\": \"Question number {i}: what is {i} plus {i}?\"}}"
+            "{{\"id\": \"q{i}\", \"text\": \"Question number {i}: what is {i} plus {i}?\", \"expected\": \"mock\"}}"
         )?;
     }
     f.flush()?;
+    let graders = match grader {
+        Grader::Regex => GRADER_REGEX,
+        Grader::Match => GRADER_MATCH,
+        Grader::MatchRendered => GRADER_MATCH_RENDERED,
+    };
     let config = dir.join("perf.toml");
     std::fs::write(
         &config,
@@ -182,10 +293,7 @@ prompt = "{{{{text}}}}"
 items-file = "items.jsonl"
 max-tokens = 64
 
-[[tasks.perf.graders]]
-plugin = "grader-regex"
-options = {{ pattern = "mock" }}
-"#,
+{graders}"#,
             plugins = release().display()
         ),
     )?;
@@ -205,12 +313,176 @@ options = {{ pattern = "mock" }}
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Throughput {
+        grader,
         samples,
         latency,
         concurrency,
         wall,
         cpu: usage.0,
         max_rss_kib: usage.1,
+    })
+}
+
+/// What the HumanEval grading run measured.
+#[derive(Debug)]
+struct HumanEval {
+    gradings: usize,
+    passed: usize,
+    concurrency: usize,
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// At least this many sandboxed gradings per second at concurrency 2.
+const HUMANEVAL_TARGET_PER_SECOND: f64 = 10.0;
+
+impl HumanEval {
+    fn line(&self) -> String {
+        let rate = self.gradings as f64 / self.wall.as_secs_f64();
+        format!(
+            "humaneval: {} canonical solutions graded in the sandbox at concurrency {} ({}/{} passed): wall {:.2} s, {rate:.1} gradings/s (target >= {HUMANEVAL_TARGET_PER_SECOND:.0}/s: {}), harness CPU {:.1} ms/grading (the llmbench process; the sandboxed processes, in their own PID namespace, are not counted)",
+            self.gradings,
+            self.concurrency,
+            self.passed,
+            self.gradings,
+            self.wall.as_secs_f64(),
+            verdict(rate >= HUMANEVAL_TARGET_PER_SECOND),
+            self.cpu.as_secs_f64() * 1000.0 / self.gradings as f64,
+        )
+    }
+}
+
+/// `configs/humaneval.toml` at `concurrency`, every provider replaced by the dataset's
+/// canonical solutions (`--replay`): the run's time is the sandboxed gradings'.
+fn humaneval(concurrency: usize) -> anyhow::Result<HumanEval> {
+    let exe = release().join("llmbench");
+    // The dataset, fetched once into the cache (a no-op afterwards).
+    let fetched = Command::new(&exe)
+        .args(["datasets", "fetch", "humaneval"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("run llmbench datasets fetch")?;
+    if !fetched.status.success() {
+        bail!(
+            "llmbench datasets fetch humaneval failed: {}",
+            fetched.status
+        );
+    }
+    let stdout = String::from_utf8(fetched.stdout)?;
+    let data = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("humaneval: ")?.rsplit(" -> ").next())
+        .with_context(|| format!("no dataset path in `{stdout}`"))?;
+    let mut jsonl = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(data).with_context(|| format!("open {data}"))?,
+    )
+    .read_to_string(&mut jsonl)
+    .with_context(|| format!("decompress {data}"))?;
+
+    let source_path = root().join("configs/humaneval.toml");
+    let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(&source_path)?)
+        .with_context(|| format!("parse {}", source_path.display()))?;
+    let run_table = config
+        .get_mut("run")
+        .and_then(toml::Value::as_table_mut)
+        .context("configs/humaneval.toml has a [run] table")?;
+    run_table.insert("concurrency".into(), (concurrency as i64).into());
+    run_table.insert("plugin-dir".into(), release().display().to_string().into());
+    let providers = config
+        .get_mut("providers")
+        .and_then(toml::Value::as_table_mut)
+        .context("configs/humaneval.toml has providers")?;
+    let mut models = Vec::new();
+    for (_, provider) in providers.iter_mut() {
+        let p = provider.as_table_mut().context("a provider is a table")?;
+        p.insert("concurrency".into(), (concurrency as i64).into());
+        let model = p
+            .get("model")
+            .and_then(toml::Value::as_str)
+            .context("a provider names its model")?;
+        models.push(model.to_owned());
+    }
+    let tasks: Vec<String> = config
+        .get("tasks")
+        .and_then(toml::Value::as_table)
+        .context("configs/humaneval.toml has tasks")?
+        .keys()
+        .cloned()
+        .collect();
+
+    let dir = tempfile_dir()?;
+    let perf_config = dir.join("humaneval.toml");
+    std::fs::write(&perf_config, toml::to_string(&config)?)?;
+    let answers = dir.join("canonical.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&answers)?);
+    let mut gradings = 0;
+    for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
+        let problem: serde_json::Value = serde_json::from_str(line)?;
+        let field = |k: &str| {
+            problem[k]
+                .as_str()
+                .with_context(|| format!("`{k}` missing in a HumanEval problem"))
+        };
+        let text = format!(
+            "```python\n{}{}\n```\n",
+            field("prompt")?,
+            field("canonical_solution")?
+        );
+        for task in &tasks {
+            for model in &models {
+                let row = serde_json::json!({
+                    "task": task, "item": field("task_id")?, "model": model, "text": text,
+                });
+                writeln!(f, "{row}")?;
+                gradings += 1;
+            }
+        }
+    }
+    f.flush()?;
+
+    let results = dir.join("results");
+    let started = Instant::now();
+    let child = Command::new(&exe)
+        .args(["run", "--config"])
+        .arg(&perf_config)
+        .arg("--replay")
+        .arg(&answers)
+        .arg("--output-dir")
+        .arg(&results)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let (status, (cpu, _)) = wait_with_usage(child)?;
+    let wall = started.elapsed();
+    if !status.success() {
+        bail!("llmbench run failed: {status}");
+    }
+    let export = Command::new(&exe)
+        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
+        .arg(&results)
+        .output()?;
+    if !export.status.success() {
+        bail!("llmbench export failed: {}", export.status);
+    }
+    let mut samples = 0;
+    let mut passed = 0;
+    for line in String::from_utf8(export.stdout)?.lines() {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        samples += 1;
+        if row["verdict"]["pass"].as_bool() == Some(true) {
+            passed += 1;
+        }
+    }
+    if samples != gradings {
+        bail!("expected {gradings} graded samples, the run stored {samples}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(HumanEval {
+        gradings,
+        passed,
+        concurrency,
+        wall,
+        cpu,
     })
 }
 

@@ -36,14 +36,16 @@ fn specs(config: Option<&Path>) -> Result<Vec<(String, ModelSpec)>, Failure> {
 
 fn cache() -> Result<Cache, Failure> {
     Ok(Cache::new(
-        Cache::default_dir().map_err(|e| Failure::new(1, e))?,
+        Cache::default_dir().map_err(|e| Failure::new(crate::EXIT_FAILED, e))?,
     ))
 }
 
 pub(crate) fn fetch(config: Option<&Path>) -> Result<u8, Failure> {
     let cache = cache()?;
     for (who, spec) in specs(config)? {
-        let path = cache.ensure(&spec).map_err(|e| Failure::new(1, e))?;
+        let path = cache
+            .ensure(&spec)
+            .map_err(|e| Failure::new(crate::EXIT_FAILED, e))?;
         print(&format!(
             "{who}: {} -> {}\n",
             spec.describe(),
@@ -56,7 +58,10 @@ pub(crate) fn fetch(config: Option<&Path>) -> Result<u8, Failure> {
 pub(crate) fn list() -> Result<u8, Failure> {
     let cache = cache()?;
     let mut text = format!("models in {}:\n", cache.dir().display());
-    for m in cache.list().map_err(|e| Failure::new(1, e))? {
+    for m in cache
+        .list()
+        .map_err(|e| Failure::new(crate::EXIT_FAILED, e))?
+    {
         let digest = m.sha256.map_or_else(
             || "not verified".to_owned(),
             |d| format!("sha256 {}", d.prefix(16)),

@@ -1,44 +1,48 @@
-//! `llmbench report`: a stored run as the console table (built in), Markdown (the
-//! `reporter-markdown` plugin, loaded through the plugin host like any reporter) or a
-//! self-contained HTML page (built in).
+//! `llmbench report`: a stored run through a [`Reporter`] chosen by `--format`. One path for
+//! every format (`llmbench_report::reporters::choose`): `console` and `html` are the built-in
+//! reporters, in process; `markdown` is the shipped `reporter-markdown` plugin; any other
+//! name is a reporter plugin in the plugin directory, and a value with a path separator (or
+//! the library suffix) is the path of one. Plugins are loaded through the plugin host and
+//! seen through the same `Reporter` trait as the built-ins.
+//!
+//! Options reach a reporter plugin as one JSON object built from `--option KEY=VALUE`
+//! (repeatable; VALUE is read as JSON when it parses as JSON, else taken as a string). The
+//! Markdown plugin also gets `--winner-rule` and `--excerpt-chars`; the built-ins take no
+//! `--option`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
 use llmbench_core::{PluginContext, Reporter, Task as _};
+use llmbench_plugin_host::{LoadError, PluginKind, PluginReporter};
 use llmbench_report::analysis::WinnerRule;
 use llmbench_report::html::HtmlReporter;
+use llmbench_report::reporters::{MARKDOWN_PLUGIN, ReporterChoice, UnknownFormat, choose};
 
 use crate::{
     EXIT_CONFIG, EXIT_PLUGIN, EXIT_STORE, Failure, default_output_dir, default_plugin_dir,
     open_store, print, resolve_run,
 };
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum ReportFormat {
-    /// The results table and failures, for a terminal.
-    Console,
-    /// The article: table, per-model evidence, comparisons, winner (the reporter-markdown plugin).
-    Markdown,
-    /// One self-contained page with charts and every sample.
-    Html,
-}
-
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
     /// The run (`latest` for the newest).
     #[arg(default_value = "latest")]
     run_id: String,
+    /// The directory of the results store. Default: `./llmbench-results`.
     #[arg(long)]
     output_dir: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "console")]
-    format: ReportFormat,
+    /// The reporter: `console` (the results table, built in), `markdown` (the article, the
+    /// shipped reporter-markdown plugin), `html` (one self-contained page, built in), or any
+    /// reporter plugin by name (looked up in the plugin directory) or by the path of its
+    /// library.
+    #[arg(long, default_value = "console", value_name = "FORMAT")]
+    format: String,
     /// Write the report here instead of standard output.
     #[arg(long, short)]
     output: Option<PathBuf>,
-    /// Where the reporter-markdown plugin is looked up. Default: the directory of the llmbench
+    /// Where reporter plugins are looked up. Default: the directory of the llmbench
     /// executable.
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
@@ -49,6 +53,18 @@ pub(crate) struct ReportArgs {
     /// The most characters of an answer quoted per model (markdown).
     #[arg(long, default_value_t = 600)]
     excerpt_chars: usize,
+    /// An option for a reporter plugin, `KEY=VALUE` (repeatable). VALUE is read as JSON
+    /// when it parses as JSON (`40`, `true`, `"text"`, `[1, 2]`), else taken as a string.
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    options: Vec<String>,
+}
+
+/// The reporter `--format` chose, before the run is read.
+#[derive(Debug)]
+enum Chosen {
+    Console,
+    Html,
+    Plugin(PluginReporter),
 }
 
 pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
@@ -56,34 +72,67 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
         .winner_rule
         .parse()
         .map_err(|e: String| Failure::new(EXIT_CONFIG, anyhow::anyhow!(e)))?;
+    let options =
+        plugin_options(&args.options).map_err(|e| Failure::new(EXIT_CONFIG, anyhow::anyhow!(e)))?;
+    let plugin_dir = args.plugin_dir.clone().unwrap_or_else(default_plugin_dir);
+    // The one choice of reporter, made before the store is read so that a bad format fails
+    // as a bad argument.
+    let chosen = match choose(&args.format) {
+        choice @ (ReporterChoice::Console | ReporterChoice::Html) => {
+            if let Some(key) = options.keys().next() {
+                return Err(Failure::new(
+                    EXIT_CONFIG,
+                    anyhow::anyhow!(
+                        "the built-in `{}` reporter takes no --option (got `{key}`); options are for reporter plugins",
+                        args.format
+                    ),
+                ));
+            }
+            if choice == ReporterChoice::Html {
+                Chosen::Html
+            } else {
+                Chosen::Console
+            }
+        }
+        ReporterChoice::Plugin(spec) => {
+            let mut all = serde_json::Map::new();
+            if spec == MARKDOWN_PLUGIN {
+                all.insert("winner-rule".into(), rule.as_str().into());
+                all.insert("excerpt-chars".into(), args.excerpt_chars.into());
+            }
+            all.extend(options);
+            Chosen::Plugin(plugin_reporter(spec, &plugin_dir, &all.into())?)
+        }
+    };
     let store = open_store(&args.output_dir.unwrap_or_else(default_output_dir))?;
     let run_id = resolve_run(&store, &args.run_id)?;
     let report = store
         .report(&run_id)
         .map_err(|e| Failure::new(EXIT_STORE, e))?;
-    let text = match args.format {
-        ReportFormat::Console => llmbench_report::ConsoleReporter.render(&report)?,
-        ReportFormat::Markdown => {
-            let plugin_dir = args.plugin_dir.unwrap_or_else(default_plugin_dir);
-            let reporter = markdown_plugin(&plugin_dir, rule, args.excerpt_chars)?;
-            reporter
-                .render(&report)
-                .map_err(|e| Failure::new(EXIT_PLUGIN, anyhow::anyhow!("{}", e.message)))?
-        }
-        ReportFormat::Html => {
+    let reporter: Box<dyn Reporter> = match chosen {
+        Chosen::Console => Box::new(llmbench_report::ConsoleReporter),
+        Chosen::Html => {
+            // The page shows each item's prompt, rebuilt from the config the run stored.
             let stored = store
                 .run(&run_id)
                 .map_err(|e| Failure::new(EXIT_STORE, e))?;
             let (prompts, prompts_note) = prompts(&stored.config_toml, &stored.config_path);
-            let reporter = HtmlReporter {
+            Box::new(HtmlReporter {
                 winner_rule: rule,
                 prompts,
                 prompts_note,
                 ..HtmlReporter::default()
-            };
-            reporter.render(&report)?
+            })
         }
+        Chosen::Plugin(plugin) => Box::new(plugin),
     };
+    let text = reporter.render(&report).map_err(|e| {
+        // Built-ins do not fail; a plugin's failure is a plugin failure.
+        Failure::new(
+            EXIT_PLUGIN,
+            anyhow::anyhow!("reporter `{}` failed: {}", args.format, e.message),
+        )
+    })?;
     match &args.output {
         Some(path) => {
             let mut file = std::fs::File::create(path)
@@ -97,22 +146,72 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// Load the `reporter-markdown` plugin from `plugin_dir` and instantiate it.
-fn markdown_plugin(
+/// `--option KEY=VALUE`s as the JSON object a reporter plugin is created with.
+fn plugin_options(pairs: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut options = serde_json::Map::new();
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--option takes KEY=VALUE, got `{pair}`"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("--option takes KEY=VALUE, got `{pair}` (no key)"));
+        }
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        if options.insert(key.to_owned(), value).is_some() {
+            return Err(format!("--option `{key}` is given twice"));
+        }
+    }
+    Ok(options)
+}
+
+/// Find, load and instantiate the reporter plugin `spec` (a name in `plugin_dir` or a path).
+///
+/// A name that is not a reporter plugin in `plugin_dir` is an unknown format (exit 2, with
+/// the formats there are); the shipped Markdown plugin missing, or a library that cannot be
+/// loaded, is a plugin failure (exit 3); options the plugin refuses are bad arguments (exit 2).
+fn plugin_reporter(
+    spec: &str,
     plugin_dir: &Path,
-    rule: WinnerRule,
-    excerpt_chars: usize,
-) -> Result<llmbench_plugin_host::PluginReporter, Failure> {
-    let fail = |e: llmbench_plugin_host::LoadError| Failure::new(EXIT_PLUGIN, e);
-    let path = llmbench_plugin_host::resolve("reporter-markdown", plugin_dir, Path::new("."))
-        .map_err(fail)?;
-    let plugin = llmbench_plugin_host::load(&path).map_err(fail)?;
-    let options = serde_json::json!({
-        "winner-rule": rule.as_str(),
-        "excerpt-chars": excerpt_chars,
-    });
-    llmbench_plugin_host::PluginReporter::new(&plugin, &options, &PluginContext::default())
-        .map_err(fail)
+    options: &serde_json::Value,
+) -> Result<PluginReporter, Failure> {
+    let path = match llmbench_plugin_host::resolve(spec, plugin_dir, Path::new(".")) {
+        Ok(path) => path,
+        Err(LoadError::NotFound { .. }) if spec != MARKDOWN_PLUGIN => {
+            return Err(unknown_format(spec, None, plugin_dir));
+        }
+        Err(e) => return Err(Failure::new(EXIT_PLUGIN, e)),
+    };
+    let plugin = llmbench_plugin_host::load(&path).map_err(|e| Failure::new(EXIT_PLUGIN, e))?;
+    let kind = plugin.meta().kind;
+    if kind != PluginKind::Reporter {
+        let other = (kind.as_str().to_owned(), plugin.path().to_owned());
+        return Err(unknown_format(spec, Some(other), plugin_dir));
+    }
+    PluginReporter::new(&plugin, options, &PluginContext::default()).map_err(|e| match e {
+        LoadError::Options { .. } | LoadError::Create { .. } => Failure::new(EXIT_CONFIG, e),
+        e => Failure::new(EXIT_PLUGIN, e),
+    })
+}
+
+/// Exit 2: `spec` names no reporter. Lists the reporter plugins in `plugin_dir` (loading
+/// each library there to read its kind; only on this error path).
+fn unknown_format(spec: &str, other_kind: Option<(String, PathBuf)>, plugin_dir: &Path) -> Failure {
+    let plugins = llmbench_plugin_host::list_dir(plugin_dir)
+        .map(|entries| {
+            entries
+                .into_iter()
+                .filter_map(|(_, meta)| meta.ok())
+                .filter(|meta| meta.kind == PluginKind::Reporter)
+                .map(|meta| meta.name)
+                .collect()
+        })
+        .unwrap_or_default();
+    Failure::new(
+        EXIT_CONFIG,
+        UnknownFormat::new(spec, other_kind, plugin_dir.to_owned(), plugins),
+    )
 }
 
 type Prompts = BTreeMap<(String, String), llmbench_core::CompletionRequest>;
@@ -144,5 +243,77 @@ fn prompts(config_toml: &str, config_path: &str) -> (Prompts, Option<String>) {
                 )),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_are_json_when_they_parse_as_json() {
+        let options = plugin_options(&pairs(&[
+            "excerpt-chars=40",
+            "title=Nightly run",
+            "strict=true",
+            "quoted=\"7\"",
+            "ks=[1, 10]",
+            "empty=",
+            "expr=a=b",
+        ]))
+        .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(options),
+            serde_json::json!({
+                "excerpt-chars": 40,
+                "title": "Nightly run",
+                "strict": true,
+                "quoted": "7",
+                "ks": [1, 10],
+                "empty": "",
+                "expr": "a=b",
+            })
+        );
+        assert!(plugin_options(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert_eq!(
+            plugin_options(&pairs(&["verbose"])).unwrap_err(),
+            "--option takes KEY=VALUE, got `verbose`"
+        );
+        assert_eq!(
+            plugin_options(&pairs(&["=1"])).unwrap_err(),
+            "--option takes KEY=VALUE, got `=1` (no key)"
+        );
+        assert_eq!(
+            plugin_options(&pairs(&["a=1", "a=2"])).unwrap_err(),
+            "--option `a` is given twice"
+        );
+    }
+
+    #[test]
+    fn a_missing_plugin_name_is_an_unknown_format_but_a_missing_markdown_plugin_fails_to_load() {
+        let empty = tempfile::tempdir().unwrap();
+        let options = serde_json::json!({});
+        let e = plugin_reporter("reporter-mine", empty.path(), &options).unwrap_err();
+        assert_eq!(e.code, EXIT_CONFIG);
+        let text = format!("{:#}", e.error);
+        assert!(
+            text.starts_with("unknown report format `reporter-mine`\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("built-in formats: console, markdown, html"),
+            "{text}"
+        );
+        let e = plugin_reporter(MARKDOWN_PLUGIN, empty.path(), &options).unwrap_err();
+        assert_eq!(e.code, EXIT_PLUGIN);
+        assert!(format!("{:#}", e.error).contains("reporter-markdown"));
     }
 }

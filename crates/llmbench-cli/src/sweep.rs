@@ -1,16 +1,48 @@
 //! `llmbench run` and `llmbench resume`: one sweep from config to stored results and table.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use llmbench_config::Config;
 use llmbench_core::Reporter as _;
-use llmbench_runner::{CostEstimate, SweepError, SweepStart};
+use llmbench_runner::{CostEstimate, StopEvent, StopSignal, SweepError, SweepStart};
 
 use crate::{
-    Dirs, EXIT_BUDGET, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_PLUGIN, EXIT_STORE, Failure,
-    default_output_dir, default_plugin_dir, open_store, print,
+    Dirs, EXIT_BUDGET, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_NO_ANSWERS, EXIT_PLUGIN, EXIT_STORE,
+    Failure, default_output_dir, default_plugin_dir, open_store, print,
 };
+
+/// `--grace-seconds`, for the commands that run sweeps (`run`, `resume`, `serve`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct GraceArg {
+    /// On the first Ctrl-C or SIGTERM, how long the requests in flight may take to finish
+    /// (answers that arrive are stored) before they are cancelled (and sent again when the
+    /// run is resumed), in seconds. A second Ctrl-C cancels them at once. Default: the
+    /// config's `grace-seconds`, else 5.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_grace)]
+    grace_seconds: Option<Duration>,
+}
+
+impl GraceArg {
+    /// Overrides the config's `[run] grace-seconds`.
+    pub(crate) fn apply(self, config: &mut Config) {
+        if let Some(grace) = self.grace_seconds {
+            config.run.grace = grace;
+        }
+    }
+}
+
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("must be 0 or more, not {text}"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is too large"))
+}
 
 /// Start a new run of `config`.
 pub(crate) async fn run_new(
@@ -58,7 +90,7 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
 }
 
 async fn sweep(
-    config: Config,
+    mut config: Config,
     dirs: Dirs,
     output_dir: PathBuf,
     start: SweepStart,
@@ -66,18 +98,18 @@ async fn sweep(
 ) -> Result<u8, Failure> {
     let estimate = llmbench_runner::estimate_cost(&config);
     check_budget(&config, &estimate, dirs.allow_over_budget)?;
-    let store = open_store(&output_dir)?;
+    let store = crate::stores::open_for_writing(&output_dir)?;
     let plugin_dir = dirs
         .plugin_dir
         .or_else(|| config.run.plugin_dir.clone())
         .unwrap_or_else(default_plugin_dir);
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("interrupted: finishing what is being written, then stopping");
-            let _ = cancel_tx.send(true);
-        }
-    });
+    dirs.grace.apply(&mut config);
+    let resume = resume_command(start.run_id(), &output_dir);
+    let stop = StopSignal {
+        requests: llmbench_runner::stop_on_signals()
+            .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C and SIGTERM: {e}"))?,
+        on_event: Box::new(move |event| tell(&resume, event)),
+    };
     let progress = Arc::new(crate::progress::Progress::new(estimate.samples));
     let metrics = Arc::new(llmbench_metrics::Metrics::new());
     let observer: Arc<dyn llmbench_runner::Observer> = match push_gateway {
@@ -91,9 +123,13 @@ async fn sweep(
         )),
     };
     let (store, result) =
-        llmbench_runner::run_sweep(&config, &plugin_dir, store, start, observer, cancel_rx).await;
+        llmbench_runner::run_sweep(&config, &plugin_dir, store, start, observer, stop).await;
     progress.finish();
     let result = result.map_err(|e| match e {
+        // Dataset values a grader cannot use are the config's fault, not a plugin's.
+        SweepError::Build(e @ llmbench_runner::BuildError::ItemOptions { .. }) => {
+            Failure::new(EXIT_CONFIG, e)
+        }
         SweepError::Build(e) => Failure::new(EXIT_PLUGIN, e),
         e => Failure::new(EXIT_STORE, e),
     })?;
@@ -119,11 +155,49 @@ async fn sweep(
         ));
         return Ok(EXIT_BUDGET);
     }
-    Ok(if result.outcome.interrupted {
-        EXIT_INTERRUPTED
+    if result.outcome.interrupted {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    // A sweep in which some model answered nothing measured nothing for it: say so, exit 7.
+    if let Some(why) = crate::outcome::unanswered(&report) {
+        return Err(Failure::new(EXIT_NO_ANSWERS, anyhow::anyhow!(why)));
+    }
+    Ok(crate::EXIT_DONE)
+}
+
+/// The command that resumes `run_id` from the store in `output_dir`.
+fn resume_command(run_id: &str, output_dir: &Path) -> String {
+    if output_dir == default_output_dir() {
+        format!("llmbench resume {run_id}")
     } else {
-        0
-    })
+        format!(
+            "llmbench resume {run_id} --output-dir {}",
+            output_dir.display()
+        )
+    }
+}
+
+/// Says what a stopping sweep does.
+fn tell(resume: &str, event: StopEvent) {
+    let requests = |n: usize| format!("{n} request{}", if n == 1 { "" } else { "s" });
+    match event {
+        StopEvent::Draining { in_flight: 0, .. } => {
+            tracing::warn!("stopping: no new samples; none in flight");
+        }
+        StopEvent::Draining { in_flight, grace } => tracing::warn!(
+            "stopping: no new samples; waiting up to {} s for {in_flight} in-flight request{} (Ctrl-C again to stop now)",
+            grace.as_secs_f64(),
+            if in_flight == 1 { "" } else { "s" }
+        ),
+        StopEvent::Cancelled { cancelled: 0, .. } => {
+            tracing::warn!("stopping now: nothing was in flight");
+        }
+        StopEvent::Cancelled { cancelled, .. } => tracing::warn!(
+            "stopping now: {} cancelled; {} will be redone by `{resume}`",
+            requests(cancelled),
+            if cancelled == 1 { "it" } else { "they" }
+        ),
+    }
 }
 
 /// Say what the sweep should cost, and refuse to start over the cap unless allowed.

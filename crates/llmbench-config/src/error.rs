@@ -25,8 +25,11 @@ pub enum ConfigErrorKind {
     Duplicate,
     /// A prompt template that is malformed or uses a variable an item does not set.
     Template,
-    /// An item (inline or from a JSONL file) that is malformed.
+    /// An item (inline or from an items file) that is malformed.
     Item,
+    /// A named `dataset` that is known but not in the local cache yet: fetching it
+    /// (`llmbench datasets fetch NAME`) and loading again fixes it.
+    DatasetNotFetched,
 }
 
 impl ConfigErrorKind {
@@ -42,6 +45,7 @@ impl ConfigErrorKind {
             Self::Duplicate => "duplicate",
             Self::Template => "template",
             Self::Item => "item",
+            Self::DatasetNotFetched => "dataset_not_fetched",
         }
     }
 }

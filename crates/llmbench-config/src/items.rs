@@ -1,16 +1,17 @@
-//! Task items, inline or from a JSONL file, and where each came from (for error messages).
+//! Task items, inline or from a file's records, where each came from (for error messages),
+//! and which of them a task keeps (`limit`, `sample`).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use llmbench_core::Item;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 
+use crate::dataset::{FileErrors, Record};
 use crate::error::{ConfigError, ConfigErrorKind, Sink, line_column};
 use crate::raw::RawItem;
-
-/// At most this many errors are reported per items file.
-const MAX_FILE_ERRORS: usize = 10;
 
 /// Where an item was defined.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub(crate) enum Origin {
     /// An inline table in the config; the span of its `id` value if it has one, else of the
     /// table.
     Inline(Range<usize>),
-    /// A line of a JSONL file.
+    /// The line an item starts on in an items file.
     File { path: PathBuf, line: usize },
     /// The implicit item of a task with no items.
     Default,
@@ -91,19 +92,31 @@ pub(crate) fn inline(sink: &mut Sink<'_>, where_: &str, items: Vec<RawItem>) -> 
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 toml::Value::Datetime(d) => d.to_string(),
-                other => {
-                    sink.error(
-                        ConfigErrorKind::Item,
-                        value_span,
-                        format!(
-                            "item variable `{}` in `{where_}[{index}]` must be a string, number or boolean, not {}",
-                            key.get_ref(),
-                            toml_type(&other)
-                        ),
-                    );
-                    ok = false;
-                    continue;
-                }
+                // Arrays and tables become compact JSON text, as in items files.
+                other => match crate::validate::to_json(other.clone(), &mut Vec::new())
+                    .ok()
+                    .filter(|_| key.get_ref() != "id")
+                    .as_ref()
+                    .and_then(value_text)
+                {
+                    Some(text) => text,
+                    None => {
+                        let message = if key.get_ref() == "id" {
+                            format!(
+                                "the item id in `{where_}[{index}]` must be a string or a number, not {}",
+                                toml_type(&other)
+                            )
+                        } else {
+                            format!(
+                                "item variable `{}` in `{where_}[{index}]` holds NaN or infinity, which JSON cannot write",
+                                key.get_ref()
+                            )
+                        };
+                        sink.error(ConfigErrorKind::Item, value_span, message);
+                        ok = false;
+                        continue;
+                    }
+                },
             };
             if key.get_ref() == "id" {
                 if let Some(problem) = id_problem(&text) {
@@ -143,163 +156,280 @@ fn toml_type(value: &toml::Value) -> &'static str {
     }
 }
 
-fn json_type(value: &serde_json::Value) -> &'static str {
+/// How a file's fields become items: `id-field` and `fields`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Mapping {
+    /// The field holding the id; `None`: `id` when an item has one, else a content hash.
+    pub id_field: Option<String>,
+    /// (variable, field): the variable takes the field's value, in place of the field.
+    pub fields: Vec<(String, String)>,
+}
+
+/// A variable's text: strings as they are, numbers and booleans as written, arrays and
+/// objects as compact JSON (object keys sorted); `None` for null.
+pub(crate) fn value_text(value: &Value) -> Option<String> {
     match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Array(_) | Value::Object(_) => Some(canonical(value).to_string()),
     }
 }
 
-/// Items from JSONL text: one object per line, blank lines skipped. Errors are located at
-/// the file's lines.
-pub(crate) fn jsonl(path: &Path, text: &str, errors: &mut Vec<ConfigError>) -> Vec<Located> {
-    let mut out = Vec::new();
-    let mut found = 0;
-    let mut count = 0;
-    for (number, line) in text.lines().enumerate() {
-        let number = number + 1;
-        if line.trim().is_empty() {
-            continue;
+/// `value` with every object's keys in sorted order, whatever order serde_json keeps.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Object(object) => {
+            let sorted: BTreeMap<&String, Value> =
+                object.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
         }
-        count += 1;
-        if found >= MAX_FILE_ERRORS {
-            errors.push(ConfigError::at_line(
-                ConfigErrorKind::Item,
-                path,
-                number,
-                1,
-                format!("too many errors in {}; stopped here", path.display()),
-            ));
-            return out;
+        other => other.clone(),
+    }
+}
+
+/// An item's id when it has no id field: the first 16 hex digits of the SHA-256 of its
+/// fields as canonical JSON (compact, object keys sorted). It depends only on the item's
+/// content, so reordering a file keeps every id.
+pub(crate) fn content_id(fields: &serde_json::Map<String, Value>) -> String {
+    let text = canonical(&Value::Object(fields.clone())).to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Items from a file's records: ids, variables (renamed by `mapping.fields`). Errors are
+/// located at the record's line.
+pub(crate) fn from_records(
+    records: Vec<Record>,
+    mapping: &Mapping,
+    errors: &mut FileErrors<'_>,
+) -> Vec<Located> {
+    let mut out = Vec::with_capacity(records.len());
+    let renamed: Vec<&str> = mapping.fields.iter().map(|(_, f)| f.as_str()).collect();
+    let id_key = mapping.id_field.as_deref().unwrap_or("id");
+    for record in records {
+        if errors.full() {
+            break;
         }
-        let mut error = |column: usize, kind, message: String| {
-            found += 1;
-            errors.push(ConfigError::at_line(kind, path, number, column, message));
-        };
-        let value: serde_json::Value = match serde_json::from_str(line) {
-            Ok(value) => value,
-            Err(e) => {
-                // serde_json's message ends with "at line 1 column N": the line is ours.
-                let message = e.to_string();
-                let message = match message.rfind(" at line ") {
-                    Some(i) => message[..i].to_owned(),
-                    None => message,
-                };
-                error(
-                    e.column().max(1),
-                    ConfigErrorKind::Syntax,
-                    format!("invalid JSON: {message}"),
-                );
-                continue;
-            }
-        };
-        let serde_json::Value::Object(object) = value else {
-            error(
-                1,
-                ConfigErrorKind::Item,
-                format!("an item must be a JSON object, not {}", json_type(&value)),
-            );
-            continue;
-        };
-        let mut id = None;
-        let mut vars = BTreeMap::new();
+        let (line, column) = (record.line, record.column);
         let mut ok = true;
-        for (key, value) in object {
-            let text = match value {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Bool(b) => b.to_string(),
-                other => {
-                    error(
-                        1,
+        let mut texts: BTreeMap<&str, String> = BTreeMap::new();
+        for (key, value) in &record.fields {
+            match value_text(value) {
+                Some(text) => {
+                    texts.insert(key, text);
+                }
+                None => {
+                    errors.push(
+                        line,
+                        column,
                         ConfigErrorKind::Item,
-                        format!(
-                            "item variable `{key}` must be a string, number or boolean, not {}",
-                            json_type(&other)
-                        ),
-                    );
-                    ok = false;
-                    continue;
-                }
-            };
-            if key == "id" {
-                if let Some(problem) = id_problem(&text) {
-                    error(
-                        1,
-                        ConfigErrorKind::InvalidValue,
-                        format!("invalid item id {text:?}: {problem}"),
+                        format!("item variable `{key}` is null: give it a value or leave it out"),
                     );
                     ok = false;
                 }
-                id = Some(text);
-            } else {
-                vars.insert(key, text);
             }
         }
-        if ok {
-            out.push(Located {
-                item: Item {
-                    id: id.unwrap_or_else(|| format!("item-{count}")),
-                    vars,
-                },
-                origin: Origin::File {
-                    path: path.to_path_buf(),
-                    line: number,
-                },
-            });
+        let id = match record.fields.get(id_key) {
+            Some(Value::Array(_) | Value::Object(_)) => {
+                errors.push(
+                    line,
+                    column,
+                    ConfigErrorKind::InvalidValue,
+                    format!("the item id (field `{id_key}`) must be a string or a number"),
+                );
+                ok = false;
+                None
+            }
+            Some(_) => texts.get(id_key).cloned(),
+            None if mapping.id_field.is_some() => {
+                errors.push(
+                    line,
+                    column,
+                    ConfigErrorKind::Item,
+                    format!("this item has no field `{id_key}`, the task's `id-field`"),
+                );
+                ok = false;
+                None
+            }
+            None => Some(content_id(&record.fields)),
+        };
+        if let Some(id) = &id
+            && let Some(problem) = id_problem(id)
+        {
+            errors.push(
+                line,
+                column,
+                ConfigErrorKind::InvalidValue,
+                format!("invalid item id {id:?}: {problem}"),
+            );
+            ok = false;
         }
+        // A malformed item is reported once, not again by the template checks.
+        let (Some(id), true) = (id, ok) else {
+            continue;
+        };
+        let mut vars: BTreeMap<String, String> = texts
+            .iter()
+            .filter(|(key, _)| **key != id_key && **key != "id" && !renamed.contains(key))
+            .map(|(key, text)| ((*key).to_owned(), text.clone()))
+            .collect();
+        for (variable, field) in &mapping.fields {
+            if let Some(text) = texts.get(field.as_str()) {
+                vars.insert(variable.clone(), text.clone());
+            }
+        }
+        out.push(Located {
+            item: Item { id, vars },
+            origin: Origin::File {
+                path: errors.path.to_path_buf(),
+                line,
+            },
+        });
     }
     out
 }
 
+/// Which items a task runs: the first `limit`, or a `sample` drawn with `seed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subset {
+    All,
+    /// The first N items, in file order.
+    Limit(usize),
+    /// The N items whose `SHA-256(seed as 8 little-endian bytes, id)` are smallest, in file
+    /// order: the same items on every machine, and the same for an item wherever it is in
+    /// the file.
+    Sample {
+        n: usize,
+        seed: u64,
+    },
+}
+
+/// The indices of the items `subset` keeps, in file order.
+pub(crate) fn select(ids: &[&str], subset: Subset) -> Vec<usize> {
+    match subset {
+        Subset::All => (0..ids.len()).collect(),
+        Subset::Limit(n) => (0..ids.len().min(n)).collect(),
+        Subset::Sample { n, seed } => {
+            let mut keyed: Vec<([u8; 32], usize)> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let mut hasher = Sha256::new();
+                    hasher.update(seed.to_le_bytes());
+                    hasher.update(id.as_bytes());
+                    (hasher.finalize().into(), i)
+                })
+                .collect();
+            keyed.sort_unstable();
+            let mut chosen: Vec<usize> = keyed.into_iter().take(n).map(|(_, i)| i).collect();
+            chosen.sort_unstable();
+            chosen
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::Path;
 
-    #[test]
-    fn jsonl_skips_blank_lines_and_numbers_default_ids() {
+    use serde_json::json;
+
+    use super::*;
+    use crate::dataset::{Format, read};
+
+    fn convert(text: &str, mapping: &Mapping) -> (Vec<Located>, Vec<String>) {
         let mut errors = Vec::new();
-        let text = "{\"id\": \"a\", \"code\": \"x\"}\n\n  \n{\"n\": 3, \"ok\": true}\n";
-        let items = jsonl(Path::new("i.jsonl"), text, &mut errors);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[0].item.id, "a");
-        assert_eq!(items[1].item.id, "item-2");
-        assert_eq!(items[1].item.vars["n"], "3");
-        assert_eq!(items[1].item.vars["ok"], "true");
-        assert!(matches!(items[1].origin, Origin::File { line: 4, .. }));
+        let mut sink = FileErrors::new(Path::new("i.jsonl"), &mut errors);
+        let records = read(Format::Jsonl, text, &mut sink);
+        let items = from_records(records, mapping, &mut sink);
+        (items, errors.iter().map(ToString::to_string).collect())
     }
 
     #[test]
-    fn jsonl_errors_name_the_line() {
-        let mut errors = Vec::new();
-        let text = "{\"id\": \"a\"}\n{\"id\": \"b\",}\n[1]\n{\"x\": null}\n";
-        let items = jsonl(Path::new("i.jsonl"), text, &mut errors);
+    fn values_become_text_and_null_is_an_error() {
+        let text = "{\"id\": \"a\", \"n\": 3, \"ok\": true, \"any\": [\"Paris\", \"paris\"], \"o\": {\"b\": 1, \"a\": [2]}}\n\n{\"id\": \"b\", \"x\": null}\n";
+        let (items, errors) = convert(text, &Mapping::default());
         assert_eq!(items.len(), 1);
-        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let vars = &items[0].item.vars;
+        assert_eq!(vars["n"], "3");
+        assert_eq!(vars["ok"], "true");
+        assert_eq!(vars["any"], r#"["Paris","paris"]"#);
+        assert_eq!(vars["o"], r#"{"a":[2],"b":1}"#);
+        assert!(!vars.contains_key("id"));
         assert_eq!(
-            shown,
+            errors,
+            ["i.jsonl:3:1: item variable `x` is null: give it a value or leave it out"]
+        );
+    }
+
+    #[test]
+    fn ids_come_from_the_id_field_or_the_content() {
+        let text = "{\"q\": \"one\", \"id\": \"kept\"}\n{\"q\": \"two\", \"n\": 1}\n";
+        let (items, errors) = convert(text, &Mapping::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(items[0].item.id, "kept");
+        let hashed = &items[1].item.id;
+        assert_eq!(hashed.len(), 16);
+        assert!(hashed.chars().all(|c| c.is_ascii_hexdigit()));
+        // The same content in another order and place: the same id.
+        let (again, _) = convert("{\"n\": 1, \"q\": \"two\"}\n", &Mapping::default());
+        assert_eq!(&again[0].item.id, hashed);
+        assert_eq!(
+            content_id(json!({"q": "two", "n": 1}).as_object().unwrap()),
+            *hashed
+        );
+    }
+
+    #[test]
+    fn id_field_and_fields_rename() {
+        let mapping = Mapping {
+            id_field: Some("task_id".into()),
+            fields: vec![
+                ("question".into(), "input".into()),
+                ("task".into(), "task_id".into()),
+            ],
+        };
+        let text = "{\"task_id\": \"HumanEval/0\", \"input\": \"q\", \"id\": 7, \"other\": \"o\"}\n{\"input\": \"r\"}\n{\"task_id\": [1]}\n";
+        let (items, errors) = convert(text, &mapping);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].item.id, "HumanEval/0");
+        let names: Vec<_> = items[0].item.vars.keys().map(String::as_str).collect();
+        assert_eq!(names, ["other", "question", "task"]);
+        assert_eq!(items[0].item.vars["task"], "HumanEval/0");
+        assert_eq!(
+            errors,
             [
-                "i.jsonl:2:12: invalid JSON: trailing comma",
-                "i.jsonl:3:1: an item must be a JSON object, not an array",
-                "i.jsonl:4:1: item variable `x` must be a string, number or boolean, not null",
+                "i.jsonl:2:1: this item has no field `task_id`, the task's `id-field`",
+                "i.jsonl:3:1: the item id (field `task_id`) must be a string or a number",
             ]
         );
     }
 
     #[test]
-    fn jsonl_stops_after_too_many_errors() {
-        let mut errors = Vec::new();
-        let text = "x\n".repeat(50);
-        jsonl(Path::new("i.jsonl"), &text, &mut errors);
-        assert_eq!(errors.len(), MAX_FILE_ERRORS + 1);
-        assert_eq!(
-            errors.last().unwrap().to_string(),
-            "i.jsonl:11:1: too many errors in i.jsonl; stopped here"
-        );
+    fn limit_and_sample() {
+        let ids: Vec<String> = (0..100).map(|i| format!("q{i}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        assert_eq!(select(&refs, Subset::Limit(3)), [0, 1, 2]);
+        assert_eq!(select(&refs, Subset::Limit(300)).len(), 100);
+        let a = select(&refs, Subset::Sample { n: 10, seed: 0 });
+        assert_eq!(a.len(), 10);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "file order");
+        assert_eq!(a, select(&refs, Subset::Sample { n: 10, seed: 0 }));
+        assert_ne!(a, select(&refs, Subset::Sample { n: 10, seed: 1 }));
+        // Pinned: the same on every machine and in every version.
+        assert_eq!(a, [5, 20, 22, 28, 48, 50, 53, 73, 78, 90]);
+        // Reordering the file keeps the same items.
+        let mut reversed = refs.clone();
+        reversed.reverse();
+        let b: Vec<&str> = select(&reversed, Subset::Sample { n: 10, seed: 0 })
+            .into_iter()
+            .map(|i| reversed[i])
+            .collect();
+        let mut a_ids: Vec<&str> = a.iter().map(|&i| refs[i]).collect();
+        a_ids.reverse();
+        assert_eq!(b, a_ids);
     }
 }

@@ -4,8 +4,9 @@
 //! [`load`] reads a config file and [`parse`] validates its text. Parsing goes through raw
 //! serde structs that mirror the file (unknown keys are errors: a silent typo would change the
 //! experiment), then through validation into [`Config`], whose fields hold their invariants.
-//! Validation is pure except for reading the config's own `prompt-file`s and `items-file`s:
-//! nothing here loads a plugin, reads an API key or starts a runtime.
+//! Validation is pure except for reading the config's own `prompt-file`s and `items-file`s
+//! (and the cached file of a named `dataset`, which it never fetches): nothing here loads a
+//! plugin, reads an API key, goes to the network or starts a runtime.
 //!
 //! ```
 //! let config = llmbench_config::parse(
@@ -26,8 +27,10 @@
 //! ```
 
 mod catalog;
+mod dataset;
 mod de_error;
 mod error;
+mod files;
 mod items;
 mod model;
 mod raw;
@@ -38,11 +41,12 @@ use std::path::Path;
 
 pub use catalog::{CATALOG_TOML, catalog_price};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use files::{MAX_ITEMS_FILE_BYTES, MAX_PROMPT_FILE_BYTES};
 pub use model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
     RunSettings, ScheduleConfig, TaskConfig, Trigger,
 };
-pub use template::render;
+pub use template::{render, render_item, render_options};
 
 /// Reads and validates the config at `path`, and the prompt and items files it names.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {

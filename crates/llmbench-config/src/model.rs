@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use llmbench_core::{CompletionRequest, Item, Message, Price, Sampling, Task, VerdictRule};
 
-use crate::template::render;
+use crate::template::render_item;
 
 /// A loaded, validated benchmark config.
 #[derive(Debug, Clone)]
@@ -58,10 +58,15 @@ pub struct RunSettings {
     pub concurrency: usize,
     /// More than zero.
     pub timeout: Duration,
+    /// How long a stopped run waits for the samples in flight before cancelling them.
+    pub grace: Duration,
     /// Resolved against the config's directory; `None`: next to the executable.
     pub plugin_dir: Option<PathBuf>,
     /// More than zero.
     pub max_cost_usd: Option<f64>,
+    /// The k values of pass@k that reports show: sorted, unique, each from 1 to `repeats`.
+    /// Empty unless the config sets `pass-at-k`.
+    pub pass_at_k: Vec<u32>,
 }
 
 impl Default for RunSettings {
@@ -71,8 +76,10 @@ impl Default for RunSettings {
             repeats: 1,
             concurrency: 4,
             timeout: Duration::from_secs(300),
+            grace: Duration::from_secs(5),
             plugin_dir: None,
             max_cost_usd: None,
+            pass_at_k: Vec::new(),
         }
     }
 }
@@ -142,8 +149,12 @@ pub struct TaskConfig {
     pub max_tokens: u32,
     /// At least 1; `max_tokens` unless set.
     pub expected_output_tokens: u32,
-    /// At least one; ids unique.
+    /// At least one; ids unique. Only those `limit` or `sample` keep, in file order.
     pub items: Vec<Item>,
+    /// Where each of `items` was defined, in the same order, for messages:
+    /// `tasks/items.jsonl:12` (an items file's line), `configs/x.toml:20:11` (an inline item),
+    /// or the task's place in the config for the implicit `default` item.
+    pub item_places: Vec<String>,
     /// Names unique within the task.
     pub graders: Vec<GraderConfig>,
     /// For `Weighted`, `weights` are the graders' weights in order.
@@ -164,8 +175,30 @@ pub struct GraderConfig {
     pub api_key_env: Option<String>,
     /// The price of the grader's own model: `price`, or the catalog's for `options.model`.
     pub price: Option<PriceConfig>,
-    /// The plugin's options (a JSON object, maybe empty).
+    /// The plugin's options (a JSON object, maybe empty). Strings may hold item variables;
+    /// see `uses_item_vars`.
     pub options: serde_json::Value,
+    /// Whether any string in `options` has a `{{ name }}` placeholder, so that each item's
+    /// grading needs the options rendered ([`crate::render_options`]); when false, they are
+    /// the same for every item. Computed once when the config is loaded.
+    pub uses_item_vars: bool,
+}
+
+impl GraderConfig {
+    /// The options for `item`: rendered when they use item variables, else `None` (the
+    /// grader keeps the options it was created with).
+    pub fn options_for(&self, item: &Item) -> Option<serde_json::Value> {
+        self.uses_item_vars
+            .then(|| crate::template::render_options(&self.options, item))
+    }
+}
+
+impl TaskConfig {
+    /// Where the item at `index` of [`TaskConfig::items`] was defined (`items.jsonl:12`), for
+    /// messages; empty when out of range.
+    pub fn item_place(&self, index: usize) -> &str {
+        self.item_places.get(index).map_or("", String::as_str)
+    }
 }
 
 impl Task for TaskConfig {
@@ -182,8 +215,8 @@ impl Task for TaskConfig {
     fn render(&self, item: &Item) -> CompletionRequest {
         CompletionRequest {
             model: String::new(),
-            system: self.system.as_ref().map(|s| render(s, &item.vars)),
-            messages: vec![Message::user(render(&self.prompt, &item.vars))],
+            system: self.system.as_ref().map(|s| render_item(s, item)),
+            messages: vec![Message::user(render_item(&self.prompt, item))],
             max_tokens: self.max_tokens,
             sampling: Sampling::default(),
             stream: true,

@@ -79,6 +79,13 @@ pub(crate) struct RawRun {
     pub concurrency: Option<Spanned<i64>>,
     /// Time allowed for one request, in seconds (fractions allowed). Default 300, more than 0.
     pub timeout_seconds: Option<Spanned<f64>>,
+    /// How long a stopped run waits for the requests it has already sent, in seconds
+    /// (fractions allowed, 0 or more). On the first Ctrl-C or SIGTERM no new sample starts;
+    /// answers that arrive within this time are stored, then the requests still waiting are
+    /// cancelled: they are not stored, and `llmbench resume` (or the next `llmbench serve`)
+    /// sends them again. A second Ctrl-C or SIGTERM cancels them at once. Default 5;
+    /// `--grace-seconds` overrides.
+    pub grace_seconds: Option<Spanned<f64>>,
     /// Where plugins named without a path are looked up, relative to the config file's
     /// directory. Default: the directory of the `llmbench` executable.
     pub plugin_dir: Option<Spanned<String>>,
@@ -86,6 +93,11 @@ pub(crate) struct RawRun {
     /// refuses to start (unless `--allow-over-budget`); a run that reaches it stops cleanly,
     /// keeping every finished sample. Default: no cap.
     pub max_cost_usd: Option<Spanned<f64>>,
+    /// The k values for which reports show pass@k, the chance that at least one of k
+    /// answers passes, estimated without bias from the `repeats` answers of each item:
+    /// `pass-at-k = [1, 10]`. Each k is at least 1 and at most `repeats`. Default: none
+    /// (reports then show pass@1 when `repeats` is more than 1).
+    pub pass_at_k: Option<Vec<Spanned<i64>>>,
 }
 
 /// `[providers.NAME]`: one model behind one provider plugin.
@@ -177,14 +189,42 @@ pub(crate) struct RawTask {
     /// run (at least 1). Default: `max-tokens` (an upper bound).
     pub expected_output_tokens: Option<Spanned<i64>>,
     /// The items, inline: `items = [{ id = "a", code = "..." }]`. Each is a table of
-    /// variables (strings; numbers and booleans are converted to text). `id` names the item
-    /// (default `item-N`, counting from 1) and must be unique within the task. At most one
-    /// of `items` and `items-file`; with neither, the task has one item, `default`, with no
-    /// variables.
+    /// variables (strings; numbers and booleans are converted to text; arrays and tables to
+    /// compact JSON text, such as `["Paris","paris"]`). `id` names the item (default
+    /// `item-N`, counting from 1) and must be unique within the task; `{{ id }}` in a
+    /// template is the item's id. At most one of `items`, `items-file` and `dataset`; with
+    /// none, the task has one item, `default`, with no variables.
     pub items: Option<Spanned<Vec<RawItem>>>,
-    /// The items from a JSONL file (one JSON object per line, shaped like an inline item;
-    /// blank lines skipped), relative to the config file's directory.
+    /// The items from a file, relative to the config file's directory. The format follows
+    /// the extension: `.jsonl` (one JSON object per line, blank lines skipped), `.json` (an
+    /// array of objects), `.csv` or `.tsv` (a header row naming the fields, then one item per
+    /// row; every value is text), each optionally gzip-compressed (`items.jsonl.gz`). Field
+    /// values become variables as in `items`; `null` is an error. An item's id is its `id`
+    /// field (see `id-field`), else the first 16 hex digits of the SHA-256 of its fields
+    /// (so reordering the file keeps ids). At most 64 MiB, after decompression.
     pub items_file: Option<Spanned<String>>,
+    /// A named, pinned dataset instead of `items-file`: `dataset = "humaneval"` (164 Python
+    /// problems; use with `id-field = "task_id"`). Its file is fetched once into the local
+    /// cache (`llmbench datasets fetch humaneval`) and verified against its SHA-256.
+    pub dataset: Option<Spanned<String>>,
+    /// For `items-file` and `dataset`: the field that holds each item's id, such as
+    /// `id-field = "task_id"`. Every item must have it; it is not also a variable (`{{ id }}`
+    /// is). Default: `id`, for the items that have it; the others get a content hash.
+    pub id_field: Option<Spanned<String>>,
+    /// For `items-file` and `dataset`: template variables taken from differently named
+    /// fields, `fields = { question = "input", expected = "target" }` (variable = field).
+    /// The field then appears only under the variable's name; other fields keep theirs.
+    /// Every field named must be in at least one item.
+    pub fields: Option<Spanned<Entries<Spanned<String>>>>,
+    /// For `items-file` and `dataset`: run only the first N items, in file order (at least
+    /// 1). Not with `sample`.
+    pub limit: Option<Spanned<i64>>,
+    /// For `items-file` and `dataset`: run N items drawn at random (at least 1), the same N
+    /// on every machine for a given `seed`: those whose SHA-256 of (`seed`, id) is smallest,
+    /// run in file order. Not with `limit`.
+    pub sample: Option<Spanned<i64>>,
+    /// The seed of `sample` (0 or more). Default 0.
+    pub seed: Option<Spanned<i64>>,
     /// How answers are graded: `[[tasks.NAME.graders]]`, in order.
     #[serde(default)]
     pub graders: Vec<RawGrader>,
@@ -213,7 +253,10 @@ pub(crate) struct RawGrader {
     /// apart from the model under test and counts against `run.max-cost-usd`. Default: the
     /// catalog's price for `options.model`, if it has one; else the spend is not priced.
     pub price: Option<Spanned<RawPrice>>,
-    /// Free-form settings passed to the plugin as JSON; each plugin documents its own.
+    /// Free-form settings passed to the plugin as JSON; each plugin documents its own. Any
+    /// string in them, at any depth, may use the item's variables as a prompt does
+    /// (`expected = "{{ answer }}"`, `{{ id }}` included); the grader then gets them
+    /// rendered for each item.
     pub options: Option<Spanned<toml::Table>>,
 }
 

@@ -2,9 +2,18 @@
 //!
 //! There is no escaping, no filters and no logic: a placeholder is `{{`, optional whitespace,
 //! a name (no whitespace or braces), optional whitespace, `}}`. Everything else is literal.
+//!
+//! `{{ id }}` is the item's id. It is not one of the item's variables (`Item::vars` never holds
+//! `id`, so sample ids and grader inputs are as before): [`render_item`] resolves it.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+
+use llmbench_core::Item;
+use serde_json::Value;
+
+/// The variable that names the item's id rather than one of its variables.
+pub(crate) const ID: &str = "id";
 
 /// One `{{ name }}` in a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +64,43 @@ pub(crate) fn placeholders(template: &str) -> Result<Vec<Placeholder>, TemplateE
 /// Fills a template's placeholders from `vars`.
 ///
 /// A placeholder whose variable is absent, and a malformed template's text from the first
-/// bad `{{` on, are kept as written: validated configs never have either.
+/// bad `{{` on, are kept as written: validated configs never have either. `{{ id }}` is
+/// looked up in `vars` like any name; [`render_item`] fills it with the item's id.
 pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
+    render_with(template, |name| vars.get(name).map(String::as_str))
+}
+
+/// Fills a template's placeholders from an item: `{{ id }}` is its id, any other name one of
+/// its variables (absent ones are kept as written, as in [`render`]).
+pub fn render_item(template: &str, item: &Item) -> String {
+    render_with(template, |name| {
+        if name == ID {
+            Some(item.id.as_str())
+        } else {
+            item.vars.get(name).map(String::as_str)
+        }
+    })
+}
+
+/// A grader's `options` for one item: every string, at any depth, rendered with
+/// [`render_item`]; numbers, booleans, nulls and object keys unchanged. Pure.
+pub fn render_options(options: &Value, item: &Item) -> Value {
+    match options {
+        Value::String(s) if s.contains("{{") => Value::String(render_item(s, item)),
+        Value::Array(values) => {
+            Value::Array(values.iter().map(|v| render_options(v, item)).collect())
+        }
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(k, v)| (k.clone(), render_options(v, item)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = 0;
     while let Some(open) = template[rest..].find("{{").map(|i| rest + i) {
@@ -65,7 +109,7 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
             break;
         };
         out.push_str(&template[rest..open]);
-        match vars.get(template[inner_start..close].trim()) {
+        match lookup(template[inner_start..close].trim()) {
             Some(value) => out.push_str(value),
             None => out.push_str(&template[open..close + 2]),
         }
@@ -110,6 +154,35 @@ mod tests {
         assert_eq!(
             render("Fix:\n{{ code }}\n({{n}}x)", &v),
             "Fix:\ncache = {}\n{{not a var}}\n(3x)"
+        );
+    }
+
+    #[test]
+    fn id_is_the_item_id() {
+        let item = Item {
+            id: "HumanEval/0".into(),
+            vars: vars(&[("expected", "9")]),
+        };
+        assert_eq!(
+            render_item("{{ id }}: {{expected}}", &item),
+            "HumanEval/0: 9"
+        );
+        // Plain `render` knows only the variables.
+        assert_eq!(render("{{ id }}", &item.vars), "{{ id }}");
+        let options = serde_json::json!({
+            "mode": "numeric",
+            "expected": "{{ expected }}",
+            "nested": [{"of": "{{id}}!"}, 3, true, null],
+            "{{ expected }}": "keys stay",
+        });
+        assert_eq!(
+            render_options(&options, &item),
+            serde_json::json!({
+                "mode": "numeric",
+                "expected": "9",
+                "nested": [{"of": "HumanEval/0!"}, 3, true, null],
+                "{{ expected }}": "keys stay",
+            })
         );
     }
 

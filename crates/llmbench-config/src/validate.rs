@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use llmbench_core::{Item, Price, Sampling, VerdictRule};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
+use crate::dataset::{self, FileErrors, Format};
 use crate::de_error::{self, Segment, backticked, display_path};
-use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors, Sink};
-use crate::items::{self, Located, Origin};
+use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors, Sink, line_column};
+use crate::files::{self, Limit};
+use crate::items::{self, Located, Mapping, Origin, Subset};
 use crate::model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
     RunSettings, ScheduleConfig, TaskConfig, Trigger, sweep_name_from_path,
@@ -24,8 +27,43 @@ use crate::template;
 
 use ConfigErrorKind as K;
 
+/// Where a named dataset's file is, as far as validation is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DatasetFile {
+    /// No dataset has this name.
+    Unknown,
+    /// Known, and not in the cache yet: it would be here.
+    NotFetched(PathBuf),
+    /// In the cache, verified when it was put there.
+    Fetched(PathBuf),
+    /// The cache cannot be found (no home directory): the message.
+    Error(String),
+}
+
+/// Looks a named dataset up in the local cache (never fetches).
+pub(crate) fn cached_dataset(name: &str) -> DatasetFile {
+    let Some(dataset) = llmbench_models::dataset(name) else {
+        return DatasetFile::Unknown;
+    };
+    match llmbench_models::cached_dataset(dataset) {
+        Ok((path, true)) => DatasetFile::Fetched(path),
+        Ok((path, false)) => DatasetFile::NotFetched(path),
+        Err(e) => DatasetFile::Error(e.to_string()),
+    }
+}
+
 /// Parses and validates `source`, the text of the config at `path`.
 pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    parse_with(source, path, &cached_dataset)
+}
+
+/// [`parse`], with named datasets looked up by `datasets` (tests point it at a temporary
+/// cache).
+pub(crate) fn parse_with(
+    source: &str,
+    path: &Path,
+    datasets: &dyn Fn(&str) -> DatasetFile,
+) -> Result<Config, ConfigErrors> {
     let raw: RawConfig =
         toml::from_str(source).map_err(|e| de_error::translate(&e, path, source))?;
 
@@ -41,6 +79,8 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
         sink: Sink::new(path, source),
         base,
         dir: &dir,
+        datasets,
+        document: None,
     };
     let run = v.run(raw.run);
     if raw.providers.0.is_empty() {
@@ -197,6 +237,27 @@ struct Validator<'a> {
     base: &'a Path,
     /// The config's canonical directory: paths are stored resolved against it.
     dir: &'a Path,
+    /// Where named datasets are.
+    datasets: &'a dyn Fn(&str) -> DatasetFile,
+    /// The config as a tree of spanned values, parsed on first need: the positions of
+    /// strings nested in grader options (serde's `Spanned` gives a table's span, not its
+    /// values'). `Some(None)`: it did not parse (it did once already, so never).
+    document: Option<Option<Spanned<DeTable<'a>>>>,
+}
+
+/// `fields = { variable = "field" }` as written.
+type RawFields = Spanned<crate::raw::Entries<Spanned<String>>>;
+
+/// The source of a task's items, as written.
+struct ItemKeys {
+    inline: Option<Spanned<Vec<RawItem>>>,
+    file: Option<Spanned<String>>,
+    dataset: Option<Spanned<String>>,
+    id_field: Option<Spanned<String>>,
+    fields: Option<RawFields>,
+    limit: Option<Spanned<i64>>,
+    sample: Option<Spanned<i64>>,
+    seed: Option<Spanned<i64>>,
 }
 
 impl Validator<'_> {
@@ -302,17 +363,23 @@ impl Validator<'_> {
         }
     }
 
-    /// Reads a file named in the config; the error points at the value naming it.
-    fn read(&mut self, value: &Spanned<String>) -> Option<(PathBuf, String)> {
+    /// Reads a file named in the config, within `limit`; the error points at the value
+    /// naming it.
+    fn read(&mut self, value: &Spanned<String>, limit: Limit) -> Option<(PathBuf, String)> {
         let path = self.base.join(value.get_ref());
-        match std::fs::read_to_string(&path) {
+        self.read_path(path, value.span(), limit)
+    }
+
+    fn read_path(
+        &mut self,
+        path: PathBuf,
+        span: Range<usize>,
+        limit: Limit,
+    ) -> Option<(PathBuf, String)> {
+        match files::read_text(&path, limit) {
             Ok(text) => Some((path, text)),
-            Err(e) => {
-                self.sink.error(
-                    K::Io,
-                    value.span(),
-                    format!("cannot read {}: {e}", path.display()),
-                );
+            Err(message) => {
+                self.sink.error(K::Io, span, message);
                 None
             }
         }
@@ -332,6 +399,37 @@ impl Validator<'_> {
         if let Some(concurrency) = &raw.concurrency {
             run.concurrency = self.int("run.concurrency", concurrency, 1, 1 << 20) as usize;
         }
+        if let Some(ks) = &raw.pass_at_k {
+            let mut pass_at_k = Vec::with_capacity(ks.len());
+            for k in ks {
+                let value = *k.get_ref();
+                if value < 1 {
+                    self.sink.error(
+                        K::InvalidValue,
+                        k.span(),
+                        format!("`run.pass-at-k` values must be at least 1, not {value}"),
+                    );
+                } else if value > i64::from(run.repeats) {
+                    self.sink
+                        .error(
+                            K::InvalidValue,
+                            k.span(),
+                            format!(
+                                "pass@{value} needs at least {value} repeats, and `run.repeats` is {}",
+                                run.repeats
+                            ),
+                        )
+                        .help(format!(
+                            "set `repeats = {value}` or more in `[run]`, or remove {value} from `pass-at-k`"
+                        ));
+                } else {
+                    pass_at_k.push(value as u32);
+                }
+            }
+            pass_at_k.sort_unstable();
+            pass_at_k.dedup();
+            run.pass_at_k = pass_at_k;
+        }
         if let Some(cap) = &raw.max_cost_usd {
             run.max_cost_usd = Some(self.float("run.max-cost-usd", cap, FloatRange::MoreThan(0.0)));
         }
@@ -344,6 +442,19 @@ impl Validator<'_> {
                         K::InvalidValue,
                         timeout.span(),
                         format!("`run.timeout-seconds` is too large: {secs}"),
+                    );
+                }
+            }
+        }
+        if let Some(grace) = &raw.grace_seconds {
+            let secs = self.float("run.grace-seconds", grace, FloatRange::AtLeast(0.0));
+            match Duration::try_from_secs_f64(secs) {
+                Ok(duration) => run.grace = duration,
+                Err(_) => {
+                    self.sink.error(
+                        K::InvalidValue,
+                        grace.span(),
+                        format!("`run.grace-seconds` is too large: {secs}"),
                     );
                 }
             }
@@ -726,7 +837,7 @@ impl Validator<'_> {
             }),
             (None, Some(file)) => {
                 self.non_empty(&field("prompt-file"), file);
-                self.read(file)
+                self.read(file, Limit::PROMPT)
                     .map(|(path, text)| TemplateSource::File { text, path })
             }
             (None, None) => {
@@ -751,7 +862,19 @@ impl Validator<'_> {
             self.int(&field("expected-output-tokens"), m, 1, u32::MAX.into()) as u32
         });
 
-        let items = self.items(&at, &key, raw.items, raw.items_file);
+        let keys = ItemKeys {
+            inline: raw.items,
+            file: raw.items_file,
+            dataset: raw.dataset,
+            id_field: raw.id_field,
+            fields: raw.fields,
+            limit: raw.limit,
+            sample: raw.sample,
+            seed: raw.seed,
+        };
+        // Templates are checked against every item, kept by `limit` or `sample` or not: a
+        // config that works for one seed works for all.
+        let (items, selected) = self.items(&at, &key, keys);
         if let Some(system) = &system {
             self.check_template(&field("system"), system, &items);
         }
@@ -763,8 +886,24 @@ impl Validator<'_> {
             self.check_template(&where_, prompt, &items);
         }
 
-        let graders = self.graders(&at, &name, raw.graders);
+        let graders = self.graders(&at, &name, raw.graders, &items);
         let verdict = self.verdict(&at, raw.verdict, &graders);
+        let task_place = {
+            let (line, column) = line_column(self.sink.source, key.span().start);
+            format!("{}:{line}:{column}", self.sink.path.display())
+        };
+        let mut items: Vec<Option<Located>> = items.into_iter().map(Some).collect();
+        let (items, item_places): (Vec<Item>, Vec<String>) = selected
+            .into_iter()
+            .filter_map(|i| items.get_mut(i).and_then(Option::take))
+            .map(|l| {
+                let place = l
+                    .origin
+                    .describe(self.sink.path, self.sink.source)
+                    .unwrap_or_else(|| task_place.clone());
+                (l.item, place)
+            })
+            .unzip();
         TaskConfig {
             name,
             description: raw.description,
@@ -772,61 +911,120 @@ impl Validator<'_> {
             prompt: prompt.map(|p| p.text().to_owned()).unwrap_or_default(),
             max_tokens,
             expected_output_tokens,
-            items: items.into_iter().map(|l| l.item).collect(),
+            items,
+            item_places,
             graders,
             verdict,
         }
     }
 
+    /// A task's items, all of them (for the template checks), and the indices of those it
+    /// runs (`limit`, `sample`), in file order.
     fn items(
         &mut self,
         at: &str,
         key: &Spanned<String>,
-        inline: Option<Spanned<Vec<RawItem>>>,
-        file: Option<Spanned<String>>,
-    ) -> Vec<Located> {
-        let located = match (inline, file) {
-            (Some(_), Some(file)) => {
+        keys: ItemKeys,
+    ) -> (Vec<Located>, Vec<usize>) {
+        let ItemKeys {
+            inline,
+            file,
+            dataset,
+            id_field,
+            fields,
+            limit,
+            sample,
+            seed,
+        } = keys;
+        // At most one source: report the later keys of a pair.
+        let mut conflict = false;
+        for (later, later_name, earlier) in [
+            (
+                file.as_ref().map(Spanned::span),
+                "items-file",
+                inline.as_ref().map(|_| "items"),
+            ),
+            (
+                dataset.as_ref().map(Spanned::span),
+                "dataset",
+                inline
+                    .as_ref()
+                    .map(|_| "items")
+                    .or(file.as_ref().map(|_| "items-file")),
+            ),
+        ] {
+            if let (Some(span), Some(earlier)) = (later, earlier) {
                 self.sink
                     .error(
                         K::Conflict,
-                        file.span(),
-                        format!("`{at}` has both `items` and `items-file`"),
+                        span,
+                        format!("`{at}` has both `{earlier}` and `{later_name}`"),
                     )
                     .help("keep one of them");
-                return Vec::new();
+                conflict = true;
             }
-            (Some(inline), None) => {
-                if inline.get_ref().is_empty() {
+        }
+        let subset = self.subset(at, limit.as_ref(), sample.as_ref(), seed.as_ref());
+        let mapping = self.mapping(at, id_field.as_ref(), fields.as_ref());
+        let from_file = file.is_some() || dataset.is_some();
+        if !from_file {
+            let keys: [(&str, Option<Range<usize>>); 5] = [
+                ("id-field", id_field.as_ref().map(Spanned::span)),
+                ("fields", fields.as_ref().map(Spanned::span)),
+                ("limit", limit.as_ref().map(Spanned::span)),
+                ("sample", sample.as_ref().map(Spanned::span)),
+                ("seed", seed.as_ref().map(Spanned::span)),
+            ];
+            for (name, span) in keys {
+                if let Some(span) = span {
                     self.sink
-                        .error(K::Item, inline.span(), format!("`{at}.items` is empty"))
-                        .help("add items, or remove `items` for a single item without variables");
+                        .error(
+                            K::Conflict,
+                            span,
+                            format!("`{at}.{name}` applies only to `items-file` and `dataset`"),
+                        )
+                        .help("remove it, or read the items from a file");
                 }
-                items::inline(&mut self.sink, &format!("{at}.items"), inline.into_inner())
             }
-            (None, Some(file)) => {
-                self.non_empty(&format!("{at}.items-file"), &file);
-                let Some((path, text)) = self.read(&file) else {
-                    return Vec::new();
-                };
-                let before = self.sink.errors.len();
-                let located = items::jsonl(&path, &text, &mut self.sink.errors);
-                if located.is_empty() && self.sink.errors.len() == before {
-                    self.sink.error(
-                        K::Item,
-                        file.span(),
-                        format!("no items in {}", path.display()),
-                    );
-                }
-                located
+        }
+        if conflict {
+            return (Vec::new(), Vec::new());
+        }
+
+        let located = if let Some(inline) = inline {
+            if inline.get_ref().is_empty() {
+                self.sink
+                    .error(K::Item, inline.span(), format!("`{at}.items` is empty"))
+                    .help("add items, or remove `items` for a single item without variables");
             }
-            (None, None) => vec![Located {
+            items::inline(&mut self.sink, &format!("{at}.items"), inline.into_inner())
+        } else if let Some(file) = &file {
+            self.non_empty(&format!("{at}.items-file"), file);
+            let path = self.base.join(file.get_ref());
+            self.items_file(
+                path,
+                file.span(),
+                &mapping,
+                (id_field.as_ref(), fields.as_ref()),
+            )
+        } else if let Some(name) = &dataset {
+            match self.dataset(name) {
+                Some(path) => self.items_file(
+                    path,
+                    name.span(),
+                    &mapping,
+                    (id_field.as_ref(), fields.as_ref()),
+                ),
+                None => Vec::new(),
+            }
+        } else {
+            vec![Located {
                 item: Item {
                     id: "default".to_owned(),
                     vars: BTreeMap::new(),
                 },
                 origin: Origin::Default,
-            }],
+            }]
         };
 
         let mut seen: HashMap<&str, &Origin> = HashMap::new();
@@ -850,6 +1048,238 @@ impl Validator<'_> {
         }
         for error in duplicates {
             self.sink.push(error);
+        }
+        let ids: Vec<&str> = located.iter().map(|l| l.item.id.as_str()).collect();
+        let selected = items::select(&ids, subset);
+        (located, selected)
+    }
+
+    /// `limit`, `sample` and `seed`.
+    fn subset(
+        &mut self,
+        at: &str,
+        limit: Option<&Spanned<i64>>,
+        sample: Option<&Spanned<i64>>,
+        seed: Option<&Spanned<i64>>,
+    ) -> Subset {
+        let max = i64::from(u32::MAX);
+        let limit = limit.map(|l| (self.int(&format!("{at}.limit"), l, 1, max), l.span()));
+        let sample = sample.map(|n| self.int(&format!("{at}.sample"), n, 1, max) as usize);
+        let seed_value = seed.map_or(0, |s| {
+            self.int(&format!("{at}.seed"), s, 0, i64::MAX) as u64
+        });
+        match (limit, sample) {
+            (Some((_, span)), Some(_)) => {
+                self.sink
+                    .error(
+                        K::Conflict,
+                        span,
+                        format!("`{at}` has both `limit` and `sample`"),
+                    )
+                    .help("`limit` runs the first N items, `sample` N drawn at random: keep one");
+                Subset::All
+            }
+            (Some((n, _)), None) => {
+                if let Some(seed) = seed {
+                    self.sink
+                        .error(
+                            K::Conflict,
+                            seed.span(),
+                            format!("`{at}.seed` applies only to `sample`"),
+                        )
+                        .help("remove `seed`, or use `sample`");
+                }
+                Subset::Limit(n as usize)
+            }
+            (None, Some(n)) => Subset::Sample {
+                n,
+                seed: seed_value,
+            },
+            (None, None) => {
+                if let Some(seed) = seed {
+                    self.sink
+                        .error(
+                            K::Conflict,
+                            seed.span(),
+                            format!("`{at}.seed` applies only to `sample`"),
+                        )
+                        .help("remove `seed`, or add `sample = N`");
+                }
+                Subset::All
+            }
+        }
+    }
+
+    /// `id-field` and `fields`.
+    fn mapping(
+        &mut self,
+        at: &str,
+        id_field: Option<&Spanned<String>>,
+        fields: Option<&RawFields>,
+    ) -> Mapping {
+        let id_field = id_field.map(|f| self.non_empty(&format!("{at}.id-field"), f));
+        let mut mapping = Vec::new();
+        for (variable, field) in fields.iter().flat_map(|f| &f.get_ref().0) {
+            let name = variable.get_ref();
+            if name == template::ID {
+                self.sink
+                    .error(
+                        K::InvalidValue,
+                        variable.span(),
+                        format!("`{at}.fields` cannot set `id`: `{{{{ id }}}}` is the item's id"),
+                    )
+                    .help("name the field holding the id with `id-field`");
+                continue;
+            }
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '{' || c == '}')
+            {
+                self.sink
+                    .error(
+                        K::InvalidValue,
+                        variable.span(),
+                        format!("invalid variable name {name:?} in `{at}.fields`"),
+                    )
+                    .help("a variable name has no spaces or braces");
+                continue;
+            }
+            let field = self.non_empty(&format!("{at}.fields.{name}"), field);
+            mapping.push((name.clone(), field));
+        }
+        Mapping {
+            id_field,
+            fields: mapping,
+        }
+    }
+
+    /// The cached file of the dataset `name`, or an error at `name`.
+    fn dataset(&mut self, name: &Spanned<String>) -> Option<PathBuf> {
+        let known: Vec<&str> = llmbench_models::DATASETS.iter().map(|d| d.name).collect();
+        match (self.datasets)(name.get_ref()) {
+            DatasetFile::Fetched(path) => Some(path),
+            DatasetFile::NotFetched(path) => {
+                let shown = name.get_ref();
+                self.sink
+                    .error(
+                        K::DatasetNotFetched,
+                        name.span(),
+                        format!(
+                            "dataset `{shown}` is not in the local cache: run `llmbench datasets fetch {shown}`"
+                        ),
+                    )
+                    .help(format!(
+                        "it is fetched once, verified, and kept at {}",
+                        path.display()
+                    ));
+                None
+            }
+            DatasetFile::Unknown => {
+                let error = self.sink.error(
+                    K::InvalidValue,
+                    name.span(),
+                    format!("unknown dataset {:?}", name.get_ref()),
+                );
+                match de_error::suggest(name.get_ref(), &known) {
+                    Some(best) => error.help(format!(
+                        "did you mean `{best}`? The known datasets are {}",
+                        backticked(&known)
+                    )),
+                    None => error.help(format!("the known datasets are {}", backticked(&known))),
+                }
+                None
+            }
+            DatasetFile::Error(message) => {
+                self.sink.error(
+                    K::Io,
+                    name.span(),
+                    format!("cannot find the dataset cache: {message}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The items of the file at `path` (named at `span` of the config), in its format.
+    fn items_file(
+        &mut self,
+        path: PathBuf,
+        span: Range<usize>,
+        mapping: &Mapping,
+        keys: (Option<&Spanned<String>>, Option<&RawFields>),
+    ) -> Vec<Located> {
+        let (id_field, fields) = keys;
+        let Some(format) = Format::of(&path) else {
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    span,
+                    format!("unknown items file format: {}", path.display()),
+                )
+                .help(format!("name the file {}", dataset::ACCEPTED));
+            return Vec::new();
+        };
+        let Some((path, text)) = self.read_path(path, span.clone(), Limit::ITEMS) else {
+            return Vec::new();
+        };
+        let before = self.sink.errors.len();
+        let mut errors = Vec::new();
+        let mut file_errors = FileErrors::new(&path, &mut errors);
+        let records = dataset::read(format, &text, &mut file_errors);
+        drop(text);
+        let mut usable = true;
+        if !records.is_empty() {
+            // A field named in the config that no item has: one error, at the config.
+            if let Some(id_field) = id_field
+                && !records
+                    .iter()
+                    .any(|r| r.fields.contains_key(id_field.get_ref()))
+            {
+                self.sink.error(
+                    K::Item,
+                    id_field.span(),
+                    format!(
+                        "no item in {} has the field `{}` (the `id-field`)",
+                        path.display(),
+                        id_field.get_ref()
+                    ),
+                );
+                usable = false;
+            }
+            for (variable, field) in fields.iter().flat_map(|f| &f.get_ref().0) {
+                let name = field.get_ref();
+                if !records.iter().any(|r| r.fields.contains_key(name)) {
+                    let mut names: Vec<&str> = Vec::new();
+                    for record in &records {
+                        for key in record.fields.keys() {
+                            if !names.contains(&key.as_str()) {
+                                names.push(key);
+                            }
+                        }
+                    }
+                    let error = self.sink.error(
+                        K::Item,
+                        field.span(),
+                        format!(
+                            "no item in {} has the field `{name}` (for the variable `{}`)",
+                            path.display(),
+                            variable.get_ref()
+                        ),
+                    );
+                    match de_error::suggest(name, &names) {
+                        Some(best) => error.help(format!("did you mean `{best}`?")),
+                        None => error.help(format!("the items have fields {}", backticked(&names))),
+                    }
+                }
+            }
+        }
+        let located = if usable {
+            items::from_records(records, mapping, &mut file_errors)
+        } else {
+            Vec::new()
+        };
+        self.sink.errors.append(&mut errors);
+        if located.is_empty() && self.sink.errors.len() == before {
+            self.sink
+                .error(K::Item, span, format!("no items in {}", path.display()));
         }
         located
     }
@@ -880,7 +1310,14 @@ impl Validator<'_> {
         }
     }
 
-    fn check_template(&mut self, where_: &str, template: &TemplateSource, items: &[Located]) {
+    /// Checks a template's syntax and that every item sets its variables; returns whether it
+    /// has any (well-formed) placeholder.
+    fn check_template(
+        &mut self,
+        where_: &str,
+        template: &TemplateSource,
+        items: &[Located],
+    ) -> bool {
         let placeholders = match template::placeholders(template.text()) {
             Ok(placeholders) => placeholders,
             Err(e) => {
@@ -893,13 +1330,14 @@ impl Validator<'_> {
                     )
                     .with_help(e.help);
                 self.sink.push(error);
-                return;
+                return false;
             }
         };
         let mut checked: Vec<&str> = Vec::new();
         for placeholder in &placeholders {
             let name = placeholder.name.as_str();
-            if checked.contains(&name) {
+            // Every item has an id.
+            if checked.contains(&name) || name == template::ID {
                 continue;
             }
             checked.push(name);
@@ -941,9 +1379,62 @@ impl Validator<'_> {
                 .with_help(help);
             self.sink.push(error);
         }
+        !placeholders.is_empty()
     }
 
-    fn graders(&mut self, at: &str, task: &str, raw: Vec<RawGrader>) -> Vec<GraderConfig> {
+    /// Checks the templates in a grader's options (every string holding `{{`) as prompts
+    /// are checked, each error at its string; returns whether any uses a variable.
+    fn check_option_templates(
+        &mut self,
+        where_: &str,
+        task: &str,
+        index: usize,
+        options: &serde_json::Value,
+        table_span: Range<usize>,
+        items: &[Located],
+    ) -> bool {
+        let mut strings = Vec::new();
+        templated_strings(options, &mut Vec::new(), &mut strings);
+        let mut uses = false;
+        for (path, text) in strings {
+            let span = self
+                .option_span(task, index, &path)
+                .unwrap_or_else(|| table_span.clone());
+            let template = TemplateSource::Config { text, span };
+            let where_ = format!("{where_}.{}", display_path(&path));
+            uses |= self.check_template(&where_, &template, items);
+        }
+        uses
+    }
+
+    /// The span of the value at `path` in the options of grader `index` of task `task`.
+    fn option_span(&mut self, task: &str, index: usize, path: &[Segment]) -> Option<Range<usize>> {
+        let source = self.sink.source;
+        let document = self
+            .document
+            .get_or_insert_with(|| DeTable::parse(source).ok())
+            .as_ref()?;
+        let mut value: &Spanned<DeValue<'_>> = document.get_ref().get("tasks")?;
+        value = value.get_ref().get(task)?;
+        value = value.get_ref().get("graders")?;
+        value = value.get_ref().get(index)?;
+        value = value.get_ref().get("options")?;
+        for segment in path {
+            value = match segment {
+                Segment::Key(key) => value.get_ref().get(key.as_str())?,
+                Segment::Index(i) => value.get_ref().get(*i)?,
+            };
+        }
+        Some(value.span())
+    }
+
+    fn graders(
+        &mut self,
+        at: &str,
+        task: &str,
+        raw: Vec<RawGrader>,
+        items: &[Located],
+    ) -> Vec<GraderConfig> {
         let mut graders: Vec<GraderConfig> = Vec::with_capacity(raw.len());
         for (index, grader) in raw.into_iter().enumerate() {
             let gat = format!("{at}.graders[{index}]");
@@ -984,7 +1475,16 @@ impl Validator<'_> {
                 .api_key_env
                 .as_ref()
                 .map(|env| self.api_key_env(&field("api-key-env"), env));
+            let table_span = grader.options.as_ref().map_or(0..0, Spanned::span);
             let options = self.options(&field("options"), grader.options);
+            let uses_item_vars = self.check_option_templates(
+                &field("options"),
+                task,
+                index,
+                &options,
+                table_span,
+                items,
+            );
             // A grader that calls a model names it in `options.model` (the judge does).
             let model = options.get("model").and_then(serde_json::Value::as_str);
             let price = self.price_or_catalog(&field("price"), grader.price, model);
@@ -995,6 +1495,7 @@ impl Validator<'_> {
                 api_key_env,
                 price,
                 options,
+                uses_item_vars,
             });
         }
         graders
@@ -1071,8 +1572,37 @@ fn default_grader_name(plugin: &str) -> String {
     stem.strip_prefix("lib").map(str::to_owned).unwrap_or(stem)
 }
 
+/// Every string in `value` that holds `{{`, with its key path.
+fn templated_strings(
+    value: &serde_json::Value,
+    path: &mut Vec<Segment>,
+    out: &mut Vec<(Vec<Segment>, String)>,
+) {
+    match value {
+        serde_json::Value::String(s) if s.contains("{{") => out.push((path.clone(), s.clone())),
+        serde_json::Value::Array(values) => {
+            for (i, v) in values.iter().enumerate() {
+                path.push(Segment::Index(i));
+                templated_strings(v, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Object(object) => {
+            for (k, v) in object {
+                path.push(Segment::Key(k.clone()));
+                templated_strings(v, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// TOML to JSON. Dates become strings. `Err` is the key path of a NaN or infinity.
-fn to_json(value: toml::Value, path: &mut Vec<Segment>) -> Result<serde_json::Value, Vec<Segment>> {
+pub(crate) fn to_json(
+    value: toml::Value,
+    path: &mut Vec<Segment>,
+) -> Result<serde_json::Value, Vec<Segment>> {
     use serde_json::Value as J;
     Ok(match value {
         toml::Value::String(s) => J::String(s),
@@ -1145,6 +1675,69 @@ mod tests {
             default_grader_name("../target/debug/libgrader_regex.so"),
             "grader_regex"
         );
+    }
+
+    /// A config whose task reads the named dataset `name`, looked up by `lookup`.
+    fn with_dataset(
+        name: &str,
+        extra: &str,
+        lookup: &dyn Fn(&str) -> DatasetFile,
+    ) -> Result<Config, String> {
+        let source = format!(
+            "[providers.p]\nplugin = \"provider-replay\"\nmodel = \"m\"\n[tasks.t]\nprompt = \"{{{{ prompt }}}}\"\ndataset = \"{name}\"\n{extra}"
+        );
+        parse_with(&source, Path::new("x.toml"), lookup).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn named_datasets_resolve_or_say_how_to_fetch() {
+        let dir = tempfile::tempdir().unwrap();
+        let cached = dir.path().join("b796127e635a67f9-HumanEval.jsonl.gz");
+        let lookup = |name: &str| match name {
+            "humaneval" if cached.is_file() => DatasetFile::Fetched(cached.clone()),
+            "humaneval" => DatasetFile::NotFetched(cached.clone()),
+            _ => DatasetFile::Unknown,
+        };
+        let e = with_dataset("humaneval", "", &lookup).unwrap_err();
+        assert!(
+            e.starts_with("x.toml:6:11: dataset `humaneval` is not in the local cache: run `llmbench datasets fetch humaneval`"),
+            "{e}"
+        );
+        let errors = parse_with(
+            "[providers.p]\nplugin = \"x\"\nmodel = \"m\"\n[tasks.t]\nprompt = \"a\"\ndataset = \"humaneval\"\n",
+            Path::new("x.toml"),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].kind, K::DatasetNotFetched);
+        assert_eq!(errors.0[0].kind(), "dataset_not_fetched");
+
+        let e = with_dataset("human-eval", "", &lookup).unwrap_err();
+        assert_eq!(
+            e,
+            "x.toml:6:11: unknown dataset \"human-eval\"\n  help: did you mean `humaneval`? The known datasets are `humaneval`"
+        );
+        let e = with_dataset("humaneval", "items-file = \"i.jsonl\"\n", &lookup).unwrap_err();
+        assert!(
+            e.starts_with("x.toml:6:11: `tasks.t` has both `items-file` and `dataset`"),
+            "{e}"
+        );
+
+        // Fetched: read as `.jsonl.gz`, with HumanEval's ids.
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(
+            &mut encoder,
+            b"{\"task_id\": \"HumanEval/0\", \"prompt\": \"def a():\"}\n{\"task_id\": \"HumanEval/1\", \"prompt\": \"def b():\"}\n",
+        )
+        .unwrap();
+        std::fs::write(&cached, encoder.finish().unwrap()).unwrap();
+        let config =
+            with_dataset("humaneval", "id-field = \"task_id\"\nlimit = 1\n", &lookup).unwrap();
+        let task = &config.tasks[0];
+        assert_eq!(task.items.len(), 1);
+        assert_eq!(task.items[0].id, "HumanEval/0");
+        assert_eq!(task.items[0].vars["prompt"], "def a():");
+        assert_eq!(task.item_places[0], format!("{}:1", cached.display()));
     }
 
     #[test]

@@ -17,6 +17,12 @@ pub struct GradeRequest {
     pub vars: BTreeMap<String, String>,
     /// The model's answer.
     pub completion: Completion,
+    /// The grader's `options` from the config with this item's variables rendered into every
+    /// string (`"{{ expected }}"` becomes the item's `expected`), when any option uses a
+    /// variable; `None` when the options are the same for every item, and the grader uses the
+    /// options it was created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<serde_json::Value>,
 }
 
 /// Pass, fail, or could not tell.

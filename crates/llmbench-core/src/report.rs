@@ -18,6 +18,10 @@ pub struct RunInfo {
     pub providers: Vec<(String, String, String)>,
     /// Grader names per task, in config order.
     pub graders: Vec<(String, Vec<String>)>,
+    /// The k of pass@k the run asked for (`[run] pass-at-k`), as stored; empty when it asked
+    /// for none (and for runs stored before the setting existed).
+    #[serde(default)]
+    pub pass_at_k: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

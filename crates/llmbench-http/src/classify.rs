@@ -333,15 +333,23 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 /// Removes a secret from error text: if a server echoes the API key in an error body, it
 /// must not reach the store, the logs or a report.
+///
+/// Keys shorter than [`Redactor::MIN_SECRET_CHARS`] are not searched for: `OPENAI_API_KEY=x`,
+/// common for local servers, would otherwise turn every `x` of an error into `<redacted>`
+/// (`e<redacted>pected`). Such a key protects nothing worth hiding, and the key itself is only
+/// ever sent in a request header, which is never logged.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secret: Option<Secret>,
 }
 
 impl Redactor {
+    /// The shortest key that is redacted from text.
+    pub const MIN_SECRET_CHARS: usize = 8;
+
     pub fn new(secret: Option<Secret>) -> Self {
         Self {
-            secret: secret.filter(|s| !s.expose().is_empty()),
+            secret: secret.filter(|s| s.expose().chars().count() >= Self::MIN_SECRET_CHARS),
         }
     }
 
@@ -573,5 +581,23 @@ mod tests {
         assert!(e.message.contains("<redacted>"));
         assert_eq!(Redactor::new(None).text("abc"), "abc");
         assert_eq!(Redactor::new(Some(Secret::new(""))).text("abc"), "abc");
+    }
+
+    #[test]
+    fn a_short_key_leaves_errors_readable() {
+        // A placeholder key for a local server: redacting it would corrupt every message.
+        let r = Redactor::new(Some(Secret::new("x")));
+        let e = r.error(classify(
+            400,
+            r#"{"error":{"message":"expected seconds, got x","type":"invalid_request_error"}}"#,
+        ));
+        assert!(e.message.contains("expected seconds, got x"), "{e}");
+        assert!(!e.message.contains("<redacted>"), "{e}");
+        // Seven characters is still too short; eight is redacted.
+        assert_eq!(Redactor::new(Some(Secret::new("abcdefg"))).text("abcdefg"), "abcdefg");
+        assert_eq!(
+            Redactor::new(Some(Secret::new("abcdefgh"))).text("key abcdefgh!"),
+            "key <redacted>!"
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! line.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -16,8 +17,10 @@ pub struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines joined by `\n`.
     pub data: String,
-    /// The last `id:` field seen in this event, if any.
-    pub id: Option<String>,
+    /// The last `id:` field seen in this event, if any. Shared, not copied, by the events
+    /// that follow it: a long id repeated into every later event would take memory far beyond
+    /// the stream's size.
+    pub id: Option<Arc<str>>,
 }
 
 /// An incremental SSE parser. Feed it bytes with [`SseParser::push`], take events with
@@ -32,7 +35,7 @@ pub struct SseParser {
     data: String,
     /// Whether any `data:` field was seen since the last dispatch.
     has_data: bool,
-    id: Option<String>,
+    id: Option<Arc<str>>,
     ready: VecDeque<SseEvent>,
     /// Comments seen so far (`: keep-alive` and the like); for diagnostics and tests.
     comments: u64,
@@ -46,7 +49,8 @@ impl SseParser {
     /// Parse `chunk`; complete events become available from [`SseParser::next_event`].
     pub fn push(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
-        if self.after_cr {
+        // An empty chunk says nothing about the byte after a `\r`: keep waiting for it.
+        if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
             if let Some(stripped) = rest.strip_prefix(b"\n") {
                 rest = stripped;
@@ -120,7 +124,7 @@ impl SseParser {
                 self.data.push_str(&value);
                 self.has_data = true;
             }
-            b"id" if !value.contains('\0') => self.id = Some(value.into_owned()),
+            b"id" if !value.contains('\0') => self.id = Some(Arc::from(value.as_ref())),
             // `retry:` and unknown fields are ignored, as the spec says.
             _ => {}
         }
@@ -213,6 +217,15 @@ mod tests {
         assert_eq!(p.next_event(), Some(event(None, "1")));
         assert_eq!(p.next_event(), Some(event(None, "2")));
         assert_eq!(p.next_event(), None);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        let mut p = SseParser::new();
+        p.push(b"event: a\r");
+        p.push(b"");
+        p.push(b"\ndata: 1\n\n");
+        assert_eq!(p.next_event(), Some(event(Some("a"), "1")));
     }
 
     #[test]

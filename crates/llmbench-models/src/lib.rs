@@ -11,12 +11,16 @@
 //!   concurrent processes fetch once and never see each other's partial files.
 
 mod cache;
+mod datasets;
 mod digest;
 mod error;
 mod fetch;
 mod spec;
 
 pub use cache::{Cache, CachedModel};
+pub use datasets::{
+    DATASETS, Dataset, cached_dataset, dataset, datasets_cache, default_datasets_dir,
+};
 pub use digest::{Sha256Sum, hash_file, verify_file};
 pub use error::{ModelError, ModelErrorKind};
 pub use fetch::{Fetcher, PipFetcher};

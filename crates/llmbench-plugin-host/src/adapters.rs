@@ -77,6 +77,29 @@ impl Provider for PluginProvider {
     }
 }
 
+/// The grader method that checks one item's rendered options (the SDK's
+/// `CHECK_ITEM_METHOD`; the host does not depend on the SDK, so the name is repeated here).
+pub const CHECK_ITEM_METHOD: &str = "check-item";
+
+impl PluginGrader {
+    /// Ask the grader whether it can grade an item whose options render to `options`
+    /// (`GraderPlugin::check_item`): `Err` is the grader's reason. A plugin that does not
+    /// serve the method (built by an SDK without it) accepts every item.
+    pub async fn check_item(&self, options: &serde_json::Value) -> Result<(), String> {
+        let outcome = self
+            .instance
+            .call(CHECK_ITEM_METHOD, &encode(options))
+            .await;
+        match outcome {
+            CallOutcome::BadRequest(reason) if reason.contains("has no method") => {
+                tracing::debug!(plugin = %self.name, "no `{CHECK_ITEM_METHOD}` method: items not checked");
+                Ok(())
+            }
+            outcome => decode::<(), String>(&self.name, outcome, |reason| reason),
+        }
+    }
+}
+
 #[async_trait]
 impl Grader for PluginGrader {
     async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError> {

@@ -78,9 +78,9 @@ fn host_api() -> &'static HostApi {
 }
 
 extern "C" fn collect_error(user: *mut c_void, bytes: Bytes) {
-    // SAFETY: `user` is the `&mut String` passed to `create` below, alive during the call;
+    // SAFETY: `user` is the `&mut Vec<u8>` passed to `create` below, alive during the call;
     // `bytes` is valid for this callback.
-    unsafe { (*user.cast::<String>()).push_str(&String::from_utf8_lossy(bytes.as_slice())) };
+    unsafe { (*user.cast::<Vec<u8>>()).extend_from_slice(bytes.as_slice()) };
 }
 
 type Sender = oneshot::Sender<(u32, Vec<u8>)>;
@@ -104,23 +104,76 @@ impl Plugin {
         context: &PluginContext,
     ) -> Result<Instance, LoadError> {
         self.expect_kind(expected)?;
-        let options =
-            serde_json::to_vec(&serde_json::json!({ "options": options, "context": context }))
-                .expect("JSON value serializes");
-        let mut error = String::new();
+        let ptr = self.create(options, context, false)?;
+        Ok(Instance { plugin: *self, ptr })
+    }
+
+    /// Check `options` as the plugin would at `create`, without creating anything: no model
+    /// is loaded, no client made (the plugin's `check_options`; plugins that do not implement
+    /// it accept any options here). What `llmbench validate` runs. Blocking, but quick.
+    pub fn check_options(
+        &self,
+        expected: PluginKind,
+        options: &serde_json::Value,
+    ) -> Result<(), LoadError> {
+        self.expect_kind(expected)?;
+        let token = self.create(options, &PluginContext::default(), true)?;
+        (self.decl.vtable.destroy)(token);
+        Ok(())
+    }
+
+    fn create(
+        &self,
+        options: &serde_json::Value,
+        context: &PluginContext,
+        check_only: bool,
+    ) -> Result<*mut c_void, LoadError> {
+        let request = serde_json::to_vec(&serde_json::json!({
+            "options": options,
+            "context": context,
+            "check-only": check_only,
+        }))
+        .expect("JSON value serializes");
+        let mut error = Vec::new();
         let ptr = (self.decl.vtable.create)(
             host_api(),
-            Bytes::new(&options),
+            Bytes::new(&request),
             collect_error,
             (&raw mut error).cast(),
         );
         if ptr.is_null() {
-            return Err(LoadError::Create {
-                name: self.meta().name,
-                reason: error,
-            });
+            return Err(create_error(self.meta().name, &error));
         }
-        Ok(Instance { plugin: *self, ptr })
+        Ok(ptr)
+    }
+}
+
+/// A create error as the SDK sends it: `{"llmbench-options-error": {...}}` for a bad option,
+/// anything else is a plain message.
+fn create_error(name: String, payload: &[u8]) -> LoadError {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        #[serde(rename = "llmbench-options-error")]
+        error: WireOptionsError,
+    }
+    #[derive(serde::Deserialize)]
+    struct WireOptionsError {
+        path: Vec<String>,
+        message: String,
+        #[serde(default)]
+        help: Option<String>,
+    }
+    match serde_json::from_slice::<Wire>(payload) {
+        Ok(Wire { error }) => LoadError::Options {
+            name,
+            path: error.path,
+            message: error.message,
+            help: error.help,
+        },
+        Err(_) => LoadError::Create {
+            name,
+            reason: String::from_utf8_lossy(payload).into_owned(),
+        },
     }
 }
 

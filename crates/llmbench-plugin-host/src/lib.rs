@@ -10,7 +10,9 @@ mod call;
 mod error;
 mod library;
 
+pub use adapters::CHECK_ITEM_METHOD;
 pub use adapters::{PluginGrader, PluginProvider, PluginReporter};
 pub use call::{CallOutcome, Instance};
-pub use error::LoadError;
-pub use library::{Plugin, PluginMeta, library_file_name, list_dir, load, resolve};
+pub use error::{LoadError, dotted};
+pub use library::{Plugin, PluginMeta, library_file_name, list_dir, load, plugin_names, resolve};
+pub use llmbench_plugin_abi::PluginKind;

@@ -52,10 +52,13 @@ pub fn resolve(spec: &str, plugin_dir: &Path, base: &Path) -> Result<PathBuf, Lo
     let file = library_file_name(spec);
     let path = plugin_dir.join(&file);
     if !path.is_file() {
+        let names = plugin_names(plugin_dir);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         return Err(LoadError::NotFound {
             name: spec.to_owned(),
             file,
             dir: plugin_dir.to_owned(),
+            suggestion: suggest(spec, &refs).map(str::to_owned),
         });
     }
     // dlopen does not search the current directory for bare names: always pass it an
@@ -64,6 +67,48 @@ pub fn resolve(spec: &str, plugin_dir: &Path, base: &Path) -> Result<PathBuf, Lo
         path,
         reason: e.to_string(),
     })
+}
+
+/// The names of the plugin libraries in `dir` (`libgrader_regex.so` -> `grader-regex`),
+/// sorted, without loading them. Empty when `dir` cannot be read.
+pub fn plugin_names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|f| {
+            let stem = f
+                .strip_prefix(std::env::consts::DLL_PREFIX)?
+                .strip_suffix(std::env::consts::DLL_SUFFIX)?;
+            Some(stem.replace('_', "-"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The candidate closest to `word` when it is close enough to be a typo. Plugin names share
+/// long prefixes (`grader-`), which Jaro-Winkler (the config keys' measure) rewards, so this
+/// uses the edit distance relative to the length: `grader-regexp` is close to
+/// `grader-regex`, `grader-match` is not close to `grader-sections`.
+fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase().replace('_', "-");
+    candidates
+        .iter()
+        .map(|c| (c, strsim::normalized_damerau_levenshtein(&word, c)))
+        .filter(|(_, score)| *score >= 0.75)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| *c)
+}
+
+/// The loader's own reason (`dlerror` text: libloading's `Display` says only "dlopen
+/// failed"), without the path it repeats.
+fn loader_reason(path: &Path, error: &libloading::Error) -> String {
+    let text =
+        std::error::Error::source(error).map_or_else(|| error.to_string(), ToString::to_string);
+    let prefix = format!("{}: ", path.display());
+    text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
 }
 
 /// Libraries already opened, by canonical path. Never emptied: unloading a library while a
@@ -125,7 +170,7 @@ fn open(path: &Path) -> Result<libloading::Library, LoadError> {
         .map(Into::into)
         .map_err(|e| LoadError::Open {
             path: path.to_owned(),
-            reason: e.to_string(),
+            reason: loader_reason(path, &e),
         })
 }
 
@@ -134,7 +179,7 @@ fn open(path: &Path) -> Result<libloading::Library, LoadError> {
     // SAFETY: as above.
     unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason: loader_reason(path, &e),
     })
 }
 

@@ -13,6 +13,8 @@ use llmbench_plugin_abi::{
 };
 
 use crate::Service;
+use crate::options::WireOptionsError;
+use crate::service::CreateError;
 
 /// The compiler that built this SDK (and so the plugin).
 pub const RUSTC_VERSION: &str = env!("LLMBENCH_RUSTC_VERSION");
@@ -47,9 +49,11 @@ pub const fn __decl<S: Service>(
     }
 }
 
+/// A live instance, or (`service` and `runtime` both `None`) the token a check-only `create`
+/// returns: it serves no calls and is destroyed at once.
 struct Instance<S> {
     runtime: Option<tokio::runtime::Runtime>,
-    service: Arc<S>,
+    service: Option<Arc<S>>,
 }
 
 /// A started call, owned by the host until `release_call`.
@@ -58,10 +62,17 @@ struct CallHandle {
 }
 
 /// What the host sends to `create`: the plugin's own options and its context.
+///
+/// With `check-only` set, `create` only runs the plugin's `check_options` (no runtime is
+/// started, nothing is loaded or connected) and, when the options are fine, returns a token
+/// instance that serves no calls. A create error is plain text, or, for a bad option, the
+/// JSON object `{"llmbench-options-error": {"path": [...], "message": ..., "help": ...}}`.
 #[derive(serde::Deserialize)]
 struct CreateRequest {
     options: serde_json::Value,
     context: llmbench_core::PluginContext,
+    #[serde(default, rename = "check-only")]
+    check_only: bool,
 }
 
 pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
@@ -80,19 +91,30 @@ extern "C" fn create<S: Service>(
     err: SinkFn,
     err_user: *mut c_void,
 ) -> *mut c_void {
-    let fail = |message: &str| {
-        err(err_user, Bytes::new(message.as_bytes()));
+    let fail = |message: &[u8]| {
+        err(err_user, Bytes::new(message));
         std::ptr::null_mut()
     };
-    let result = catch_unwind(AssertUnwindSafe(|| -> Result<*mut c_void, String> {
+    let result = catch_unwind(AssertUnwindSafe(|| -> Result<*mut c_void, CreateError> {
         if !host.is_null() {
             // SAFETY: the host passes a pointer to a HostApi valid for the process lifetime.
             crate::logging::install(unsafe { *host });
         }
         // SAFETY: the host guarantees `options` is valid for the duration of this call.
         let options = unsafe { options.as_slice() };
-        let CreateRequest { options, context } =
-            serde_json::from_slice(options).map_err(|e| format!("invalid create request: {e}"))?;
+        let CreateRequest {
+            options,
+            context,
+            check_only,
+        } = serde_json::from_slice(options).map_err(|e| format!("invalid create request: {e}"))?;
+        if check_only {
+            S::check_options(&options)?;
+            let token = Box::new(Instance::<S> {
+                runtime: None,
+                service: None,
+            });
+            return Ok(Box::into_raw(token).cast());
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("llmbench-plugin")
@@ -105,14 +127,18 @@ extern "C" fn create<S: Service>(
         };
         let instance = Box::new(Instance {
             runtime: Some(runtime),
-            service: Arc::new(service),
+            service: Some(Arc::new(service)),
         });
         Ok(Box::into_raw(instance).cast())
     }));
     match result {
         Ok(Ok(instance)) => instance,
-        Ok(Err(message)) => fail(&message),
-        Err(panic) => fail(&format!("panicked while creating: {}", panic_text(&*panic))),
+        Ok(Err(CreateError::Message(message))) => fail(message.as_bytes()),
+        Ok(Err(CreateError::Options(error))) => fail(
+            &serde_json::to_vec(&WireOptionsError { error: &error })
+                .expect("an options error serializes"),
+        ),
+        Err(panic) => fail(format!("panicked while creating: {}", panic_text(&*panic)).as_bytes()),
     }
 }
 
@@ -175,11 +201,14 @@ extern "C" fn start_call<S: Service>(
         // SAFETY: the host guarantees both slices are valid for the duration of this call.
         let (method, request) = unsafe { (method.as_slice(), request.as_slice()) };
         let method = String::from_utf8_lossy(method);
-        let runtime = instance
-            .runtime
-            .as_ref()
-            .expect("runtime lives until destroy");
-        match instance.service.call(&method, request) {
+        let (Some(runtime), Some(service)) = (&instance.runtime, &instance.service) else {
+            completion.finish(
+                abi::STATUS_BAD_REQUEST,
+                b"a check-only instance serves no calls",
+            );
+            return CallHandle { abort: None };
+        };
+        match service.call(&method, request) {
             Err(reason) => {
                 completion.finish(abi::STATUS_BAD_REQUEST, reason.as_bytes());
                 CallHandle { abort: None }

@@ -16,15 +16,19 @@
 //! call's error. Plugin `tracing` events and panic messages go to the host's log.
 
 mod export;
+mod files;
 mod logging;
+mod options;
 mod service;
 
 pub use export::{__decl, RUSTC_VERSION};
+pub use files::{FileError, MAX_OPTION_FILE_BYTES, read_limited, read_text_limited};
 pub use llmbench_core as core;
 pub use llmbench_plugin_abi as abi;
+pub use options::{OptionsError, parse_options, suggest};
 pub use service::{
-    GraderAdapter, GraderPlugin, ProviderAdapter, ProviderPlugin, ReporterAdapter, ReporterPlugin,
-    Service,
+    CHECK_ITEM_METHOD, CreateError, GraderAdapter, GraderPlugin, ProviderAdapter, ProviderPlugin,
+    ReporterAdapter, ReporterPlugin, Service,
 };
 
 /// Export a [`ProviderPlugin`] type as this library's plugin.

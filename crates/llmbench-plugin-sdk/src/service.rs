@@ -11,21 +11,57 @@ use llmbench_core::{
 };
 use llmbench_plugin_abi::PluginKind;
 
+use crate::OptionsError;
+
 /// A provider plugin: a [`Provider`] that can be built from its JSON options.
 pub trait ProviderPlugin: Provider + Sized + 'static {
     /// Build the provider. May block (to load a model, say); runs inside the plugin's own
     /// runtime context, so it may create clients that need one.
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String>;
+
+    /// Check the options without building anything: `llmbench validate` calls this instead
+    /// of [`create`](Self::create) (so a model is not loaded and no client is made), and the
+    /// host calls it before `create` at the start of a run, so a bad option is reported at
+    /// its place in the config. Implement it by parsing the options struct with
+    /// [`parse_options`](crate::parse_options) (plus any check that needs no I/O). Default:
+    /// nothing is checked here.
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        let _ = options;
+        Ok(())
+    }
 }
 
 /// A grader plugin: a [`Grader`] that can be built from its JSON options.
 pub trait GraderPlugin: Grader + Sized + 'static {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String>;
+
+    /// As [`ProviderPlugin::check_options`].
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        let _ = options;
+        Ok(())
+    }
+
+    /// Check the options as rendered for one item (`expected = "{{ expected }}"` filled with
+    /// that item's value) before any sample runs, so that a dataset value this grader cannot
+    /// use (an `expected` that is not a number, for a numeric match) is refused up front with
+    /// the item's place, instead of failing every sample of that item. `options` is what
+    /// [`GradeRequest::options`] will hold for the item. Called only when the config's
+    /// options use item variables. Default: every item is fine.
+    fn check_item(&self, options: &serde_json::Value) -> Result<(), String> {
+        let _ = options;
+        Ok(())
+    }
 }
 
 /// A reporter plugin: a [`Reporter`] that can be built from its JSON options.
 pub trait ReporterPlugin: Reporter + Sized + 'static {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String>;
+
+    /// As [`ProviderPlugin::check_options`].
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        let _ = options;
+        Ok(())
+    }
 }
 
 /// The outcome of a call: `Ok(json)` or `Err(json error)`.
@@ -34,23 +70,55 @@ pub type CallFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, Vec<u8>>> + Se
 /// What the export machinery drives: one instance, methods by name, JSON in and out.
 pub trait Service: Send + Sync + Sized + 'static {
     const KIND: PluginKind;
-    fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String>;
+    /// The plugin's [`ProviderPlugin::check_options`] (or the grader's, reporter's).
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError>;
+    /// Check the options, then build the instance.
+    fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, CreateError>;
     /// Parse the request (synchronously: the bytes are only borrowed) and return the future
     /// that serves it, or why the request was not understood.
     fn call(self: &Arc<Self>, method: &str, request: &[u8]) -> Result<CallFuture, String>;
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
-    kind: PluginKind,
-    method: &str,
-    request: &[u8],
-) -> Result<T, String> {
-    if method != kind.method() {
-        return Err(format!(
-            "a {} plugin has no method `{method}`",
-            kind.as_str()
-        ));
+/// Why `create` failed: an option at a place in the config, or any other reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateError {
+    Options(OptionsError),
+    Message(String),
+}
+
+impl From<String> for CreateError {
+    fn from(message: String) -> Self {
+        Self::Message(message)
     }
+}
+
+impl From<OptionsError> for CreateError {
+    fn from(e: OptionsError) -> Self {
+        Self::Options(e)
+    }
+}
+
+/// The grader method that serves [`GraderPlugin::check_item`]: the request is the item's
+/// rendered options (JSON), the answer `null`, the error a JSON string.
+pub const CHECK_ITEM_METHOD: &str = "check-item";
+
+/// A kind's own method, or a reason naming the methods this plugin serves.
+fn expect_method(kind: PluginKind, method: &str, extra: &[&str]) -> Result<(), String> {
+    if method == kind.method() || extra.contains(&method) {
+        return Ok(());
+    }
+    let served: Vec<String> = std::iter::once(kind.method())
+        .chain(extra.iter().copied())
+        .map(|m| format!("`{m}`"))
+        .collect();
+    Err(format!(
+        "a {} plugin has no method `{method}` (it serves {})",
+        kind.as_str(),
+        served.join(", ")
+    ))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(method: &str, request: &[u8]) -> Result<T, String> {
     serde_json::from_slice(request).map_err(|e| format!("invalid `{method}` request: {e}"))
 }
 
@@ -66,8 +134,15 @@ macro_rules! adapter {
 
         impl<T: $plugin> Service for $adapter<T> {
             const KIND: PluginKind = $kind;
-            fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
-                T::create(options, context).map(|t| Self(t, PhantomData))
+            fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+                T::check_options(options)
+            }
+            fn create(
+                options: serde_json::Value,
+                context: &PluginContext,
+            ) -> Result<Self, CreateError> {
+                T::check_options(&options)?;
+                Ok(T::create(options, context).map(|t| Self(t, PhantomData))?)
             }
             fn call(self: &Arc<Self>, $method: &str, $bytes: &[u8]) -> Result<CallFuture, String> {
                 let $inner = Arc::clone(self);
@@ -82,7 +157,8 @@ adapter!(
     ProviderPlugin,
     PluginKind::Provider,
     |this, method, bytes| {
-        let request: CompletionRequest = parse(PluginKind::Provider, method, bytes)?;
+        expect_method(PluginKind::Provider, method, &[])?;
+        let request: CompletionRequest = parse(method, bytes)?;
         Ok(Box::pin(async move {
             this.0
                 .complete(&request)
@@ -98,7 +174,17 @@ adapter!(
     GraderPlugin,
     PluginKind::Grader,
     |this, method, bytes| {
-        let request: GradeRequest = parse(PluginKind::Grader, method, bytes)?;
+        expect_method(PluginKind::Grader, method, &[CHECK_ITEM_METHOD])?;
+        if method == CHECK_ITEM_METHOD {
+            let options: serde_json::Value = parse(method, bytes)?;
+            return Ok(Box::pin(async move {
+                this.0
+                    .check_item(&options)
+                    .map(|()| encode(&()))
+                    .map_err(|e| encode(&e))
+            }));
+        }
+        let request: GradeRequest = parse(method, bytes)?;
         Ok(Box::pin(async move {
             this.0
                 .grade(&request)
@@ -114,7 +200,8 @@ adapter!(
     ReporterPlugin,
     PluginKind::Reporter,
     |this, method, bytes| {
-        let report: RunReport = parse(PluginKind::Reporter, method, bytes)?;
+        expect_method(PluginKind::Reporter, method, &[])?;
+        let report: RunReport = parse(method, bytes)?;
         Ok(Box::pin(async move {
             this.0
                 .render(&report)

@@ -17,6 +17,7 @@ use llmbench_http::{Redactor, decode_error, endpoint, json_api_client, provider_
 use llmbench_plugin_sdk::core::{
     Completion, CompletionRequest, PluginContext, Provider, ProviderError, Timings, Usage,
 };
+use llmbench_plugin_sdk::{OptionsError, parse_options};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
@@ -30,10 +31,26 @@ pub const DEFAULT_VERSION: &str = "2023-06-01";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Options {
+    /// The server's base URL; `/v1/messages` is appended. Default
+    /// `https://api.anthropic.com`, which needs a key (`api-key-env`); a custom base URL may
+    /// go without.
     #[serde(default = "default_base_url")]
     base_url: String,
+    /// The `anthropic-version` header sent with every request. Default `2023-06-01`.
     #[serde(default = "default_version")]
     anthropic_version: String,
+}
+
+impl Options {
+    /// Parse and check the options (no I/O: what `llmbench validate` runs).
+    fn parse(options: &serde_json::Value) -> Result<Self, OptionsError> {
+        let o: Self = parse_options(options)?;
+        endpoint(&o.base_url, "/v1/messages")
+            .map_err(|e| OptionsError::at("base-url", e.to_string()))?;
+        HeaderValue::from_str(&o.anthropic_version)
+            .map_err(|_| OptionsError::at("anthropic-version", "not a valid header value"))?;
+        Ok(o)
+    }
 }
 
 fn default_base_url() -> String {
@@ -59,7 +76,7 @@ impl AnthropicProvider {
         options: serde_json::Value,
         context: &PluginContext,
     ) -> Result<Self, String> {
-        let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        let o = Options::parse(&options)?;
         let url = endpoint(&o.base_url, "/v1/messages").map_err(|e| e.to_string())?;
         let key = provider_key(context, &o.base_url, DEFAULT_BASE_URL)?;
         let mut headers = HeaderMap::new();
@@ -144,6 +161,10 @@ impl llmbench_plugin_sdk::ProviderPlugin for AnthropicProvider {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
         Self::from_options(options, context)
     }
+
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        Options::parse(options).map(drop)
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +198,7 @@ mod tests {
     async fn bad_options_are_refused() {
         let e = AnthropicProvider::from_options(json!({"max-retries": 3}), &context(Some("k")))
             .unwrap_err();
-        assert!(e.contains("unknown field `max-retries`"), "{e}");
+        assert!(e.contains("unknown option `max-retries`"), "{e}");
         let e = AnthropicProvider::from_options(json!({}), &context(None)).unwrap_err();
         assert!(e.contains("needs an API key"), "{e}");
         let e = AnthropicProvider::from_options(

@@ -17,6 +17,7 @@ use llmbench_http::{Redactor, decode_error, endpoint, json_api_client, provider_
 use llmbench_plugin_sdk::core::{
     Completion, CompletionRequest, PluginContext, Provider, ProviderError, Timings,
 };
+use llmbench_plugin_sdk::{OptionsError, parse_options};
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
@@ -29,10 +30,25 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Options {
+    /// The server's base URL; `/chat/completions` is appended, so a compatible server's
+    /// base usually ends in `/v1` (Ollama: `http://localhost:11434/v1`). Default
+    /// `https://api.openai.com/v1`, which needs a key (`api-key-env`).
     #[serde(default = "default_base_url")]
     base_url: String,
+    /// The request field that carries the output limit; older compatible servers know only
+    /// `max_tokens`. Default `max_completion_tokens`.
     #[serde(default = "default_max_tokens_field")]
     max_tokens_field: MaxTokensField,
+}
+
+impl Options {
+    /// Parse and check the options (no I/O: what `llmbench validate` runs).
+    fn parse(options: &serde_json::Value) -> Result<Self, OptionsError> {
+        let o: Self = parse_options(options)?;
+        endpoint(&o.base_url, "/chat/completions")
+            .map_err(|e| OptionsError::at("base-url", e.to_string()))?;
+        Ok(o)
+    }
 }
 
 fn default_base_url() -> String {
@@ -59,7 +75,7 @@ impl OpenAiProvider {
         options: serde_json::Value,
         context: &PluginContext,
     ) -> Result<Self, String> {
-        let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        let o = Options::parse(&options)?;
         let url = endpoint(&o.base_url, "/chat/completions").map_err(|e| e.to_string())?;
         let key = provider_key(context, &o.base_url, DEFAULT_BASE_URL)?;
         let user_agent = concat!("llmbench-provider-openai/", env!("CARGO_PKG_VERSION"));
@@ -164,6 +180,10 @@ impl llmbench_plugin_sdk::ProviderPlugin for OpenAiProvider {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
         Self::from_options(options, context)
     }
+
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        Options::parse(options).map(drop)
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +219,10 @@ mod tests {
     async fn bad_options_are_refused() {
         let e = OpenAiProvider::from_options(json!({"max-tokens-field": "tokens"}), &context(None))
             .unwrap_err();
-        assert!(e.contains("max_completion_tokens"), "{e}");
+        assert!(
+            e.starts_with("option `max-tokens-field`: unknown value `tokens`"),
+            "{e}"
+        );
         let e = OpenAiProvider::from_options(json!({}), &context(None)).unwrap_err();
         assert!(e.contains("needs an API key"), "{e}");
         let e = OpenAiProvider::from_options(json!({"base-url": "localhost:8000"}), &context(None))

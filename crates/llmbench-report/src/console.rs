@@ -296,6 +296,7 @@ mod tests {
                 planned_samples: 1,
                 providers: vec![("p".into(), "m".into(), "M".into())],
                 graders: vec![("t".into(), vec!["regex".into(), "judge".into()])],
+                pass_at_k: Vec::new(),
             },
             samples: vec![SampleRecord {
                 key: SampleKey {

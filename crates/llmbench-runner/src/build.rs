@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use llmbench_config::{Config, PriceConfig, TaskConfig};
+use llmbench_config::{Config, GraderConfig, PriceConfig, TaskConfig};
 use llmbench_core::{Grader, PluginContext, Provider, Sampling, Secret};
 use llmbench_plugin_host::{LoadError, PluginGrader, PluginProvider};
 use tokio::sync::Semaphore;
@@ -65,11 +65,36 @@ pub enum BuildError {
     #[error("{at}: {source}")]
     Plugin {
         at: String,
+        /// Boxed: a load error is large, and this error is returned on every path.
         #[source]
-        source: LoadError,
+        source: Box<LoadError>,
     },
     #[error("{at}: environment variable `{env}` (named by `api-key-env`) is not set")]
     MissingApiKey { at: String, env: String },
+    /// Graders refused the options rendered for some items (`GraderPlugin::check_item`):
+    /// one line each, `ITEM-PLACE: item `ID`: grader `NAME`: REASON`, at most
+    /// [`MAX_ITEM_FAILURES_SHOWN`] of `total`.
+    #[error("{}", describe_item_failures(failures, *total))]
+    ItemOptions { failures: Vec<String>, total: usize },
+}
+
+/// How many refused items a [`BuildError::ItemOptions`] lists.
+const MAX_ITEM_FAILURES_SHOWN: usize = 20;
+
+fn describe_item_failures(failures: &[String], total: usize) -> String {
+    let mut text = format!(
+        "{total} item{} cannot be graded with {} options:",
+        if total == 1 { "" } else { "s" },
+        if total == 1 { "its" } else { "their" }
+    );
+    for failure in failures {
+        text.push_str("\n  ");
+        text.push_str(failure);
+    }
+    if total > failures.len() {
+        text.push_str(&format!("\n  ... and {} more", total - failures.len()));
+    }
+    text
 }
 
 impl BuildError {
@@ -77,6 +102,7 @@ impl BuildError {
         match self {
             Self::Plugin { source, .. } => source.kind(),
             Self::MissingApiKey { .. } => "missing_api_key",
+            Self::ItemOptions { .. } => "item_options",
         }
     }
 }
@@ -106,7 +132,10 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
             PluginProvider::new(&plugin, &options, &context)
         })
         .await
-        .map_err(|source| BuildError::Plugin { at, source })?;
+        .map_err(|source| BuildError::Plugin {
+            at,
+            source: Box::new(source),
+        })?;
         providers.push(ProviderSlot {
             name: p.name.clone(),
             model: p.model.clone(),
@@ -122,6 +151,7 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
         });
     }
     let mut tasks = Vec::new();
+    let mut item_failures = ItemFailures::default();
     for t in &config.tasks {
         let mut graders: Vec<(String, Arc<dyn Grader>)> = Vec::new();
         for (i, g) in t.graders.iter().enumerate() {
@@ -144,7 +174,11 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
                 PluginGrader::new(&plugin, &options, &context)
             })
             .await
-            .map_err(|source| BuildError::Plugin { at, source })?;
+            .map_err(|source| BuildError::Plugin {
+                at,
+                source: Box::new(source),
+            })?;
+            check_items(t, g, &grader, &mut item_failures).await;
             graders.push((g.name.clone(), Arc::new(grader)));
         }
         tasks.push(TaskSlot {
@@ -152,7 +186,50 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
             graders,
         });
     }
+    if item_failures.total > 0 {
+        return Err(BuildError::ItemOptions {
+            failures: item_failures.shown,
+            total: item_failures.total,
+        });
+    }
     Ok(Components { providers, tasks })
+}
+
+/// Items whose options a grader refused: the first few as lines, and how many in all.
+#[derive(Debug, Default)]
+struct ItemFailures {
+    shown: Vec<String>,
+    total: usize,
+}
+
+/// When `grader`'s options use item variables, render them for every item of `task` and
+/// ask the grader whether it can use them, so that a dataset value it cannot grade against
+/// (a non-number for a numeric match) stops the run before any sample, naming the item's
+/// place. Options without variables (`options_for` is `None`) cost nothing here.
+async fn check_items(
+    task: &TaskConfig,
+    config: &GraderConfig,
+    grader: &PluginGrader,
+    failures: &mut ItemFailures,
+) {
+    for (index, item) in task.items.iter().enumerate() {
+        let Some(options) = config.options_for(item) else {
+            continue;
+        };
+        if let Err(reason) = grader.check_item(&options).await {
+            failures.total += 1;
+            if failures.shown.len() < MAX_ITEM_FAILURES_SHOWN {
+                let place = match task.item_place(index) {
+                    "" => format!("tasks.{}", task.name),
+                    place => place.to_owned(),
+                };
+                failures.shown.push(format!(
+                    "{place}: item `{}`: grader `{}`: {reason}",
+                    item.id, config.name
+                ));
+            }
+        }
+    }
 }
 
 /// The key in the environment variable `env` names, if it names one; `at` is the config

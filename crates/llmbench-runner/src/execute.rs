@@ -33,6 +33,67 @@ pub struct RunOptions {
     pub max_cost_usd: Option<f64>,
     /// Spent by earlier invocations of this run (when resuming), counted against the cap.
     pub already_spent_usd: f64,
+    /// After [`Stop::Drain`], how long the samples in flight may take to finish before they
+    /// are cancelled.
+    pub grace: Duration,
+}
+
+/// What a run is asked to do, through the `watch` channel of its [`StopSignal`]. Requests
+/// only escalate: `Run`, then `Drain`, then `Now`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stop {
+    /// Keep going.
+    #[default]
+    Run,
+    /// Start no new sample; give the samples in flight [`RunOptions::grace`] to finish, then
+    /// cancel the rest.
+    Drain,
+    /// Cancel the samples in flight at once.
+    Now,
+}
+
+/// What a run did about a stop request, for its caller to tell the user. Cancelled samples
+/// are not stored: resuming the run sends them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopEvent {
+    /// No new sample starts; the `in_flight` samples have `grace` to finish.
+    Draining { in_flight: usize, grace: Duration },
+    /// The samples still in flight were cancelled: the grace period ran out
+    /// (`grace_over`), or the caller asked for [`Stop::Now`].
+    Cancelled { cancelled: usize, grace_over: bool },
+}
+
+/// How a run is told to stop, and how it says what it does about it.
+pub struct StopSignal {
+    pub requests: watch::Receiver<Stop>,
+    /// Called (on the runner's task; keep it cheap) when the run starts draining and when it
+    /// cancels what is in flight.
+    pub on_event: Box<dyn Fn(StopEvent) + Send + Sync>,
+}
+
+impl StopSignal {
+    /// `requests`, with events logged as warnings.
+    pub fn new(requests: watch::Receiver<Stop>) -> Self {
+        Self {
+            requests,
+            on_event: Box::new(|event| tracing::warn!(?event, "stopping")),
+        }
+    }
+
+    /// A signal that never asks to stop.
+    pub fn never() -> Self {
+        let (tx, rx) = watch::channel(Stop::Run);
+        drop(tx);
+        Self::new(rx)
+    }
+}
+
+impl std::fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopSignal")
+            .field("requests", &*self.requests.borrow())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Told about progress; must be cheap (it runs on the runner's tasks).
@@ -53,8 +114,10 @@ pub struct RunOutcome {
     pub errors: u64,
     /// Samples skipped because an earlier invocation finished them.
     pub skipped: u64,
-    /// The run was cancelled before every sample finished.
+    /// The run was stopped before every sample finished.
     pub interrupted: bool,
+    /// Samples cancelled in flight when the run was stopped (not stored).
+    pub cancelled: u64,
     /// The run stopped early because it reached `max_cost_usd`.
     pub budget_exhausted: bool,
     /// What this run has cost so far (all invocations), in USD, where costs are known.
@@ -94,16 +157,18 @@ type Finished = (SampleRecord, Vec<AttemptRecord>);
 
 /// Run every sample of `plan` not in `options.done`, storing each as it finishes.
 ///
-/// Stops early when `cancel` becomes `true`: no new sample starts, samples in flight are
-/// cancelled (their plugin calls too), and everything already finished is written before
-/// this returns. The store is handed back for the caller to mark the run's status.
+/// Stops early when asked through `stop`: on [`Stop::Drain`] no new sample starts and the
+/// samples in flight get [`RunOptions::grace`] to finish (those that do are stored); then, or
+/// at once on [`Stop::Now`], the rest are cancelled (their futures dropped, which releases
+/// their plugin calls with cancel) and not stored. Everything finished is written before this
+/// returns. The store is handed back for the caller to mark the run's status.
 pub async fn execute(
     components: Arc<Components>,
     plan: &Plan,
     store: Store,
     options: RunOptions,
     observer: Arc<dyn Observer>,
-    mut cancel: watch::Receiver<bool>,
+    stop: StopSignal,
 ) -> (Result<RunOutcome, RunError>, Store) {
     let (tx, rx) = mpsc::channel::<Finished>(256);
     let run_id = options.run_id.clone();
@@ -125,11 +190,18 @@ pub async fn execute(
         errors: 0,
         skipped: 0,
         interrupted: false,
+        cancelled: 0,
         budget_exhausted: false,
         spent_usd: 0.0,
     };
+    let StopSignal {
+        requests: mut stop,
+        on_event,
+    } = stop;
     let mut in_flight = JoinSet::new();
     let mut write_failed = false;
+    // Whether every sample of the plan was started (or skipped as done).
+    let mut all_started = true;
 
     'plan: for sample in plan.iter() {
         if shared.options.done.contains(&sample.id(&shared.components)) {
@@ -139,17 +211,19 @@ pub async fn execute(
         }
         let permit = tokio::select! {
             biased;
-            _ = cancelled(&mut cancel) => { outcome.interrupted = true; break 'plan; }
+            _ = stop_requested(&mut stop) => { all_started = false; break 'plan; }
             permit = Arc::clone(&global).acquire_owned() => permit.expect("semaphore never closed"),
         };
         if shared.over_budget() {
             outcome.budget_exhausted = true;
+            all_started = false;
             break 'plan;
         }
         // Reap what finished, so the set stays as small as the concurrency limit.
         while let Some(done) = in_flight.try_join_next() {
             if !forward(done, &tx, &mut outcome).await {
                 write_failed = true;
+                all_started = false;
                 break 'plan;
             }
         }
@@ -161,28 +235,75 @@ pub async fn execute(
         });
     }
 
-    loop {
-        if write_failed {
-            break;
-        }
-        let next = tokio::select! {
-            biased;
-            _ = cancelled(&mut cancel), if !outcome.interrupted => {
-                outcome.interrupted = true;
-                in_flight.abort_all();
-                continue;
-            }
-            next = in_flight.join_next() => next,
-        };
-        match next {
-            None => break,
-            Some(done) => {
-                if !forward(done, &tx, &mut outcome).await {
-                    write_failed = true;
+    // Wait for what is in flight, watching for stop requests: the first gives the samples
+    // in flight the grace period, the grace period running out or `Stop::Now` cancels them.
+    let mut seen = Stop::Run;
+    let mut grace_ends: Option<tokio::time::Instant> = None;
+    let mut can_change = true;
+    let mut cancel: Option<bool> = None; // Some(grace_over) once the samples are to be cancelled
+    while !write_failed && cancel.is_none() {
+        let request = *stop.borrow_and_update();
+        if request > seen {
+            if seen == Stop::Run {
+                // Count only what is really still running.
+                while let Some(done) = in_flight.try_join_next() {
+                    if !forward(done, &tx, &mut outcome).await {
+                        write_failed = true;
+                    }
                 }
             }
+            seen = request;
+            match request {
+                Stop::Run => {}
+                Stop::Drain => {
+                    let grace = shared.options.grace;
+                    on_event(StopEvent::Draining {
+                        in_flight: in_flight.len(),
+                        grace,
+                    });
+                    grace_ends = Some(tokio::time::Instant::now() + grace);
+                }
+                Stop::Now => cancel = Some(false),
+            }
+            continue;
+        }
+        tokio::select! {
+            biased;
+            changed = stop.changed(), if can_change => {
+                // The sender is gone: nobody can ask to stop any more.
+                can_change = changed.is_ok();
+            }
+            () = sleep_until(grace_ends) => cancel = Some(true),
+            next = in_flight.join_next() => match next {
+                None => break,
+                Some(done) => {
+                    if !forward(done, &tx, &mut outcome).await {
+                        write_failed = true;
+                    }
+                }
+            },
         }
     }
+    if let Some(grace_over) = cancel.filter(|_| !write_failed) {
+        // Dropping the futures cancels their requests and plugin calls. A sample that
+        // finished before its task saw the abort is complete, and stored as usual.
+        in_flight.abort_all();
+        while let Some(done) = in_flight.join_next().await {
+            match done {
+                Err(e) if e.is_cancelled() => outcome.cancelled += 1,
+                // A failed write is reported by the writer, below.
+                done => _ = forward(done, &tx, &mut outcome).await,
+            }
+        }
+        on_event(StopEvent::Cancelled {
+            cancelled: outcome.cancelled as usize,
+            grace_over,
+        });
+    }
+    // Stopped before every sample was started, or with samples cancelled: the run is not
+    // complete. (A stop that comes after the last sample started, whose samples all finish
+    // within the grace period, leaves a complete run.)
+    outcome.interrupted = seen != Stop::Run && (!all_started || outcome.cancelled > 0);
     in_flight.abort_all();
     drop(tx);
     outcome.spent_usd = *shared.spent.lock().expect("spend lock");
@@ -200,10 +321,19 @@ pub async fn execute(
     (Ok(outcome), store)
 }
 
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
-    if cancel.wait_for(|&c| c).await.is_err() {
-        // The sender is gone: nobody can cancel any more.
+/// Resolves once a stop is requested (never, once nobody can request one).
+async fn stop_requested(stop: &mut watch::Receiver<Stop>) {
+    if stop.wait_for(|&s| s != Stop::Run).await.is_err() {
+        // The sender is gone: nobody can stop us any more.
         std::future::pending::<()>().await;
+    }
+}
+
+/// Sleeps until `at`; forever when there is no `at`.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -273,13 +403,22 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
     let mut grades = Vec::with_capacity(slot.graders.len());
     let mut verdict = None;
     if let Some(completion) = &completion {
-        let grade_request = GradeRequest {
+        let item = &slot.task.items()[sample.item];
+        let mut grade_request = GradeRequest {
             task: key.task.clone(),
             item: key.item.clone(),
-            vars: slot.task.items()[sample.item].vars.clone(),
+            vars: item.vars.clone(),
+            options: None,
             completion: completion.clone(),
         };
         for (i, (name, grader)) in slot.graders.iter().enumerate() {
+            // Options that use item variables are rendered for this item (once per sample
+            // and grader); the others stay `None`, and the grader keeps its own.
+            grade_request.options = slot
+                .task
+                .graders
+                .get(i)
+                .and_then(|config| config.options_for(item));
             let mut grade = grader
                 .grade(&grade_request)
                 .await
@@ -396,5 +535,224 @@ async fn call_with_retries(
                 wait = delay;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Stopping a run through real plugins (`provider-testkit`, whose `SLEEP_MS=<n>` in a
+    //! prompt holds that request back), loaded from the build directory.
+
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use llmbench_store::Store;
+    use tokio::sync::watch;
+
+    use super::{Stop, StopEvent, StopSignal};
+    use crate::{RunOutcome, SweepStart, run_sweep};
+
+    /// `target/<profile>`, where cargo built the plugin cdylibs of the dev-dependencies.
+    fn plugin_dir() -> PathBuf {
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable lives in target/<profile>/deps")
+            .to_owned();
+        let lib = dir.join(llmbench_plugin_host::library_file_name("provider-testkit"));
+        assert!(
+            lib.exists(),
+            "{} is missing: build it with `cargo build -p provider-testkit`",
+            lib.display()
+        );
+        dir
+    }
+
+    /// A config whose items sleep the given milliseconds each, counting calls in
+    /// `dir/calls.tsv`.
+    fn config(
+        dir: &Path,
+        sleeps_ms: &[u64],
+        concurrency: usize,
+        grace: f64,
+    ) -> llmbench_config::Config {
+        let items: Vec<String> = sleeps_ms
+            .iter()
+            .enumerate()
+            .map(|(i, ms)| format!("{{ id = \"i{i}\", text = \"SLEEP_MS={ms}\" }}"))
+            .collect();
+        let source = format!(
+            r#"[run]
+concurrency = {concurrency}
+timeout-seconds = 120
+grace-seconds = {grace}
+
+[providers.kit]
+plugin = "provider-testkit"
+model = "echo"
+options = {{ counter-file = "calls.tsv" }}
+
+[tasks.t]
+prompt = "{{{{ text }}}}"
+items = [{}]
+"#,
+            items.join(", ")
+        );
+        llmbench_config::parse(&source, &dir.join("bench.toml")).expect("a valid config")
+    }
+
+    fn calls(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("calls.tsv"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    struct Stopped {
+        outcome: RunOutcome,
+        events: Vec<StopEvent>,
+        /// Items stored, sorted.
+        stored: Vec<String>,
+        /// From the first stop request to the end of the sweep.
+        stop_took: Duration,
+    }
+
+    /// Runs `config` in `dir`; once `started` requests were sent, asks for each of
+    /// `requests` in turn, 300 ms apart.
+    async fn run_and_stop(
+        dir: &Path,
+        config: &llmbench_config::Config,
+        started: usize,
+        requests: &[Stop],
+    ) -> Stopped {
+        let store = Store::open_in_dir(&dir.join("results")).unwrap();
+        let (tx, rx) = watch::channel(Stop::Run);
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&events);
+        let stop = StopSignal {
+            requests: rx,
+            on_event: Box::new(move |e| log.lock().unwrap().push(e)),
+        };
+        let first_request = Arc::new(Mutex::new(None));
+        let asked = Arc::clone(&first_request);
+        let (dir_owned, requests) = (dir.to_owned(), requests.to_vec());
+        let asker = tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while calls(&dir_owned) < started {
+                assert!(Instant::now() < deadline, "the requests were not sent");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Let the plugin get into its sleep.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            for (i, request) in requests.into_iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                asked.lock().unwrap().get_or_insert_with(Instant::now);
+                tx.send_replace(request);
+            }
+            tx
+        });
+        let (store, result) = run_sweep(
+            config,
+            &plugin_dir(),
+            store,
+            SweepStart::New {
+                run_id: "r1".into(),
+            },
+            Arc::new(()),
+            stop,
+        )
+        .await;
+        let ended = Instant::now();
+        let result = result.unwrap();
+        let _tx = asker.await.unwrap();
+        let stop_took =
+            ended.duration_since(first_request.lock().unwrap().expect("a stop was asked"));
+        let mut stored: Vec<String> = store
+            .report("r1")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| s.key.item.clone())
+            .collect();
+        stored.sort();
+        let events = events.lock().unwrap().clone();
+        Stopped {
+            outcome: result.outcome,
+            events,
+            stored,
+            stop_took,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drain_stores_what_finishes_in_the_grace_period_and_cancels_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        // Four in flight (two that answer within the grace period, two stalled), two never
+        // started.
+        let config = config(dir.path(), &[1500, 60_000, 1500, 60_000, 10, 10], 4, 3.0);
+        let s = run_and_stop(dir.path(), &config, 4, &[Stop::Drain]).await;
+        assert_eq!(
+            s.events,
+            [
+                StopEvent::Draining {
+                    in_flight: 4,
+                    grace: Duration::from_secs(3)
+                },
+                StopEvent::Cancelled {
+                    cancelled: 2,
+                    grace_over: true
+                }
+            ]
+        );
+        assert_eq!(s.stored, ["i0", "i2"], "the quick ones, stored once");
+        assert!(s.outcome.interrupted);
+        assert_eq!((s.outcome.finished, s.outcome.cancelled), (2, 2));
+        assert_eq!(calls(dir.path()), 4, "no sample started after the stop");
+        assert!(s.stop_took >= Duration::from_secs(3), "{:?}", s.stop_took);
+        assert!(s.stop_took < Duration::from_secs(15), "{:?}", s.stop_took);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_now_cancels_without_waiting_for_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), &[60_000, 60_000, 10], 2, 60.0);
+        let s = run_and_stop(dir.path(), &config, 2, &[Stop::Drain, Stop::Now]).await;
+        assert_eq!(
+            s.events,
+            [
+                StopEvent::Draining {
+                    in_flight: 2,
+                    grace: Duration::from_secs(60)
+                },
+                StopEvent::Cancelled {
+                    cancelled: 2,
+                    grace_over: false
+                }
+            ]
+        );
+        assert!(s.stored.is_empty(), "{:?}", s.stored);
+        assert!(s.outcome.interrupted);
+        assert!(s.stop_took < Duration::from_secs(15), "{:?}", s.stop_took);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_after_the_last_start_whose_samples_all_finish_leaves_a_complete_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), &[2000, 2000], 2, 30.0);
+        let s = run_and_stop(dir.path(), &config, 2, &[Stop::Drain]).await;
+        assert_eq!(
+            s.events,
+            [StopEvent::Draining {
+                in_flight: 2,
+                grace: Duration::from_secs(30)
+            }]
+        );
+        assert_eq!(s.stored, ["i0", "i1"]);
+        assert!(!s.outcome.interrupted);
+        assert_eq!(s.outcome.cancelled, 0);
     }
 }

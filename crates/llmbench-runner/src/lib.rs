@@ -18,7 +18,10 @@ mod sweep;
 
 pub use build::{BuildError, Components, ProviderSlot, TaskSlot, build};
 pub use estimate::{CostEstimate, estimate_cost};
-pub use execute::{Observer, RunError, RunOptions, RunOutcome, execute, sample_request};
+pub use execute::{
+    Observer, RunError, RunOptions, RunOutcome, Stop, StopEvent, StopSignal, execute,
+    sample_request,
+};
 pub use plan::{Plan, PlannedSample};
 pub use retry::RetryPolicy;
-pub use sweep::{SweepError, SweepResult, SweepStart, price_snapshot, run_sweep};
+pub use sweep::{SweepError, SweepResult, SweepStart, price_snapshot, run_sweep, stop_on_signals};

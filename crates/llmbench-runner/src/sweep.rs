@@ -10,7 +10,9 @@ use llmbench_core::SampleId;
 use llmbench_store::{NewRun, RunStatus, Store, StoreError};
 use tokio::sync::watch;
 
-use crate::{BuildError, Observer, Plan, RetryPolicy, RunError, RunOptions, RunOutcome};
+use crate::{
+    BuildError, Observer, Plan, RetryPolicy, RunError, RunOptions, RunOutcome, Stop, StopSignal,
+};
 
 /// Start a new run, or continue a stored one.
 #[derive(Debug, Clone)]
@@ -69,6 +71,28 @@ pub fn price_snapshot(config: &Config) -> serde_json::Value {
     serde_json::Value::Object(prices)
 }
 
+/// Stop requests from SIGINT (Ctrl-C) and SIGTERM: the first asks for [`Stop::Drain`], the
+/// next for [`Stop::Now`]. Must be called inside a tokio runtime. From then on these signals
+/// no longer end the process by themselves: whoever holds the receiver must act on it.
+pub fn stop_on_signals() -> std::io::Result<watch::Receiver<Stop>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = watch::channel(Stop::Run);
+    tokio::spawn(async move {
+        for request in [Stop::Drain, Stop::Now] {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::debug!(signal = name, ?request, "stop requested");
+            // Kept even with no receiver left: a sweep started later sees it.
+            tx.send_replace(request);
+        }
+    });
+    Ok(rx)
+}
+
 /// Build the config's plugins, record the run (new) or mark it running again (resume), run
 /// every sample not yet finished, and set the run's final status. The store is handed back
 /// whatever happens.
@@ -78,7 +102,7 @@ pub async fn run_sweep(
     store: Store,
     start: SweepStart,
     observer: Arc<dyn Observer>,
-    cancel: watch::Receiver<bool>,
+    stop: StopSignal,
 ) -> (Store, Result<SweepResult, SweepError>) {
     let components = match crate::build(config, plugin_dir).await {
         Ok(c) => c,
@@ -99,16 +123,10 @@ pub async fn run_sweep(
         done,
         max_cost_usd: config.run.max_cost_usd,
         already_spent_usd,
+        grace: config.run.grace,
     };
-    let (result, store) = crate::execute(
-        Arc::new(components),
-        &plan,
-        store,
-        options,
-        observer,
-        cancel,
-    )
-    .await;
+    let (result, store) =
+        crate::execute(Arc::new(components), &plan, store, options, observer, stop).await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -174,6 +192,7 @@ fn prepare(
                         )
                     })
                     .collect(),
+                pass_at_k: config.run.pass_at_k.clone(),
             })?;
             Ok((HashSet::new(), 0.0))
         }

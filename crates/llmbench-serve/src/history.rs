@@ -238,6 +238,7 @@ items = [{ id = "a" }, { id = "b" }]
                 planned_samples: 2,
                 providers: vec![("p".into(), "m".into(), "m".into())],
                 graders: vec![("t".into(), vec![])],
+                pass_at_k: Vec::new(),
             })
             .unwrap();
         for (item, ok) in samples {

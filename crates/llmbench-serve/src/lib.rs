@@ -5,9 +5,11 @@
 //! (a start that comes due while a sweep runs is skipped and counted in
 //! `llmbench_sweeps_skipped_total`, and a lock file keeps a second `serve` of the same sweep
 //! and store from starting). Each sweep is an ordinary run in the results store. When told
-//! to stop it cancels the running sweep, which stores every finished sample and marks the
-//! run interrupted; the next `serve` of the config resumes that run (or one left `running`
-//! by a crash) before anything else.
+//! to stop (SIGTERM or Ctrl-C) it starts no new sample, gives the requests in flight the
+//! config's grace period (`[run] grace-seconds`) to finish, cancels the rest (at once on a
+//! second signal), stores every finished sample and marks the run interrupted; the next
+//! `serve` of the config resumes that run (or one left `running` by a crash) before anything
+//! else, and sends the cancelled requests again.
 //!
 //! Meanwhile it serves `/metrics` and `/healthz` over HTTP. Store-derived metrics are
 //! rebuilt from the store on start (see `history`), so they never count a stored sample
@@ -28,7 +30,7 @@ use llmbench_metrics::{
     EndedRun, MetricId, Metrics, MetricsObserver, ModelLabels, SweepOutcome, account_run, now_unix,
     provider_labels, touch_samples,
 };
-use llmbench_runner::{SweepError, SweepStart};
+use llmbench_runner::{Stop, StopEvent, StopSignal, SweepError, SweepStart};
 use llmbench_store::{Store, StoreError};
 use tokio::sync::watch;
 
@@ -92,36 +94,23 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metri
     http::serve(listener, metrics).await;
 }
 
-/// A watch that turns `true` on SIGTERM or SIGINT (Ctrl-C). Must be called inside a tokio
-/// runtime.
-pub fn stop_on_signals() -> std::io::Result<watch::Receiver<bool>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::warn!(
-            signal = name,
-            "stopping: the running sweep stores what finished and is resumed by the next `llmbench serve`"
-        );
-        let _ = tx.send(true);
-    });
-    Ok(rx)
+/// Stop requests from SIGTERM and SIGINT (Ctrl-C): the first drains the running sweep, the
+/// second cancels what it has in flight at once ([`llmbench_runner::stop_on_signals`]). Must
+/// be called inside a tokio runtime.
+pub fn stop_on_signals() -> std::io::Result<watch::Receiver<Stop>> {
+    llmbench_runner::stop_on_signals()
 }
 
-/// Runs `config`'s sweep on its schedule until `stop` turns `true`, then returns after the
-/// running sweep (if any) has stored what finished and been marked interrupted.
+/// Runs `config`'s sweep on its schedule until a stop is requested, then returns after the
+/// running sweep (if any) has stored what finished within its grace period, cancelled the
+/// rest and been marked interrupted.
 ///
 /// `on_listening` is called once with the metrics address actually bound (useful with port
 /// 0).
 pub async fn serve(
     config: Config,
     options: ServeOptions,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Stop>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let Some(schedule_config) = config.schedule.clone() else {
@@ -203,6 +192,7 @@ pub async fn serve(
                         .unwrap_or_default();
                 tracing::info!(sweep, at = %at, "next sweep");
                 if !sleep_until(at, &mut stop).await {
+                    tracing::warn!(sweep, "stopping: no sweep is running");
                     break;
                 }
                 SweepStart::New {
@@ -210,8 +200,22 @@ pub async fn serve(
                 }
             }
         };
-        worker.run(start, stop.clone()).await;
-        if *stop.borrow() {
+        let run_id = start.run_id().to_owned();
+        let outcome = worker.run(start, stop.clone()).await;
+        if *stop.borrow() != Stop::Run {
+            if outcome == SweepOutcome::Interrupted {
+                tracing::warn!(
+                    sweep,
+                    run = run_id,
+                    "stopped: run {run_id} is interrupted; the next `llmbench serve` resumes it"
+                );
+            } else {
+                tracing::warn!(
+                    sweep,
+                    run = run_id,
+                    "stopping: run {run_id} has ended; no sweep is running"
+                );
+            }
             break;
         }
         let (next, skipped) = schedule.after_sweep(tick, Timestamp::now());
@@ -243,7 +247,7 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    async fn run(&mut self, start: SweepStart, stop: watch::Receiver<bool>) -> SweepOutcome {
+    async fn run(&mut self, start: SweepStart, stop: watch::Receiver<Stop>) -> SweepOutcome {
         let store = self
             .store
             .take()
@@ -252,6 +256,11 @@ impl Worker<'_> {
         let started = now_unix();
         tracing::info!(sweep, run = start.run_id(), "sweep starting");
         self.metrics.set(MetricId::SweepInProgress, &[sweep], 1.0);
+        let run_id = start.run_id().to_owned();
+        let stop = StopSignal {
+            requests: stop,
+            on_event: Box::new(move |event| tell(&run_id, event)),
+        };
         let (store, result) = llmbench_runner::run_sweep(
             self.config,
             &self.options.plugin_dir,
@@ -312,14 +321,40 @@ impl Worker<'_> {
     }
 }
 
+/// Says what a stopping sweep does.
+fn tell(run_id: &str, event: StopEvent) {
+    match event {
+        StopEvent::Draining { in_flight: 0, .. } => {
+            tracing::warn!(run = run_id, "stopping: no new samples; none in flight");
+        }
+        StopEvent::Draining { in_flight, grace } => tracing::warn!(
+            run = run_id,
+            "stopping: no new samples; waiting up to {} s for {in_flight} in-flight request{} \
+             (SIGTERM or Ctrl-C again to stop now)",
+            grace.as_secs_f64(),
+            if in_flight == 1 { "" } else { "s" },
+        ),
+        StopEvent::Cancelled { cancelled: 0, .. } => {
+            tracing::warn!(run = run_id, "stopping now: nothing was in flight");
+        }
+        StopEvent::Cancelled { cancelled, .. } => tracing::warn!(
+            run = run_id,
+            "stopping now: {cancelled} request{} cancelled; the next `llmbench serve` sends {} \
+             again when it resumes run {run_id}",
+            if cancelled == 1 { "" } else { "s" },
+            if cancelled == 1 { "it" } else { "them" },
+        ),
+    }
+}
+
 /// Sleeps until `at`; false when told to stop first.
-async fn sleep_until(at: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
+async fn sleep_until(at: Timestamp, stop: &mut watch::Receiver<Stop>) -> bool {
+    if *stop.borrow() != Stop::Run {
         return false;
     }
     let wait = unsigned(at.duration_since(Timestamp::now()));
     let stopped = async {
-        if stop.wait_for(|&s| s).await.is_err() {
+        if stop.wait_for(|&s| s != Stop::Run).await.is_err() {
             // Nobody can stop us any more.
             std::future::pending::<()>().await;
         }

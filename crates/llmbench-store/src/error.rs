@@ -16,6 +16,15 @@ pub enum StoreError {
     },
     #[error("{path}: cannot open the results store: its directory does not exist")]
     MissingDir { path: PathBuf },
+    #[error(
+        "{path}: no results store here (looked for this file; nothing was created): run `llmbench run` first, or pass the --output-dir that holds it"
+    )]
+    NotFound { path: PathBuf },
+    #[error(
+        "{path}: the results store is damaged ({detail}); nothing was written to it. Save what is readable with `llmbench export` (run by run), or `sqlite3 {file} .recover > dump.sql`, then move the damaged file away",
+        file = path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error("{path}: cannot open the results store: {source}")]
     Open {
         path: PathBuf,
@@ -40,6 +49,33 @@ pub enum StoreError {
     },
     #[error("{path}: no run `{run_id}` in this results store")]
     RunNotFound { run_id: String, path: PathBuf },
+    #[error(
+        "{path}: run `{run_id}` is being run by another process (its lock {lock} is held); wait for it, or stop that process"
+    )]
+    RunBusy {
+        path: PathBuf,
+        run_id: String,
+        lock: PathBuf,
+    },
+    #[error("{lock}: cannot lock run `{run_id}`: {source}")]
+    Lock {
+        lock: PathBuf,
+        run_id: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{path}: run `{run_id}` cannot be resumed: its samples were deleted by the retention policy on {at} (its aggregates are kept)"
+    )]
+    RunPruned {
+        path: PathBuf,
+        run_id: String,
+        at: String,
+    },
+    #[error(
+        "{path}: cannot compute run aggregates: no histogram buckets were given to the store (Store::set_histogram_buckets)"
+    )]
+    NoHistogramBuckets { path: PathBuf },
     #[error("{path}: run `{run_id}` already exists")]
     RunExists { run_id: String, path: PathBuf },
     #[error(
@@ -79,12 +115,21 @@ impl StoreError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::CreateDir { .. } | Self::MissingDir { .. } | Self::Open { .. } => "open",
+            Self::NotFound { .. } => "not_found",
+            Self::Damaged { .. } => "damaged",
+            Self::RunBusy { .. } => "run_busy",
+            Self::Lock { .. } => "lock",
+            Self::RunPruned { .. } => "run_pruned",
+            Self::NoHistogramBuckets { .. } => "no_histogram_buckets",
             Self::SchemaTooNew { .. } => "schema_too_new",
             Self::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                     "busy"
                 }
                 Some(rusqlite::ErrorCode::DiskFull) => "disk_full",
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                    "damaged"
+                }
                 _ => "sqlite",
             },
             Self::RunNotFound { .. } => "run_not_found",

@@ -9,19 +9,67 @@
 //! only for open-ended structures (the price table, provider and grader lists).
 //!
 //! The store never receives a secret and has no column for one.
+//!
+//! # Opening: checked, and created only by writers
+//!
+//! [`Store::open`] (`run`, `serve`) creates a missing file; [`Store::open_existing`] (read
+//! commands, `resume`) refuses a missing one with [`StoreError::NotFound`] naming the path,
+//! and creates nothing. Both run `PRAGMA quick_check` before anything is written and refuse
+//! a damaged file with [`StoreError::Damaged`] (kind `damaged`), whose message says how to
+//! save what is readable. Cost: linear in the file's size; on a 100,000-sample store
+//! (197 MB, 1 KB answers) 0.27 s with an optimized build and 0.50 s unoptimized when the
+//! file is in the page cache, about 5 s from a cold disk (reading the file once).
+//!
+//! # Status that matches reality
+//!
+//! A process running a run holds the run's lock ([`Store::claim_run`], an advisory `flock`
+//! on `llmbench.sqlite.run-<id>.lock`); the kernel releases it however the process ends. A
+//! run stored as `running` that nobody holds reads as `interrupted` (reason
+//! [`DEAD_RUN_REASON`]) in [`Store::run`], [`Store::list_runs`] and [`Store::report`], and
+//! the next [`Store::open`] records it so. A stop by the spend cap is stored as
+//! `interrupted` with a reason starting `spend cap of`.
+//!
+//! # Disk space: the WAL is bounded
+//!
+//! A commit checkpoints once the WAL holds 256 pages (1 MiB with 4 KiB pages), and a WAL
+//! reset by a checkpoint is truncated back to 1 MiB (`journal_size_limit`); [`Store::end_run`]
+//! checkpoints with `TRUNCATE`, leaving it at 0 bytes. While a run writes, the store needs at
+//! most its database size plus about 2 MiB (1 MiB of WAL plus the largest sample's
+//! transaction) and the 32 KiB `-shm` file. A reader holding one read transaction open for a
+//! long time (an idle `sqlite3` shell inside `BEGIN`) stops checkpoints from resetting the
+//! WAL, which then grows until that reader ends.
+//!
+//! # Aggregates and retention
+//!
+//! [`Store::end_run`] writes the run's aggregates (schema version 4: `run_aggregates`,
+//! `run_aggregate_counts`, `run_aggregate_histograms`), from which `serve` can rebuild its
+//! metrics without reading samples ([`Store::run_aggregates`], computed on demand for runs
+//! without). [`Store::apply_retention`] deletes older runs' samples, completions, grades and
+//! attempts and keeps their runs and aggregates. Freed pages are reused by later samples, so
+//! the file stops growing once retention deletes as much as runs add; it never shrinks by
+//! itself (no auto-vacuum: a `VACUUM` rewrites the whole file, needs its size again in free
+//! space and blocks writers). [`Store::vacuum`] shrinks it on request.
 
+mod aggregates;
 mod error;
 mod export;
+mod liveness;
+mod retention;
 mod run;
 mod samples;
 mod schema;
 mod store;
 mod time;
 
+pub use aggregates::{
+    AggregateGroup, GradeTotals, Histogram, HistogramBuckets, RunAggregates, TokenTotals,
+};
 pub use error::StoreError;
 pub use export::{CSV_COLUMNS, ExportFormat};
+pub use liveness::RunClaim;
+pub use retention::RetentionOutcome;
 pub use run::{NewRun, RunStatus, RunSummaryRow, StoredRun};
 pub use samples::AttemptRecord;
 pub use schema::SCHEMA_VERSION;
-pub use store::{STORE_FILE_NAME, Store};
+pub use store::{DEAD_RUN_REASON, STORE_FILE_NAME, Store};
 pub use time::{new_run_id, utc_now_rfc3339};

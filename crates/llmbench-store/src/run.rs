@@ -21,16 +21,21 @@ pub struct NewRun {
     pub providers: Vec<(String, String, String)>,
     /// Task names in config order, with their grader names in order.
     pub graders: Vec<(String, Vec<String>)>,
+    /// The k of pass@k the run asks for (`[run] pass-at-k`); empty for none.
+    pub pass_at_k: Vec<u32>,
 }
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunStatus {
-    /// Started and not known to have ended (also what a killed run looks like).
+    /// Started, and a process holds it ([`crate::Store::claim_run`]). Stored `running` with
+    /// no holder (a killed process) reads as `Interrupted`.
     Running,
     /// Every planned sample was attempted.
     Finished,
-    /// Stopped early on purpose (Ctrl-C, a cost cap); it can be resumed.
+    /// Stopped early: on purpose (Ctrl-C or SIGTERM: reason `interrupted`; the spend cap:
+    /// reason `spend cap of ...`), or its process ended without recording an end (reason
+    /// `interrupted`). It can be resumed.
     Interrupted,
     /// Stopped by an error.
     Failed,
@@ -85,11 +90,17 @@ pub struct StoredRun {
     pub planned_samples: u64,
     pub providers: Vec<(String, String, String)>,
     pub graders: Vec<(String, Vec<String>)>,
+    /// The k of pass@k the run asked for; empty for none (and for runs stored by a build
+    /// before schema version 3).
+    pub pass_at_k: Vec<u32>,
     pub status: RunStatus,
     /// When the status last left `running`; `None` while running.
     pub finished_at: Option<String>,
     /// Why the run stopped, when it was not simply finished.
     pub status_reason: Option<String>,
+    /// When the retention policy deleted the run's samples ([`crate::Store::apply_retention`]);
+    /// its aggregates are kept ([`crate::Store::run_aggregates`]).
+    pub samples_deleted_at: Option<String>,
 }
 
 /// One line of `list_runs`.

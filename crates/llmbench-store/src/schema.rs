@@ -13,6 +13,13 @@ use crate::StoreError;
 /// How long a statement waits for another connection's lock before failing with `busy`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// WAL pages after which a commit checkpoints (SQLite's default is 1000, 4 MiB).
+pub(crate) const WAL_AUTOCHECKPOINT_PAGES: i64 = 256;
+
+/// The size, in bytes, the WAL file is truncated back to after a checkpoint resets it
+/// (SQLite's default is no limit: the file keeps its largest size).
+pub(crate) const JOURNAL_SIZE_LIMIT_BYTES: i64 = 1 << 20;
+
 /// Version 1: runs, samples and what each sample owns. Columns are typed (`STRICT`); JSON is
 /// kept only for open-ended structures (the price table, provider and grader lists).
 const V1: &str = r#"
@@ -106,7 +113,89 @@ ALTER TABLE grades ADD COLUMN output_tokens INTEGER CHECK (output_tokens >= 0);
 ALTER TABLE grades ADD COLUMN cost_usd REAL;
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+/// Version 3: the k of pass@k a run asked for (`[run] pass-at-k`), a JSON array of integers;
+/// runs stored before it asked for none.
+const V3: &str = r#"
+ALTER TABLE runs ADD COLUMN pass_at_k_json TEXT NOT NULL DEFAULT '[]'
+    CHECK (json_valid(pass_at_k_json));
+"#;
+
+/// Version 4: per-run aggregates, written when a run ends, so that `serve` rebuilds its
+/// metrics without reading samples; and the retention marks.
+///
+/// - `runs.aggregated_at`: when the aggregates of the run were written; NULL when there are
+///   none (a run stored before version 4, or one running again since).
+/// - `runs.histogram_buckets_json`: the upper bounds the histograms were counted in (the
+///   metrics crate's buckets), `{"request_seconds": [...], ...}`.
+/// - `runs.samples_deleted_at`: when the retention policy deleted the run's samples,
+///   completions, grades and attempts (the run and its aggregates are kept).
+/// - `run_aggregates`: one row per run x provider x model x task: sample counts, token sums
+///   (NULL when no sample knew the count), cost sums (NULL when no cost was known).
+/// - `run_aggregate_counts`: counts with open-ended labels: `sample_error` (error kind),
+///   `attempt_error` (outcome, HTTP status or ''), `attempt_retry` (outcome),
+///   `grade` (grader, outcome).
+/// - `run_aggregate_histograms`: per-bucket (not cumulative) counts as a JSON array of
+///   integers, one per bound then `+Inf`, with the exact count and sum; `label` is `success`
+///   or `error` for `request_seconds`, the grader for `grade_score`, else ''.
+const V4: &str = r#"
+ALTER TABLE runs ADD COLUMN aggregated_at TEXT;
+ALTER TABLE runs ADD COLUMN histogram_buckets_json TEXT
+    CHECK (histogram_buckets_json IS NULL OR json_valid(histogram_buckets_json));
+ALTER TABLE runs ADD COLUMN samples_deleted_at TEXT;
+
+CREATE TABLE run_aggregates (
+    run_id             TEXT NOT NULL REFERENCES runs (id),
+    provider           TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    task               TEXT NOT NULL,
+    samples            INTEGER NOT NULL CHECK (samples >= 0),
+    errors             INTEGER NOT NULL CHECK (errors >= 0),
+    passes             INTEGER NOT NULL CHECK (passes >= 0),
+    fails              INTEGER NOT NULL CHECK (fails >= 0),
+    input_tokens       INTEGER CHECK (input_tokens >= 0),
+    output_tokens      INTEGER CHECK (output_tokens >= 0),
+    cache_read_tokens  INTEGER CHECK (cache_read_tokens >= 0),
+    cache_write_tokens INTEGER CHECK (cache_write_tokens >= 0),
+    reasoning_tokens   INTEGER CHECK (reasoning_tokens >= 0),
+    total_input_tokens INTEGER CHECK (total_input_tokens >= 0),
+    cost_usd           REAL,
+    grader_cost_usd    REAL,
+    PRIMARY KEY (run_id, provider, model, task)
+) STRICT;
+
+CREATE TABLE run_aggregate_counts (
+    run_id   TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model    TEXT NOT NULL,
+    task     TEXT NOT NULL,
+    name     TEXT NOT NULL
+             CHECK (name IN ('sample_error', 'attempt_error', 'attempt_retry', 'grade')),
+    label1   TEXT NOT NULL,
+    label2   TEXT NOT NULL,
+    value    INTEGER NOT NULL CHECK (value >= 0),
+    PRIMARY KEY (run_id, provider, model, task, name, label1, label2),
+    FOREIGN KEY (run_id, provider, model, task)
+        REFERENCES run_aggregates (run_id, provider, model, task)
+) STRICT;
+
+CREATE TABLE run_aggregate_histograms (
+    run_id       TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    task         TEXT NOT NULL,
+    name         TEXT NOT NULL CHECK (name IN ('request_seconds', 'first_token_seconds',
+                     'output_tokens_per_second', 'grade_score')),
+    label        TEXT NOT NULL,
+    count        INTEGER NOT NULL CHECK (count >= 0),
+    sum          REAL NOT NULL,
+    buckets_json TEXT NOT NULL CHECK (json_valid(buckets_json)),
+    PRIMARY KEY (run_id, provider, model, task, name, label),
+    FOREIGN KEY (run_id, provider, model, task)
+        REFERENCES run_aggregates (run_id, provider, model, task)
+) STRICT;
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -117,12 +206,13 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// WAL with `synchronous=NORMAL` keeps every committed transaction across a crash of the
 /// process (the operating system still holds the written pages); a power loss may drop the
 /// last few commits but never leaves the file inconsistent.
+///
+/// Before anything is written (the journal mode, a migration), the file is checked with
+/// `PRAGMA quick_check`; a damaged file is refused with [`StoreError::Damaged`].
 pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let open_err = |source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    };
+    let open_err = |source| open_or_damaged(path, source);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    check(conn, path)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(open_err)?;
@@ -133,7 +223,68 @@ pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
         .map_err(open_err)?;
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(open_err)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(open_err)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)
+        .map_err(open_err)?;
     migrate(conn, path)
+}
+
+/// An error while opening: a damaged file is [`StoreError::Damaged`], anything else
+/// [`StoreError::Open`].
+pub(crate) fn open_or_damaged(path: &Path, source: rusqlite::Error) -> StoreError {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            StoreError::Damaged {
+                path: path.to_owned(),
+                detail: source.to_string(),
+            }
+        }
+        _ => StoreError::Open {
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+/// `PRAGMA quick_check`: every page's b-tree structure, cell and overflow pointers and the
+/// free list, without the index-versus-table cross-check of `integrity_check` (linear in the
+/// file's size; see the crate docs for figures). At most 5 problems are reported.
+fn check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let problems = conn
+        .prepare("PRAGMA quick_check(5)")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|source| open_or_damaged(path, source))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Damaged {
+        path: path.to_owned(),
+        detail: format!("quick_check: {}", problems.join("; ")),
+    })
+}
+
+/// Copies the WAL into the database and truncates it to 0 bytes: what a run's end does. A
+/// reader in the middle of a transaction makes this a partial checkpoint (reported in the
+/// log, not as an error): the WAL is then truncated by a later checkpoint.
+pub(crate) fn checkpoint(conn: &Connection, path: &Path) {
+    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
+    });
+    match result {
+        Ok((0, _, _)) => {}
+        Ok((busy, log, done)) => {
+            tracing::debug!(path = %path.display(), busy, log, done, "partial WAL checkpoint: a reader holds the WAL");
+        }
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "WAL checkpoint failed"),
+    }
 }
 
 fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
@@ -228,5 +379,91 @@ mod tests {
         let (name, grade) = &report.samples[0].grades[0];
         assert_eq!((name.as_str(), grade.evidence.as_str()), ("g", "matched"));
         assert_eq!((grade.usage, grade.cost_usd), (None, None));
+        assert!(report.run.pass_at_k.is_empty());
+    }
+
+    /// A store written by a version-2 build opens, migrates to version 3, and its runs read
+    /// back as having asked for no pass@k; a new run in the same file keeps its own.
+    #[test]
+    fn a_version_2_store_is_migrated_and_its_runs_ask_for_no_pass_at_k() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llmbench.sqlite");
+        let id = llmbench_core::SampleKey {
+            task: "t".into(),
+            item: "i".into(),
+            provider: "p".into(),
+            repeat: 0,
+        }
+        .id()
+        .to_string();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(V2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO runs VALUES ('old', '2026-01-01T00:00:00Z', 'c.toml', '', '{}', 1,
+                    '[["p", "m", "P"]]', '[["t", ["g"]]]', 'finished', NULL, NULL)"#,
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat,
+                     status, attempts, verdict_pass, verdict_score, finished_at)
+                 VALUES ('old', ?1, 't', 'i', 'p', 'm', 0, 'done', 1, 0, 0.0,
+                     '2026-01-01T00:00:01Z')",
+                [&id],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO grades VALUES ('old', ?1, 0, 'g', 'fail', 0.0, 'no match', 'check',
+                     NULL, NULL, NULL)",
+                [&id],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 4);
+        let old = store.run("old").unwrap();
+        assert!(old.pass_at_k.is_empty());
+        let report = store.report("old").unwrap();
+        assert!(report.run.pass_at_k.is_empty());
+        assert_eq!(report.samples.len(), 1);
+        assert_eq!(report.samples[0].grades[0].1.evidence, "no match");
+        assert!(!report.samples[0].verdict.as_ref().unwrap().pass);
+
+        store
+            .create_run(&crate::NewRun {
+                id: "new".into(),
+                created_at: "2026-02-01T00:00:00Z".into(),
+                config_path: "c.toml".into(),
+                config_toml: String::new(),
+                prices_json: serde_json::json!({}),
+                planned_samples: 10,
+                providers: vec![("p".into(), "m".into(), "P".into())],
+                graders: vec![("t".into(), vec!["g".into()])],
+                pass_at_k: vec![1, 10],
+            })
+            .unwrap();
+        assert_eq!(store.report("new").unwrap().run.pass_at_k, vec![1, 10]);
+        assert!(store.run("old").unwrap().pass_at_k.is_empty());
+    }
+
+    /// The column only holds JSON: a hand-written bad value is refused by SQLite.
+    #[test]
+    fn the_pass_at_k_column_holds_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llmbench.sqlite");
+        let store = Store::open(&path).unwrap();
+        let err = store
+            .conn
+            .execute_batch(
+                r#"INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
+                       planned_samples, providers_json, graders_json, status, pass_at_k_json)
+                   VALUES ('r', '2026-01-01T00:00:00Z', 'c.toml', '', '{}', 1,
+                    '[]', '[]', 'finished', '[1, 10')"#,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("CHECK"), "{err}");
     }
 }

@@ -1,12 +1,19 @@
 //! The [`Store`]: opening the file, and runs as a whole.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use llmbench_core::{RunInfo, RunReport, SampleId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::{NewRun, RunStatus, RunSummaryRow, StoreError, StoredRun, schema};
+use crate::liveness::{self, RunClaim};
+use crate::{HistogramBuckets, NewRun, RunStatus, RunSummaryRow, StoreError, StoredRun, schema};
+
+/// The reason recorded for a run stored as `running` that no process holds any more (killed,
+/// crashed, or its last writes failed). The same word as a Ctrl-C stop: such a run is
+/// resumed like one.
+pub const DEAD_RUN_REASON: &str = "interrupted";
 
 /// The store's file name inside an output directory.
 pub const STORE_FILE_NAME: &str = "llmbench.sqlite";
@@ -19,11 +26,20 @@ pub const STORE_FILE_NAME: &str = "llmbench.sqlite";
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// The histogram bounds aggregates are counted in; see [`Store::set_histogram_buckets`].
+    pub(crate) buckets: Option<HistogramBuckets>,
+    /// The runs this store is running: claimed by [`Store::create_run`] and by a return to
+    /// `running`, released by any other status (or when the store is dropped).
+    claims: RefCell<HashMap<String, RunClaim>>,
 }
 
 impl Store {
-    /// Opens the store at `path`, creating the file and its schema if needed. The parent
-    /// directory must exist.
+    /// Opens the store at `path` for writing runs, creating the file and its schema if
+    /// needed (the parent directory must exist). What `run` and `serve` use.
+    ///
+    /// An existing file is checked first (`PRAGMA quick_check`): a damaged one is refused
+    /// with [`StoreError::Damaged`] and nothing is written to it. Runs stored as `running`
+    /// that no process holds (see [`Store::claim_run`]) are recorded as `interrupted`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.is_dir()
@@ -32,23 +48,14 @@ impl Store {
                 path: path.to_owned(),
             });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn =
-            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
-        schema::prepare(&mut conn, path)?;
-        tracing::debug!(path = %path.display(), "opened results store");
-        Ok(Store {
-            conn,
-            path: path.to_owned(),
-        })
+        let store = Store::connect(path, OpenFlags::SQLITE_OPEN_CREATE)?;
+        store.record_dead_runs();
+        crate::liveness::remove_stale_locks(path);
+        Ok(store)
     }
 
-    /// Creates `dir` (and its parents) if needed, then opens `dir/llmbench.sqlite`.
+    /// Creates `dir` (and its parents) if needed, then opens `dir/llmbench.sqlite` with
+    /// [`Store::open`].
     pub fn open_in_dir(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join(STORE_FILE_NAME);
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -58,14 +65,49 @@ impl Store {
         Store::open(&path)
     }
 
+    /// Opens an existing store, creating nothing: [`StoreError::NotFound`] names the path
+    /// when there is no file. What read commands and `resume` use. The file is checked as by
+    /// [`Store::open`] and an older schema is migrated; runs are left as stored (readers see
+    /// a `running` run that no process holds as `interrupted`).
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        Store::connect(path, OpenFlags::empty())
+    }
+
+    /// [`Store::open_existing`] on `dir/llmbench.sqlite`.
+    pub fn open_existing_in_dir(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_existing(&dir.join(STORE_FILE_NAME))
+    }
+
+    fn connect(path: &Path, create: OpenFlags) -> Result<Store, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
+        let mut conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| schema::open_or_damaged(path, source))?;
+        schema::prepare(&mut conn, path)?;
+        tracing::debug!(path = %path.display(), "opened results store");
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+            buckets: None,
+            claims: RefCell::default(),
+        })
+    }
+
     /// The SQLite file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Records a new run with status `running`.
+    /// Records a new run with status `running`, and claims it for this store (see
+    /// [`Store::claim_run`]) until its status changes or the store is dropped.
     pub fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
         let sql_err = |source| self.sql_err("create a run", source);
+        // Claimed before it exists: nobody ever sees it `running` and unheld.
+        self.hold(&run.id)?;
         if crate::samples::run_exists(&self.conn, &run.id).map_err(sql_err)? {
             return Err(StoreError::RunExists {
                 run_id: run.id.clone(),
@@ -74,11 +116,12 @@ impl Store {
         }
         let providers = serde_json::to_string(&run.providers).expect("strings serialize");
         let graders = serde_json::to_string(&run.graders).expect("strings serialize");
+        let pass_at_k = serde_json::to_string(&run.pass_at_k).expect("integers serialize");
         self.conn
             .execute(
                 "INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
-                     planned_samples, providers_json, graders_json, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running')",
+                     planned_samples, providers_json, graders_json, pass_at_k_json, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running')",
                 params![
                     run.id,
                     run.created_at,
@@ -88,15 +131,54 @@ impl Store {
                     run.planned_samples,
                     providers,
                     graders,
+                    pass_at_k,
                 ],
             )
-            .map_err(sql_err)?;
+            .map_err(|source| {
+                self.release(&run.id);
+                sql_err(source)
+            })?;
         Ok(())
     }
 
     /// Sets a run's status. Leaving `running` stamps `finished_at`; returning to `running`
     /// (a resume) clears it and the reason.
+    ///
+    /// Returning to `running` claims the run for this store first
+    /// ([`StoreError::RunBusy`] when another process runs it). Any other status releases the
+    /// claim, even when the update fails (a full disk): the run is no longer being run, and
+    /// readers then see it as `interrupted` until a writer records it.
     pub fn set_run_status(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if status == RunStatus::Running {
+            self.hold(run_id)?;
+        }
+        let result = self.update_status(run_id, status, reason);
+        if status != RunStatus::Running || result.is_err() {
+            self.release(run_id);
+        }
+        result
+    }
+
+    /// Claims `run_id` for this store unless it already holds it.
+    fn hold(&self, run_id: &str) -> Result<(), StoreError> {
+        if self.claims.borrow().contains_key(run_id) {
+            return Ok(());
+        }
+        let claim = self.claim_run(run_id)?;
+        self.claims.borrow_mut().insert(run_id.to_owned(), claim);
+        Ok(())
+    }
+
+    fn release(&self, run_id: &str) {
+        self.claims.borrow_mut().remove(run_id);
+    }
+
+    fn update_status(
         &self,
         run_id: &str,
         status: RunStatus,
@@ -113,14 +195,121 @@ impl Store {
         if changed == 0 {
             return Err(self.run_not_found(run_id));
         }
+        if status == RunStatus::Running {
+            // More samples are coming: the aggregates are recomputed at the end.
+            crate::aggregates::forget(&self.conn, run_id)
+                .map_err(|source| self.sql_err("set a run's status", source))?;
+        }
         Ok(())
+    }
+
+    /// Claims run `run_id`: holds the run's lock (the sidecar file
+    /// `llmbench.sqlite.run-<id>.lock`) until the claim is dropped or the process ends.
+    /// While held, readers trust a stored `running`; once nobody holds it, a `running` run
+    /// reads as `interrupted` and the next [`Store::open`] records it so. Fails with
+    /// [`StoreError::RunBusy`] when it is held elsewhere (another process, another store).
+    ///
+    /// [`Store::create_run`] and [`Store::set_run_status`] to `running` claim the run for the
+    /// store themselves, and any other status releases it: callers of those need not call
+    /// this. It is for holding a run without a store doing so.
+    pub fn claim_run(&self, run_id: &str) -> Result<RunClaim, StoreError> {
+        liveness::claim(&self.path, run_id)?.ok_or_else(|| StoreError::RunBusy {
+            path: self.path.clone(),
+            run_id: run_id.to_owned(),
+            lock: liveness::lock_path(&self.path, run_id),
+        })
+    }
+
+    /// Whether a process (this one included) holds run `run_id` (see [`Store::claim_run`]).
+    pub fn run_is_held(&self, run_id: &str) -> bool {
+        liveness::is_held(&self.path, run_id)
+    }
+
+    /// Ends a run: records its final status, writes its aggregates (when histogram buckets
+    /// were given, [`Store::set_histogram_buckets`]; otherwise they are computed when first
+    /// asked for) and checkpoints the WAL back to 0 bytes. Only the status is required to
+    /// succeed: an aggregate or checkpoint failure is logged.
+    pub fn end_run(
+        &mut self,
+        run_id: &str,
+        status: RunStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.set_run_status(run_id, status, reason)?;
+        if status != RunStatus::Running
+            && self.buckets.is_some()
+            && let Err(e) = self.write_aggregates(run_id)
+        {
+            tracing::warn!(run = run_id, error = %e, "cannot write the run's aggregates; they are computed when next asked for");
+        }
+        self.checkpoint();
+        Ok(())
+    }
+
+    /// Copies the WAL into the database file and truncates it (`wal_checkpoint(TRUNCATE)`).
+    pub fn checkpoint(&self) {
+        schema::checkpoint(&self.conn, &self.path);
+    }
+
+    /// Records as `interrupted` every run stored as `running` that no process holds. Its
+    /// `finished_at` is when its last sample was stored (else when it was created). Failures
+    /// are logged: readers see the same status through the liveness check.
+    fn record_dead_runs(&self) {
+        let running = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE status = 'running'")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            });
+        let running = match running {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot list running runs");
+                return;
+            }
+        };
+        for id in running {
+            let claim = match liveness::try_claim(&self.path, &id, std::time::Duration::ZERO) {
+                Ok(Some(claim)) => claim,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(run = %id, error = %e, "cannot check whether a run is alive");
+                    continue;
+                }
+            };
+            let fixed = self.conn.execute(
+                "UPDATE runs SET status = 'interrupted', status_reason = ?2,
+                     finished_at = ifnull((SELECT max(s.finished_at) FROM samples s
+                                           WHERE s.run_id = runs.id), runs.created_at)
+                 WHERE id = ?1 AND status = 'running'",
+                params![id, DEAD_RUN_REASON],
+            );
+            match fixed {
+                Ok(1) => {
+                    tracing::warn!(run = %id, path = %self.path.display(), "run was left `running` by a process that ended; recorded it as interrupted (resume it with `llmbench resume`)")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(run = %id, error = %e, "cannot record a dead run as interrupted")
+                }
+            }
+            drop(claim);
+        }
     }
 
     /// The ids of every sample recorded in a run, `done` or `error`: what a resumed run
     /// skips.
     pub fn finished_sample_ids(&self, run_id: &str) -> Result<HashSet<SampleId>, StoreError> {
         let sql_err = |source| self.sql_err("read finished samples", source);
-        self.require_run(run_id)?;
+        let run = self.run(run_id)?;
+        if let Some(at) = run.samples_deleted_at {
+            return Err(StoreError::RunPruned {
+                path: self.path.clone(),
+                run_id: run_id.to_owned(),
+                at,
+            });
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT sample_id FROM samples WHERE run_id = ?1")
@@ -140,7 +329,8 @@ impl Store {
             .conn
             .query_row(
                 "SELECT id, created_at, config_path, config_toml, prices_json, planned_samples,
-                     providers_json, graders_json, status, finished_at, status_reason
+                     providers_json, graders_json, status, finished_at, status_reason,
+                     pass_at_k_json, samples_deleted_at
                  FROM runs WHERE id = ?1",
                 [run_id],
                 |row| {
@@ -161,7 +351,9 @@ impl Store {
                             row.get::<_, String>(8)?,
                             row.get::<_, Option<String>>(9)?,
                             row.get::<_, Option<String>>(10)?,
+                            row.get::<_, String>(11)?,
                         ),
+                        row.get::<_, Option<String>>(12)?,
                     ))
                 },
             )
@@ -170,7 +362,8 @@ impl Store {
         let Some((
             (id, created_at, config_path, config_toml),
             (prices, planned_samples, providers, graders),
-            (status, finished_at, status_reason),
+            (status, finished_at, status_reason, pass_at_k),
+            samples_deleted_at,
         )) = row
         else {
             return Err(self.run_not_found(run_id));
@@ -178,6 +371,8 @@ impl Store {
         let json = |column: &str, text: &str| {
             self.corrupt("runs", format!("run `{run_id}`: column {column}: {text}"))
         };
+        let status: RunStatus = status.parse().map_err(|e: String| json("status", &e))?;
+        let (status, status_reason) = self.live_status(&id, status, status_reason);
         Ok(StoredRun {
             prices_json: serde_json::from_str(&prices)
                 .map_err(|e| json("prices_json", &e.to_string()))?,
@@ -185,7 +380,9 @@ impl Store {
                 .map_err(|e| json("providers_json", &e.to_string()))?,
             graders: serde_json::from_str(&graders)
                 .map_err(|e| json("graders_json", &e.to_string()))?,
-            status: status.parse().map_err(|e: String| json("status", &e))?,
+            pass_at_k: serde_json::from_str(&pass_at_k)
+                .map_err(|e| json("pass_at_k_json", &e.to_string()))?,
+            status,
             id,
             created_at,
             config_path,
@@ -193,7 +390,22 @@ impl Store {
             planned_samples,
             finished_at,
             status_reason,
+            samples_deleted_at,
         })
+    }
+
+    /// The status readers see: a stored `running` that no process holds is `interrupted`.
+    fn live_status(
+        &self,
+        run_id: &str,
+        stored: RunStatus,
+        reason: Option<String>,
+    ) -> (RunStatus, Option<String>) {
+        if stored == RunStatus::Running && !liveness::is_held(&self.path, run_id) {
+            (RunStatus::Interrupted, Some(DEAD_RUN_REASON.to_owned()))
+        } else {
+            (stored, reason)
+        }
     }
 
     /// The most recently created run, if any.
@@ -215,8 +427,16 @@ impl Store {
             .conn
             .prepare(
                 "SELECT r.id, r.created_at, r.status, r.planned_samples,
-                     (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'done'),
-                     (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'error')
+                     CASE WHEN r.samples_deleted_at IS NULL
+                         THEN (SELECT count(*) FROM samples s
+                               WHERE s.run_id = r.id AND s.status = 'done')
+                         ELSE (SELECT ifnull(sum(a.samples - a.errors), 0) FROM run_aggregates a
+                               WHERE a.run_id = r.id) END,
+                     CASE WHEN r.samples_deleted_at IS NULL
+                         THEN (SELECT count(*) FROM samples s
+                               WHERE s.run_id = r.id AND s.status = 'error')
+                         ELSE (SELECT ifnull(sum(a.errors), 0) FROM run_aggregates a
+                               WHERE a.run_id = r.id) END
                  FROM runs r ORDER BY r.created_at, r.rowid",
             )
             .map_err(sql_err)?;
@@ -235,8 +455,9 @@ impl Store {
             .map_err(sql_err)?;
         rows.into_iter()
             .map(|(id, created_at, status, planned_samples, done, errors)| {
+                let status = status.parse().map_err(|e| self.corrupt("runs", e))?;
                 Ok(RunSummaryRow {
-                    status: status.parse().map_err(|e| self.corrupt("runs", e))?,
+                    status: self.live_status(&id, status, None).0,
                     id,
                     created_at,
                     planned_samples,
@@ -266,6 +487,7 @@ impl Store {
                 planned_samples: run.planned_samples,
                 providers: run.providers,
                 graders: run.graders,
+                pass_at_k: run.pass_at_k,
             },
             samples,
         })

@@ -77,6 +77,13 @@ pub fn utc_now_rfc3339() -> String {
     UtcTime::from_unix(since_epoch()).rfc3339()
 }
 
+/// The time `days` days ago, in the form of [`utc_now_rfc3339`] (so it compares with stored
+/// times as strings).
+pub(crate) fn utc_days_ago_rfc3339(days: u32) -> String {
+    let ago = since_epoch().saturating_sub(Duration::from_secs(u64::from(days) * 86_400));
+    UtcTime::from_unix(ago).rfc3339()
+}
+
 /// A new run id: the UTC time and 24 random bits, `20261128T071401Z-3f9a2c`. Ids sort by
 /// creation time (to the second); two runs started in the same second differ in the suffix.
 pub fn new_run_id() -> String {

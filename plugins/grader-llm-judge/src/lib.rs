@@ -50,11 +50,15 @@ use llmbench_plugin_sdk::core::{
     GraderError, Message, PluginContext, Provider, ProviderError, ProviderErrorKind, Role,
     Sampling, Secret, StopReason, Usage,
 };
+use llmbench_plugin_sdk::{OptionsError, parse_options};
 use llmbench_provider_anthropic::AnthropicProvider;
 use llmbench_provider_openai::OpenAiProvider;
 use serde::Deserialize;
 
 use crate::verdict::Verdict;
+
+/// The largest rubric file read: 1 MiB, far beyond any rubric a judge model accepts.
+const MAX_RUBRIC_BYTES: u64 = 1024 * 1024;
 
 /// The judge's wire protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -68,18 +72,94 @@ enum Protocol {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Options {
+    /// The judge's API, spoken by the code of `provider-openai` or `provider-anthropic`
+    /// (linked in, with the same behaviour).
     protocol: Protocol,
+    /// The judge model's id.
     model: String,
+    /// The judge's endpoint, as the provider's `base-url`. Default: the public endpoint,
+    /// which needs a key (the grader's `api-key-env`).
     base_url: Option<String>,
+    /// What a good answer does, in words. Exactly one of `rubric` and `rubric-file`.
     rubric: Option<String>,
+    /// A file holding the rubric, relative to the config file's directory.
     rubric_file: Option<String>,
+    /// The grade passes when the judge's score reaches this (0 to 1). Default 0.5.
     #[serde(default = "default_pass_threshold")]
     pass_threshold: f64,
+    /// The judge's reply limit (at least 1). Default 512.
     #[serde(default = "default_max_tokens")]
     max_tokens: u32,
+    /// The judge's sampling temperature, 0 to 2. Default: not sent.
     temperature: Option<f64>,
+    /// Time allowed for each request to the judge (more than 0). Default 120.
     #[serde(default = "default_timeout_seconds")]
     timeout_seconds: f64,
+}
+
+impl Options {
+    /// What can be checked without I/O (the `rubric-file` is read at create), naming the
+    /// option at fault. Returns the timeout.
+    fn check(&self) -> Result<Duration, OptionsError> {
+        if self.model.trim().is_empty() {
+            return Err(OptionsError::at("model", "must not be empty"));
+        }
+        match (&self.rubric, &self.rubric_file) {
+            (Some(_), Some(_)) => {
+                return Err(OptionsError::at(
+                    "rubric-file",
+                    "give `rubric` or `rubric-file`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(OptionsError::new(
+                    Vec::<String>::new(),
+                    "missing `rubric` (or `rubric-file`)",
+                ));
+            }
+            (Some(rubric), None) if rubric.trim().is_empty() => {
+                return Err(OptionsError::at("rubric", "the rubric is empty"));
+            }
+            _ => {}
+        }
+        if !(0.0..=1.0).contains(&self.pass_threshold) {
+            return Err(OptionsError::at(
+                "pass-threshold",
+                format!("must be between 0 and 1, not {}", self.pass_threshold),
+            ));
+        }
+        if self.max_tokens == 0 {
+            return Err(OptionsError::at("max-tokens", "must be at least 1"));
+        }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(OptionsError::at(
+                "temperature",
+                format!("must be between 0 and 2, not {t}"),
+            ));
+        }
+        if let Some(url) = &self.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(OptionsError::at(
+                "base-url",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+        Duration::try_from_secs_f64(self.timeout_seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                OptionsError::at(
+                    "timeout-seconds",
+                    format!(
+                        "must be a number of seconds above 0, not {}",
+                        self.timeout_seconds
+                    ),
+                )
+            })
+    }
 }
 
 fn default_pass_threshold() -> f64 {
@@ -123,48 +203,20 @@ impl JudgeGrader {
         options: serde_json::Value,
         context: &PluginContext,
     ) -> Result<Self, String> {
-        let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
-        if o.model.trim().is_empty() {
-            return Err("`model` must not be empty".into());
-        }
+        let o: Options = parse_options(&options)?;
+        let timeout = o.check()?;
         let rubric = match (o.rubric, o.rubric_file) {
-            (Some(_), Some(_)) => {
-                return Err("give `rubric` or `rubric-file`, not both".into());
-            }
-            (None, None) => return Err("missing `rubric` (or `rubric-file`)".into()),
-            (Some(rubric), None) => rubric,
+            (Some(rubric), _) => rubric,
             (None, Some(file)) => {
                 let path = context.resolve(&file);
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read `rubric-file` {}: {e}", path.display()))?
+                llmbench_plugin_sdk::read_text_limited(&path, MAX_RUBRIC_BYTES)
+                    .map_err(|e| format!("`rubric-file`: {e}"))?
             }
+            (None, None) => unreachable!("checked: one of `rubric` and `rubric-file` is set"),
         };
         if rubric.trim().is_empty() {
             return Err("the rubric is empty".into());
         }
-        if !(0.0..=1.0).contains(&o.pass_threshold) {
-            return Err(format!(
-                "`pass-threshold` must be between 0 and 1, not {}",
-                o.pass_threshold
-            ));
-        }
-        if o.max_tokens == 0 {
-            return Err("`max-tokens` must be at least 1".into());
-        }
-        if let Some(t) = o.temperature
-            && !(0.0..=2.0).contains(&t)
-        {
-            return Err(format!("`temperature` must be between 0 and 2, not {t}"));
-        }
-        let timeout = Duration::try_from_secs_f64(o.timeout_seconds)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                format!(
-                    "`timeout-seconds` must be a number of seconds above 0, not {}",
-                    o.timeout_seconds
-                )
-            })?;
         let provider_options = match &o.base_url {
             Some(url) => serde_json::json!({ "base-url": url }),
             None => serde_json::json!({}),
@@ -349,6 +401,12 @@ impl Grader for JudgeGrader {
 impl llmbench_plugin_sdk::GraderPlugin for JudgeGrader {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
         Self::from_options(options, context)
+    }
+
+    /// The options' shape and ranges; the rubric file is read, and the judge's client made,
+    /// only at create.
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        parse_options::<Options>(options)?.check().map(drop)
     }
 }
 

@@ -83,6 +83,7 @@ mod tests {
             task: "race".into(),
             item: "cache".into(),
             vars: BTreeMap::from([("code".to_owned(), "cache = {}".to_owned())]),
+            options: None,
             completion: Completion {
                 text: answer.to_owned(),
                 stop_reason: StopReason::EndTurn,

@@ -1,5 +1,6 @@
 //! Taking the code to run out of an answer: the first python block of a named section, or
-//! the last python block of the answer.
+//! the last python block of the answer; for an item test, also an untagged block or the
+//! whole text (a completion that continues the item's prompt).
 
 use llmbench_outline::{CodeBlock, Outline, code_blocks, normalize};
 
@@ -47,6 +48,41 @@ pub(crate) fn extract(text: &str, section: Option<&str>) -> Result<String, Strin
             "outside it".to_owned()
         }
     }))
+}
+
+/// The code of an answer graded against an item's test, and whether it is the whole text.
+///
+/// - With `section`: as [`extract`].
+/// - Without: the last python block; else the last untagged block; else, when the answer
+///   has no fenced block at all, its whole text (a base model's completion of the prompt:
+///   a function body, or a whole function). Blocks of other languages only: no code.
+pub(crate) fn extract_for_test(
+    text: &str,
+    section: Option<&str>,
+) -> Result<(String, bool), String> {
+    if section.is_some() {
+        return extract(text, section).map(|code| (code, false));
+    }
+    let blocks = code_blocks(text, &[]);
+    let block = blocks
+        .iter()
+        .rfind(|b| is_python(&b.language))
+        .or_else(|| blocks.iter().rfind(|b| b.language.is_empty()));
+    match block {
+        Some(block) => Ok((block.code.clone(), false)),
+        None if blocks.is_empty() => {
+            if text.trim().is_empty() {
+                Err("the answer is empty".to_owned())
+            } else {
+                Ok((text.to_owned(), true))
+            }
+        }
+        None => Err(missing(
+            "no python code block in the answer",
+            &blocks,
+            |b| format!("at line {}", b.line),
+        )),
+    }
 }
 
 /// `reason`, followed by the blocks that were there, if any.
@@ -101,6 +137,35 @@ mod tests {
     fn a_plan_listed_first_does_not_count_as_the_section() {
         let text = "I will cover:\n\n1. Bug\n2. Fix\n\n## Bug\n```python\nold()\n```\n## Fix\n```python\nnew()\n```";
         assert_eq!(extract(text, Some("Fix")).unwrap(), "new()");
+    }
+
+    #[test]
+    fn an_item_test_takes_python_then_untagged_blocks_then_the_whole_text() {
+        let body = "    return a + b\n";
+        assert_eq!(
+            extract_for_test(body, None).unwrap(),
+            (body.to_owned(), true)
+        );
+        assert_eq!(
+            extract_for_test("Here:\n```\ndef f():\n    pass\n```\n", None).unwrap(),
+            ("def f():\n    pass".to_owned(), false)
+        );
+        assert_eq!(
+            extract_for_test("```\nold\n```\n```python\nnew\n```\n```\nlater\n```", None).unwrap(),
+            ("new".to_owned(), false)
+        );
+        assert_eq!(
+            extract_for_test(ANSWER, Some("Fix")).unwrap(),
+            ("fixed()".to_owned(), false)
+        );
+        assert_eq!(
+            extract_for_test("text\n```js\nx\n```", None).unwrap_err(),
+            "no python code block in the answer (found: js block at line 2)"
+        );
+        assert_eq!(
+            extract_for_test(" \n", None).unwrap_err(),
+            "the answer is empty"
+        );
     }
 
     #[test]

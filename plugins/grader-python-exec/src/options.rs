@@ -1,6 +1,8 @@
 //! The grader's options: the raw serde form, checked and turned into [`Settings`] whose
-//! fields hold their invariants (files read, limits in range).
+//! fields hold their invariants (files read, limits in range), and the per-item part
+//! (`test`, `entry-point`, `prompt`) read again from each item's rendered options.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,9 +13,19 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct OptionsWire {
-    harness: PathBuf,
+    #[serde(default)]
+    harness: Option<PathBuf>,
+    #[serde(default)]
+    test: Option<String>,
+    #[serde(default)]
+    entry_point: Option<String>,
+    #[serde(default)]
+    prompt: Option<String>,
     #[serde(default)]
     code_in_section: Option<String>,
+    /// Harness mode: advisory checks count as required.
+    #[serde(default)]
+    strict: bool,
     #[serde(default = "default_timeout_seconds")]
     timeout_seconds: f64,
     #[serde(default = "default_cpu_seconds")]
@@ -53,6 +65,13 @@ fn default_python() -> String {
 pub(crate) const HARNESS_FILE: &str = "harness.py";
 /// The answer's code's file name in the run directory.
 pub(crate) const SOLUTION_FILE: &str = "solution.py";
+/// The trusted runner's file name in the run directory (item-test mode).
+pub(crate) const RUNNER_FILE: &str = "runner.py";
+/// The fewest processes and threads an item test needs: the runner, its two readers of the
+/// answer's output, and the answer's process.
+const MIN_ITEM_TEST_PROCESSES: u64 = 4;
+/// The options that may differ between items (rendered from item variables).
+const ITEM_OPTIONS: [&str; 3] = ["test", "entry-point", "prompt"];
 /// The largest file a sandboxed process may write (`RLIMIT_FSIZE`).
 pub(crate) const FILE_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -85,14 +104,49 @@ pub(crate) struct RunFile {
     pub(crate) contents: Vec<u8>,
 }
 
+/// What the answer's code is run against.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Mode {
+    /// The task's harness file (read at creation), the same for every item.
+    Harness(RunFile),
+    /// The item's own test, run by the trusted runner: the options given at creation,
+    /// checked, for requests that carry no per-item options (when they are templates such
+    /// as `"{{entry_point}}"`, why they cannot be used as they are: each item's rendered
+    /// options are checked instead).
+    Test(Result<ItemTest, String>),
+}
+
+/// What one request runs.
+#[derive(Debug)]
+pub(crate) enum Run<'a> {
+    Harness(&'a RunFile),
+    Test(Cow<'a, ItemTest>),
+}
+
+/// One item's test (item-test mode), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ItemTest {
+    /// The test program; defines `check(candidate)`.
+    pub(crate) test: String,
+    /// The function under test: a Python identifier.
+    pub(crate) entry_point: String,
+    /// The item's code prompt, put before the answer's code; `None` when absent or empty.
+    pub(crate) prompt: Option<String>,
+}
+
 /// Validated options.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Settings {
-    pub(crate) harness: RunFile,
+    pub(crate) mode: Mode,
     pub(crate) code_in_section: Option<String>,
+    /// Advisory checks of a harness count as required.
+    pub(crate) strict: bool,
     pub(crate) limits: Limits,
     pub(crate) python: String,
     pub(crate) extra_files: Vec<RunFile>,
+    /// The options as given, but for [`ITEM_OPTIONS`]: what every item's rendered options
+    /// must repeat.
+    fixed: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why the options were refused.
@@ -105,6 +159,13 @@ pub enum OptionsError {
         option: &'static str,
         reason: String,
     },
+    /// The per-item options cannot be used (as given, or as rendered for an item).
+    #[error("{0}")]
+    Item(String),
+    #[error(
+        "`{option}` differs between items; only `test`, `entry-point` and `prompt` may use item variables"
+    )]
+    Varies { option: String },
     #[error("cannot read {what} {}: {source}", path.display())]
     Read {
         what: &'static str,
@@ -146,6 +207,7 @@ impl Settings {
         options: serde_json::Value,
         context: &PluginContext,
     ) -> Result<Self, OptionsError> {
+        let fixed = without_item_options(&options);
         let o: OptionsWire = serde_json::from_value(options)?;
 
         let t = o.timeout_seconds;
@@ -177,10 +239,68 @@ impl Settings {
             return Err(invalid("python", "must not be empty"));
         }
 
-        let harness_path = context.resolve(&o.harness);
-        let harness = RunFile {
-            name: HARNESS_FILE.to_owned(),
-            contents: read("the harness", &harness_path)?,
+        let mode = match (o.harness, o.test) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "harness",
+                    "and `test` exclude each other: give the task's harness file or the item's test program",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "harness",
+                    "or `test` is required: the task's harness file, or the item's test program (`test = \"{{test}}\"`)",
+                ));
+            }
+            (Some(harness), None) => {
+                for (option, given) in [
+                    ("entry-point", o.entry_point.is_some()),
+                    ("prompt", o.prompt.is_some()),
+                ] {
+                    if given {
+                        return Err(invalid(option, "goes with `test`, not with `harness`"));
+                    }
+                }
+                Mode::Harness(RunFile {
+                    name: HARNESS_FILE.to_owned(),
+                    contents: read("the harness", &context.resolve(&harness))?,
+                })
+            }
+            (None, Some(test)) => {
+                if o.strict {
+                    return Err(invalid(
+                        "strict",
+                        "goes with `harness` (it makes a harness's advisory checks required), not with `test`",
+                    ));
+                }
+                if limits.max_processes < MIN_ITEM_TEST_PROCESSES {
+                    return Err(invalid(
+                        "max-processes",
+                        format!(
+                            "must be at least {MIN_ITEM_TEST_PROCESSES} with `test` (the runner, its two readers of the answer's output, and the answer's process), not {}",
+                            limits.max_processes
+                        ),
+                    ));
+                }
+                let entry_point = o.entry_point.ok_or_else(|| {
+                    invalid(
+                        "entry-point",
+                        "is required with `test`: the function the test's `check` is given (`entry-point = \"{{entry_point}}\"`)",
+                    )
+                })?;
+                let given = ItemTest {
+                    test,
+                    entry_point,
+                    prompt: o.prompt,
+                };
+                // A template (`"{{entry_point}}"`) is checked per item, once rendered.
+                let checked = match given.checked() {
+                    Ok(item) => Ok(item),
+                    Err(e) if is_template(&given) => Err(e.to_string()),
+                    Err(e) => return Err(e),
+                };
+                Mode::Test(checked)
+            }
         };
 
         let mut extra_files: Vec<RunFile> = Vec::with_capacity(o.extra_files.len());
@@ -197,7 +317,7 @@ impl Settings {
                     )
                 })?
                 .to_owned();
-            if name == HARNESS_FILE || name == SOLUTION_FILE {
+            if [HARNESS_FILE, SOLUTION_FILE, RUNNER_FILE].contains(&name.as_str()) {
                 return Err(invalid(
                     "extra-files",
                     format!(
@@ -217,13 +337,121 @@ impl Settings {
         }
 
         Ok(Settings {
-            harness,
+            mode,
             code_in_section,
+            strict: o.strict,
             limits,
             python: o.python,
             extra_files,
+            fixed,
         })
     }
+
+    /// What to run for a request whose rendered options are `rendered` (`None`: the
+    /// options given at creation). Cheap: no file is read, and only the per-item options
+    /// are taken from `rendered`; every other option must be as given at creation.
+    pub(crate) fn run_for(
+        &self,
+        rendered: Option<&serde_json::Value>,
+    ) -> Result<Run<'_>, OptionsError> {
+        let Some(rendered) = rendered else {
+            return match &self.mode {
+                Mode::Harness(harness) => Ok(Run::Harness(harness)),
+                Mode::Test(Ok(item)) => Ok(Run::Test(Cow::Borrowed(item))),
+                Mode::Test(Err(reason)) => Err(OptionsError::Item(reason.clone())),
+            };
+        };
+        let serde_json::Value::Object(object) = rendered else {
+            return Err(OptionsError::Item(format!(
+                "the rendered options are not a table: {rendered}"
+            )));
+        };
+        let keys = object.keys().chain(self.fixed.keys());
+        for key in keys.filter(|k| !ITEM_OPTIONS.contains(&k.as_str())) {
+            if object.get(key) != self.fixed.get(key) {
+                return Err(OptionsError::Varies {
+                    option: key.clone(),
+                });
+            }
+        }
+        if let Mode::Harness(harness) = &self.mode {
+            return Ok(Run::Harness(harness));
+        }
+        let text = |option: &'static str| -> Result<Option<String>, OptionsError> {
+            match object.get(option) {
+                None => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(invalid(option, format!("must be a string, not {other}"))),
+            }
+        };
+        let item = ItemTest {
+            test: text("test")?.unwrap_or_default(),
+            entry_point: text("entry-point")?.unwrap_or_default(),
+            prompt: text("prompt")?,
+        };
+        Ok(Run::Test(Cow::Owned(item.checked()?)))
+    }
+}
+
+impl ItemTest {
+    /// These options checked as final values: a non-empty test, an entry point that is a
+    /// Python identifier; an empty prompt is no prompt.
+    fn checked(&self) -> Result<ItemTest, OptionsError> {
+        if self.test.trim().is_empty() {
+            return Err(invalid("test", "is empty: the item has no test program"));
+        }
+        if !is_identifier(&self.entry_point) {
+            return Err(invalid(
+                "entry-point",
+                format!(
+                    "must be a Python identifier (the name of the function under test), not {:?}",
+                    self.entry_point
+                ),
+            ));
+        }
+        Ok(ItemTest {
+            test: self.test.clone(),
+            entry_point: self.entry_point.clone(),
+            prompt: self.prompt.clone().filter(|p| !p.is_empty()),
+        })
+    }
+}
+
+/// Whether any of the item options holds a `{{` (a template the runner renders per item).
+fn is_template(item: &ItemTest) -> bool {
+    [
+        Some(&item.test),
+        Some(&item.entry_point),
+        item.prompt.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|s| s.contains("{{"))
+}
+
+/// A Python identifier (letters, digits and underscores, not starting with a digit), and
+/// not a keyword.
+fn is_identifier(s: &str) -> bool {
+    const KEYWORDS: [&str; 35] = [
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+        "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+        "try", "while", "with", "yield",
+    ];
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+        && !KEYWORDS.contains(&s)
+}
+
+/// `options` as an object without the per-item options (empty when not an object: then
+/// parsing refuses it anyway).
+fn without_item_options(options: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let mut fixed = options.as_object().cloned().unwrap_or_default();
+    for key in ITEM_OPTIONS {
+        fixed.remove(key);
+    }
+    fixed
 }
 
 #[cfg(test)]
@@ -255,8 +483,13 @@ mod tests {
             &context(dir.path()),
         )
         .unwrap();
-        assert_eq!(s.harness.name, "harness.py");
-        assert_eq!(s.harness.contents, b"print('{}')");
+        assert_eq!(
+            s.mode,
+            Mode::Harness(RunFile {
+                name: "harness.py".into(),
+                contents: b"print('{}')".to_vec()
+            })
+        );
         assert_eq!(s.limits, Limits::default());
         assert_eq!(s.limits.wall, Duration::from_secs(10));
         assert_eq!(s.python, "python3");
@@ -315,7 +548,10 @@ mod tests {
             refused(json!({ "harness": "task/harness.py", "timeout_seconds": 1 }))
                 .starts_with("unknown field `timeout_seconds`, expected one of")
         );
-        assert_eq!(refused(json!({})), "missing field `harness`");
+        assert_eq!(
+            refused(json!({})),
+            "`harness` or `test` is required: the task's harness file, or the item's test program (`test = \"{{test}}\"`)"
+        );
         let missing = refused(json!({ "harness": "task/nope.py" }));
         assert!(
             missing.starts_with("cannot read the harness ")
@@ -344,6 +580,159 @@ mod tests {
                 "extra-files": ["task/data.json", "data.json"],
             })),
             "`extra-files` lists two files named `data.json`"
+        );
+    }
+
+    const TEST: &str = "def check(candidate):\n    assert candidate(1) == 2\n";
+
+    fn item_options() -> serde_json::Value {
+        json!({ "test": "{{test}}", "entry-point": "{{entry_point}}", "prompt": "{{prompt}}", "timeout-seconds": 5 })
+    }
+
+    fn rendered(test: &str, entry: &str, prompt: &str) -> serde_json::Value {
+        json!({ "test": test, "entry-point": entry, "prompt": prompt, "timeout-seconds": 5 })
+    }
+
+    #[track_caller]
+    fn item_settings(options: serde_json::Value) -> Settings {
+        let dir = dir_with_harness();
+        Settings::from_options(options, &context(dir.path())).unwrap()
+    }
+
+    #[track_caller]
+    fn test_of(run: Run<'_>) -> ItemTest {
+        match run {
+            Run::Test(item) => item.into_owned(),
+            Run::Harness(_) => panic!("harness mode"),
+        }
+    }
+
+    #[test]
+    fn item_options_are_templates_checked_per_item() {
+        let s = item_settings(item_options());
+        assert_eq!(s.limits.wall, Duration::from_secs(5));
+        // As given, the templates are no entry point: only rendered options can be used.
+        assert_eq!(
+            s.run_for(None).unwrap_err().to_string(),
+            "`entry-point` must be a Python identifier (the name of the function under test), not \"{{entry_point}}\""
+        );
+        let item = test_of(
+            s.run_for(Some(&rendered(TEST, "inc", "def inc(x):\n")))
+                .unwrap(),
+        );
+        assert_eq!(
+            item,
+            ItemTest {
+                test: TEST.into(),
+                entry_point: "inc".into(),
+                prompt: Some("def inc(x):\n".into()),
+            }
+        );
+        // An empty prompt is no prompt.
+        assert_eq!(
+            test_of(s.run_for(Some(&rendered(TEST, "_f2", ""))).unwrap()).prompt,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_items_are_refused_with_the_option() {
+        let s = item_settings(item_options());
+        let refuse = |v: serde_json::Value| s.run_for(Some(&v)).unwrap_err().to_string();
+        assert_eq!(
+            refuse(rendered(" \n", "inc", "")),
+            "`test` is empty: the item has no test program"
+        );
+        for entry in ["", "2x", "inc(", "a.b", "class", "has space"] {
+            assert_eq!(
+                refuse(rendered(TEST, entry, "")),
+                format!(
+                    "`entry-point` must be a Python identifier (the name of the function under test), not {entry:?}"
+                )
+            );
+        }
+        assert_eq!(
+            refuse(json!({ "test": TEST, "entry-point": "f", "prompt": "", "timeout-seconds": 9 })),
+            "`timeout-seconds` differs between items; only `test`, `entry-point` and `prompt` may use item variables"
+        );
+        assert_eq!(
+            refuse(
+                json!({ "test": TEST, "entry-point": "f", "timeout-seconds": 5, "python": "x" })
+            ),
+            "`python` differs between items; only `test`, `entry-point` and `prompt` may use item variables"
+        );
+        assert_eq!(
+            refuse(json!({ "test": 3, "entry-point": "f", "timeout-seconds": 5 })),
+            "`test` must be a string, not 3"
+        );
+        assert_eq!(
+            refuse(json!("text")),
+            "the rendered options are not a table: \"text\""
+        );
+    }
+
+    #[test]
+    fn literal_item_options_are_checked_at_creation() {
+        let s = item_settings(json!({ "test": TEST, "entry-point": "inc" }));
+        let item = test_of(s.run_for(None).unwrap());
+        assert_eq!(item.entry_point, "inc");
+        assert_eq!(item.prompt, None);
+        assert_eq!(
+            refused(json!({ "test": TEST, "entry-point": "not an identifier" })),
+            "`entry-point` must be a Python identifier (the name of the function under test), not \"not an identifier\""
+        );
+        assert_eq!(
+            refused(json!({ "test": "", "entry-point": "f" })),
+            "`test` is empty: the item has no test program"
+        );
+    }
+
+    #[test]
+    fn modes_exclude_each_other() {
+        assert_eq!(
+            refused(json!({ "harness": "task/harness.py", "test": TEST, "entry-point": "f" })),
+            "`harness` and `test` exclude each other: give the task's harness file or the item's test program"
+        );
+        assert_eq!(
+            refused(json!({ "test": TEST })),
+            "`entry-point` is required with `test`: the function the test's `check` is given (`entry-point = \"{{entry_point}}\"`)"
+        );
+        assert_eq!(
+            refused(json!({ "test": TEST, "entry-point": "f", "max-processes": 3 })),
+            "`max-processes` must be at least 4 with `test` (the runner, its two readers of the answer's output, and the answer's process), not 3"
+        );
+        assert_eq!(
+            refused(json!({ "harness": "task/harness.py", "prompt": "x" })),
+            "`prompt` goes with `test`, not with `harness`"
+        );
+        let dir = dir_with_harness();
+        std::fs::write(dir.path().join("task/runner.py"), "").unwrap();
+        let e = Settings::from_options(
+            json!({ "test": TEST, "entry-point": "f", "extra-files": ["task/runner.py"] }),
+            &context(dir.path()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`extra-files` entry task/runner.py would replace the run's own `runner.py`"
+        );
+    }
+
+    #[test]
+    fn harness_mode_accepts_rendered_options_that_do_not_vary() {
+        let options = json!({ "harness": "task/harness.py", "timeout-seconds": 2 });
+        let s = item_settings(options.clone());
+        assert!(matches!(
+            s.run_for(Some(&options)).unwrap(),
+            Run::Harness(_)
+        ));
+        assert_eq!(
+            s.run_for(Some(
+                &json!({ "harness": "task/other.py", "timeout-seconds": 2 })
+            ))
+            .unwrap_err()
+            .to_string(),
+            "`harness` differs between items; only `test`, `entry-point` and `prompt` may use item variables"
         );
     }
 }

@@ -26,7 +26,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::options::{FILE_SIZE_LIMIT_BYTES, HARNESS_FILE, Limits, RunFile};
 
@@ -45,6 +45,14 @@ const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The descriptor number bwrap's `--info-fd` gets in the bwrap process.
 const INFO_FD_NUMBER: RawFd = 3;
 const INFO_FD: &str = "3";
+
+/// The descriptor number the sandbox's first process gets its verdict pipe on, when
+/// [`Launch::verdict_fd`] asks for one. bubblewrap's init (PID 1 of the sandbox) closes every
+/// descriptor above 2 it inherited, so only that process holds the pipe.
+pub(crate) const VERDICT_FD_NUMBER: RawFd = 4;
+
+/// The most of the verdict pipe that is kept.
+const VERDICT_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// How long the start-up probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -106,6 +114,9 @@ pub(crate) enum End {
     Signaled(i32),
     TimedOut,
     OutputLimit,
+    /// The first process wrote a complete line on its verdict pipe: its report is in, and
+    /// the run is over whatever else is still running.
+    Reported,
 }
 
 /// What a run produced.
@@ -114,6 +125,39 @@ pub(crate) struct Outcome {
     pub(crate) end: End,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
+    /// What the first process wrote on its verdict pipe (empty without one).
+    pub(crate) verdict: Vec<u8>,
+}
+
+/// What the sandbox's first process runs: `python3 FLAGS SCRIPT`, in the run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Launch<'a> {
+    /// The interpreter's flags.
+    pub(crate) flags: &'a [&'a str],
+    /// The script: one of the run's files.
+    pub(crate) script: &'a str,
+    /// Written to the process's stdin, which is then closed; `None`: stdin is `/dev/null`.
+    pub(crate) stdin: Option<Vec<u8>>,
+    /// Give the process a pipe on descriptor [`VERDICT_FD_NUMBER`]; what it writes there is
+    /// [`Outcome::verdict`].
+    pub(crate) verdict_fd: bool,
+}
+
+impl Launch<'static> {
+    /// `python3 -E -S -B harness.py`, reading `payload` (the nonce, the verdict pipe's
+    /// number, the limits) on stdin and writing its verdict on the verdict pipe. Not `-I`:
+    /// its `-P` would drop the run directory from `sys.path`, and `import harnesslib` would
+    /// fail (the harness takes the directory off `sys.path` itself before the answer's
+    /// process starts). `-S` (no `site`) keeps the host's site-packages and their `.pth`
+    /// start-up code out: the standard library only, the same on every machine.
+    pub(crate) fn harness(payload: Vec<u8>) -> Self {
+        Self {
+            flags: &["-E", "-S", "-B"],
+            script: HARNESS_FILE,
+            stdin: Some(payload),
+            verdict_fd: true,
+        }
+    }
 }
 
 /// A checked, working sandbox configuration.
@@ -162,36 +206,61 @@ impl Sandbox {
         &self.limits
     }
 
-    /// Run `python3 -E -S -B harness.py` in a fresh directory holding `files`. Not `-I`:
-    /// its `-P` would drop the harness's directory from `sys.path` and so break
-    /// `import solution`. `-S` (no `site`) keeps the host's site-packages and their `.pth`
-    /// start-up code out: the standard library only, the same on every machine.
+    /// Run `launch` in a fresh directory holding `files`.
     ///
     /// # Cancel safety
     /// Dropping the future kills the whole process tree (without waiting for it).
-    pub(crate) async fn run(&self, files: &[&RunFile]) -> Result<Outcome, SandboxError> {
+    pub(crate) async fn run(
+        &self,
+        files: &[&RunFile],
+        launch: Launch<'_>,
+    ) -> Result<Outcome, SandboxError> {
         let run = RunDir::new(self.setpriv.is_some(), files)?;
         let (info_read, info_write) = pipe().map_err(|e| {
             SandboxError::Failed(format!("cannot make a pipe for bwrap's --info-fd: {e}"))
         })?;
+        let mut argv = vec![self.interpreter.executable.as_os_str()];
+        argv.extend(launch.flags.iter().map(OsStr::new));
+        argv.push(OsStr::new(launch.script));
+        let verdict = if launch.verdict_fd {
+            Some(pipe().map_err(|e| {
+                SandboxError::Failed(format!("cannot make a pipe for the verdict: {e}"))
+            })?)
+        } else {
+            None
+        };
         let mut command = tokio::process::Command::from(self.command(
             &run,
             Some(info_write.as_raw_fd()),
-            &[
-                self.interpreter.executable.as_os_str(),
-                OsStr::new("-E"),
-                OsStr::new("-S"),
-                OsStr::new("-B"),
-                OsStr::new(HARNESS_FILE),
-            ],
+            verdict.as_ref().map(|(_, write)| write.as_raw_fd()),
+            &argv,
         ));
+        if launch.stdin.is_some() {
+            command.stdin(Stdio::piped());
+        }
         command.kill_on_drop(true);
         let mut child = command.spawn().map_err(|source| SandboxError::Spawn {
             path: self.bwrap.clone(),
             source,
         })?;
+        if let (Some(bytes), Some(mut stdin)) = (launch.stdin, child.stdin.take()) {
+            // Written beside the reading below (a payload larger than the pipe's buffer
+            // would otherwise block both sides); an error means the process is gone, which
+            // the run's end reports.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&bytes).await;
+            });
+        }
         let deadline = tokio::time::Instant::now() + self.limits.wall;
         drop(info_write);
+        let mut verdict_pipe = match verdict {
+            Some((read, _write)) => Some(
+                tokio::net::unix::pipe::Receiver::from_owned_fd(read).map_err(|e| {
+                    SandboxError::Failed(format!("cannot read the verdict pipe: {e}"))
+                })?,
+            ),
+            None => None,
+        };
         let mut tree = Tree::new(child.id());
         // bwrap reports its init's pid as soon as it has cloned it.
         let info = tokio::task::spawn_blocking(move || read_init_pid(info_read));
@@ -205,6 +274,9 @@ impl Sandbox {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let (mut out_buf, mut err_buf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
         let (mut out_open, mut err_open) = (true, true);
+        let mut verdict = Vec::new();
+        let mut verdict_buf = vec![0u8; 4096];
+        let mut verdict_open = verdict_pipe.is_some();
         let mut status: Option<ExitStatus> = None;
         let stopped = loop {
             if let Some(status) = status
@@ -225,6 +297,20 @@ impl Sandbox {
                     Ok(n) => if !keep(&mut err, &err_buf[..n], out.len(), cap) {
                         break End::OutputLimit;
                     },
+                },
+                read = async {
+                    match verdict_pipe.as_mut() {
+                        Some(pipe) => pipe.read(&mut verdict_buf).await,
+                        None => Ok(0),
+                    }
+                }, if verdict_open => match read {
+                    Ok(0) | Err(_) => verdict_open = false,
+                    Ok(n) => {
+                        verdict.extend_from_slice(&verdict_buf[..n]);
+                        if verdict.contains(&b'\n') || verdict.len() >= VERDICT_LIMIT_BYTES {
+                            break End::Reported;
+                        }
+                    }
                 },
                 waited = child.wait(), if status.is_none() => {
                     status = Some(waited.map_err(|e| SandboxError::Failed(format!("cannot wait for bwrap: {e}")))?);
@@ -250,6 +336,23 @@ impl Sandbox {
             let _ = child.wait().await;
         }
         tree.disarm();
+        // Every holder of the pipe's write end has exited by now (or, in the warned-about
+        // cases, may not have): read what is left, until the end or for the grace period.
+        if stopped != End::Reported
+            && verdict_open
+            && let Some(pipe) = verdict_pipe.as_mut()
+        {
+            let rest = async {
+                while verdict.len() < VERDICT_LIMIT_BYTES {
+                    match pipe.read(&mut verdict_buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => verdict.extend_from_slice(&verdict_buf[..n]),
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(TEARDOWN_GRACE, rest).await;
+        }
+        verdict.truncate(VERDICT_LIMIT_BYTES);
         if let End::Exited(code) = stopped
             && code != 0
             && let Some(message) = setup_failure(&err)
@@ -260,15 +363,18 @@ impl Sandbox {
             end: stopped,
             stdout: out,
             stderr: err,
+            verdict,
         })
     }
 
     /// The `bwrap` command for a run in `run`, ending in `argv`; bwrap writes its info (the
-    /// init's pid) to `info_fd`, if given.
+    /// init's pid) to `info_fd`, if given; `verdict_fd`, if given, is passed on to the
+    /// sandbox as descriptor [`VERDICT_FD_NUMBER`].
     fn command(
         &self,
         run: &RunDir,
         info_fd: Option<RawFd>,
+        verdict_fd: Option<RawFd>,
         argv: &[&OsStr],
     ) -> std::process::Command {
         let mut args: Vec<OsString> = Vec::new();
@@ -420,7 +526,7 @@ impl Sandbox {
         let memory = self.limits.memory_mb * 1024 * 1024;
         let cpu = self.limits.cpu_seconds;
         // SAFETY: the closure only makes async-signal-safe system calls (setrlimit, prctl,
-        // close_range) and allocates nothing.
+        // close_range, fcntl, dup2) and allocates nothing.
         unsafe {
             command.pre_exec(move || {
                 set_limit(libc::RLIMIT_DATA, memory, memory)?;
@@ -442,14 +548,21 @@ impl Sandbox {
                     libc::c_uint::MAX,
                     libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
                 );
-                if let Some(fd) = info_fd {
-                    // dup2 clears close-on-exec on the copy, but is a no-op when the
-                    // descriptor already has the number.
-                    if fd == INFO_FD_NUMBER {
-                        if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                // Each descriptor to its number: first copied out of the way (one may sit on
+                // the other's number; the copies are close-on-exec), then into place (dup2
+                // clears close-on-exec on the copy it makes).
+                let wanted = [(info_fd, INFO_FD_NUMBER), (verdict_fd, VERDICT_FD_NUMBER)];
+                let mut moved: [RawFd; 2] = [-1; 2];
+                for (slot, (fd, _)) in moved.iter_mut().zip(wanted) {
+                    if let Some(fd) = fd {
+                        *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 16);
+                        if *slot == -1 {
                             return Err(io::Error::last_os_error());
                         }
-                    } else if libc::dup2(fd, INFO_FD_NUMBER) == -1 {
+                    }
+                }
+                for (copy, (_, number)) in moved.into_iter().zip(wanted) {
+                    if copy != -1 && libc::dup2(copy, number) == -1 {
                         return Err(io::Error::last_os_error());
                     }
                 }
@@ -464,6 +577,7 @@ impl Sandbox {
         let run = RunDir::new(self.setpriv.is_some(), &[])?;
         let mut command = self.command(
             &run,
+            None,
             None,
             &[
                 self.interpreter.executable.as_os_str(),

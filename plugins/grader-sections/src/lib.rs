@@ -45,6 +45,7 @@
 
 use async_trait::async_trait;
 use llmbench_plugin_sdk::core::{Grade, GradeRequest, Grader, GraderError, PluginContext};
+use llmbench_plugin_sdk::{OptionsError, parse_options};
 use serde::Deserialize;
 
 use llmbench_outline::{Outline, normalize};
@@ -52,11 +53,19 @@ use llmbench_outline::{Outline, normalize};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Options {
+    /// The section names (at least one), in the order they must appear. Names are compared
+    /// case-insensitively, ignoring numbering, emphasis and punctuation.
     sections: Vec<String>,
+    /// A section (one of `sections`) that must contain a fenced code block. Default: none
+    /// required.
     #[serde(default)]
     code_block_in: Option<String>,
+    /// With `code-block-in`: the block's info string must start with this language, compared
+    /// case-insensitively (`python` matches a `Python` block, not a `py` one). Default: any
+    /// language.
     #[serde(default)]
     code_language: Option<String>,
+    /// The sections must appear in the listed order. Default `true`.
     #[serde(default = "yes")]
     in_order: bool,
 }
@@ -87,40 +96,58 @@ pub struct SectionsGrader {
 impl SectionsGrader {
     /// Build the grader from its JSON options, refusing unknown keys and inconsistent values.
     pub fn from_options(options: serde_json::Value) -> Result<Self, String> {
-        let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        Ok(Self::build(parse_options(&options)?)?)
+    }
+
+    /// Check parsed options, naming the option at fault.
+    fn build(o: Options) -> Result<Self, OptionsError> {
         if o.sections.is_empty() {
-            return Err("`sections` must list at least one section".into());
+            return Err(OptionsError::at(
+                "sections",
+                "must list at least one section",
+            ));
         }
         let mut normalized: Vec<String> = Vec::with_capacity(o.sections.len());
-        for name in &o.sections {
+        for (j, name) in o.sections.iter().enumerate() {
+            let at = ["sections".to_owned(), j.to_string()];
             let n = normalize(name);
             if n.is_empty() {
-                return Err(format!(
-                    "section name \"{name}\" in `sections` has no letter or digit"
+                return Err(OptionsError::new(
+                    at,
+                    format!("section name \"{name}\" has no letter or digit"),
                 ));
             }
             if let Some(i) = normalized.iter().position(|m| *m == n) {
-                return Err(format!(
-                    "`sections` lists \"{name}\" twice (as \"{}\" and \"{name}\")",
-                    o.sections[i]
+                return Err(OptionsError::new(
+                    at,
+                    format!(
+                        "\"{name}\" is listed twice (as \"{}\" and \"{name}\")",
+                        o.sections[i]
+                    ),
                 ));
             }
             normalized.push(n);
         }
         let code = match (o.code_block_in, o.code_language) {
             (None, None) => None,
-            (None, Some(_)) => return Err("`code-language` needs `code-block-in`".into()),
+            (None, Some(_)) => {
+                return Err(OptionsError::at("code-language", "needs `code-block-in`"));
+            }
             (Some(name), language) => {
                 let Some(section) = normalized.iter().position(|n| *n == normalize(&name)) else {
-                    return Err(format!(
-                        "`code-block-in` \"{name}\" is not one of `sections`: {}",
-                        o.sections.join(", ")
+                    return Err(OptionsError::at(
+                        "code-block-in",
+                        format!(
+                            "\"{name}\" is not one of `sections`: {}",
+                            o.sections.join(", ")
+                        ),
                     ));
                 };
                 let language = match language.map(|l| l.trim().to_lowercase()) {
                     Some(l) if l.is_empty() || l.contains(char::is_whitespace) => {
-                        return Err(format!(
-                            "`code-language` must be one word, such as \"python\", not \"{l}\""
+                        return Err(OptionsError::at(
+                            "code-language",
+                            format!("must be one word, such as \"python\", not \"{l}\""),
                         ));
                     }
                     other => other,
@@ -273,6 +300,10 @@ impl Grader for SectionsGrader {
 impl llmbench_plugin_sdk::GraderPlugin for SectionsGrader {
     fn create(options: serde_json::Value, _context: &PluginContext) -> Result<Self, String> {
         Self::from_options(options)
+    }
+
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        Self::build(parse_options(options)?).map(drop)
     }
 }
 
@@ -493,33 +524,36 @@ This keeps one fetch per key.
         let err = |v| SectionsGrader::from_options(v).unwrap_err();
         assert_eq!(
             err(json!({ "sections": [] })),
-            "`sections` must list at least one section"
+            "option `sections`: must list at least one section"
         );
-        assert!(err(json!({ "section": ["Bug"] })).contains("unknown field `section`"));
+        assert_eq!(
+            err(json!({ "section": ["Bug"] })),
+            "option `section`: unknown option `section` (did you mean `sections`?)"
+        );
         assert!(
             err(json!({ "sections": ["Bug"], "code_block_in": "Bug" }))
-                .contains("unknown field `code_block_in`")
+                .contains("unknown option `code_block_in` (did you mean `code-block-in`?)")
         );
         assert!(err(json!({})).contains("missing field `sections`"));
         assert_eq!(
             err(json!({ "sections": ["Bug", "Fix"], "code-block-in": "Fixes" })),
-            "`code-block-in` \"Fixes\" is not one of `sections`: Bug, Fix"
+            "option `code-block-in`: \"Fixes\" is not one of `sections`: Bug, Fix"
         );
         assert_eq!(
             err(json!({ "sections": ["Bug"], "code-language": "python" })),
-            "`code-language` needs `code-block-in`"
+            "option `code-language`: needs `code-block-in`"
         );
         assert_eq!(
             err(json!({ "sections": ["Bug"], "code-block-in": "Bug", "code-language": " " })),
-            "`code-language` must be one word, such as \"python\", not \"\""
+            "option `code-language`: must be one word, such as \"python\", not \"\""
         );
         assert_eq!(
             err(json!({ "sections": ["Bug", "bug:"] })),
-            "`sections` lists \"bug:\" twice (as \"Bug\" and \"bug:\")"
+            "option `sections[1]`: \"bug:\" is listed twice (as \"Bug\" and \"bug:\")"
         );
         assert_eq!(
             err(json!({ "sections": ["##"] })),
-            "section name \"##\" in `sections` has no letter or digit"
+            "option `sections[0]`: section name \"##\" has no letter or digit"
         );
     }
 }

@@ -25,16 +25,18 @@ pub struct Options {
     /// path is relative to the config file. Default: SmolLM2-135M-Instruct Q4_1.
     #[serde(default = "smollm2_135m_instruct")]
     pub model: ModelSpec,
-    /// Threads for llama.cpp. On a small shared machine more threads can be slower.
+    /// Threads for llama.cpp (at least 1). On a small shared machine more threads can be
+    /// slower. Default 1.
     #[serde(default = "one")]
     pub threads: u32,
-    /// The context size (prompt plus answer), in tokens.
+    /// The context size (prompt plus answer), in tokens (at least 16). Default 4096.
     #[serde(default = "default_context_tokens")]
     pub context_tokens: u32,
-    /// Prompt tokens read per llama.cpp call.
+    /// Prompt tokens read per llama.cpp call (at least 1). Default 512.
     #[serde(default = "default_batch_tokens")]
     pub batch_tokens: u32,
     /// llama.cpp's flash attention (off by default: slower decoding on long prompts here).
+    /// Default `false`.
     #[serde(default)]
     pub flash_attention: bool,
 }

@@ -35,12 +35,9 @@ struct Line {
 /// line also name the line (1-based).
 #[derive(Debug, thiserror::Error)]
 pub enum AnswersError {
-    #[error("{path}: cannot read the answers file")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Not readable, not a regular file, or larger than the limit; the reason names the file.
+    #[error("answers file: {0}")]
+    Read(#[from] llmbench_plugin_sdk::FileError),
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
         path: PathBuf,
@@ -62,7 +59,7 @@ impl AnswersError {
     /// A bounded label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Read { .. } => "read",
+            Self::Read(_) => "read",
             Self::Syntax { .. } => "syntax",
             Self::Invalid { .. } => "invalid",
             Self::Empty { .. } => "empty",
@@ -108,10 +105,10 @@ pub struct Answers {
 impl Answers {
     /// Read and check the whole file.
     pub fn load(path: &Path) -> Result<Self, AnswersError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AnswersError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = llmbench_plugin_sdk::read_text_limited(
+            path,
+            llmbench_plugin_sdk::MAX_OPTION_FILE_BYTES,
+        )?;
         Self::parse(path, &text)
     }
 
@@ -373,7 +370,12 @@ mod tests {
         assert_eq!(e.kind(), "read");
         assert_eq!(
             e.to_string(),
-            "/nonexistent/answers.jsonl: cannot read the answers file"
+            "answers file: cannot read /nonexistent/answers.jsonl: No such file or directory (os error 2)"
+        );
+        let e = Answers::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "answers file: cannot read /dev/zero: it is not a regular file (a device, pipe or socket)"
         );
     }
 }

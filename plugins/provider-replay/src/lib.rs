@@ -49,6 +49,7 @@ use async_trait::async_trait;
 use llmbench_plugin_sdk::core::{
     Completion, CompletionRequest, PluginContext, Provider, ProviderError, ProviderErrorKind,
 };
+use llmbench_plugin_sdk::{OptionsError, parse_options};
 use serde::Deserialize;
 
 pub use crate::answers::{Answers, AnswersError, Recorded};
@@ -56,7 +57,12 @@ pub use crate::answers::{Answers, AnswersError, Recorded};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Options {
+    /// A JSONL file of recorded responses, relative to the config file's directory (its
+    /// format is in the crate documentation). Read and checked whole when the provider is
+    /// created; an error names the file and the line.
     answers: std::path::PathBuf,
+    /// Before answering, sleep for the recorded latency, so that a replayed run takes as
+    /// long as the recorded one. Default `false`.
     #[serde(default)]
     simulate_latency: bool,
 }
@@ -81,7 +87,7 @@ impl ReplayProvider {
         options: serde_json::Value,
         context: &PluginContext,
     ) -> Result<Self, String> {
-        let o: Options = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        let o: Options = parse_options(&options)?;
         let answers = Answers::load(&context.resolve(&o.answers)).map_err(|e| chain(&e))?;
         Ok(Self::new(answers, o.simulate_latency))
     }
@@ -142,6 +148,11 @@ impl Provider for ReplayProvider {
 impl llmbench_plugin_sdk::ProviderPlugin for ReplayProvider {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
         Self::from_options(options, context)
+    }
+
+    /// The options' shape only: the answers file is read at create.
+    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+        parse_options::<Options>(options).map(drop)
     }
 }
 
@@ -251,13 +262,16 @@ mod tests {
             &context,
         )
         .unwrap_err();
-        assert!(e.starts_with("unknown field `simulate-latency-ms`"), "{e}");
+        assert_eq!(
+            e,
+            "option `simulate-latency-ms`: unknown option `simulate-latency-ms` (did you mean `simulate-latency`?)"
+        );
         let e = ReplayProvider::from_options(json!({ "answers": "missing.jsonl" }), &context)
             .unwrap_err();
         let missing = dir.path().join("missing.jsonl");
         assert!(
             e.starts_with(&format!(
-                "{}: cannot read the answers file: ",
+                "answers file: cannot read {}: No such file",
                 missing.display()
             )),
             "{e}"

@@ -1,11 +1,12 @@
 //! `reporter-markdown`: a run as the founding article's report, in Markdown.
 //!
 //! Sections: the results table (model, latency ms, input tokens, output tokens, cost USD,
-//! verdict); with repeats, latency percentiles with bootstrap intervals; per model, its grades
-//! by kind (check / execution / judgement), the evidence of every grader that did not pass, and
-//! an excerpt of one answer; paired comparisons between models graded on the same items
-//! (McNemar's test, paired bootstraps) as plain sentences; and the winner by a stated rule,
-//! with the reasoning line by line.
+//! verdict); pass@k per model with bootstrap intervals over items, for the k the run asked for
+//! (pass@1 when it asked for none but repeated items); with repeats, latency percentiles with
+//! bootstrap intervals; per model, its grades by kind (check / execution / judgement), the
+//! evidence of every grader that did not pass, and an excerpt of one answer; paired
+//! comparisons between models graded on the same items (McNemar's test, paired bootstraps) as
+//! plain sentences; and the winner by a stated rule, with the reasoning line by line.
 //!
 //! Options:
 //! - `winner-rule` (string, default `cheapest-not-worse`): `cheapest-not-worse`,
@@ -26,6 +27,7 @@ use llmbench_report::analysis::{
     tasks,
 };
 use llmbench_report::format::{percent, thousands, usd};
+use llmbench_report::pass_at_k::{self, ModelPassAtK};
 use llmbench_report::stats::{Bootstrap, Estimate};
 use serde::Deserialize;
 
@@ -198,6 +200,10 @@ impl MarkdownReporter {
         }
         let _ = writeln!(out, "{}", notes.join(" "));
 
+        let ks = pass_at_k::ks_for(report);
+        if !ks.is_empty() {
+            self.write_pass_at_k(out, report, &ks, &task_names);
+        }
         if repeated {
             self.write_latency(out, &overall);
         }
@@ -245,6 +251,59 @@ impl MarkdownReporter {
             cells.push(verdict(m, repeated));
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
+    }
+
+    /// One row per model (per task and model, then over all tasks, when there are several
+    /// tasks), one column per k.
+    fn write_pass_at_k(&self, out: &mut String, report: &RunReport, ks: &[u32], tasks: &[String]) {
+        let overall = pass_at_k::analyze(report, None, ks, &self.bootstrap);
+        let multi_task = tasks.len() > 1;
+        let mut rows: Vec<(String, &ModelPassAtK)> = Vec::new();
+        let per_task: Vec<Vec<ModelPassAtK>> = if multi_task {
+            tasks
+                .iter()
+                .map(|t| pass_at_k::analyze(report, Some(t), ks, &self.bootstrap))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for m in per_task.iter().flatten() {
+            rows.push((cell(m.task.as_deref().unwrap_or_default()), m));
+        }
+        for m in &overall {
+            rows.push(("all tasks".into(), m));
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "## pass@k");
+        let _ = writeln!(out);
+        let mut header = vec!["Model".to_owned(), "Items".to_owned()];
+        let mut align = vec!["---", "--:"];
+        for k in ks {
+            header.push(format!("pass@{k}"));
+            align.push("--:");
+        }
+        if multi_task {
+            header.insert(0, "Task".into());
+            align.insert(0, "---");
+        }
+        let _ = writeln!(out, "| {} |", header.join(" | "));
+        let _ = writeln!(out, "|{}|", align.join("|"));
+        for (task, m) in rows {
+            let mut cells = Vec::new();
+            if multi_task {
+                cells.push(task);
+            }
+            cells.push(cell(&m.label));
+            cells.push(m.items.to_string());
+            for v in &m.values {
+                cells.push(v.estimate.as_ref().map_or("-".into(), estimate_rate));
+            }
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        let _ = writeln!(out);
+        let notes = pass_at_k::notes(report, &overall, &self.bootstrap);
+        let notes: Vec<String> = notes.iter().map(|n| prose(n)).collect();
+        let _ = writeln!(out, "{}", notes.join(" "));
     }
 
     fn write_latency(&self, out: &mut String, models: &[ModelAnalysis]) {
@@ -471,6 +530,19 @@ fn estimate_ms(e: &Estimate) -> String {
             thousands(ci.high)
         ),
         None => thousands(e.value),
+    }
+}
+
+/// A rate with its interval: `55% (40%–70%)`.
+fn estimate_rate(e: &Estimate) -> String {
+    match e.interval {
+        Some(ci) => format!(
+            "{} ({}–{})",
+            percent(e.value),
+            percent(ci.low),
+            percent(ci.high)
+        ),
+        None => percent(e.value),
     }
 }
 

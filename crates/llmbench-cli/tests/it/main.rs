@@ -3,10 +3,15 @@
 
 mod budget;
 mod faults;
+mod humaneval;
 mod judge;
+mod reference;
+mod reporter_plugins;
 mod reports;
 mod resume;
 mod serve;
+mod stop;
+mod store_faults;
 mod sweep;
 mod validate;
 

@@ -214,3 +214,74 @@ fn plan_prints_the_samples_needed() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `export --per-item`: one row per (task, item, provider) with n, c and pass@k, as JSON
+/// Lines or CSV; the default export stays one row per sample; the Markdown report shows
+/// pass@1 for a repeated run that asked for no k.
+#[test]
+fn per_item_export_has_pass_at_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = llmbench(&["run", "--repeats", "3", "--config"])
+        .arg(repo().join("configs/replay-example.toml"))
+        .arg("--output-dir")
+        .arg(dir.path())
+        .arg("--plugin-dir")
+        .arg(plugin_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let export = |args: &[&str]| {
+        let out = llmbench(&[&["export"], args, &["--output-dir"]].concat())
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        stdout
+    };
+    // One sample per line, as before: 3 models x 1 item x 3 repeats.
+    assert_eq!(export(&[]).lines().count(), 9);
+    let per_item = export(&["--per-item", "--pass-at-k", "2,1,5"]);
+    let rows: Vec<serde_json::Value> = per_item
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{per_item}");
+    assert_eq!(rows[0]["provider"], "haiku");
+    assert_eq!(rows[0]["model"], "claude-haiku-4-5");
+    assert_eq!((&rows[0]["samples"], &rows[0]["n"]), (&3.into(), &3.into()));
+    let c = rows[0]["c"].as_u64().unwrap();
+    let pass_at_1 = rows[0]["pass_at_k"]["1"].as_f64().unwrap();
+    assert!((pass_at_1 - c as f64 / 3.0).abs() < 1e-12, "{per_item}");
+    assert_eq!(rows[0]["pass_at_k"]["5"], serde_json::Value::Null);
+    assert!(
+        per_item
+            .lines()
+            .next()
+            .unwrap()
+            .contains(r#""pass_at_k":{"1":"#)
+    );
+    let csv = export(&["--per-item", "--format", "csv"]);
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "run_id,task,item,provider,model,samples,n,c,pass@1"
+    );
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    // --pass-at-k without --per-item is a usage error.
+    let out = llmbench(&["export", "--pass-at-k", "1", "--output-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+
+    let out = llmbench(&["report", "--format", "markdown", "--output-dir"])
+        .arg(dir.path())
+        .arg("--plugin-dir")
+        .arg(markdown_plugin_dir())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("## pass@k"), "{stdout}");
+    assert!(stdout.contains("| Model | Items | pass@1 |"), "{stdout}");
+}

@@ -37,3 +37,197 @@ fn a_typo_is_located_with_a_suggestion() {
     );
     assert!(stderr.contains("did you mean `temperature`?"), "{stderr}");
 }
+
+/// `path:LINE:COL` of the first occurrence of `needle` in the file at `path`.
+fn place_of(path: &std::path::Path, needle: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} in {text}"));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    format!("{}:{line}:{column}", path.display())
+}
+
+/// Fails unless the plugin was built (plugins are built with the workspace).
+fn require_plugin(name: &str) {
+    let lib = crate::plugin_dir().join(format!("lib{}.so", name.replace('-', "_")));
+    assert!(
+        lib.exists(),
+        "{} is missing: build the plugins (`cargo build --workspace`) before these tests",
+        lib.display()
+    );
+}
+
+/// `llmbench validate` on `config` exits 2, and its error is at `needle` with `help`.
+fn refused_at(config: &str, needle: &str, message: &str, help: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::write_config(dir.path(), config);
+    let out = llmbench(&["validate"]).arg(&path).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let place = place_of(&path, needle);
+    assert!(
+        stderr.contains(&format!("{place}: {message}")),
+        "expected `{place}: {message}` in:\n{stderr}"
+    );
+    assert!(stderr.contains(&format!("help: {help}")), "{stderr}");
+}
+
+const PROVIDER: &str = "[providers.echo]\nplugin = \"provider-testkit\"\nmodel = \"echo\"\n";
+
+#[test]
+fn a_misspelt_option_of_each_converted_plugin_is_located_with_a_suggestion() {
+    for plugin in [
+        "grader-regex",
+        "grader-sections",
+        "grader-llm-judge",
+        "provider-replay",
+        "provider-openai",
+        "provider-anthropic",
+    ] {
+        require_plugin(plugin);
+    }
+    let grader = |plugin: &str, options: &str| {
+        format!(
+            "{PROVIDER}\n[tasks.t]\nprompt = \"hi\"\n\n[[tasks.t.graders]]\nname = \"g\"\nplugin = \"{plugin}\"\noptions = {options}\n"
+        )
+    };
+    refused_at(
+        &grader("grader-regex", "{ patern = \"x\" }"),
+        "patern",
+        "grader `g` of task `t`: `options.patern`: unknown option `patern`",
+        "did you mean `pattern`?",
+    );
+    refused_at(
+        &grader(
+            "grader-sections",
+            "{ sections = [\"Bug\"], in_order = false }",
+        ),
+        "in_order",
+        "grader `g` of task `t`: `options.in_order`: unknown option `in_order`",
+        "did you mean `in-order`?",
+    );
+    refused_at(
+        &grader(
+            "grader-llm-judge",
+            "{ protocol = \"openai\", model = \"m\", rubric = \"r\", pass-treshold = 0.5 }",
+        ),
+        "pass-treshold",
+        "grader `g` of task `t`: `options.pass-treshold`: unknown option `pass-treshold`",
+        "did you mean `pass-threshold`?",
+    );
+    // A value of a known option is pointed at itself, with the plugin's reason.
+    refused_at(
+        &grader(
+            "grader-llm-judge",
+            "{ protocol = \"grcp\", model = \"m\", rubric = \"r\" }",
+        ),
+        "\"grcp\"",
+        "grader `g` of task `t`: `options.protocol`: unknown value `grcp`",
+        "expected one of `openai`, `anthropic`",
+    );
+    let provider = |plugin: &str, options: &str| {
+        format!(
+            "[providers.p]\nplugin = \"{plugin}\"\nmodel = \"m\"\n\n[providers.p.options]\n{options}\n\n[tasks.t]\nprompt = \"hi\"\n"
+        )
+    };
+    refused_at(
+        &provider("provider-replay", "answer = \"a.jsonl\""),
+        "answer =",
+        "provider `p`: `options.answer`: unknown option `answer`",
+        "did you mean `answers`?",
+    );
+    refused_at(
+        &provider("provider-openai", "base-ur = \"http://127.0.0.1:1/v1\""),
+        "base-ur",
+        "provider `p`: `options.base-ur`: unknown option `base-ur`",
+        "did you mean `base-url`?",
+    );
+    refused_at(
+        &provider("provider-anthropic", "anthropic-versoin = \"2023-06-01\""),
+        "anthropic-versoin",
+        "provider `p`: `options.anthropic-versoin`: unknown option `anthropic-versoin`",
+        "did you mean `anthropic-version`?",
+    );
+}
+
+#[test]
+fn validate_checks_options_without_creating_the_plugin() {
+    // provider-replay reads its answers file at create; validate only checks the options, so
+    // a config whose answers file does not exist yet validates.
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::write_config(
+        dir.path(),
+        "[providers.p]\nplugin = \"provider-replay\"\nmodel = \"m\"\noptions = { answers = \"not-yet.jsonl\" }\n\n[tasks.t]\nprompt = \"hi\"\n",
+    );
+    let out = llmbench(&["validate"]).arg(&path).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(": ok ("), "{stdout}");
+}
+
+#[test]
+fn an_unknown_plugin_is_located_with_the_closest_present_one() {
+    refused_at(
+        &format!(
+            "{PROVIDER}\n[tasks.t]\nprompt = \"hi\"\n\n[[tasks.t.graders]]\nplugin = \"grader-regexp\"\noptions = {{ pattern = \"x\" }}\n"
+        ),
+        "\"grader-regexp\"",
+        "grader `grader-regexp` of task `t`: unknown plugin `grader-regexp` (no libgrader_regexp.so in ",
+        "did you mean `grader-regex`?",
+    );
+}
+
+#[test]
+fn run_refuses_what_validate_refuses_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::write_config(
+        dir.path(),
+        &format!(
+            "{PROVIDER}\n[tasks.t]\nprompt = \"hi\"\n\n[[tasks.t.graders]]\nname = \"g\"\nplugin = \"grader-regex\"\noptions = {{ patern = \"x\" }}\n"
+        ),
+    );
+    let out = llmbench(&["run", "--config"]).arg(&path).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: grader `g` of task `t`: `options.patern`: unknown option `patern`",
+            place_of(&path, "patern")
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `pattern`?"), "{stderr}");
+    assert!(!dir.path().join("results").exists(), "nothing is stored");
+}
+
+#[test]
+fn run_refuses_items_a_grader_cannot_use_before_any_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::write_config(
+        dir.path(),
+        &format!(
+            "{PROVIDER}\n[tasks.t]\nprompt = \"{{{{ q }}}}\"\nitems = [\n  {{ id = \"fine\", q = \"a\", expected = \"a\" }},\n  {{ id = \"broken\", q = \"b\", expected = \"(\" }},\n]\n\n[[tasks.t.graders]]\nname = \"g\"\nplugin = \"grader-regex\"\noptions = {{ pattern = \"{{{{ expected }}}}\" }}\n"
+        ),
+    );
+    let out = llmbench(&["run", "--config"]).arg(&path).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: item `broken`: grader `g`: option `pattern`: invalid regex",
+            place_of(&path, "\"broken\"")
+        )),
+        "{stderr}"
+    );
+    let runs = llmbench(&["runs", "--output-dir"])
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    assert_eq!(text(&runs).0, "", "no run was recorded");
+}

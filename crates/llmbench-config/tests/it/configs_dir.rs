@@ -44,6 +44,20 @@ fn every_config_in_configs_dir_parses() {
                     "{name}: only missing files may fail:\n{errors}"
                 );
             }
+            // A named dataset not fetched on this machine: the only error, and it says how
+            // to fetch it.
+            Err(errors)
+                if errors
+                    .iter()
+                    .all(|e| e.kind == llmbench_config::ConfigErrorKind::DatasetNotFetched) =>
+            {
+                assert!(
+                    errors
+                        .iter()
+                        .all(|e| e.message.contains("llmbench datasets fetch")),
+                    "{errors}"
+                );
+            }
             Err(errors) => panic!("{name} does not load:\n{errors}"),
         }
     }

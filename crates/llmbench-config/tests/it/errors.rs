@@ -110,8 +110,17 @@ fn unknown_key_without_a_close_match_lists_the_keys() {
     let e = errors(&with_minimal("[run]\nbanana = 1\n"));
     assert_snapshot!(shown(&e), @r"
     configs/x.toml:9:1: unknown key `banana` in `run`
-      help: valid keys: `output-dir`, `repeats`, `concurrency`, `timeout-seconds`, `plugin-dir`, `max-cost-usd`
+      help: valid keys: `output-dir`, `repeats`, `concurrency`, `timeout-seconds`, `grace-seconds`, `plugin-dir`, `max-cost-usd`, `pass-at-k`
       [unknown_key]
+    ");
+}
+
+#[test]
+fn a_negative_grace_period_is_refused() {
+    let e = errors(&with_minimal("[run]\ngrace-seconds = -1.0\n"));
+    assert_snapshot!(shown(&e), @r"
+    configs/x.toml:9:17: `run.grace-seconds` must be 0 or more, not -1
+      [invalid_value]
     ");
 }
 

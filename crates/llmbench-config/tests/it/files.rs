@@ -38,7 +38,7 @@ fn jsonl_items_with_bad_lines() {
     tests/fixtures/bad-items.jsonl:5:1: duplicate item id `ok` in task `bad`
       help: the first is at tests/fixtures/bad-items.jsonl:1
       [duplicate]
-    tests/fixtures/bad-items.jsonl:6:1: item variable `code` must be a string, number or boolean, not an object
+    tests/fixtures/bad-items.jsonl:6:1: item variable `code` is null: give it a value or leave it out
       [item]
     ");
 }

@@ -2,6 +2,7 @@
 //! message, and every config shipped under `configs/`.
 
 mod configs_dir;
+mod datasets;
 mod errors;
 mod files;
 mod schedule;

@@ -15,6 +15,7 @@ output-dir = "results"
 repeats = 3
 concurrency = 8
 timeout-seconds = 2.5
+grace-seconds = 0.5
 max-cost-usd = 1.5
 plugin-dir = "../target/debug"
 
@@ -90,8 +91,10 @@ fn full_config_becomes_the_expected_values() {
             repeats: 3,
             concurrency: 8,
             timeout: Duration::from_millis(2500),
+            grace: Duration::from_millis(500),
             plugin_dir: Some(dir.join("../target/debug")),
             max_cost_usd: Some(1.5),
+            pass_at_k: Vec::new(),
         }
     );
 
@@ -190,6 +193,7 @@ fn full_config_becomes_the_expected_values() {
                 api_key_env: None,
                 price: None,
                 options: json!({ "sections": ["Bug", "Fix"] }),
+                uses_item_vars: false,
             },
             GraderConfig {
                 name: "mentions".into(),
@@ -198,6 +202,7 @@ fn full_config_becomes_the_expected_values() {
                 api_key_env: None,
                 price: None,
                 options: json!({ "pattern": "race" }),
+                uses_item_vars: false,
             },
         ]
     );
@@ -271,7 +276,9 @@ fn items_file_and_prompt_file_are_read_relative_to_the_config() {
         "Review this {{ lang }} snippet:\n\n{{ code }}\n"
     );
     let ids: Vec<_> = task.items.iter().map(|i| i.id.as_str()).collect();
-    assert_eq!(ids, ["first", "item-2"], "blank lines do not count");
+    // An item without an `id` is named by its content, not its line: the same id wherever
+    // it is in the file.
+    assert_eq!(ids, ["first", "5738596164d462f5"]);
     assert_eq!(task.items[1].vars["lines"], "1");
     assert_eq!(task.items[1].vars["unsafe"], "false");
     let request = task.render(&task.items[1]);

@@ -65,6 +65,9 @@ fn refuses_a_library_without_the_entry_symbol() {
     let text = one_line(&e);
     assert!(text.contains(&so.display().to_string()), "{text}");
     assert!(text.contains("no `llmbench_plugin_entry` symbol"), "{text}");
+    // ... and the likely fix.
+    assert!(text.contains("`export_grader!`"), "{text}");
+    assert!(text.contains("crate-type = [\"cdylib\"]"), "{text}");
 }
 
 #[test]
@@ -74,7 +77,19 @@ fn refuses_a_file_that_is_not_a_library() {
     std::fs::write(&path, "just text").unwrap();
     let e = load(&path).unwrap_err();
     assert_eq!(e.kind(), "open");
-    assert!(one_line(&e).starts_with(&format!("{}: cannot open library", path.display())));
+    let text = one_line(&e);
+    assert!(text.starts_with(&format!("{}: cannot open library: ", path.display())));
+    // The loader's own reason, once, without the path again, and the likely fix.
+    assert!(
+        text.contains("invalid ELF header") || text.contains("file too short"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(&path.display().to_string()).count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("crate-type = [\"cdylib\"]"), "{text}");
 }
 
 #[test]
@@ -141,4 +156,40 @@ fn a_missing_plugin_names_the_file_and_the_directory() {
     let text = one_line(&e);
     assert!(text.contains("libprovider_nowhere.so"), "{text}");
     assert!(text.contains(&dir.path().display().to_string()), "{text}");
+}
+
+#[test]
+fn a_misspelt_plugin_name_suggests_the_closest_present_one() {
+    let dir = tempfile::tempdir().unwrap();
+    compile(
+        dir.path(),
+        "grader_regex",
+        "int answer(void) { return 42; }",
+    );
+    compile(
+        dir.path(),
+        "provider_replay",
+        "int answer(void) { return 42; }",
+    );
+    assert_eq!(
+        llmbench_plugin_host::plugin_names(dir.path()),
+        ["grader-regex", "provider-replay"]
+    );
+    let e = llmbench_plugin_host::resolve("grader-regexp", dir.path(), dir.path()).unwrap_err();
+    let LoadError::NotFound { suggestion, .. } = &e else {
+        panic!("{e}");
+    };
+    assert_eq!(suggestion.as_deref(), Some("grader-regex"));
+    assert!(one_line(&e).ends_with("; did you mean `grader-regex`?"));
+    let e = llmbench_plugin_host::resolve("grader-match", dir.path(), dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            LoadError::NotFound {
+                suggestion: None,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }

@@ -2,10 +2,11 @@
 //! script; nothing fetched from anywhere, enforced by a Content-Security-Policy that allows
 //! only that script by its hash).
 //!
-//! Sections: the results table; charts (latency per model as box plots, time to first token,
-//! cost against pass rate, pass rate per task with Wilson intervals); paired comparisons; the
-//! winner by a stated rule; and every sample, browsable, with its prompt, answer, grades and
-//! evidence. All model text is escaped ([`escape`]).
+//! Sections: the results table; pass@k per model with bootstrap intervals over items (when the
+//! run asked for k, or repeated items); charts (latency per model as box plots, time to first
+//! token, cost against pass rate, pass rate per task with Wilson intervals); paired
+//! comparisons; the winner by a stated rule; and every sample, browsable, with its prompt,
+//! answer, grades and evidence. All model text is escaped ([`escape`]).
 
 mod escape;
 mod svg;
@@ -23,6 +24,7 @@ use crate::analysis::{
     ModelAnalysis, WinnerRule, analyze, choose_winner, kind_name, paired_comparison, tasks,
 };
 use crate::format::{percent, thousands, usd};
+use crate::pass_at_k::{self, ModelPassAtK};
 use crate::stats::{Bootstrap, Estimate};
 use svg::{BoxSeries, PALETTE, RateBar, ScatterPoint, box_plot, cost_scatter, rate_bars};
 
@@ -116,6 +118,7 @@ impl HtmlReporter {
             .map(|t| (t.clone(), analyze(report, Some(t), &self.bootstrap)))
             .collect();
         let repeated = overall.iter().any(|m| m.samples > 1);
+        let ks = pass_at_k::ks_for(report);
 
         let _ = write!(
             out,
@@ -141,7 +144,7 @@ impl HtmlReporter {
         let _ = write!(
             out,
             r##"<header><h1>llmbench report</h1><p class="meta">Run <code>{}</code> · config <code>{}</code> · started {} · {} · {} of {} planned samples recorded{}</p>
-<nav><a href="#results">Results</a><a href="#charts">Charts</a><a href="#comparisons">Comparisons</a><a href="#winner">Winner</a><a href="#samples">Samples</a></nav></header>
+<nav><a href="#results">Results</a>{}<a href="#charts">Charts</a><a href="#comparisons">Comparisons</a><a href="#winner">Winner</a><a href="#samples">Samples</a></nav></header>
 "##,
             escape(&run.run_id),
             escape(&run.config_path),
@@ -153,6 +156,11 @@ impl HtmlReporter {
                 format!(", {errors} without an answer")
             } else {
                 String::new()
+            },
+            if ks.is_empty() {
+                ""
+            } else {
+                r##"<a href="#pass-at-k">pass@k</a>"##
             }
         );
 
@@ -211,6 +219,10 @@ impl HtmlReporter {
                 ""
             }
         );
+
+        if !ks.is_empty() {
+            self.write_pass_at_k(out, report, &ks, &task_names);
+        }
 
         // Charts.
         out.push_str(r#"<section id="charts"><h2>Charts</h2>"#);
@@ -420,6 +432,62 @@ impl HtmlReporter {
         );
     }
 
+    /// One row per model (per task and model, then over all tasks, when there are several
+    /// tasks), one column per k.
+    fn write_pass_at_k(&self, out: &mut String, report: &RunReport, ks: &[u32], tasks: &[String]) {
+        let overall = pass_at_k::analyze(report, None, ks, &self.bootstrap);
+        let multi_task = tasks.len() > 1;
+        let per_task: Vec<ModelPassAtK> = if multi_task {
+            tasks
+                .iter()
+                .flat_map(|t| pass_at_k::analyze(report, Some(t), ks, &self.bootstrap))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push_str(
+            r#"<section id="pass-at-k"><h2>pass@k</h2><table class="pass-at-k"><thead><tr>"#,
+        );
+        if multi_task {
+            out.push_str("<th>Task</th>");
+        }
+        out.push_str("<th>Model</th><th>Items</th>");
+        for k in ks {
+            let _ = write!(out, "<th>pass@{k}</th>");
+        }
+        out.push_str("</tr></thead><tbody>");
+        for m in per_task.iter().chain(&overall) {
+            out.push_str("<tr>");
+            if multi_task {
+                let _ = write!(
+                    out,
+                    "<td>{}</td>",
+                    m.task.as_deref().map_or_else(|| "all tasks".into(), escape)
+                );
+            }
+            let _ = write!(
+                out,
+                r#"<td>{}</td><td class="num">{}</td>"#,
+                escape(&m.label),
+                m.items
+            );
+            for v in &m.values {
+                let _ = write!(
+                    out,
+                    r#"<td class="num">{}</td>"#,
+                    rate_html(v.estimate.as_ref())
+                );
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+        let notes: Vec<String> = pass_at_k::notes(report, &overall, &self.bootstrap)
+            .iter()
+            .map(|n| prose(n))
+            .collect();
+        let _ = writeln!(out, r#"<p class="note">{}</p></section>"#, notes.join(" "));
+    }
+
     fn write_sample(&self, out: &mut String, s: &SampleRecord, label: Option<&str>) {
         let outcome = match (&s.verdict, &s.error) {
             (Some(v), _) if v.pass => "pass",
@@ -568,6 +636,22 @@ fn estimate_html(e: Option<&Estimate>) -> String {
     }
 }
 
+/// A rate with its interval below it, or `-` when there is none.
+fn rate_html(e: Option<&Estimate>) -> String {
+    match e {
+        None => "-".into(),
+        Some(e) => match e.interval {
+            Some(ci) => format!(
+                r#"{}<br><span class="ci">{}–{}</span>"#,
+                percent(e.value),
+                percent(ci.low),
+                percent(ci.high)
+            ),
+            None => percent(e.value),
+        },
+    }
+}
+
 fn verdict_html(m: &ModelAnalysis) -> String {
     let mut v = match &m.pass_rate {
         Some(p) => format!(
@@ -625,6 +709,39 @@ mod tests {
             assert!(html.contains(&format!(r#"id="{id}""#)), "{id}");
         }
         assert!(html.contains("Prompts are not shown"));
+    }
+
+    #[test]
+    fn pass_at_k_is_shown_when_applicable() {
+        let reporter = HtmlReporter::default();
+        // Two repeats, no k asked for: pass@1 only, with the reason.
+        let html = reporter.render(&repeated_run()).unwrap();
+        assert!(html.contains(r##"<a href="#pass-at-k">pass@k</a>"##));
+        assert!(html.contains(r#"<section id="pass-at-k"><h2>pass@k</h2>"#));
+        assert!(html.contains("<th>pass@1</th>"));
+        assert!(!html.contains("<th>pass@2</th>"));
+        assert!(html.contains("asked for no k (<code>[run] pass-at-k</code>)"));
+        // Sonnet passes 18 of 20, at least once on every item: pass@1 90%, pass@2 100%.
+        let mut asked = repeated_run();
+        asked.run.pass_at_k = vec![1, 2, 5];
+        let html = reporter.render(&asked).unwrap();
+        let row = html
+            .split("<tr>")
+            .find(|r| r.starts_with("<td>Claude Sonnet 4.6</td><td class=\"num\">10</td>"))
+            .expect("a pass@k row for Sonnet");
+        assert!(
+            row.contains(r#"<td class="num">90%<br><span class="ci">"#),
+            "{row}"
+        );
+        assert!(row.contains(r#"<td class="num">100%<br><span class="ci">100%–100%</span></td><td class="num">-</td>"#), "{row}");
+        assert!(html.contains("pass@5 leaves out items with fewer than 5 graded samples: Claude Haiku 4.5 10 of 10 items"));
+        assert!(!html.contains("asked for no k"));
+        // One sample per model and no k asked for: no pass@k at all.
+        let single = reporter.render(&crate::fixtures::article_run()).unwrap();
+        assert!(
+            !single.contains("pass@"),
+            "pass@k shown for a run without repeats"
+        );
     }
 
     #[test]

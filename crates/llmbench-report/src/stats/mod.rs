@@ -10,11 +10,13 @@
 //!   [`independent_bootstrap`] (different items);
 //! - [`pass_rate_sentence`], [`latency_sentence`], [`score_sentence`]: what a reader should
 //!   take away, with the test named;
-//! - [`samples_per_model`]: how many samples tell two pass rates apart.
+//! - [`samples_per_model`]: how many samples tell two pass rates apart;
+//! - [`pass_at_k`]: the unbiased pass@k of one item from its n samples and c passes.
 
 mod bootstrap;
 mod dist;
 mod mcnemar;
+mod pass_at_k;
 mod plan;
 mod proportion;
 mod sentence;
@@ -25,6 +27,7 @@ pub use bootstrap::{
 };
 pub use dist::{chi_square_sf, normal_cdf, normal_quantile, sign_test_p_value};
 pub use mcnemar::{EXACT_BELOW_DISCORDANT, McNemar, McNemarMethod, mcnemar, mcnemar_counts};
+pub use pass_at_k::pass_at_k;
 pub use plan::{PlanError, SampleSizePlan, samples_per_model};
 pub use proportion::{PassRate, newcombe_difference_interval, pass_rate, wilson_interval};
 pub use sentence::{latency_sentence, pass_rate_sentence, score_sentence};

@@ -37,6 +37,7 @@ pub fn new_run(id: &str, created_at: &str) -> NewRun {
             ("t2".into(), vec!["g1".into(), "g2".into()]),
             ("t1".into(), vec!["g1".into()]),
         ],
+        pass_at_k: vec![1, 5],
     }
 }
 
@@ -189,4 +190,23 @@ pub fn raw(path: &Path) -> rusqlite::Connection {
 
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+/// Histogram bounds like the metrics crate's (the store does not depend on it).
+pub fn buckets() -> llmbench_store::HistogramBuckets {
+    llmbench_store::HistogramBuckets {
+        request_seconds: vec![0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12],
+        first_token_seconds: vec![0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28],
+        output_tokens_per_second: vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+        grade_score: vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    }
+}
+
+/// A run's status as stored, under the store's API (which shows a dead run as interrupted).
+pub fn stored_status(path: &Path, run_id: &str) -> String {
+    raw(path)
+        .query_row("SELECT status FROM runs WHERE id = ?1", [run_id], |row| {
+            row.get(0)
+        })
+        .unwrap()
 }

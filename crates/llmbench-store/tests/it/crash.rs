@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use llmbench_core::SampleRecord;
-use llmbench_store::{AttemptRecord, STORE_FILE_NAME, Store};
+use llmbench_store::{AttemptRecord, RunStatus, STORE_FILE_NAME, Store};
 
 use crate::common::*;
 
@@ -96,6 +96,7 @@ fn verify(path: &Path) -> u64 {
 fn writer_loop() {
     if let Some(path) = std::env::var_os(CHILD_ENV) {
         let mut store = Store::open(Path::new(&path)).unwrap();
+        let _claim = store.claim_run(RUN).unwrap();
         // Resume after what earlier writers left, as a resumed run would.
         let from = store.finished_sample_ids(RUN).unwrap().len() as u64;
         let started = Instant::now();
@@ -137,6 +138,9 @@ fn kill_a_writer_after(path: &Path, at_least: i64) {
         assert!(Instant::now() < deadline, "the writer is too slow");
         std::thread::sleep(Duration::from_millis(5));
     }
+    let reader = Store::open_existing(path).unwrap();
+    assert!(reader.run_is_held(RUN), "the live writer holds its run");
+    drop(reader);
     child.kill().unwrap(); // SIGKILL on Unix: no destructor, no rollback, no flush
     let status = child.wait().unwrap();
     #[cfg(unix)]
@@ -161,7 +165,14 @@ fn a_killed_writer_leaves_only_whole_samples() {
     let mut n = 0;
     for round in 1..=3 {
         kill_a_writer_after(&path, round * 100);
+        // Stored `running` by a process that is gone: read as interrupted, recorded so by
+        // the next writer (verify opens it for writing).
+        let reader = Store::open_existing(&path).unwrap();
+        assert_eq!(reader.run(RUN).unwrap().status, RunStatus::Interrupted);
+        assert!(!reader.run_is_held(RUN));
+        drop(reader);
         let after = verify(&path);
+        assert_eq!(stored_status(&path, RUN), "interrupted");
         assert!(after >= n.max(round as u64 * 100), "round {round}: {after}");
         n = after;
     }

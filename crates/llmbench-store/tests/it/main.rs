@@ -1,8 +1,10 @@
 //! Integration tests for the results store: round trips, ordering, exports and crash safety.
 
+mod aggregates;
 mod common;
 mod crash;
 mod export;
+mod faults;
 mod open;
 mod runs;
 mod samples;

@@ -28,7 +28,7 @@ fn opening_twice_is_idempotent_and_keeps_data() {
             &conn,
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
         ),
-        5
+        8
     );
 }
 
@@ -56,7 +56,7 @@ fn open_needs_the_parent_directory() {
 }
 
 #[test]
-fn a_file_that_is_not_a_store_is_an_open_error_naming_it() {
+fn a_file_that_is_not_a_store_is_refused_as_damaged_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("llmbench.sqlite");
     std::fs::write(
@@ -64,12 +64,17 @@ fn a_file_that_is_not_a_store_is_an_open_error_naming_it() {
         "this is not a database, it is a long enough text file ".repeat(20),
     )
     .unwrap();
-    let err = Store::open(&path).unwrap_err();
-    assert_eq!(err.kind(), "open", "{err}");
-    assert!(
-        err.to_string().starts_with(&path.display().to_string()),
-        "{err}"
-    );
+    let before = std::fs::read(&path).unwrap();
+    for err in [
+        Store::open(&path).unwrap_err(),
+        Store::open_existing(&path).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), "damaged", "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with(&path.display().to_string()), "{err}");
+        assert!(text.contains("sqlite3 llmbench.sqlite .recover"), "{err}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
 }
 
 #[test]

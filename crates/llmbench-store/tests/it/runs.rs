@@ -8,6 +8,7 @@ use crate::common::*;
 #[test]
 fn run_metadata_round_trips() {
     let (_dir, store) = store_with_run();
+    let _claim = store.claim_run("r1").unwrap();
     let run = store.run("r1").unwrap();
     let expected = new_run("r1", "2026-11-28T07:14:01.000Z");
     assert_eq!(run.id, expected.id);
@@ -18,6 +19,7 @@ fn run_metadata_round_trips() {
     assert_eq!(run.planned_samples, 8);
     assert_eq!(run.providers, expected.providers);
     assert_eq!(run.graders, expected.graders);
+    assert_eq!(run.pass_at_k, vec![1, 5]);
     assert_eq!(run.status, RunStatus::Running);
     assert_eq!(run.finished_at, None);
     assert_eq!(run.status_reason, None);
@@ -29,6 +31,7 @@ fn run_metadata_round_trips() {
     assert_eq!(report.run.store_path, store.path().display().to_string());
     assert_eq!(report.run.providers, expected.providers);
     assert_eq!(report.run.graders, expected.graders);
+    assert_eq!(report.run.pass_at_k, vec![1, 5]);
     assert!(report.samples.is_empty());
 }
 
@@ -48,6 +51,7 @@ fn creating_a_run_twice_fails() {
 #[test]
 fn status_changes_stamp_and_clear_finished_at() {
     let (_dir, store) = store_with_run();
+    let _claim = store.claim_run("r1").unwrap();
     store
         .set_run_status(
             "r1",
@@ -112,6 +116,7 @@ fn latest_and_list() {
     assert_eq!(store.latest_run_id().unwrap(), None);
     assert_eq!(store.list_runs().unwrap(), vec![]);
 
+    let _b = store.claim_run("b").unwrap();
     store
         .create_run(&new_run("b", "2026-11-28T09:00:00.000Z"))
         .unwrap();

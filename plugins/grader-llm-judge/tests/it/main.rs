@@ -90,6 +90,7 @@ pub fn grade(judge: &PluginGrader, answer: &str) -> Grade {
         task: "race".into(),
         item: "cache".into(),
         vars: BTreeMap::from([("code".to_owned(), "cache = {}".to_owned())]),
+        options: None,
         completion: Completion {
             text: answer.to_owned(),
             stop_reason: StopReason::EndTurn,

@@ -22,32 +22,35 @@ fn bad_options_are_refused_with_the_reason() {
     let cases = [
         (
             with(json!({ "pass-treshold": 0.5 })),
-            "unknown field `pass-treshold`",
+            "option `pass-treshold`: unknown option `pass-treshold` (did you mean `pass-threshold`?)",
         ),
         (
             with(json!({ "protocol": "grpc" })),
-            "unknown variant `grpc`",
+            "option `protocol`: unknown value `grpc` (expected one of `openai`, `anthropic`)",
         ),
         (
             with(json!({ "rubric-file": "r.md" })),
-            "give `rubric` or `rubric-file`, not both",
+            "option `rubric-file`: give `rubric` or `rubric-file`, not both",
         ),
-        (with(json!({ "rubric": " " })), "the rubric is empty"),
+        (
+            with(json!({ "rubric": " " })),
+            "option `rubric`: the rubric is empty",
+        ),
         (
             with(json!({ "pass-threshold": 1.5 })),
-            "`pass-threshold` must be between 0 and 1, not 1.5",
+            "option `pass-threshold`: must be between 0 and 1, not 1.5",
         ),
         (
             with(json!({ "max-tokens": 0 })),
-            "`max-tokens` must be at least 1",
+            "option `max-tokens`: must be at least 1",
         ),
         (
             with(json!({ "temperature": 3.0 })),
-            "`temperature` must be between 0 and 2, not 3",
+            "option `temperature`: must be between 0 and 2, not 3",
         ),
         (
             with(json!({ "timeout-seconds": 0 })),
-            "`timeout-seconds` must be a number of seconds above 0",
+            "option `timeout-seconds`: must be a number of seconds above 0",
         ),
         (with(json!({ "base-url": "localhost:1" })), "http://"),
         (

@@ -1,10 +1,15 @@
 //! Integration tests: the built `grader-python-exec` cdylib, loaded through the plugin host,
-//! grading ordinary and hostile answers with the fixture harness in `tests/fixtures/`, and
-//! (with `grader-sections`) every task's calibration answers in `configs/tasks/`.
+//! grading ordinary and hostile answers with the fixture harness in `tests/fixtures/`,
+//! (with `grader-sections`) every task's calibration answers in `configs/tasks/`, and, in
+//! item-test mode, ordinary and hostile answers to per-item tests and HumanEval's 164
+//! problems.
 
 mod basics;
 mod calibration;
 mod hostile;
+mod humaneval;
+mod item_hostile;
+mod item_tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,11 +77,32 @@ fn grader(options: serde_json::Value) -> PluginGrader {
     try_grader(options).expect("the grader is created")
 }
 
+/// An item-test grader created with `options` as given (no harness).
+fn item_grader(options: serde_json::Value) -> PluginGrader {
+    set_fake_key();
+    let plugin = llmbench_plugin_host::load(&library()).expect("plugin loads");
+    let context = PluginContext {
+        config_dir: fixtures(),
+        instance_name: "exec".into(),
+        api_key: Some(Secret::new(FAKE_KEY)),
+    };
+    PluginGrader::new(&plugin, &options, &context).expect("the grader is created")
+}
+
+/// A request for `text` with an item's rendered `options`.
+fn item_request(text: &str, options: serde_json::Value) -> GradeRequest {
+    GradeRequest {
+        options: Some(options),
+        ..request(text)
+    }
+}
+
 fn request(text: &str) -> GradeRequest {
     GradeRequest {
         task: "stampede".into(),
         item: "cache".into(),
         vars: BTreeMap::new(),
+        options: None,
         completion: Completion {
             text: text.into(),
             stop_reason: StopReason::EndTurn,

@@ -30,6 +30,7 @@ fn request(text: &str) -> GradeRequest {
         task: "race-condition".into(),
         item: "stampede".into(),
         vars: BTreeMap::new(),
+        options: None,
         completion: Completion {
             text: text.into(),
             stop_reason: StopReason::EndTurn,
@@ -84,16 +85,14 @@ async fn a_failing_grade_crosses_the_boundary_with_its_evidence() {
 #[test]
 fn bad_options_are_refused_with_the_reason() {
     let e = grader(json!({ "sections": ["Bug"], "in_order": false })).unwrap_err();
-    assert_eq!(e.kind(), "create");
-    let message = e.to_string();
-    assert!(
-        message
-            .starts_with("plugin `grader-sections` rejected its options: unknown field `in_order`"),
-        "{message}"
+    assert_eq!(e.kind(), "options");
+    assert_eq!(
+        e.to_string(),
+        "plugin `grader-sections` rejected its options: option `in_order`: unknown option `in_order` (did you mean `in-order`?)"
     );
     let e = grader(json!({ "sections": ["Bug"], "code-block-in": "Fix" })).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "plugin `grader-sections` rejected its options: `code-block-in` \"Fix\" is not one of `sections`: Bug"
+        "plugin `grader-sections` rejected its options: option `code-block-in`: \"Fix\" is not one of `sections`: Bug"
     );
 }

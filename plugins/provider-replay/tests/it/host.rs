@@ -96,9 +96,9 @@ fn a_broken_answers_file_is_refused_with_file_and_line() {
         )
     );
     let e = provider(json!({ "answer": "replay/race-condition.jsonl" })).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("plugin `provider-replay` rejected its options: unknown field `answer`"),
-        "{e}"
+    assert_eq!(e.kind(), "options");
+    assert_eq!(
+        e.to_string(),
+        "plugin `provider-replay` rejected its options: option `answer`: unknown option `answer` (did you mean `answers`?)"
     );
 }

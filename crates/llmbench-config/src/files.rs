@@ -1,0 +1,207 @@
+//! Reading the files a config names (prompt files, items files), with limits: only regular
+//! files are opened (a device such as `/dev/zero`, a FIFO or a directory is refused before
+//! anything is read), and no more than a bounded number of bytes is read, after
+//! decompression for a `.gz` file, so that a gzip bomb is refused rather than inflated.
+
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+/// The most bytes an items file (`items-file`, or a named `dataset`) may hold, after
+/// decompression: 64 MiB, room for hundreds of thousands of typical items.
+pub const MAX_ITEMS_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The most bytes a `prompt-file` may hold: 1 MiB, far beyond any prompt a model accepts.
+pub const MAX_PROMPT_FILE_BYTES: u64 = 1024 * 1024;
+
+/// What a file read is allowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit {
+    /// The most bytes of text (decompressed).
+    pub bytes: u64,
+    /// The kind of file, plural, in messages (`items files`).
+    pub what: &'static str,
+    /// Whether a name ending in `.gz` is decompressed.
+    pub gzip: bool,
+}
+
+impl Limit {
+    pub(crate) const ITEMS: Limit = Limit {
+        bytes: MAX_ITEMS_FILE_BYTES,
+        what: "items files",
+        gzip: true,
+    };
+    pub(crate) const PROMPT: Limit = Limit {
+        bytes: MAX_PROMPT_FILE_BYTES,
+        what: "prompt files",
+        gzip: false,
+    };
+}
+
+/// Whether `path`'s name ends in `.gz` (any case).
+pub(crate) fn is_gzip(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
+/// `1 MiB`, `64 MiB`, or bytes.
+fn size(bytes: u64) -> String {
+    if bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Reads the text of `path` within `limit`. The error is a message naming the file, for the
+/// caller to locate at the config value that names it.
+pub(crate) fn read_text(path: &Path, limit: Limit) -> Result<String, String> {
+    let shown = path.display();
+    let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
+    // `metadata` follows symlinks: a link to a regular file is fine, a link to a device not.
+    let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
+    if meta.is_dir() {
+        return Err(cannot(&"it is a directory"));
+    }
+    if !meta.is_file() {
+        // Opening a FIFO would block and a device may never end: refuse before opening.
+        return Err(cannot(
+            &"it is not a regular file (a device, pipe or socket)",
+        ));
+    }
+    let too_large = || {
+        cannot(&format!(
+            "it is larger than {}, the limit for {}",
+            size(limit.bytes),
+            limit.what
+        ))
+    };
+    // Checked on the file as stored, compressed or not: a compressed file over the limit
+    // would almost surely decompress to more than it.
+    if meta.len() > limit.bytes {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let gzip = limit.gzip && is_gzip(path);
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(file)
+    };
+    // One byte past the limit tells "at the limit" from "over it" without reading on.
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            if gzip {
+                cannot(&format!("invalid gzip data: {e}"))
+            } else {
+                cannot(&e)
+            }
+        })?;
+    if bytes.len() as u64 > limit.bytes {
+        return Err(if gzip {
+            cannot(&format!(
+                "it decompresses to more than {}, the limit for {}",
+                size(limit.bytes),
+                limit.what
+            ))
+        } else {
+            too_large()
+        });
+    }
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        cannot(&format!("line {line} is not valid UTF-8"))
+    })?;
+    // Spreadsheets write a byte order mark before CSV text; it is not part of the first name.
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    use super::*;
+
+    fn small(gzip: bool) -> Limit {
+        Limit {
+            bytes: 100,
+            what: "items files",
+            gzip,
+        }
+    }
+
+    #[test]
+    fn refuses_devices_and_directories_without_reading() {
+        let e = read_text(Path::new("/dev/zero"), Limit::ITEMS).unwrap_err();
+        assert_eq!(
+            e,
+            "cannot read /dev/zero: it is not a regular file (a device, pipe or socket)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_text(dir.path(), Limit::PROMPT).unwrap_err();
+        assert!(e.ends_with(": it is a directory"), "{e}");
+    }
+
+    #[test]
+    fn refuses_files_over_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.txt");
+        std::fs::write(&path, "x".repeat(101)).unwrap();
+        let e = read_text(&path, small(false)).unwrap_err();
+        assert!(
+            e.ends_with("it is larger than 100 bytes, the limit for items files"),
+            "{e}"
+        );
+        std::fs::write(&path, "x".repeat(100)).unwrap();
+        assert_eq!(read_text(&path, small(false)).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn decompresses_gzip_within_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("items.jsonl.gz");
+        let gz = |text: &[u8]| {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+            encoder.write_all(text).unwrap();
+            encoder.finish().unwrap()
+        };
+        std::fs::write(&path, gz(b"\xef\xbb\xbfhello\n")).unwrap();
+        assert_eq!(read_text(&path, small(true)).unwrap(), "hello\n");
+        // A bomb: 10 MB of zeros compress to a few KB, far under the limit on disk.
+        let bomb = gz(&vec![b'0'; 10_000_000]);
+        assert!(bomb.len() < 100_000);
+        std::fs::write(&path, &bomb).unwrap();
+        let limit = Limit {
+            bytes: 1_000_000,
+            ..small(true)
+        };
+        let e = read_text(&path, limit).unwrap_err();
+        assert!(
+            e.ends_with("it decompresses to more than 1000000 bytes, the limit for items files"),
+            "{e}"
+        );
+        std::fs::write(&path, b"not gzip at all").unwrap();
+        let e = read_text(&path, small(true)).unwrap_err();
+        assert!(e.contains("invalid gzip data"), "{e}");
+    }
+
+    #[test]
+    fn names_the_line_of_invalid_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.txt");
+        std::fs::write(&path, b"ok\nbad \xff\n").unwrap();
+        let e = read_text(&path, Limit::PROMPT).unwrap_err();
+        assert!(e.ends_with(": line 2 is not valid UTF-8"), "{e}");
+    }
+}
