@@ -220,7 +220,13 @@ def _result(reply):
     if "e" in reply:
         raise exc_class(reply["e"][0])(reply["e"][1])
     return reply.get("v")
+_proxies = {}
 def make_proxy(spec):
+    pid = spec["$proxy"]
+    if pid not in _proxies:  # one proxy, one object (identity, hashing, caches)
+        _proxies[pid] = _make_proxy(spec)
+    return _proxies[pid]
+def _make_proxy(spec):
     pid, kind = spec["$proxy"], spec.get("kind", "async")
     def async_fn(method):
         async def call(*args, **kwargs):
@@ -231,8 +237,16 @@ def make_proxy(spec):
             try:
                 return _result(await fut)
             except asyncio.CancelledError:
-                if not fut.done():
+                if fut.cancelled() or not fut.done():  # no reply came: the call was cut
+                    # Cancelled: the resource cleans up (in the parent) before this ends,
+                    # as a real call's cleanup would run before its task is done.
+                    ack = asyncio.get_running_loop().create_future()
+                    _calls[k] = ack
                     send({"pcancel": k})
+                    try:
+                        await ack
+                    except BaseException:
+                        pass
                 raise
             finally:
                 _calls.pop(k, None)
@@ -545,7 +559,10 @@ class Child:
         except Raise as e:
             reply = {"pr": k, "e": [e.name, e.message]}
         except asyncio.CancelledError:
+            # Cancelled by the child (its call was cancelled): acknowledge once the handler's
+            # own cleanup has run, which is now.
             self.running.pop(k, None)
+            self.send({"pr": k, "cancelled": True})
             return
         except Exception as e:  # noqa: BLE001 - a handler's TypeError on bad arguments
             reply = {"pr": k, "e": ["TypeError", short(str(e))]}
@@ -798,8 +815,7 @@ class Harness:
     async def _run_all(self):
         await self._run_one("imports", self._imports, True, 2.0,
                             "loading solution.py hangs")
-        if self.not_run is None:
-            await self._run_one("signature", self._signature, True, 1.0, None)
+        await self._run_one("signature", self._signature, True, 1.0, None)
         for name, fn, required, _why, timeout, blocked in self.checks:
             await self._run_one(name, fn, required, timeout, blocked, scenario=True)
         if self.child is not None:
@@ -845,20 +861,22 @@ class Harness:
         try:
             child, reply = await self._load(2.0)
         except ChildGone as e:
-            self.not_run = "the solution did not import (see the `imports` check)"
+            self.not_run = "the solution did not import"
             raise Fail(f"{e} while importing solution.py") from None
         except TimeoutError:
-            self.not_run = "the solution did not import (see the `imports` check)"
+            self.not_run = "the solution did not import"
             raise
         if "ok" not in reply:
-            self.not_run = "the solution did not import (see the `imports` check)"
+            self.not_run = "the solution did not import"
             where = f" (solution.py line {reply['line']})" if reply.get("line") else ""
             msg = reply.get("msg")
+            if reply.get("raised") == "MemoryError" and "memory_mb" in self.limits:
+                where += f" (memory limit {self.limits['memory_mb']} MB)"
             raise Fail(f"importing solution.py raised {short(reply.get('raised'), 60)}"
-                       + (f": {short(msg)}" if msg else "") + where)
+                       + (f": {short(msg, 250)}" if msg else "") + where)
         missing = reply.get("missing") or []
         if missing:
-            self.not_run = "the solution did not import (see the `imports` check)"
+            self.not_run = "the solution did not import"
             raise Fail("solution.py does not define " + ", ".join(f"`{short(n, 40)}`" for n in missing))
         return "solution.py imports and defines " + ", ".join(f"`{n}`" for n in self.need)
 

@@ -98,6 +98,12 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     setup_group("build")?;
     setup_group("sandbox")?;
     let mut args = args.to_vec();
+    // `llmbench run` takes the config as `CONFIG` or `--config CONFIG`; a positional config
+    // is given as the first argument (`cargo xtask bench configs/x.toml ...`).
+    let positional = args.first().is_some_and(|a| !a.starts_with('-'));
+    if positional {
+        args.insert(0, "--config".to_owned());
+    }
     if !args
         .iter()
         .any(|a| a == "--config" || a == "-c" || a.starts_with("--config="))
@@ -121,14 +127,17 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
                 .find_map(|a| a.strip_prefix("--config=").map(str::to_owned))
         })
         .expect("a config is always given by now");
-    run(Command::new(&exe).args(["models", "fetch", "--config", &config]))?;
-    let status = Command::new(&exe)
-        .arg("run")
-        .args(&args)
+    run(Command::new(&exe).args(["models", "fetch", "--config", &config])).with_context(|| {
+        format!("fetching the models and datasets {config} needs failed; nothing was run")
+    })?;
+    let mut sweep = Command::new(&exe);
+    sweep.arg("run").args(&args);
+    eprintln!("$ {}", render(&sweep));
+    let status = sweep
         .status()
         .with_context(|| format!("cannot start {}", exe.display()))?;
     if !status.success() {
-        bail!("llmbench run failed with {status}");
+        bail!("`llmbench run` of {config} failed with {status} (exit codes: `llmbench --help`)");
     }
     Ok(())
 }

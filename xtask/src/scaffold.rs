@@ -319,7 +319,8 @@ mod tests {
         Ok(())
     }
 
-    fn run(cmd: &mut Command) {
+    /// Run `cmd`, which must succeed; its standard output.
+    fn run(cmd: &mut Command) -> String {
         let shown = format!("{cmd:?}");
         let started = Instant::now();
         let output = cmd
@@ -333,11 +334,12 @@ mod tests {
             String::from_utf8_lossy(&output.stderr)
         );
         eprintln!("{:>6.1}s {shown}", started.elapsed().as_secs_f64());
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// The acceptance test: in a copy of the workspace, create a plugin of each kind, build
     /// it with the host, run its tests, and run its example config green with the built
-    /// `llmbench`.
+    /// `llmbench` (and render that run with the new reporter).
     ///
     /// The copy lives at a fixed place, `target/scaffold-test/workspace`, re-copied each run
     /// with the files' times kept, and builds into `target/scaffold-test/target`: after the
@@ -401,11 +403,29 @@ mod tests {
                 std::fs::remove_dir_all(&results).unwrap();
             }
             std::fs::create_dir_all(&results).unwrap();
-            run(Command::new(&llmbench)
+            let table = run(Command::new(&llmbench)
                 .current_dir(&results)
                 .arg("run")
                 .arg("--config")
                 .arg(&config));
+            // Green: both samples of each example config answered and passed.
+            assert!(table.contains("2/2 pass"), "{name}:\n{table}");
+            if name.starts_with("reporter-") {
+                let report = run(Command::new(&llmbench).current_dir(&results).args([
+                    "report",
+                    "--format",
+                    name,
+                    "--option",
+                    "title=Who ran",
+                ]));
+                assert!(
+                    report.starts_with("Who ran (run ")
+                        && report.contains(
+                            "- recorded: Recorded answers (recorded): 2 answered, 2 passed"
+                        ),
+                    "{report}"
+                );
+            }
         }
         eprintln!(
             "scaffold acceptance test: {:.1}s",

@@ -1,9 +1,14 @@
 """Harness for the `cancellation-leak` task: a connection leaked by an error or a
 cancellation in the middle of a query.
 
-The solution's `Pool` is used if it defines one (a fix may add to it), else the original.
-After each scenario a probe runs as many concurrent queries as the pool has connections:
-the pool is whole when all of them run at once, on distinct connections. A fix passes when:
+The answer's code runs in its own process. The pool is built there (the solution's `Pool`
+if it defines one, a fix may add to it; else the original), but its connections are served
+here: every query runs here, where the queries running at once, and a connection used by two
+queries at once, are observed (see harnesslib). Cancellations are asked of the answer's
+process, as a web framework cancels a handler. After each scenario a probe runs as many
+concurrent queries as the pool has connections: the pool is whole when all of them run at
+once, on distinct connections. Which checks are required, and why, is in checks.md. A fix
+passes when:
 - 9 concurrent queries on a pool of 3 return their rows, 3 at a time, never sharing a
   connection (a connection released twice fails here);
 - queries that raise QueryError propagate it and leave the pool whole;
@@ -15,25 +20,19 @@ the pool is whole when all of them run at once, on distinct connections. A fix p
 """
 
 import asyncio
-import time
 
-from harnesslib import (Fail, check, check_imports, check_signature, describe, finish,
-                        load_solution, plural, run_async, settle)
-
+from harnesslib import TOKEN, Fail, Harness, Raise, count, plural
 
 QUERY_SECONDS = 0.005
 WAIT = 0.3
 
+# The task's original Pool, for answers whose code shows only run_query.
+REFERENCE_POOL = '''
+import asyncio as _asyncio
 
-class QueryError(Exception):
-    """The fake database's failure."""
-
-
-class ReferencePool:
-    """The task's original Pool, for answers whose code shows only run_query."""
-
+class Pool:
     def __init__(self, connections):
-        self._free = asyncio.Queue()
+        self._free = _asyncio.Queue()
         for conn in connections:
             self._free.put_nowait(conn)
 
@@ -42,33 +41,30 @@ class ReferencePool:
 
     def release(self, conn):
         self._free.put_nowait(conn)
+'''
+
+h = Harness("run_query", ["pool", "sql"], is_async=True, defaults={"Pool": REFERENCE_POOL})
 
 
 class Db:
-    """Fake connections: count queries running (and the peak), note a connection used by
-    two queries at once, and behave by the SQL: "FAIL ..." raises QueryError, "BLOCK ..."
-    waits until `gate` is set, anything else takes QUERY_SECONDS."""
+    """The database, served here: its connections count queries running (and the peak),
+    note a connection used by two queries at once, and behave by the SQL: "FAIL ..." raises
+    QueryError, "BLOCK ..." waits until `gate` is set, anything else takes QUERY_SECONDS."""
 
-    def __init__(self, size):
-        self.conns = [Conn(self, i) for i in range(size)]
+    def __init__(self, s, size):
         self.gate = asyncio.Event()
+        self.conns = [Conn(self, i) for i in range(size)]
+        self.proxies = [s.proxy(c, methods={"execute": "async"}, label=f"<conn {i}>", name="Connection")
+                        for i, c in enumerate(self.conns)]
         self.reset()
 
     def reset(self):
-        self.active = 0
-        self.peak = 0
-        self.conflicts = 0
-        self.used = set()
+        self.active = self.peak = self.conflicts = 0
 
 
 class Conn:
     def __init__(self, db, n):
-        self.db = db
-        self.n = n
-        self.users = 0
-
-    def __repr__(self):
-        return f"<conn {self.n}>"
+        self.db, self.n, self.users = db, n, 0
 
     async def execute(self, sql):
         db = self.db
@@ -77,11 +73,11 @@ class Conn:
             db.conflicts += 1
         db.active += 1
         db.peak = max(db.peak, db.active)
-        db.used.add(self.n)
         try:
+            sql = str(sql)
             if sql.startswith("FAIL"):
                 await asyncio.sleep(0)
-                raise QueryError(f"{sql}: deadlock detected")
+                raise Raise("QueryError", f"{sql}: deadlock detected [{TOKEN}]")
             if sql.startswith("BLOCK"):
                 await db.gate.wait()
             else:
@@ -92,28 +88,26 @@ class Conn:
             db.active -= 1
 
 
-def setup(size):
-    mod = load_solution()
-    db = Db(size)
-    pool_class = getattr(mod, "Pool", ReferencePool)
-    return mod, db, pool_class(list(db.conns))
+async def setup(s, size):
+    db = Db(s, size)
+    pool = await s.new("Pool", db.proxies)
+    return db, pool
 
 
-def spawn(mod, pool, sqls):
-    async def one(sql):
-        return await mod.run_query(pool, sql)
-    return [asyncio.ensure_future(one(sql)) for sql in sqls]
+def queries(s, pool, sqls):
+    return s.calls("run_query", [(pool, sql) for sql in sqls])
 
 
-async def probe(mod, pool, db, size):
+async def probe(s, pool, db, size):
     """None when `size` concurrent queries run at once on distinct connections; else why not."""
     db.reset()
-    _, errors, pending = await settle(spawn(mod, pool, [f"SELECT probe {i}" for i in range(size)]), WAIT)
+    outcomes = await s.settle(queries(s, pool, [f"SELECT probe {i}" for i in range(size)]), WAIT)
+    _, raised, _, pending = count(outcomes)
     if db.conflicts:
         return (f"afterwards a connection was handed to two queries at once "
                 f"({plural(db.conflicts, 'time')}): it was released while still in use, or twice")
-    if errors:
-        return f"afterwards a query on the pool raised {describe(errors[0])}"
+    if raised:
+        return f"afterwards a query on the pool {raised[0].describe()}"
     if pending or db.peak < size:
         if db.peak == 0:
             return f"afterwards no query could get a connection within {WAIT} s: all {size} leaked"
@@ -122,120 +116,95 @@ async def probe(mod, pool, db, size):
     return None
 
 
-async def until(condition, timeout=WAIT):
-    deadline = time.perf_counter() + timeout
-    while not condition() and time.perf_counter() < deadline:
-        await asyncio.sleep(0.001)
-    return condition()
+@h.check("queries-work", "the original code runs queries; a fix must keep them working, one "
+         "connection per query")
+async def queries_work(s):
+    db, pool = await setup(s, 3)
+    sqls = [f"SELECT {i}" for i in range(9)]
+    outcomes = await s.settle(queries(s, pool, sqls), WAIT)
+    values, raised, _, pending = count(outcomes)
+    peak, conflicts = db.peak, db.conflicts
+    if conflicts:
+        raise Fail(f"9 concurrent queries on a pool of 3 connections: a connection was "
+                   f"handed to two queries at once ({plural(conflicts, 'time')}): it was "
+                   f"released twice")
+    if raised or pending:
+        raise Fail(f"of 9 concurrent queries on a pool of 3 connections, {len(raised)} raised "
+                   f"and {len(pending)} had not finished after {WAIT} s"
+                   + (f"; the first {raised[0].describe()}" if raised else ""))
+    wrong = [o for o, q in zip(outcomes, sqls) if not (isinstance(o.value, str) and repr(q) in o.value)]
+    if wrong:
+        raise Fail(f"a query {wrong[0].describe()}, not its rows")
+    if peak != 3:
+        raise Fail(f"9 concurrent queries on a pool of 3 connections ran at most {peak} at once")
+    problem = await probe(s, pool, db, 3)
+    if problem:
+        raise Fail("9 queries on a pool of 3 succeeded; " + problem)
+    return "9 concurrent queries on a pool of 3 connections returned their rows, 3 at a time"
 
 
-def queries_work():
-    mod, db, pool = setup(3)
-
-    async def scenario():
-        sqls = [f"SELECT {i}" for i in range(9)]
-        values, errors, pending = await settle(spawn(mod, pool, sqls), WAIT)
-        peak, conflicts = db.peak, db.conflicts
-        if conflicts:
-            raise Fail(f"9 concurrent queries on a pool of 3 connections: a connection was "
-                       f"handed to two queries at once ({plural(conflicts, 'time')}): it was "
-                       f"released twice")
-        if errors or pending:
-            raise Fail(f"of 9 concurrent queries on a pool of 3 connections, {len(errors)} raised "
-                       f"and {pending} had not finished after {WAIT} s"
-                       + (f"; the first error: {describe(errors[0])}" if errors else ""))
-        wrong = [v for v, s in zip(values, sqls) if not (isinstance(v, str) and repr(s) in v)]
-        if wrong:
-            raise Fail(f"a query returned {wrong[0]!r}, not its rows")
-        if peak != 3:
-            raise Fail(f"9 concurrent queries on a pool of 3 connections ran at most {peak} at once")
-        problem = await probe(mod, pool, db, 3)
-        if problem:
-            raise Fail("9 queries on a pool of 3 succeeded; " + problem)
-        return "9 concurrent queries on a pool of 3 connections returned their rows, 3 at a time"
-
-    return run_async(scenario)
+@h.check("error-releases", "the prompt: connections run out until \"every request hangs in "
+         "`pool.acquire()`\"; a query that fails leaks its connection the same way")
+async def error_releases(s):
+    db, pool = await setup(s, 3)
+    outcomes = await s.settle(queries(s, pool, [f"FAIL {i}" for i in range(3)]), WAIT)
+    if sum(1 for o in outcomes if o.raised("QueryError", TOKEN)) != 3:
+        odd = next(o for o in outcomes if not o.raised("QueryError", TOKEN))
+        raise Fail(f"3 queries whose execute raised QueryError did not all raise it: one {odd.describe()}")
+    problem = await probe(s, pool, db, 3)
+    if problem:
+        raise Fail("3 queries on a pool of 3 raised QueryError; " + problem)
+    return "3 queries that raised QueryError propagated it and the pool of 3 stayed whole"
 
 
-def error_releases():
-    mod, db, pool = setup(3)
-
-    async def scenario():
-        values, errors, pending = await settle(spawn(mod, pool, [f"FAIL {i}" for i in range(3)]), WAIT)
-        raised = [e for e in errors if isinstance(e, QueryError)]
-        if len(raised) != 3:
-            got = (f"{pending} had not finished" if pending else
-                   f"{len(values)} returned" if values else describe(errors[0]))
-            raise Fail(f"3 queries whose execute raised QueryError did not all raise it: {got}")
-        problem = await probe(mod, pool, db, 3)
-        if problem:
-            raise Fail("3 queries on a pool of 3 raised QueryError; " + problem)
-        return "3 queries that raised QueryError propagated it and the pool of 3 stayed whole"
-
-    return run_async(scenario)
-
-
-def cancel_mid_query():
-    mod, db, pool = setup(3)
-
-    async def scenario():
-        tasks = spawn(mod, pool, [f"BLOCK {i}" for i in range(3)])
-        if not await until(lambda: db.active == 3):
-            raise Fail(f"3 queries on a pool of 3 connections did not all start executing "
-                       f"within {WAIT} s ({db.active} did)")
-        for t in tasks:
-            t.cancel()
-        values, errors, pending = await settle(tasks, WAIT)
-        odd = [e for e in errors if not isinstance(e, asyncio.CancelledError)]
-        if pending or values or odd:
-            got = (f"{pending} were still running" if pending else f"{len(values)} returned rows"
-                   if values else f"{len(odd)} raised {describe(odd[0])}")
-            raise Fail(f"3 queries cancelled in the middle of execute did not end cancelled: {got}")
-        problem = await probe(mod, pool, db, 3)
-        if problem:
-            raise Fail("3 queries on a pool of 3 were cancelled in the middle of execute; " + problem)
-        return "3 queries cancelled in the middle of execute ended cancelled and the pool of 3 stayed whole"
-
-    return run_async(scenario)
+@h.check("cancel-mid-query-releases", "the prompt: \"The web framework cancels a request handler "
+         "when its client disconnects or the request times out\"")
+async def cancel_mid_query(s):
+    db, pool = await setup(s, 3)
+    calls = queries(s, pool, [f"BLOCK {i}" for i in range(3)])
+    if not await s.until(lambda: db.active == 3, WAIT):
+        raise Fail(f"3 queries on a pool of 3 connections did not all start executing "
+                   f"within {WAIT} s ({db.active} did)")
+    for c in calls:
+        await s.cancel(c)
+    outcomes = await s.settle(calls, WAIT)
+    if any(o.kind != "cancelled" for o in outcomes):
+        odd = next(o for o in outcomes if o.kind != "cancelled")
+        raise Fail(f"3 queries cancelled in the middle of execute did not end cancelled: one {odd.describe()}")
+    problem = await probe(s, pool, db, 3)
+    if problem:
+        raise Fail("3 queries on a pool of 3 were cancelled in the middle of execute; " + problem)
+    return "3 queries cancelled in the middle of execute ended cancelled and the pool of 3 stayed whole"
 
 
-def cancel_while_waiting():
-    mod, db, pool = setup(2)
-
-    async def scenario():
-        holders = spawn(mod, pool, ["BLOCK a", "BLOCK b"])
-        if not await until(lambda: db.active == 2):
-            raise Fail(f"2 queries on a pool of 2 connections did not both start executing "
-                       f"within {WAIT} s ({db.active} did)")
-        waiters = spawn(mod, pool, [f"SELECT w{i}" for i in range(3)])
-        await asyncio.sleep(0.005)  # they are now waiting for a connection
-        for t in waiters:
-            t.cancel()
-        values, errors, pending = await settle(waiters, WAIT)
-        odd = [e for e in errors if not isinstance(e, asyncio.CancelledError)]
-        if pending or values or odd:
-            got = (f"{pending} were still waiting" if pending else f"{len(values)} returned rows"
-                   if values else f"{len(odd)} ended with {describe(odd[0])} instead of being cancelled")
-            raise Fail(f"3 queries cancelled while waiting for a connection: {got}")
-        db.gate.set()
-        values, errors, pending = await settle(holders, WAIT)
-        if len(values) != 2:
-            raise Fail("after 3 waiting queries were cancelled, the 2 queries holding the "
-                       "connections did not finish: "
-                       + (describe(errors[0]) if errors else f"{pending} still running"))
-        problem = await probe(mod, pool, db, 2)
-        if problem:
-            raise Fail("3 queries were cancelled while waiting for a connection of a pool of 2; " + problem)
-        return ("3 queries cancelled while waiting for a connection ended cancelled, and the "
-                "pool of 2 stayed whole")
-
-    return run_async(scenario)
+@h.check("cancel-while-waiting", "the prompt: requests time out while they wait in "
+         "`pool.acquire()`, and the framework cancels them there")
+async def cancel_while_waiting(s):
+    db, pool = await setup(s, 2)
+    holders = queries(s, pool, ["BLOCK a", "BLOCK b"])
+    if not await s.until(lambda: db.active == 2, WAIT):
+        raise Fail(f"2 queries on a pool of 2 connections did not both start executing "
+                   f"within {WAIT} s ({db.active} did)")
+    waiters = queries(s, pool, [f"SELECT w{i}" for i in range(3)])
+    await asyncio.sleep(0.005)  # they are now waiting for a connection
+    for c in waiters:
+        await s.cancel(c)
+    outcomes = await s.settle(waiters, WAIT)
+    if any(o.kind != "cancelled" for o in outcomes):
+        odd = next(o for o in outcomes if o.kind != "cancelled")
+        raise Fail(f"3 queries cancelled while waiting for a connection did not end cancelled: "
+                   f"one {odd.describe()}")
+    db.gate.set()
+    held = await s.settle(holders, WAIT)
+    if any(o.kind != "value" for o in held):
+        odd = next(o for o in held if o.kind != "value")
+        raise Fail("after 3 waiting queries were cancelled, the 2 queries holding the "
+                   f"connections did not finish: one {odd.describe()}")
+    problem = await probe(s, pool, db, 2)
+    if problem:
+        raise Fail("3 queries were cancelled while waiting for a connection of a pool of 2; " + problem)
+    return ("3 queries cancelled while waiting for a connection ended cancelled, and the "
+            "pool of 2 stayed whole")
 
 
-check_imports(["run_query"])
-check_signature("run_query", ["pool", "sql"], True)
-check("queries-work", queries_work)
-check("error-releases", error_releases)
-check("cancel-mid-query-releases", cancel_mid_query)
-check("cancel-while-waiting", cancel_while_waiting)
-finish()
+h.run()

@@ -1,136 +1,93 @@
 """Harness for the `double-checked-locking` task: a lazily loaded, thread-shared singleton.
 
-A fix passes when:
+The answer's code runs in its own process, called from threads there; every load it makes
+is served and counted here, and each load's settings carry their load number and this run's
+token, so "the same object" is "the settings of the same load" (see harnesslib). Which
+checks are required, and why, is in checks.md. A fix passes when:
 - 8 threads released together on the first use cause exactly one load (2 rounds);
-- all of them, and a later caller, get that one loaded object (never None, never another);
+- all of them, and a later caller, get that one load's settings (never None, never another);
 - when the load raises, the caller sees the error, nothing is kept, and the next call
   loads again and does not block (the lock is released on the error);
 - `get_settings` keeps its signature `def get_settings(load)` (not async).
 """
 
-import threading
-import time
+import asyncio
 
-from harnesslib import (OBSERVATIONS, Fail, check, check_imports, check_signature, describe,
-                        finish, load_solution, plural)
-
+from harnesslib import TOKEN, Fail, Harness, Raise, count, plural
 
 THREADS = 8
 LOAD_SECONDS = 0.02
 JOIN_SECONDS = 1.0
-DEFAULTS = {"_settings": lambda: None, "_lock": threading.Lock}
 
-
-class LoadError(Exception):
-    """The fake config service's failure."""
-
-
-class Settings:
-    """What a load returns: a distinct object per load."""
-
-    def __init__(self, n):
-        self.load_number = n
-
-    def __repr__(self):
-        return f"<Settings from load #{self.load_number}>"
+h = Harness("get_settings", ["load"], is_async=False,
+            defaults={"_settings": "_settings = None", "_lock": "import threading\n_lock = threading.Lock()"})
 
 
 class Loader:
-    """A fake `load`: slow, counted, can fail; remembers what it returned."""
+    """The `load` the answer is given (a blocking function in its process), served here:
+    slow, counted, can fail."""
 
-    def __init__(self, seconds=LOAD_SECONDS, fail=False):
-        self.seconds = seconds
-        self.fail = fail
-        self.calls = 0
-        self.returned = []
-        self._count = threading.Lock()
+    def __init__(self, s, seconds=LOAD_SECONDS, fail=False):
+        self.seconds, self.fail, self.calls = seconds, fail, 0
+        self.proxy = s.proxy(self.load, kind="sync")
 
-    def __call__(self):
-        with self._count:
-            self.calls += 1
-            n = self.calls
-        time.sleep(self.seconds)
+    async def load(self):
+        self.calls += 1
+        n = self.calls
+        await asyncio.sleep(self.seconds)
         if self.fail:
-            raise LoadError(f"config service unreachable (load #{n})")
-        settings = Settings(n)
-        self.returned.append(settings)
-        return settings
+            raise Raise("LoadError", f"config service unreachable (load #{n}) [{TOKEN}]")
+        return settings(n)
 
 
-def in_thread(fn, timeout):
-    """Call fn() in a daemon thread: ("value", v), ("error", e) or ("blocked", None)."""
-    box = {}
-
-    def target():
-        try:
-            box["out"] = ("value", fn())
-        except BaseException as e:  # noqa: BLE001
-            box["out"] = ("error", e)
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    return box.get("out", ("blocked", None))
+def settings(n):
+    return {"settings_from_load": n, "token": TOKEN}
 
 
-def first_use(mod, loader):
-    """THREADS threads call get_settings(loader) at the same moment; their outcomes."""
-    barrier = threading.Barrier(THREADS)
-    outcomes = [("blocked", None)] * THREADS
-
-    def worker(i):
-        try:
-            barrier.wait(JOIN_SECONDS)
-        except threading.BrokenBarrierError:
-            pass
-        try:
-            outcomes[i] = ("value", mod.get_settings(loader))
-        except BaseException as e:  # noqa: BLE001
-            outcomes[i] = ("error", e)
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + JOIN_SECONDS
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    return outcomes
+async def first_use(s, loader):
+    """THREADS threads call get_settings(load) at the same moment; their outcomes."""
+    return await s.settle(s.calls("get_settings", [(loader.proxy,)] * THREADS, mode="thread"),
+                          JOIN_SECONDS)
 
 
 def summary(outcomes):
-    blocked = sum(1 for kind, _ in outcomes if kind == "blocked")
-    errors = [v for kind, v in outcomes if kind == "error"]
-    if blocked or errors:
-        return (f"; {blocked} were still blocked after {JOIN_SECONDS:g} s and {len(errors)} "
-                f"raised" + (f" ({describe(errors[0])})" if errors else ""))
+    _, raised, _, pending = count(outcomes)
+    if raised or pending:
+        return (f"; {len(pending)} were still blocked after {JOIN_SECONDS:g} s and {len(raised)} "
+                f"raised" + (f" (one {raised[0].describe()})" if raised else ""))
     return ""
 
 
-def loads_once():
+@h.check("loads-once", "the prompt: \"The config service logs several loads at every "
+         "startup\"; the docstring: \"it must run once\"", timeout=2.5)
+async def loads_once(s):
     for round_no in (1, 2):
-        mod = load_solution(DEFAULTS)
-        loader = Loader()
-        outcomes = first_use(mod, loader)
-        OBSERVATIONS["loads-once"] = {"round": round_no, "threads": THREADS, "loads": loader.calls}
+        if round_no == 2:
+            s = await h.fresh(s)
+        loader = Loader(s)
+        outcomes = await first_use(s, loader)
+        h.observe("loads-once", round=round_no, threads=THREADS, loads=loader.calls)
         if loader.calls != 1:
             raise Fail(f"{THREADS} threads calling get_settings at once on first use caused "
                        f"{plural(loader.calls, 'load')} (round {round_no})" + summary(outcomes))
     return f"{THREADS} threads calling get_settings at once on first use caused 1 load (2 rounds)"
 
 
-def same_object():
+@h.check("same-object", "the prompt: \"some workers end up with a settings object that differs "
+         "from the others'\"; the docstring: \"every caller must get the same settings object\"",
+         timeout=2.5)
+async def same_object(s):
     for round_no in (1, 2):
-        mod = load_solution(DEFAULTS)
-        loader = Loader()
-        outcomes = first_use(mod, loader)
-        later = in_thread(lambda: mod.get_settings(Loader()), JOIN_SECONDS)
-        values = [v for kind, v in outcomes if kind == "value"]
-        nones = sum(1 for v in values if v is None)
-        distinct = len({id(v) for v in values if v is not None})
-        first = loader.returned[0] if loader.returned else None
-        OBSERVATIONS["same-object"] = {"round": round_no, "threads": THREADS,
-                                       "got_none": nones, "distinct_objects": distinct,
-                                       "loads": loader.calls}
+        if round_no == 2:
+            s = await h.fresh(s)
+        loader = Loader(s)
+        outcomes = await first_use(s, loader)
+        [later] = await s.settle([s.call("get_settings", Loader(s).proxy, mode="thread")], JOIN_SECONDS)
+        values, _, _, _ = count(outcomes)
+        nones = sum(1 for o in values if o.value is None)
+        distinct = len({repr(o.value) for o in values if o.value is not None})
+        h.observe("same-object", round=round_no, threads=THREADS, got_none=nones,
+                  distinct_objects=distinct, loads=loader.calls)
         if nones:
             raise Fail(f"{nones} of {THREADS} threads calling get_settings at once on first use "
                        f"got None: the settings were handed out before they were loaded"
@@ -139,40 +96,33 @@ def same_object():
             raise Fail(f"{THREADS} threads calling get_settings at once on first use got "
                        f"{plural(distinct, 'different object')}" + summary(outcomes)
                        + f" (round {round_no})")
-        if first is None or values[0] is not first:
-            raise Fail(f"threads calling get_settings got {values[0]!r}, not the object the "
-                       f"load returned ({first!r})")
-        if later != ("value", first):
-            got = repr(later[1]) if later[0] == "value" else later[0] if later[0] == "blocked" else describe(later[1])
-            raise Fail(f"after the first use, a later call got {got} instead of {first!r}")
+        if values[0].value != settings(1):
+            raise Fail(f"threads calling get_settings {values[0].describe()}, not the settings of "
+                       f"the first load")
+        if later.kind != "value" or later.value != settings(1):
+            raise Fail(f"after the first use, a later call {later.describe()} instead of the "
+                       f"settings of the first load")
     return (f"all {THREADS} threads calling get_settings at once, and a later caller, got the "
             f"one loaded object (2 rounds)")
 
 
-def load_failure_retries():
-    mod = load_solution(DEFAULTS)
-    broken, working = Loader(fail=True), Loader()
-    first = in_thread(lambda: mod.get_settings(broken), 0.5)
-    second = in_thread(lambda: mod.get_settings(working), 0.5)
-    OBSERVATIONS["load-failure-retries"] = {"failed_loads": broken.calls,
-                                            "loads_after_failure": working.calls,
-                                            "second_call": second[0]}
-    if first[0] != "error" or not isinstance(first[1], LoadError):
-        got = repr(first[1]) if first[0] == "value" else first[0] if first[0] == "blocked" else describe(first[1])
-        raise Fail(f"a call whose load raised LoadError did not raise it: got {got}")
-    if second[0] == "blocked":
+@h.check("load-failure-retries", "the docstring: `load()` \"may raise\"; the original code "
+         "retries on the next call, and a fix must not block or keep the failure forever")
+async def load_failure_retries(s):
+    broken, working = Loader(s, fail=True), Loader(s)
+    [first] = await s.settle([s.call("get_settings", broken.proxy, mode="thread")], 0.5)
+    [second] = await s.settle([s.call("get_settings", working.proxy, mode="thread")], 0.5)
+    h.observe("load-failure-retries", failed_loads=broken.calls,
+              loads_after_failure=working.calls, second_call=second.kind)
+    if not first.raised("LoadError", TOKEN):
+        raise Fail(f"a call whose load raised LoadError did not raise it: it {first.describe()}")
+    if second.kind == "pending":
         raise Fail("after a load raised, the next call was still blocked 0.5 s later "
                    "(the lock was not released when the load failed)")
-    if working.calls != 1 or second != ("value", working.returned[0] if working.returned else None):
-        got = repr(second[1]) if second[0] == "value" else describe(second[1])
+    if working.calls != 1 or second.kind != "value" or second.value != settings(1):
         raise Fail(f"after a load raised, the next call made {plural(working.calls, 'load')} "
-                   f"and got {got} (expected 1 new load and its settings)")
+                   f"and {second.describe()} (expected 1 new load and its settings)")
     return "a failed load raised LoadError; the next call loaded again (1 load) and got its settings"
 
 
-check_imports(["get_settings"])
-check_signature("get_settings", ["load"], False, DEFAULTS)
-check("loads-once", loads_once, 2.5)
-check("same-object", same_object, 2.5)
-check("load-failure-retries", load_failure_retries, 1.5)
-finish()
+h.run()

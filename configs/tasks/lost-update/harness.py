@@ -1,6 +1,8 @@
 """Harness for the `lost-update` task: a read-modify-write of a balance across an await.
 
-A fix passes when:
+The answer's code runs in its own process; every audit it makes is served and counted here,
+and the balances are read back through the answer's own module (see harnesslib). Which
+checks are required, and why, is in checks.md. A fix passes when:
 - 100 concurrent withdrawals of 1 from 1000 leave 900 (no update is lost);
 - 10 concurrent withdrawals of 30 from 100: 3 succeed, 7 raise ValueError, 10 is left and
   the ledger records exactly the 3 (no overdraft: the check and the write are one step);
@@ -13,31 +15,31 @@ A fix passes when:
 import asyncio
 import time
 
-from harnesslib import (OBSERVATIONS, Fail, check, check_imports, check_signature, describe,
-                        finish, load_solution, plural, run_async, settle)
+from harnesslib import TOKEN, Fail, Harness, Raise, count, plural
 
-
-AUDIT_SECONDS = 0  # one yield to the event loop: enough to interleave
+AUDIT_SECONDS = 0.001
 SLOW_AUDIT_SECONDS = 0.02
-TIMEOUT = 1.0
-BLOCKED = "the event loop is blocked (a threading lock held across an await?)"
-DEFAULTS = {"balances": dict}
+WAIT = 1.0
+BLOCKED = "the answer's event loop is blocked (a threading lock held across an await?)"
 
-
-class AuditError(Exception):
-    """The fake ledger's failure."""
+h = Harness("withdraw", ["account", "amount", "audit"], is_async=True,
+            defaults={"balances": "balances = {}"})
+# Test helpers run in the answer's process on its own module: they set and read balances.
+SETUP = "def _llmbench_set(opening):\n    balances.clear()\n    balances.update(opening)\n"
+READ = "def _llmbench_get(account):\n    return balances.get(account)\n"
+h.defaults["_llmbench_set"] = SETUP
+h.defaults["_llmbench_get"] = READ
 
 
 class Ledger:
-    """A fake audit service: records each change, counts audits running at once, and can
-    fail."""
+    """The audit service the answer is given, served here: records each change, counts
+    audits running at once, and can fail."""
 
-    def __init__(self, seconds=AUDIT_SECONDS, fail=False):
-        self.seconds = seconds
-        self.fail = fail
+    def __init__(self, s, seconds=AUDIT_SECONDS, fail=False):
+        self.seconds, self.fail = seconds, fail
         self.entries = []
-        self.active = 0
-        self.peak = 0
+        self.active = self.peak = 0
+        self.proxy = s.proxy(self.audit)
 
     async def audit(self, account, delta):
         self.active += 1
@@ -45,75 +47,83 @@ class Ledger:
         try:
             await asyncio.sleep(self.seconds)
             if self.fail:
-                raise AuditError(f"ledger service unavailable ({account!r}, {delta})")
+                raise Raise("AuditError", f"ledger service unavailable ({account!r}, {delta}) [{TOKEN}]")
             self.entries.append((account, delta))
         finally:
             self.active -= 1
 
 
-def solution(opening):
-    mod = load_solution(DEFAULTS)
-    mod.balances.clear()
-    mod.balances.update(opening)
-    return mod
+async def opening(s, balances):
+    [o] = await s.settle([s.call("_llmbench_set", balances)], 0.5)
+    if o.kind != "value":
+        raise Fail(f"setting the opening balances {o.describe()}")
 
 
-async def call(fn, *args):
-    return await fn(*args)
+async def reported(s, account):
+    """What the answer's module says the balance is: evidence only, never the verdict."""
+    [o] = await s.settle([s.call("_llmbench_get", account)], 0.5)
+    return o.value if o.kind == "value" else None
 
 
-def spawn(mod, requests, ledger):
-    return [asyncio.ensure_future(call(mod.withdraw, account, amount, ledger.audit))
-            for account, amount in requests]
+async def holds(s, account, amount):
+    """Whether the account holds exactly `amount`, shown through `withdraw` itself (the
+    balance lives in the answer's process; only its behaviour counts): withdrawing
+    amount + 1 is refused with ValueError, and withdrawing `amount` returns 0."""
+    ledger = Ledger(s)
+    [over] = await s.settle([s.call("withdraw", account, amount + 1, ledger.proxy)], 0.5)
+    if over.kind != "raised" or over.error != "ValueError":
+        return False
+    [exact] = await s.settle([s.call("withdraw", account, amount, ledger.proxy)], 0.5)
+    return exact.kind == "value" and exact.value == 0
 
 
-def no_lost_update():
-    mod = solution({"alice": 1000})
-    ledger = Ledger()
-
-    async def scenario():
-        return await settle(spawn(mod, [("alice", 1)] * 100, ledger), 0.5)
-
-    values, errors, pending = run_async(scenario)
-    final = mod.balances.get("alice")
-    OBSERVATIONS["no-lost-update"] = {"withdrawals": 100, "succeeded": len(values),
-                                      "errors": len(errors), "pending": pending,
-                                      "final_balance": final}
-    if errors or pending:
-        raise Fail(f"of 100 concurrent withdrawals of 1 from 1000, {len(errors)} raised and "
-                   f"{pending} were still waiting after 0.5 s"
-                   + (f"; the first error: {describe(errors[0])}" if errors else ""))
-    if final != 900:
+@h.check("no-lost-update", "the prompt: \"Some withdrawals leave no trace in the balance\"",
+         timeout=WAIT, blocked=BLOCKED)
+async def no_lost_update(s):
+    await opening(s, {"alice": 1000})
+    ledger = Ledger(s)
+    outcomes = await s.settle(s.calls("withdraw", [("alice", 1, ledger.proxy)] * 100), 0.5)
+    values, raised, _, pending = count(outcomes)
+    final = await reported(s, "alice")
+    h.observe("no-lost-update", withdrawals=100, succeeded=len(values), errors=len(raised),
+              pending=len(pending), final_balance=final)
+    if raised or pending:
+        raise Fail(f"of 100 concurrent withdrawals of 1 from 1000, {len(raised)} raised and "
+                   f"{len(pending)} were still waiting after 0.5 s"
+                   + (f"; the first {raised[0].describe()}" if raised else ""))
+    if final != 900 or not await holds(s, "alice", 900):
         lost = f": {final - 900} withdrawals were lost" if isinstance(final, int) and final > 900 else ""
         raise Fail(f"100 concurrent withdrawals of 1 from a balance of 1000 all succeeded "
-                   f"and left {final} (expected 900){lost}")
+                   f"and left {final!r} (expected 900){lost}")
     return "100 concurrent withdrawals of 1 from a balance of 1000 left 900"
 
 
-def no_overdraft():
-    mod = solution({"bob": 100})
-    ledger = Ledger()
-
-    async def scenario():
-        return await settle(spawn(mod, [("bob", 30)] * 10, ledger), 0.5)
-
-    values, errors, pending = run_async(scenario)
-    final = mod.balances.get("bob")
-    refused = [e for e in errors if isinstance(e, ValueError)]
-    other = [e for e in errors if not isinstance(e, ValueError)]
+@h.check("no-overdraft", "the prompt: \"a few accounts were overdrawn\"; the docstring: "
+         "\"Refuses to overdraw (raises ValueError)\"", timeout=WAIT, blocked=BLOCKED)
+async def no_overdraft(s):
+    await opening(s, {"bob": 100})
+    ledger = Ledger(s)
+    outcomes = await s.settle(s.calls("withdraw", [("bob", 30, ledger.proxy)] * 10), 0.5)
+    values, raised, _, pending = count(outcomes)
+    final = await reported(s, "bob")
+    refused = [o for o in raised if o.error == "ValueError"]
+    other = [o for o in raised if o.error != "ValueError"]
     audited = sum(delta for _, delta in ledger.entries)
-    OBSERVATIONS["no-overdraft"] = {"withdrawals": 10, "succeeded": len(values),
-                                    "refused": len(refused), "other_errors": len(other),
-                                    "pending": pending, "final_balance": final,
-                                    "audited_total": audited}
+    h.observe("no-overdraft", withdrawals=10, succeeded=len(values), refused=len(refused),
+              other_errors=len(other), pending=len(pending), final_balance=final,
+              audited_total=audited)
     if pending or other:
-        raise Fail(f"of 10 concurrent withdrawals of 30 from 100, {pending} were still waiting "
+        raise Fail(f"of 10 concurrent withdrawals of 30 from 100, {len(pending)} were still waiting "
                    f"after 0.5 s and {len(other)} raised something other than ValueError"
-                   + (f" ({describe(other[0])})" if other else ""))
+                   + (f" (one {other[0].describe()})" if other else ""))
     if len(values) != 3 or final != 10:
         raise Fail(f"10 concurrent withdrawals of 30 from a balance of 100: {len(values)} "
-                   f"succeeded and the balance ended at {final} (expected 3 to succeed, 7 to "
+                   f"succeeded and the balance ended at {final!r} (expected 3 to succeed, 7 to "
                    f"be refused and 10 to be left)")
+    if not await holds(s, "bob", 10):
+        raise Fail("10 concurrent withdrawals of 30 from a balance of 100: 3 succeeded and 7 were "
+                   "refused, but the account does not behave as holding 10 (withdrawing 11 is not "
+                   "refused, or withdrawing 10 does not leave 0)")
     if audited != -90:
         raise Fail(f"3 of 10 withdrawals of 30 succeeded, but the ledger recorded {audited} "
                    f"instead of -90")
@@ -121,60 +131,49 @@ def no_overdraft():
             "refused, 10 was left and the ledger recorded -90")
 
 
-def audit_failure():
-    mod = solution({"carol": 100})
-    broken, working = Ledger(fail=True), Ledger()
-
-    async def scenario():
-        out = []
-        for ledger in (broken, working):
-            try:
-                out.append(("value", await asyncio.wait_for(
-                    call(mod.withdraw, "carol", 30, ledger.audit), 0.5)))
-            except asyncio.TimeoutError:
-                out.append(("timeout", None))
-            except Exception as e:  # noqa: BLE001
-                out.append(("error", e))
-            out.append(("balance", mod.balances.get("carol")))
-        return out
-
-    (k1, r1), (_, after_failure), (k2, r2), (_, after_retry) = run_async(scenario)
-    OBSERVATIONS["audit-failure-keeps-balance"] = {"balance_after_failed_audit": after_failure,
-                                                   "balance_after_next": after_retry}
-    if k1 != "error" or not isinstance(r1, AuditError):
-        got = repr(r1) if k1 == "value" else "it hung" if k1 == "timeout" else describe(r1)
-        raise Fail(f"a withdrawal whose audit failed did not raise the AuditError: {got}")
-    if after_failure != 100:
-        raise Fail(f"a withdrawal of 30 whose audit failed left the balance at {after_failure} "
+@h.check("audit-failure-keeps-balance", "the docstring: \"if it raises, the withdrawal does not "
+         "happen\"", timeout=WAIT, blocked=BLOCKED)
+async def audit_failure(s):
+    await opening(s, {"carol": 100})
+    broken, working = Ledger(s, fail=True), Ledger(s)
+    [first] = await s.settle([s.call("withdraw", "carol", 30, broken.proxy)], 0.5)
+    after_failure = await reported(s, "carol")
+    [over] = await s.settle([s.call("withdraw", "carol", 101, working.proxy)], 0.5)
+    [second] = await s.settle([s.call("withdraw", "carol", 30, working.proxy)], 0.5)
+    after_retry = await reported(s, "carol")
+    h.observe("audit-failure-keeps-balance", balance_after_failed_audit=after_failure,
+              balance_after_next=after_retry)
+    if not first.raised("AuditError", TOKEN):
+        raise Fail(f"a withdrawal whose audit failed did not raise the AuditError: it {first.describe()}")
+    if after_failure != 100 or over.kind == "pending":
+        raise Fail(f"a withdrawal of 30 whose audit failed left the balance at {after_failure!r} "
                    f"(expected 100: a withdrawal whose audit fails must not happen)")
-    if k2 == "timeout":
+    if second.kind == "pending":
         raise Fail("after a withdrawal whose audit failed, the next withdrawal was still waiting "
                    "0.5 s later (something stayed locked)")
-    if k2 != "value" or after_retry != 70:
-        got = repr(r2) if k2 == "value" else describe(r2)
-        raise Fail(f"after a failed audit, the next withdrawal of 30 from 100 returned {got} "
-                   f"and left {after_retry} (expected 70)")
+    if second.kind != "value" or second.value != 70 or after_retry != 70:
+        raise Fail(f"after a failed audit, the next withdrawal of 30 from 100 {second.describe()} "
+                   f"and left {after_retry!r} (expected 70)")
     return ("a withdrawal whose audit failed raised AuditError and left 100; the next "
             "withdrawal of 30 left 70")
 
 
-def accounts_independent():
+@h.check("accounts-independent", "the docstring: \"Withdrawals from different accounts are "
+         "independent\"", timeout=WAIT, blocked=BLOCKED)
+async def accounts_independent(s):
     accounts = [f"acct-{i}" for i in range(10)]
-    mod = solution({a: 100 for a in accounts})
-    ledger = Ledger(seconds=SLOW_AUDIT_SECONDS)
-
-    async def scenario():
-        started = time.perf_counter()
-        out = await settle(spawn(mod, [(a, 10) for a in accounts], ledger), 0.5)
-        return out, time.perf_counter() - started
-
-    (_, errors, pending), elapsed = run_async(scenario)
-    OBSERVATIONS["accounts-independent"] = {"accounts": 10, "peak_concurrent_audits": ledger.peak,
-                                            "elapsed_seconds": round(elapsed, 4)}
-    if errors or pending:
-        raise Fail(f"of 10 withdrawals from 10 different accounts, {len(errors)} raised and "
-                   f"{pending} were still waiting after 0.5 s"
-                   + (f"; the first error: {describe(errors[0])}" if errors else ""))
+    await opening(s, {a: 100 for a in accounts})
+    ledger = Ledger(s, seconds=SLOW_AUDIT_SECONDS)
+    started = time.perf_counter()
+    outcomes = await s.settle(s.calls("withdraw", [(a, 10, ledger.proxy) for a in accounts]), 0.5)
+    elapsed = time.perf_counter() - started
+    _, raised, _, pending = count(outcomes)
+    h.observe("accounts-independent", accounts=10, peak_concurrent_audits=ledger.peak,
+              elapsed_seconds=round(elapsed, 4))
+    if raised or pending:
+        raise Fail(f"of 10 withdrawals from 10 different accounts, {len(raised)} raised and "
+                   f"{len(pending)} were still waiting after 0.5 s"
+                   + (f"; the first {raised[0].describe()}" if raised else ""))
     if ledger.peak < 10:
         raise Fail(f"10 concurrent withdrawals from 10 different accounts ran at most "
                    f"{plural(ledger.peak, 'audit')} at once and took {elapsed:.2f} s (one audit takes "
@@ -184,10 +183,4 @@ def accounts_independent():
             f"took {elapsed:.3f} s (one audit takes {SLOW_AUDIT_SECONDS} s)")
 
 
-check_imports(["withdraw"])
-check_signature("withdraw", ["account", "amount", "audit"], True, DEFAULTS)
-check("no-lost-update", no_lost_update, TIMEOUT, BLOCKED)
-check("no-overdraft", no_overdraft, TIMEOUT, BLOCKED)
-check("audit-failure-keeps-balance", audit_failure, TIMEOUT, BLOCKED)
-check("accounts-independent", accounts_independent, TIMEOUT, BLOCKED)
-finish()
+h.run()

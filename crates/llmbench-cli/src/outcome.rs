@@ -80,6 +80,7 @@ mod tests {
             verdict: None,
             cost_usd: None,
             attempts: 1,
+            request: None,
         }
     }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use llmbench_core::{PluginContext, Reporter, Task as _};
+use llmbench_core::{PluginContext, Reporter, RunReport};
 use llmbench_plugin_host::{LoadError, PluginKind, PluginReporter};
 use llmbench_report::analysis::WinnerRule;
 use llmbench_report::html::HtmlReporter;
@@ -112,11 +112,8 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
     let reporter: Box<dyn Reporter> = match chosen {
         Chosen::Console => Box::new(llmbench_report::ConsoleReporter),
         Chosen::Html => {
-            // The page shows each item's prompt, rebuilt from the config the run stored.
-            let stored = store
-                .run(&run_id)
-                .map_err(|e| Failure::new(EXIT_STORE, e))?;
-            let (prompts, prompts_note) = prompts(&stored.config_toml, &stored.config_path);
+            // The page shows each item's prompt as the run stored it when it sent it.
+            let (prompts, prompts_note) = prompts(&report);
             Box::new(HtmlReporter {
                 winner_rule: rule,
                 prompts,
@@ -216,34 +213,28 @@ fn unknown_format(spec: &str, other_kind: Option<(String, PathBuf)>, plugin_dir:
 
 type Prompts = BTreeMap<(String, String), llmbench_core::CompletionRequest>;
 
-/// The rendered request of every (task, item), rebuilt from the config snapshot the run
-/// stored; or why it could not be.
-fn prompts(config_toml: &str, config_path: &str) -> (Prompts, Option<String>) {
-    match llmbench_config::parse(config_toml, Path::new(config_path)) {
-        Ok(config) => {
-            let mut prompts = Prompts::new();
-            for task in &config.tasks {
-                for item in task.items() {
-                    prompts.insert((task.name.clone(), item.id.clone()), task.render(item));
-                }
+/// The request each (task, item) sent, as the run stored it with its samples (never rebuilt
+/// from the prompt and items files, which may have changed since); or why there are none:
+/// runs stored before requests were recorded show no prompts rather than guessed ones.
+fn prompts(report: &RunReport) -> (Prompts, Option<String>) {
+    let mut prompts = Prompts::new();
+    let mut missing = 0usize;
+    for s in &report.samples {
+        match &s.request {
+            Some(request) => {
+                prompts
+                    .entry((s.key.task.clone(), s.key.item.clone()))
+                    .or_insert_with(|| request.clone());
             }
-            (prompts, None)
-        }
-        Err(errors) => {
-            let first = errors
-                .iter()
-                .next()
-                .map_or_else(String::new, |e| format!(": {e}"));
-            (
-                Prompts::new(),
-                Some(format!(
-                    "the run's stored config no longer loads ({} error{}{first})",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" }
-                )),
-            )
+            None => missing += 1,
         }
     }
+    let note = (prompts.is_empty() && missing > 0).then(|| {
+        "this run was stored before runs recorded the requests they sent (store schema 5), \
+         and prompts are not rebuilt from files that may have changed since"
+            .to_owned()
+    });
+    (prompts, note)
 }
 
 #[cfg(test)]

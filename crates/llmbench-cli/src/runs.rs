@@ -21,7 +21,12 @@ pub(crate) struct Row {
 pub(crate) fn render(store: &Store) -> Result<String, Failure> {
     let summaries = store.list_runs().map_err(|e| Failure::new(EXIT_STORE, e))?;
     if summaries.is_empty() {
-        return Ok(format!("no runs in {}\n", store.path().display()));
+        // Nothing on standard output (a script counting lines counts 0), a note for people.
+        #[expect(clippy::print_stderr, reason = "the CLI's note on an empty listing")]
+        {
+            eprintln!("no runs in {}", store.path().display());
+        }
+        return Ok(String::new());
     }
     let mut rows = Vec::with_capacity(summaries.len());
     for r in summaries {

@@ -66,19 +66,38 @@ pub(crate) async fn run_new(
     .await
 }
 
-/// Continue run `run_id` from its stored config snapshot.
+/// Continue run `run_id` with the inputs it stored: its config and the stored copies of the
+/// prompt and items files it read, never the files on disk now
+/// ([`llmbench_runner::resume_config`]). A run stored before runs stored their files reads
+/// them from disk, and is refused when they no longer give the samples it planned.
 pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
     let output_dir = dirs.output_dir.clone().unwrap_or_else(default_output_dir);
-    let stored = open_store(&output_dir)?
+    let store = open_store(&output_dir)?;
+    let stored = store
         .run(&run_id)
         .map_err(|e| Failure::new(EXIT_STORE, e))?;
-    let config = llmbench_config::parse(&stored.config_toml, &PathBuf::from(&stored.config_path))
-        .map_err(|errors| {
-        Failure::new(
+    let (config, source) =
+        llmbench_runner::resume_config(&store, &run_id).map_err(|e| match e {
+            llmbench_runner::InputsError::Store(e) => Failure::new(EXIT_STORE, e),
+            e => Failure::new(EXIT_CONFIG, e),
+        })?;
+    drop(store);
+    let planned = llmbench_runner::estimate_cost(&config).samples;
+    if planned != stored.planned_samples {
+        let why = match source {
+            llmbench_runner::InputsSource::Disk => {
+                "its prompt or items files changed on disk since it ran, and it was stored before runs stored copies of them"
+            }
+            llmbench_runner::InputsSource::Stored => "its stored inputs do not match it",
+        };
+        return Err(Failure::new(
             EXIT_CONFIG,
-            anyhow::anyhow!("the stored config of run {run_id} no longer validates\n{errors}"),
-        )
-    })?;
+            anyhow::anyhow!(
+                "cannot resume run {run_id}: it planned {} samples, and its config now gives {planned} ({why}); start a new run instead",
+                stored.planned_samples
+            ),
+        ));
+    }
     sweep(
         config,
         dirs,
@@ -114,11 +133,11 @@ async fn sweep(
     let metrics = Arc::new(llmbench_metrics::Metrics::new());
     let observer: Arc<dyn llmbench_runner::Observer> = match push_gateway {
         None => progress.clone(),
-        Some(_) => Arc::new(llmbench_metrics::Both(
+        Some(_) => Arc::new(llmbench_runner::Both(
             progress.clone(),
-            Arc::new(llmbench_metrics::MetricsObserver::new(
+            Arc::new(llmbench_serve::MetricsObserver::new(
                 metrics.clone(),
-                llmbench_metrics::provider_labels(&config),
+                llmbench_serve::provider_labels(&config),
             )),
         )),
     };
@@ -139,7 +158,7 @@ async fn sweep(
     print(&llmbench_report::ConsoleReporter.render(&report)?);
     if let Some(gateway) = &push_gateway {
         let outcome =
-            llmbench_metrics::push::push_sweep(gateway, &config, &store, &result.run_id, &metrics)
+            llmbench_serve::push::push_sweep(gateway, &config, &store, &result.run_id, &metrics)
                 .await?;
         tracing::info!(
             gateway,
@@ -210,8 +229,21 @@ fn check_budget(config: &Config, estimate: &CostEstimate, allow_over: bool) -> R
     } else {
         String::new()
     };
+    let judges = match (estimate.judgements, estimate.unpriced_judgements) {
+        (0, _) => String::new(),
+        (n, 0) => format!(
+            " (models {:.5} USD; judges {:.5} USD for {n} gradings)",
+            estimate.model_usd(),
+            estimate.judge_usd
+        ),
+        (n, unpriced) => format!(
+            " (models {:.5} USD; judges {:.5} USD for {n} gradings, {unpriced} of them without a price)",
+            estimate.model_usd(),
+            estimate.judge_usd
+        ),
+    };
     let line = format!(
-        "estimated cost: {:.5} USD for {} samples{unpriced}",
+        "estimated cost: {:.5} USD for {} samples{unpriced}{judges}",
         estimate.usd, estimate.samples
     );
     match config.run.max_cost_usd {

@@ -18,6 +18,9 @@ use crate::{EXIT_CONFIG, Failure, default_plugin_dir, load_config, print};
 pub(crate) fn run(path: &Path) -> Result<u8, Failure> {
     let config = load_config(path)?;
     check_plugins(&config, None)?;
+    for warning in key_warnings(&config, |name| std::env::var(name).ok()) {
+        warn(&warning);
+    }
     let samples: usize = config.tasks.iter().map(|t| t.items.len()).sum::<usize>()
         * config.providers.len()
         * config.run.repeats as usize;
@@ -29,6 +32,50 @@ pub(crate) fn run(path: &Path) -> Result<u8, Failure> {
         samples
     ));
     Ok(0)
+}
+
+/// The shortest key that error messages are scrubbed of (shorter ones would corrupt the
+/// text: see `llmbench_http::Redactor`).
+const MIN_REDACTED_KEY_CHARS: usize = 8;
+
+/// What `validate` says about the API keys a config names: a variable that is not set (a run
+/// would refuse the provider), or a key too short to be redacted from error messages.
+/// `lookup` reads a variable; the key itself is never part of a message.
+fn key_warnings(config: &Config, lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let providers = config
+        .providers
+        .iter()
+        .map(|p| (format!("providers.{}", p.name), p.api_key_env.as_deref()));
+    let graders = config.tasks.iter().flat_map(|t| {
+        t.graders.iter().map(move |g| {
+            (
+                format!("tasks.{}.graders `{}`", t.name, g.name),
+                g.api_key_env.as_deref(),
+            )
+        })
+    });
+    let mut out = Vec::new();
+    for (what, env) in providers.chain(graders) {
+        let Some(env) = env else { continue };
+        match lookup(env) {
+            None => out.push(format!(
+                "{what}: `{env}` is not set: `llmbench run` needs it (export {env}=...)"
+            )),
+            Some(key) if key.chars().count() < MIN_REDACTED_KEY_CHARS => out.push(format!(
+                "{what}: the key in `{env}` is shorter than {MIN_REDACTED_KEY_CHARS} characters: a weak key, and one too short to be scrubbed from error messages (fine for a local server's placeholder)"
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "warnings go to stderr, the verdict to stdout"
+)]
+fn warn(text: &str) {
+    eprintln!("warning: {text}");
 }
 
 /// The plugin directory a command uses: the flag, else the config's `plugin-dir`, else the
@@ -53,7 +100,7 @@ pub(crate) fn check_plugins(
         root: document.as_ref().map(Spanned::get_ref),
     };
     let mut errors = Vec::new();
-    for p in &config.providers {
+    for p in config.providers.iter().chain(&config.judges) {
         let at = vec![Seg::Key("providers"), Seg::Key(&p.name)];
         let what = format!("provider `{}`", p.name);
         if let Err(e) = check_one(&p.plugin, PluginKind::Provider, &p.options, config, &dir) {
@@ -276,6 +323,33 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_and_short_keys_are_warned_about_without_showing_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[providers.a]\nplugin = \"provider-replay\"\nmodel = \"m\"\napi-key-env = \"KEY_A\"\n\
+             [providers.b]\nplugin = \"provider-replay\"\nmodel = \"m\"\napi-key-env = \"KEY_B\"\n\
+             [providers.c]\nplugin = \"provider-replay\"\nmodel = \"m\"\napi-key-env = \"KEY_C\"\n\
+             [tasks.t]\nprompt = \"hi\"\n",
+        )
+        .unwrap();
+        let config = llmbench_config::load(&path).unwrap();
+        let warnings = key_warnings(&config, |name| match name {
+            "KEY_B" => Some("x".to_owned()),
+            "KEY_C" => Some("sk-long-enough-key".to_owned()),
+            _ => None,
+        });
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("providers.a: `KEY_A` is not set"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].starts_with("providers.b: the key in `KEY_B` is shorter than 8"));
+        assert!(!warnings.iter().any(|w| w.contains("sk-long")));
+    }
 
     #[test]
     fn line_and_column_count_characters() {

@@ -3,7 +3,7 @@
 //! anything is read), and no more than a bounded number of bytes is read, after
 //! decompression for a `.gz` file, so that a gzip bomb is refused rather than inflated.
 
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -56,7 +56,14 @@ fn size(bytes: u64) -> String {
 
 /// Reads the text of `path` within `limit`. The error is a message naming the file, for the
 /// caller to locate at the config value that names it.
+#[cfg(test)]
 pub(crate) fn read_text(path: &Path, limit: Limit) -> Result<String, String> {
+    decode(path, &read_bytes(path, limit)?, limit)
+}
+
+/// Reads the bytes of `path` as stored on disk (compressed, for a `.gz` file), refusing
+/// anything but a regular file and a file larger than `limit` before reading it.
+pub(crate) fn read_bytes(path: &Path, limit: Limit) -> Result<Vec<u8>, String> {
     let shown = path.display();
     let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
     // `metadata` follows symlinks: a link to a regular file is fine, a link to a device not.
@@ -70,48 +77,60 @@ pub(crate) fn read_text(path: &Path, limit: Limit) -> Result<String, String> {
             &"it is not a regular file (a device, pipe or socket)",
         ));
     }
-    let too_large = || {
-        cannot(&format!(
-            "it is larger than {}, the limit for {}",
-            size(limit.bytes),
-            limit.what
-        ))
-    };
     // Checked on the file as stored, compressed or not: a compressed file over the limit
     // would almost surely decompress to more than it.
     if meta.len() > limit.bytes {
-        return Err(too_large());
+        return Err(too_large(path, limit));
     }
     let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
-    let gzip = limit.gzip && is_gzip(path);
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(file)
-    };
-    // One byte past the limit tells "at the limit" from "over it" without reading on.
+    // One byte past the limit: a file that grew since `metadata` is still refused.
     let mut bytes = Vec::new();
-    reader
-        .take(limit.bytes + 1)
+    file.take(limit.bytes + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| {
-            if gzip {
-                cannot(&format!("invalid gzip data: {e}"))
-            } else {
-                cannot(&e)
-            }
-        })?;
+        .map_err(|e| cannot(&e))?;
     if bytes.len() as u64 > limit.bytes {
-        return Err(if gzip {
-            cannot(&format!(
+        return Err(too_large(path, limit));
+    }
+    Ok(bytes)
+}
+
+fn too_large(path: &Path, limit: Limit) -> String {
+    format!(
+        "cannot read {}: it is larger than {}, the limit for {}",
+        path.display(),
+        size(limit.bytes),
+        limit.what
+    )
+}
+
+/// The text of the file `path` whose bytes (as stored on disk) are `bytes`: decompressed
+/// when `limit` allows gzip and the name ends in `.gz` (to at most `limit.bytes`, so that a
+/// gzip bomb is refused rather than inflated), checked to be UTF-8, without a leading byte
+/// order mark. The same whether the bytes come from disk or from a run's stored copy.
+pub(crate) fn decode(path: &Path, bytes: &[u8], limit: Limit) -> Result<String, String> {
+    let shown = path.display();
+    let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
+    if bytes.len() as u64 > limit.bytes {
+        return Err(too_large(path, limit));
+    }
+    let bytes = if limit.gzip && is_gzip(path) {
+        // One byte past the limit tells "at the limit" from "over it" without reading on.
+        let mut text = Vec::new();
+        MultiGzDecoder::new(bytes)
+            .take(limit.bytes + 1)
+            .read_to_end(&mut text)
+            .map_err(|e| cannot(&format!("invalid gzip data: {e}")))?;
+        if text.len() as u64 > limit.bytes {
+            return Err(cannot(&format!(
                 "it decompresses to more than {}, the limit for {}",
                 size(limit.bytes),
                 limit.what
-            ))
-        } else {
-            too_large()
-        });
-    }
+            )));
+        }
+        text
+    } else {
+        bytes.to_vec()
+    };
     let mut text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;

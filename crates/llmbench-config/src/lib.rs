@@ -1,7 +1,9 @@
 //! llmbench's benchmark config: TOML in, validated settings out, with errors that point at
 //! the line and column to fix.
 //!
-//! [`load`] reads a config file and [`parse`] validates its text. Parsing goes through raw
+//! [`load`] reads a config file and [`parse`] validates its text; [`parse_stored`] validates
+//! a stored config with the stored copies of the files it names. Every file a config was
+//! built from is kept in [`Config::files`], for a run to store. Parsing goes through raw
 //! serde structs that mirror the file (unknown keys are errors: a silent typo would change the
 //! experiment), then through validation into [`Config`], whose fields hold their invariants.
 //! Validation is pure except for reading the config's own `prompt-file`s and `items-file`s
@@ -37,14 +39,15 @@ mod raw;
 mod template;
 mod validate;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 pub use catalog::{CATALOG_TOML, catalog_price};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use files::{MAX_ITEMS_FILE_BYTES, MAX_PROMPT_FILE_BYTES};
 pub use model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
-    RunSettings, ScheduleConfig, TaskConfig, Trigger,
+    RunSettings, ScheduleConfig, SourceFile, SourceRole, TaskConfig, Trigger,
 };
 pub use template::{render, render_item, render_options};
 
@@ -67,4 +70,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// directory. It need not exist when the config names no files.
 pub fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
     validate::parse(source, path)
+}
+
+/// Validates `source`, the text of the config at `path`, reading every file it names from
+/// `files` instead of the disk: what a run stored of its inputs ([`Config::files`]), so that
+/// a resumed run (or a report) uses exactly what the run was started with, whatever the
+/// files on disk hold now.
+///
+/// `files` maps each file's path, resolved against the config's canonical directory as
+/// [`SourceFile::path`] records it, to its bytes as they were on disk. A file the config
+/// names that `files` lacks is an error (kind `io`) at the value naming it; nothing is read
+/// from disk. The same limits and decoding apply as to files read from disk.
+pub fn parse_stored(
+    source: &str,
+    path: &Path,
+    files: &BTreeMap<PathBuf, Vec<u8>>,
+) -> Result<Config, ConfigErrors> {
+    validate::parse_stored(source, path, files)
 }

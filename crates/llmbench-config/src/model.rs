@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use llmbench_core::{CompletionRequest, Item, Message, Price, Sampling, Task, VerdictRule};
@@ -19,12 +20,53 @@ pub struct Config {
     /// The TOML text, as read (kept so that a run can record exactly what it ran).
     pub source: String,
     pub run: RunSettings,
-    /// In file order.
+    /// The models under test, in file order.
     pub providers: Vec<ProviderConfig>,
+    /// The `judge-only` provider entries, in file order: models that graders ask
+    /// ([`GraderConfig::judge`]), which get no samples.
+    pub judges: Vec<ProviderConfig>,
     /// In file order.
     pub tasks: Vec<TaskConfig>,
     /// `[schedule]`, when the config has one.
     pub schedule: Option<ScheduleConfig>,
+    /// Every file this config was built from, in the order read: the config itself first,
+    /// then each prompt file and items file (or named dataset's cached file) once. What a run
+    /// stores so that a resumed run, or a report of it, uses exactly these bytes
+    /// ([`crate::parse_stored`]) rather than the files on disk later.
+    pub files: Vec<SourceFile>,
+}
+
+/// What a file a config was built from was read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceRole {
+    /// The config file.
+    Config,
+    /// A task's `prompt-file`.
+    Prompt,
+    /// A task's `items-file`, or the cached file of a named `dataset`.
+    Items,
+}
+
+/// One file a config was built from, as read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub role: SourceRole,
+    /// Resolved against the config's (canonical) directory; a dataset's is its cache path.
+    /// The key [`crate::parse_stored`] looks the file up by.
+    pub path: PathBuf,
+    /// The bytes as stored on disk (compressed, for a `.gz` items file); shared, so that
+    /// cloning a config does not copy them.
+    pub bytes: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceFile")
+            .field("role", &self.role)
+            .field("path", &self.path)
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .finish()
+    }
 }
 
 impl Config {
@@ -38,8 +80,17 @@ impl Config {
         }
     }
 
+    /// The model under test named `name`.
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
         self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The provider entry a grader's `judge` names: a `judge-only` one or a model under test.
+    pub fn judge(&self, name: &str) -> Option<&ProviderConfig> {
+        self.judges
+            .iter()
+            .chain(&self.providers)
+            .find(|p| p.name == name)
     }
 
     pub fn task(&self, name: &str) -> Option<&TaskConfig> {
@@ -170,10 +221,13 @@ pub struct GraderConfig {
     pub plugin: String,
     /// Finite, 0 or more.
     pub weight: f64,
-    /// The name of the environment variable holding the API key of the grader's own model
-    /// (a valid variable name).
+    /// The provider entry the grader asks as its judge (it exists: see [`Config::judge`]).
+    pub judge: Option<String>,
+    /// The name of the environment variable holding the API key of a model the grader calls
+    /// by itself (a valid variable name).
     pub api_key_env: Option<String>,
-    /// The price of the grader's own model: `price`, or the catalog's for `options.model`.
+    /// The price of a model the grader calls by itself: `price`, or the catalog's for
+    /// `options.model`. `None` with a `judge` (whose entry's price applies).
     pub price: Option<PriceConfig>,
     /// The plugin's options (a JSON object, maybe empty). Strings may hold item variables;
     /// see `uses_item_vars`.

@@ -22,7 +22,8 @@ pub(crate) struct RawConfig {
     pub run: RawRun,
     /// The models to benchmark, one table per provider: `[providers.NAME]`. The name
     /// (letters, digits, `_`, `.` and `-`) identifies the provider in results and metrics.
-    /// At least one is required.
+    /// At least one is required that is not `judge-only` (a model graders ask, not one
+    /// under test).
     #[serde(default)]
     pub providers: Entries<RawProvider>,
     /// What to ask, one table per task: `[tasks.NAME]`. The name follows the same rule as
@@ -150,6 +151,11 @@ pub(crate) struct RawProvider {
     pub price: Option<Spanned<RawPrice>>,
     /// Free-form settings passed to the plugin as JSON; each plugin documents its own.
     pub options: Option<Spanned<toml::Table>>,
+    /// This entry is only a judge: a model that graders naming it (`judge = "NAME"`) ask,
+    /// not a model under test (it gets no samples). Its plugin, model, key, options, limits,
+    /// retries and price apply to the judge's requests as to any provider's, and its spend
+    /// counts against `run.max-cost-usd`. Default false.
+    pub judge_only: Option<bool>,
 }
 
 /// `price = { ... }`: what the model costs, in USD per million tokens (all 0 or more).
@@ -246,11 +252,18 @@ pub(crate) struct RawGrader {
     pub plugin: Spanned<String>,
     /// Weight in a `weighted` verdict, 0 or more. Default 1.
     pub weight: Option<Spanned<f64>>,
-    /// For a grader that calls a model (`grader-llm-judge`): the NAME of the environment
-    /// variable holding its API key, as for providers. Read when the run starts.
+    /// For a grader that asks a model (`grader-llm-judge`): the provider entry that serves
+    /// as its judge, `judge = "NAME"` for `[providers.NAME]` (usually one marked
+    /// `judge-only`). The judge's requests go through the runner with that entry's limits,
+    /// retries and price; their spend is recorded on the grade, apart from the model under
+    /// test, and counts against `run.max-cost-usd`.
+    pub judge: Option<Spanned<String>>,
+    /// For a grader that calls a model by itself (not through `judge`): the NAME of the
+    /// environment variable holding its API key, as for providers. Read when the run starts.
     pub api_key_env: Option<Spanned<String>>,
-    /// What the grader's own model costs, as a provider's `price`; its spend is recorded
-    /// apart from the model under test and counts against `run.max-cost-usd`. Default: the
+    /// What the model of a grader that calls one by itself costs, as a provider's `price`;
+    /// its spend is recorded apart from the model under test and counts against
+    /// `run.max-cost-usd`. Not with `judge` (the judge entry's `price` applies). Default: the
     /// catalog's price for `options.model`, if it has one; else the spend is not priced.
     pub price: Option<Spanned<RawPrice>>,
     /// Free-form settings passed to the plugin as JSON; each plugin documents its own. Any

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use llmbench_core::{Item, Price, Sampling, VerdictRule};
@@ -17,7 +18,7 @@ use crate::files::{self, Limit};
 use crate::items::{self, Located, Mapping, Origin, Subset};
 use crate::model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
-    RunSettings, ScheduleConfig, TaskConfig, Trigger, sweep_name_from_path,
+    RunSettings, ScheduleConfig, SourceFile, SourceRole, TaskConfig, Trigger, sweep_name_from_path,
 };
 use crate::raw::{
     RawConfig, RawGrader, RawItem, RawPrice, RawProvider, RawRule, RawRun, RawSchedule, RawTask,
@@ -57,12 +58,37 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
     parse_with(source, path, &cached_dataset)
 }
 
+/// [`parse`], with every file the config names read from `stored` (keyed by the path
+/// resolved against the config's canonical directory, as [`Config::files`] records it)
+/// instead of the disk. A file missing from `stored` is an error at the value naming it.
+pub(crate) fn parse_stored(
+    source: &str,
+    path: &Path,
+    stored: &BTreeMap<PathBuf, Vec<u8>>,
+) -> Result<Config, ConfigErrors> {
+    // A dataset is looked up by name; its stored copy stands in for the cache, fetched or not.
+    let datasets = |name: &str| match cached_dataset(name) {
+        DatasetFile::NotFetched(p) if stored.contains_key(&p) => DatasetFile::Fetched(p),
+        other => other,
+    };
+    parse_from(source, path, &datasets, Some(stored))
+}
+
 /// [`parse`], with named datasets looked up by `datasets` (tests point it at a temporary
 /// cache).
 pub(crate) fn parse_with(
     source: &str,
     path: &Path,
     datasets: &dyn Fn(&str) -> DatasetFile,
+) -> Result<Config, ConfigErrors> {
+    parse_from(source, path, datasets, None)
+}
+
+fn parse_from(
+    source: &str,
+    path: &Path,
+    datasets: &dyn Fn(&str) -> DatasetFile,
+    stored: Option<&BTreeMap<PathBuf, Vec<u8>>>,
 ) -> Result<Config, ConfigErrors> {
     let raw: RawConfig =
         toml::from_str(source).map_err(|e| de_error::translate(&e, path, source))?;
@@ -81,8 +107,36 @@ pub(crate) fn parse_with(
         dir: &dir,
         datasets,
         document: None,
+        provider_names: Vec::new(),
+        stored,
+        files: vec![SourceFile {
+            role: SourceRole::Config,
+            path: canonical.clone(),
+            bytes: Arc::from(source.as_bytes()),
+        }],
     };
     let run = v.run(raw.run);
+    v.provider_names = raw
+        .providers
+        .0
+        .iter()
+        .map(|(name, _)| name.get_ref().clone())
+        .collect();
+    let under_test = raw
+        .providers
+        .0
+        .iter()
+        .filter(|(_, p)| p.judge_only != Some(true))
+        .count();
+    if under_test == 0 && !raw.providers.0.is_empty() {
+        v.sink
+            .error(
+                K::MissingKey,
+                0..0,
+                "no providers to benchmark: every provider is `judge-only`",
+            )
+            .help("add a `[providers.NAME]` table without `judge-only = true` for the model under test");
+    }
     if raw.providers.0.is_empty() {
         v.sink
             .error(
@@ -101,12 +155,17 @@ pub(crate) fn parse_with(
             )
             .help("add a `[tasks.NAME]` table with a `prompt`");
     }
-    let providers: Vec<_> = raw
+    let (judges, providers): (Vec<_>, Vec<_>) = raw
         .providers
         .0
         .into_iter()
-        .map(|(name, provider)| v.provider(name, provider))
-        .collect();
+        .map(|(name, provider)| {
+            let judge_only = provider.judge_only == Some(true);
+            (judge_only, v.provider(name, provider))
+        })
+        .partition(|(judge_only, _)| *judge_only);
+    let judges = judges.into_iter().map(|(_, p)| p).collect();
+    let providers = providers.into_iter().map(|(_, p)| p).collect();
     let tasks: Vec<_> = raw
         .tasks
         .0
@@ -128,14 +187,17 @@ pub(crate) fn parse_with(
         errors.sort_by_key(|e| (files.iter().position(|f| *f == e.path), e.line, e.column));
         return Err(ConfigErrors(errors));
     }
+    let files = std::mem::take(&mut v.files);
     Ok(Config {
         path: canonical,
         dir,
         source: source.to_owned(),
         run,
         providers,
+        judges,
         tasks,
         schedule,
+        files,
     })
 }
 
@@ -243,6 +305,13 @@ struct Validator<'a> {
     /// strings nested in grader options (serde's `Spanned` gives a table's span, not its
     /// values'). `Some(None)`: it did not parse (it did once already, so never).
     document: Option<Option<Spanned<DeTable<'a>>>>,
+    /// The names of all provider entries (`judge-only` ones included), for graders' `judge`.
+    provider_names: Vec<String>,
+    /// Where files are read from: `None` the disk, else a run's stored copies by resolved
+    /// path ([`parse_stored`]).
+    stored: Option<&'a BTreeMap<PathBuf, Vec<u8>>>,
+    /// The files read so far, each once, in order ([`Config::files`]).
+    files: Vec<SourceFile>,
 }
 
 /// `fields = { variable = "field" }` as written.
@@ -370,13 +439,48 @@ impl Validator<'_> {
         self.read_path(path, value.span(), limit)
     }
 
+    /// Reads a file from disk, or from the stored copies ([`parse_stored`]), and records
+    /// it in [`Config::files`] under its path resolved against the config's canonical
+    /// directory (`path` is relative to the directory as given, and shown so in messages).
     fn read_path(
         &mut self,
         path: PathBuf,
         span: Range<usize>,
         limit: Limit,
     ) -> Option<(PathBuf, String)> {
-        match files::read_text(&path, limit) {
+        let resolved = self.dir.join(path.strip_prefix(self.base).unwrap_or(&path));
+        let recorded = self.files.iter().find(|f| f.path == resolved);
+        let bytes: Result<Arc<[u8]>, String> = match (recorded, self.stored) {
+            // Read once: a file two tasks name is the same bytes for both.
+            (Some(file), _) => Ok(Arc::clone(&file.bytes)),
+            (None, None) => files::read_bytes(&path, limit).map(Arc::from),
+            (None, Some(stored)) => stored
+                .get(&resolved)
+                .map(|b| Arc::from(b.as_slice()))
+                .ok_or_else(|| {
+                    format!(
+                        "cannot read {}: the run stored no copy of it (a stored config reads \
+                         only the files its run stored, never the disk)",
+                        path.display()
+                    )
+                }),
+        };
+        let text = bytes.and_then(|bytes| {
+            let text = files::decode(&path, &bytes, limit)?;
+            if !self.files.iter().any(|f| f.path == resolved) {
+                self.files.push(SourceFile {
+                    role: if limit.gzip {
+                        SourceRole::Items
+                    } else {
+                        SourceRole::Prompt
+                    },
+                    path: resolved,
+                    bytes,
+                });
+            }
+            Ok(text)
+        });
+        match text {
             Ok(text) => Some((path, text)),
             Err(message) => {
                 self.sink.error(K::Io, span, message);
@@ -732,6 +836,28 @@ impl Validator<'_> {
             price,
             options,
         }
+    }
+
+    /// A grader's `judge`: it must name a provider entry.
+    fn judge(&mut self, name: &str, judge: &Spanned<String>) {
+        let wanted = judge.get_ref();
+        if self.provider_names.contains(wanted) {
+            return;
+        }
+        let refs: Vec<&str> = self.provider_names.iter().map(String::as_str).collect();
+        let help = match crate::de_error::suggest(wanted, &refs) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!(
+                "add a `[providers.{wanted}]` entry for the judge model (with `judge-only = true` to keep it out of the benchmark)"
+            ),
+        };
+        self.sink
+            .error(
+                K::InvalidValue,
+                judge.span(),
+                format!("`{name}` names no provider: there is no `[providers.{wanted}]`"),
+            )
+            .help(help);
     }
 
     /// The name of the variable holding an API key.
@@ -1485,13 +1611,35 @@ impl Validator<'_> {
                 table_span,
                 items,
             );
-            // A grader that calls a model names it in `options.model` (the judge does).
-            let model = options.get("model").and_then(serde_json::Value::as_str);
-            let price = self.price_or_catalog(&field("price"), grader.price, model);
+            let judge = grader.judge.as_ref().map(|judge| {
+                self.judge(&field("judge"), judge);
+                judge.get_ref().clone()
+            });
+            let price = match (&judge, grader.price) {
+                (Some(judge), Some(price)) => {
+                    self.sink
+                        .error(
+                            K::Conflict,
+                            price.span(),
+                            format!("`{}` does not go with `judge`", field("price")),
+                        )
+                        .help(format!(
+                            "the judge's requests are priced with `providers.{judge}.price`; remove this `price`"
+                        ));
+                    None
+                }
+                (Some(_), None) => None,
+                // A grader that calls a model by itself names it in `options.model`.
+                (None, price) => {
+                    let model = options.get("model").and_then(serde_json::Value::as_str);
+                    self.price_or_catalog(&field("price"), price, model)
+                }
+            };
             graders.push(GraderConfig {
                 name,
                 plugin,
                 weight,
+                judge,
                 api_key_env,
                 price,
                 options,

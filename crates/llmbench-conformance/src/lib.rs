@@ -29,9 +29,7 @@ mod target;
 
 pub use capture::{install as install_log_capture, lines as captured_log_lines};
 pub use llmbench_mockserver::Protocol;
-pub use target::{
-    FAKE_API_KEY, Harness, MODEL, Setup, Target, block_on, cdylib_path, faulty, request,
-};
+pub use target::{FAKE_API_KEY, Harness, MODEL, Setup, Target, block_on, faulty, request};
 
 /// Generate one `#[test]` per conformance check for a plugin: `conformance_tests!(anthropic,
 /// <Target expr>)` or `conformance_tests!(openai, <Target expr>)`. The target expression is

@@ -30,13 +30,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// The plugin `package`, built by cargo next to the running test executable
-    /// (`target/<profile>/lib<name>.so`; `cargo test -p <package>` builds it).
+    /// The plugin `package` as cargo last built it for the running test's profile
+    /// (`cargo test -p <package>` builds it; a stale library is refused: see
+    /// [`llmbench_testsupport::built_plugin`]).
     pub fn new(package: &str, protocol: Protocol) -> Self {
         Self {
             package: package.to_owned(),
             protocol,
-            library: cdylib_path(package),
+            library: llmbench_testsupport::built_plugin(package),
         }
     }
 
@@ -47,22 +48,6 @@ impl Target {
             Protocol::OpenAi => json!({ "base-url": format!("{base}/v1") }),
         }
     }
-}
-
-/// The cdylib of `package` for the profile of the running test executable (which lives in
-/// `target/<profile>/deps/`): `deps/lib<package>.so`, which `cargo test` builds alongside
-/// the test (and does not always copy up), else `target/<profile>/lib<package>.so`.
-pub fn cdylib_path(package: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe
-        .parent()
-        .expect("test executable lives in target/<profile>/deps");
-    let file = llmbench_plugin_host::library_file_name(package);
-    let fresh = deps.join(&file);
-    if fresh.is_file() {
-        return fresh;
-    }
-    deps.parent().unwrap_or(deps).join(file)
 }
 
 /// A running server and a plugin instance pointed at it.

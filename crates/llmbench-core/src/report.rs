@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Completion, Grade, ProviderError, SampleKey, Verdict};
+use crate::{Completion, CompletionRequest, Grade, ProviderError, SampleKey, Verdict};
 
 /// The run as a whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,12 @@ pub struct SampleRecord {
     pub verdict: Option<Verdict>,
     pub cost_usd: Option<f64>,
     pub attempts: u32,
+    /// The request as rendered and sent to the provider (system, messages, model, limits,
+    /// sampling; its `sample` is `None`: the key is [`SampleRecord::key`]), as the store
+    /// recorded it. `None` for samples stored before requests were recorded (store schema
+    /// version 5): a report must not rebuild it from files that may have changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<CompletionRequest>,
 }
 
 /// Everything a reporter needs.

@@ -5,26 +5,20 @@
 //!   ([`docs::markdown`]) and the check that dashboards and alert rules name only metrics
 //!   that exist.
 //! - [`Metrics`]: the registry with every metric of the table, and its text exposition.
-//! - [`MetricsObserver`]: the runner's observer that records each finished sample;
-//!   [`record_sample`] does the same for samples read back from the store.
-//! - Sweep-level metrics ([`SweepOutcome`], [`SweepTotals`]) and the Pushgateway push for
-//!   one-shot runs ([`push::push`]).
+//! - [`ModelLabels`]: the labels that name a model under test; sweep-level metrics
+//!   ([`SweepOutcome`], [`SweepTotals`]).
 //!
-//! Nothing here serves HTTP or schedules anything: `llmbench-serve` does.
+//! This crate depends on `llmbench-core` and `prometheus` only (a tidy test checks it). What
+//! fills the metrics from the runner's samples, rebuilds them from the results store, serves
+//! them over HTTP or pushes them to a Pushgateway lives in `llmbench-serve`.
 
 pub mod docs;
-mod observer;
-pub mod push;
+mod labels;
 mod registry;
 mod sweep;
 pub mod table;
 
-pub use observer::{
-    Both, MetricsObserver, ModelLabels, provider_family, provider_labels, record_sample,
-    touch_samples,
-};
+pub use labels::{ModelLabels, provider_family, sample_result};
 pub use registry::{CONTENT_TYPE, Metrics};
-pub use sweep::{
-    EndedRun, SweepOutcome, SweepTotals, account_run, now_unix, price_table_date, unix_seconds,
-};
+pub use sweep::{EndedRun, SweepOutcome, SweepTotals};
 pub use table::{LABELS, METRICS, MetricDef, MetricId, MetricKind, Source};

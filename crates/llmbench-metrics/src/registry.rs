@@ -418,13 +418,25 @@ mod tests {
         let m = Metrics::new();
         for (i, value) in ["b", "a\"q", "c\\d\ne", "a", ""].iter().enumerate() {
             let v = i as f64;
-            m.add(MetricId::Cost, &["p", value, "t"], 0.1 + v);
-            m.add(MetricId::Samples, &["p", "m", value, "pass"], v);
-            m.set(MetricId::SweepPassRatio, &["s", value, "m", "z"], 1e-7 * v);
+            m.add(MetricId::Cost, &["p", "e", value, "t"], 0.1 + v);
+            m.add(MetricId::Samples, &["p", value, "m", "t", "pass"], v);
+            m.set(
+                MetricId::SweepPassRatio,
+                &["s", value, "e", "m", "z"],
+                1e-7 * v,
+            );
             m.set(MetricId::LastSuccess, &[value], 1.7e9 + v);
             for x in [0.004, 0.5, 3.0, 1000.0, v] {
-                m.observe(MetricId::RequestDuration, &["p", "m", value, "error"], x);
-                m.observe(MetricId::GradeScore, &["p", "m", "t", value], x / 1000.0);
+                m.observe(
+                    MetricId::RequestDuration,
+                    &["p", "e", "m", value, "error"],
+                    x,
+                );
+                m.observe(
+                    MetricId::GradeScore,
+                    &["p", "e", "m", "t", value],
+                    x / 1000.0,
+                );
             }
         }
         m.touch(MetricId::SweepsSkipped, &["s"]);
@@ -453,14 +465,17 @@ mod tests {
         assert_eq!(m.sum(MetricId::SweepsSkipped), 3.0);
         assert!(!m.render().contains("sweep=\"a\""));
         assert_eq!(m.registry().gather()[0].get_metric().len(), 1);
-        m.observe(MetricId::GradeScore, &["p", "m", "t", "g"], 0.5);
-        m.observe(MetricId::GradeScore, &["p", "m", "t", "g"], f64::NAN);
-        assert_eq!(m.value(MetricId::GradeScore, &["p", "m", "t", "g"]), 1.0);
+        m.observe(MetricId::GradeScore, &["p", "e", "m", "t", "g"], 0.5);
+        m.observe(MetricId::GradeScore, &["p", "e", "m", "t", "g"], f64::NAN);
+        assert_eq!(
+            m.value(MetricId::GradeScore, &["p", "e", "m", "t", "g"]),
+            1.0
+        );
     }
 
     #[test]
     #[should_panic(expected = "is not a gauge")]
     fn wrong_kind_is_a_bug() {
-        Metrics::new().set(MetricId::Tokens, &["a", "b", "c", "d", "e"], 1.0);
+        Metrics::new().set(MetricId::Tokens, &["a", "b", "c", "d", "e", "f"], 1.0);
     }
 }

@@ -3,12 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use llmbench_config::Config;
 use llmbench_core::{RunReport, SampleStatus};
-use llmbench_store::{RunStatus, Store, StoreError};
 
 use crate::Metrics;
-use crate::observer::{ModelLabels, sample_result};
+use crate::labels::{ModelLabels, sample_result};
 use crate::table::{MetricId, SWEEP};
 
 /// How a sweep ended, for `llmbench_sweeps_total{result}`.
@@ -30,29 +28,6 @@ impl SweepOutcome {
             Self::Success => "success",
             Self::Interrupted => "interrupted",
             Self::Failure => "failure",
-        }
-    }
-
-    /// Classifies a run that is no longer running: a finished run succeeded when every
-    /// planned sample is stored and at most `max_error_ratio` of them ended in an error.
-    pub fn of_run(
-        status: RunStatus,
-        planned: u64,
-        stored: u64,
-        errors: u64,
-        max_error_ratio: f64,
-    ) -> Self {
-        match status {
-            RunStatus::Interrupted | RunStatus::Running => Self::Interrupted,
-            RunStatus::Failed => Self::Failure,
-            RunStatus::Finished => {
-                let too_many = errors as f64 > max_error_ratio * planned.max(1) as f64;
-                if stored >= planned && !too_many {
-                    Self::Success
-                } else {
-                    Self::Failure
-                }
-            }
         }
     }
 }
@@ -80,18 +55,15 @@ pub struct SweepTotals {
 }
 
 impl SweepTotals {
-    /// Sums a run's stored samples. `providers` maps provider names to labels; unknown
-    /// names are labelled `unknown`.
+    /// Sums a run's stored samples. `providers` maps provider entry names to labels; names
+    /// it lacks get [`ModelLabels::unknown`].
     pub fn of_report(report: &RunReport, providers: &HashMap<String, ModelLabels>) -> Self {
         let mut totals = Self::default();
         for sample in &report.samples {
             let labels = providers
                 .get(&sample.key.provider)
                 .cloned()
-                .unwrap_or_else(|| ModelLabels {
-                    provider: "unknown".to_owned(),
-                    model: sample.model.clone(),
-                });
+                .unwrap_or_else(|| ModelLabels::unknown(&sample.key.provider, &sample.model));
             totals.samples += 1;
             totals.errors += u64::from(sample.status == SampleStatus::Error);
             if let Some(cost) = sample.cost_usd {
@@ -164,124 +136,42 @@ impl Metrics {
             self.remove_where(id, SWEEP, sweep);
         }
         for (l, cost) in &totals.cost_usd {
-            self.set(MetricId::SweepCost, &[sweep, &l.provider, &l.model], *cost);
+            self.set(
+                MetricId::SweepCost,
+                &[sweep, &l.family, &l.provider, &l.model],
+                *cost,
+            );
         }
         for ((l, kind), n) in &totals.tokens {
             self.set(
                 MetricId::SweepTokens,
-                &[sweep, &l.provider, &l.model, kind],
+                &[sweep, &l.family, &l.provider, &l.model, kind],
                 *n,
             );
         }
         for ((l, task), (passed, samples)) in &totals.passed {
             self.set(
                 MetricId::SweepPassRatio,
-                &[sweep, &l.provider, &l.model, task],
+                &[sweep, &l.family, &l.provider, &l.model, task],
                 *passed as f64 / (*samples).max(1) as f64,
             );
         }
     }
 
-    /// Sets `llmbench_build_info` for a config: this version, and the oldest date of its
-    /// prices.
-    pub fn set_build_info(&self, config: &Config) {
+    /// Sets `llmbench_build_info`: this version, and `price_table_date`, the oldest date of
+    /// the config's prices (`YYYY-MM-DD`, or `unknown`).
+    pub fn set_build_info(&self, price_table_date: &str) {
         self.set(
             MetricId::BuildInfo,
-            &[env!("CARGO_PKG_VERSION"), &price_table_date(config)],
+            &[env!("CARGO_PKG_VERSION"), price_table_date],
             1.0,
         );
     }
 }
 
-/// Sets the sweep metrics of `sweep` from run `run_id` as stored (all its samples, those
-/// stored before a resume included): its end and duration, and for a run that ran every
-/// sample, the per-sweep totals. Returns how the run ended; the caller counts it.
-pub fn account_run(
-    metrics: &Metrics,
-    store: &Store,
-    run_id: &str,
-    sweep: &str,
-    providers: &HashMap<String, ModelLabels>,
-    max_error_ratio: f64,
-) -> Result<SweepOutcome, StoreError> {
-    let run = store.run(run_id)?;
-    let report = store.report(run_id)?;
-    let totals = SweepTotals::of_report(&report, providers);
-    let outcome = SweepOutcome::of_run(
-        run.status,
-        run.planned_samples,
-        totals.samples,
-        totals.errors,
-        max_error_ratio,
-    );
-    let now = now_unix();
-    metrics.set_ended_run(
-        sweep,
-        &EndedRun {
-            outcome,
-            created: unix_seconds(&run.created_at).unwrap_or(now),
-            ended: run
-                .finished_at
-                .as_deref()
-                .and_then(unix_seconds)
-                .unwrap_or(now),
-        },
-    );
-    if run.status == RunStatus::Finished {
-        metrics.set_sweep_totals(sweep, &totals);
-    }
-    Ok(outcome)
-}
-
-/// The current Unix time in seconds.
-pub fn now_unix() -> f64 {
-    jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
-}
-
-/// The oldest `as-of` date of a config's prices, or `unknown`.
-pub fn price_table_date(config: &Config) -> String {
-    config
-        .providers
-        .iter()
-        .filter_map(|p| p.price.as_ref()?.as_of.clone())
-        .min()
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Parses the store's RFC 3339 UTC times into Unix seconds.
-pub fn unix_seconds(rfc3339: &str) -> Option<f64> {
-    let t: jiff::Timestamp = rfc3339.parse().ok()?;
-    Some(t.as_millisecond() as f64 / 1000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outcomes() {
-        use RunStatus::*;
-        assert_eq!(
-            SweepOutcome::of_run(Finished, 10, 10, 1, 0.1),
-            SweepOutcome::Success
-        );
-        assert_eq!(
-            SweepOutcome::of_run(Finished, 10, 10, 2, 0.1),
-            SweepOutcome::Failure
-        );
-        assert_eq!(
-            SweepOutcome::of_run(Finished, 10, 9, 0, 0.1),
-            SweepOutcome::Failure
-        );
-        assert_eq!(
-            SweepOutcome::of_run(Interrupted, 10, 3, 0, 0.1),
-            SweepOutcome::Interrupted
-        );
-        assert_eq!(
-            SweepOutcome::of_run(Failed, 10, 3, 0, 0.1),
-            SweepOutcome::Failure
-        );
-    }
 
     #[test]
     fn timestamps_follow_outcomes() {
@@ -297,11 +187,5 @@ mod tests {
         assert_eq!(m.value(MetricId::LastSuccess, &["s"]), 130.0);
         assert_eq!(m.value(MetricId::LastCompletion, &["s"]), 210.0);
         assert_eq!(m.value(MetricId::SweepDuration, &["s"]), 10.0);
-    }
-
-    #[test]
-    fn parses_store_times() {
-        assert_eq!(unix_seconds("1970-01-01T00:00:01.500Z"), Some(1.5));
-        assert_eq!(unix_seconds("yesterday"), None);
     }
 }

@@ -59,6 +59,8 @@ pub enum MetricId {
     Samples,
     Grades,
     GradeScore,
+    GraderTokens,
+    GraderCost,
     RequestErrors,
     RequestRetries,
     Sweeps,
@@ -107,7 +109,8 @@ pub struct LabelDef {
     pub meaning: &'static str,
 }
 
-pub const PROVIDER: &str = "gen_ai_provider_name";
+pub const PROVIDER_NAME: &str = "gen_ai_provider_name";
+pub const PROVIDER: &str = "provider";
 pub const MODEL: &str = "gen_ai_request_model";
 pub const TASK: &str = "task";
 pub const GRADER: &str = "grader";
@@ -124,12 +127,16 @@ pub const PRICE_TABLE_DATE: &str = "price_table_date";
 /// Every label any metric has.
 pub const LABELS: &[LabelDef] = &[
     LabelDef {
-        name: PROVIDER,
+        name: PROVIDER_NAME,
         meaning: "The provider family (OpenTelemetry `gen_ai.provider.name`), from the provider's plugin name without its `provider-` prefix: `anthropic`, `openai`, `local`, `replay`, `testkit`. One value per plugin in the config.",
     },
     LabelDef {
+        name: PROVIDER,
+        meaning: "The provider entry's name in the config (`[providers.NAME]`). Two entries of the same plugin and model (one at temperature 0, one at 1, say) are two values, so their series stay apart. One value per provider entry in the config.",
+    },
+    LabelDef {
         name: MODEL,
-        meaning: "The model id the config asks for (OpenTelemetry `gen_ai.request.model`). One value per provider entry in the config.",
+        meaning: "The model id the config asks for (OpenTelemetry `gen_ai.request.model`). One value per model id in the config: entries asking for the same model share it and differ in `provider`.",
     },
     LabelDef {
         name: TASK,
@@ -195,16 +202,16 @@ const TOKENS_PER_SECOND: [f64; 14] = [
 
 const SCORES: [f64; 10] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
-const SAMPLE_LABELS: &[&str] = &[PROVIDER, MODEL, TASK];
+const SAMPLE_LABELS: &[&str] = &[PROVIDER_NAME, PROVIDER, MODEL, TASK];
 
 /// Every metric llmbench exports.
-pub const METRICS: [MetricDef; 21] = [
+pub const METRICS: [MetricDef; 23] = [
     MetricDef {
         id: MetricId::RequestDuration,
         name: "llmbench_request_duration_seconds",
         kind: MetricKind::Histogram,
         help: "Model request latency per attempt, from sending the request to the last byte of the answer.",
-        labels: &[PROVIDER, MODEL, TASK, OUTCOME],
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, TASK, OUTCOME],
         buckets: &REQUEST_SECONDS,
         source: Source::Store,
         notes: "Every attempt counts, retries included. A successful attempt is timed by the provider plugin, as close to the wire as it can; a failed one by the runner, until the error or the timeout. Buckets: the OpenTelemetry GenAI duration buckets, extended to 655.36 s to cover the SDKs' 600 s timeout.",
@@ -234,7 +241,14 @@ pub const METRICS: [MetricDef; 21] = [
         name: "llmbench_tokens_total",
         kind: MetricKind::Counter,
         help: "Tokens billed for answers, by token type and prompt-cache class.",
-        labels: &[PROVIDER, MODEL, TASK, TOKEN_TYPE, TOKEN_CACHE],
+        labels: &[
+            PROVIDER_NAME,
+            PROVIDER,
+            MODEL,
+            TASK,
+            TOKEN_TYPE,
+            TOKEN_CACHE,
+        ],
         buckets: &[],
         source: Source::Store,
         notes: "Counts the provider reported; a count the provider did not report is left out, never counted as 0. Input `none` excludes cache reads and writes, so the three input classes add up to all input tokens.",
@@ -254,17 +268,17 @@ pub const METRICS: [MetricDef; 21] = [
         name: "llmbench_samples_total",
         kind: MetricKind::Counter,
         help: "Finished samples by verdict: pass, fail, or error when the model gave no answer.",
-        labels: &[PROVIDER, MODEL, TASK, RESULT],
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, TASK, RESULT],
         buckets: &[],
         source: Source::Store,
-        notes: "The verdict combines the task's graders (all must pass, or a weighted score). Pass rate: `sum(rate(llmbench_samples_total{result=\"pass\"}[w])) / sum(rate(llmbench_samples_total[w]))`. Every (provider, task) pair starts at 0 for each result in `llmbench serve`.",
+        notes: "The verdict combines the task's graders (all must pass, or a weighted score). Pass rate: `sum(rate(llmbench_samples_total{result=\"pass\"}[w])) / sum(rate(llmbench_samples_total[w]))`. Every (provider entry, task) pair starts at 0 for each result in `llmbench serve`.",
     },
     MetricDef {
         id: MetricId::Grades,
         name: "llmbench_grades_total",
         kind: MetricKind::Counter,
         help: "Grades given to answers, by grader and result.",
-        labels: &[PROVIDER, MODEL, TASK, GRADER, RESULT],
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, TASK, GRADER, RESULT],
         buckets: &[],
         source: Source::Store,
         notes: "`error` means the grader could not grade (not a judgement of the answer).",
@@ -274,17 +288,37 @@ pub const METRICS: [MetricDef; 21] = [
         name: "llmbench_grade_score",
         kind: MetricKind::Histogram,
         help: "Grader scores, from 0 to 1.",
-        labels: &[PROVIDER, MODEL, TASK, GRADER],
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, TASK, GRADER],
         buckets: &SCORES,
         source: Source::Store,
         notes: "Scores are normalised to 0..1 by the graders; a pass/fail grader scores 0 or 1.",
+    },
+    MetricDef {
+        id: MetricId::GraderTokens,
+        name: "llmbench_grader_tokens_total",
+        kind: MetricKind::Counter,
+        help: "Tokens billed to graders for grading answers (a judge model's tokens), by grader and token type.",
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, TASK, GRADER, TOKEN_TYPE],
+        buckets: &[],
+        source: Source::Store,
+        notes: "What grading spends, kept apart from the model under test: the provider and model labels name the model whose answer was graded, `grader` the grader that spent the tokens (its grades' `usage`). Input counts all input tokens, cached or not; a count the grader's model did not report is left out, never counted as 0. Graders that call no model add nothing. Not part of `llmbench_tokens_total`.",
+    },
+    MetricDef {
+        id: MetricId::GraderCost,
+        name: "llmbench_grader_cost_usd_total",
+        kind: MetricKind::Counter,
+        help: "Estimated spend in US dollars of grading answers (a judge model's tokens at its price), by grader.",
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, TASK, GRADER],
+        buckets: &[],
+        source: Source::Store,
+        notes: "Each grade's `cost_usd`: its usage priced as the run prices grading. Grades without a known cost (no price, or an unknown token count) add nothing. Not part of `llmbench_cost_usd_total`, although both count against the run's spend cap; total spend is the sum of the two.",
     },
     MetricDef {
         id: MetricId::RequestErrors,
         name: "llmbench_request_errors_total",
         kind: MetricKind::Counter,
         help: "Failed request attempts, by error kind and HTTP status.",
-        labels: &[PROVIDER, MODEL, ERROR_TYPE, HTTP_STATUS],
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, ERROR_TYPE, HTTP_STATUS],
         buckets: &[],
         source: Source::Store,
         notes: "Every failed attempt counts, including those a retry recovered from.",
@@ -294,7 +328,7 @@ pub const METRICS: [MetricDef; 21] = [
         name: "llmbench_request_retries_total",
         kind: MetricKind::Counter,
         help: "Request attempts retried by the runner, by the kind of error that caused the retry.",
-        labels: &[PROVIDER, MODEL, ERROR_TYPE],
+        labels: &[PROVIDER_NAME, PROVIDER, MODEL, ERROR_TYPE],
         buckets: &[],
         source: Source::Store,
         notes: "Providers never retry; the runner does, following the official SDKs' policy.",
@@ -374,7 +408,7 @@ pub const METRICS: [MetricDef; 21] = [
         name: "llmbench_sweep_cost_usd",
         kind: MetricKind::Gauge,
         help: "Estimated spend in US dollars of the last sweep that ran every sample, per model.",
-        labels: &[SWEEP, PROVIDER, MODEL],
+        labels: &[SWEEP, PROVIDER_NAME, PROVIDER, MODEL],
         buckets: &[],
         source: Source::Store,
         notes: "Per-sweep totals for panels and alerts that must not depend on the sweep interval. A resumed run counts all its samples, from before and after the resume.",
@@ -384,7 +418,7 @@ pub const METRICS: [MetricDef; 21] = [
         name: "llmbench_sweep_tokens",
         kind: MetricKind::Gauge,
         help: "Tokens billed in the last sweep that ran every sample, per model and token type.",
-        labels: &[SWEEP, PROVIDER, MODEL, TOKEN_TYPE],
+        labels: &[SWEEP, PROVIDER_NAME, PROVIDER, MODEL, TOKEN_TYPE],
         buckets: &[],
         source: Source::Store,
         notes: "Input counts all input tokens, cached or not.",
@@ -394,7 +428,7 @@ pub const METRICS: [MetricDef; 21] = [
         name: "llmbench_sweep_pass_ratio",
         kind: MetricKind::Gauge,
         help: "Share of samples that passed in the last sweep that ran every sample, per model and task, from 0 to 1.",
-        labels: &[SWEEP, PROVIDER, MODEL, TASK],
+        labels: &[SWEEP, PROVIDER_NAME, PROVIDER, MODEL, TASK],
         buckets: &[],
         source: Source::Store,
         notes: "Samples without an answer count as not passed.",
@@ -500,6 +534,22 @@ mod tests {
                 "{} is used by no metric",
                 label.name
             );
+        }
+    }
+
+    /// Two provider entries of the same model must not share series: every metric that
+    /// names a model names its provider entry too, and its provider family.
+    #[test]
+    fn every_per_model_metric_names_the_provider_entry() {
+        for def in &METRICS {
+            if def.labels.contains(&MODEL) {
+                assert!(
+                    def.labels.contains(&PROVIDER),
+                    "{}: no `provider`",
+                    def.name
+                );
+                assert!(def.labels.contains(&PROVIDER_NAME), "{}", def.name);
+            }
         }
     }
 

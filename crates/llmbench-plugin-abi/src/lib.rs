@@ -6,12 +6,16 @@
 //! built against another ABI with one clear line. Everything after the prefix is only read
 //! when magic, version, size and [`FINGERPRINT`] all match.
 //!
-//! Rules (see `shared/design/PLUGIN-ABI.md` for why):
+//! Rules (see `docs/plugin-abi.md` for why):
 //! - Only `(ptr, len)` byte slices cross, borrowed for the duration of one call; the receiver
 //!   copies. Payloads are JSON.
 //! - No future crosses. A call is started with [`VTable::start_call`] and finishes when the
 //!   plugin calls the host's [`CompleteFn`] exactly once, from any thread.
 //! - Every entry point catches panics.
+//! - A plugin that needs a model (a judge) asks the host for it through
+//!   [`HostApi::complete_start`], under the same rules in the other direction: the host serves
+//!   the request on its own runtime (with its retries, rate limits, concurrency limits and spend
+//!   cap) and calls the plugin's [`CompleteFn`] exactly once.
 //!
 //! This file is the ABI: [`FINGERPRINT`] is a hash of its own source text, so any edit to it
 //! (a field, a type, a comment) changes the fingerprint and old plugins are refused.
@@ -22,7 +26,7 @@ use std::ffi::c_void;
 pub const MAGIC: [u8; 8] = *b"LLMBPLG\0";
 
 /// Bumped on any incompatible change to this file.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The symbol every plugin exports, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"llmbench_plugin_entry\0";
@@ -127,7 +131,9 @@ pub const LOG_INFO: u32 = 3;
 pub const LOG_DEBUG: u32 = 4;
 pub const LOG_TRACE: u32 = 5;
 
-/// What the host offers a plugin. Valid for the whole life of the process.
+/// What the host offers a plugin instance. The host passes one to `create`; it stays valid
+/// until `destroy` returns, and the plugin may copy it. `log` and `max_level` are the same for
+/// every instance of the process; `host` is this instance's own.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct HostApi {
@@ -135,6 +141,27 @@ pub struct HostApi {
     pub log: extern "C" fn(level: u32, target: Bytes, message: Bytes),
     /// The most verbose level the host will print, so plugins skip formatting the rest.
     pub max_level: u32,
+    /// This instance's handle, passed back to `complete_start` and `complete_release`. Null
+    /// when the host gave the instance no model to call (every call then fails at once).
+    pub host: *mut c_void,
+    /// Ask the model behind the config's provider entry `provider` (UTF-8): `request` is a
+    /// `CompletionRequest` as JSON. Returns a call handle that must be passed to
+    /// `complete_release` exactly once (never null). `done` is called exactly once, from any
+    /// thread, with `user_data`: [`STATUS_OK`] and the `Completion` as JSON,
+    /// [`STATUS_ERROR`] and a `ProviderError` as JSON (retries exhausted, a limit refused the
+    /// call, the provider is not one this instance may call), [`STATUS_BAD_REQUEST`] and a
+    /// reason (the request did not parse), or [`STATUS_CANCELLED`]. Both slices are only
+    /// borrowed for the duration of this call.
+    pub complete_start: extern "C" fn(
+        host: *mut c_void,
+        provider: Bytes,
+        request: Bytes,
+        done: CompleteFn,
+        user_data: *mut c_void,
+    ) -> *mut c_void,
+    /// Free a call handle from `complete_start`. With `cancel` set and the call still running,
+    /// the host stops it and completes it with [`STATUS_CANCELLED`].
+    pub complete_release: extern "C" fn(host: *mut c_void, call: *mut c_void, cancel: bool),
 }
 
 /// Receives bytes (an error message) during a synchronous call.
@@ -151,8 +178,9 @@ pub const STATUS_CANCELLED: u32 = 3;
 /// The method name or request JSON was not understood; the payload is the reason.
 pub const STATUS_BAD_REQUEST: u32 = 4;
 
-/// Called by the plugin exactly once per started call, from any thread, with the host's
-/// `user_data`. The payload is only valid during the callback.
+/// Called exactly once per started call, from any thread, with the caller's `user_data`: by
+/// the plugin for [`VTable::start_call`], by the host for [`HostApi::complete_start`]. The
+/// payload is only valid during the callback.
 pub type CompleteFn = extern "C" fn(user_data: *mut c_void, status: u32, payload: Bytes);
 
 /// The plugin's entry points. All are safe to call from any thread.

@@ -7,7 +7,7 @@ use llmbench_core::{
 };
 use llmbench_plugin_abi::PluginKind;
 
-use crate::{CallOutcome, Instance, LoadError, Plugin};
+use crate::{CallOutcome, Instance, JudgeModel, LoadError, Plugin};
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("request serializes")
@@ -82,6 +82,21 @@ impl Provider for PluginProvider {
 pub const CHECK_ITEM_METHOD: &str = "check-item";
 
 impl PluginGrader {
+    /// Instantiate grader `plugin` with `options`, giving it `judge` to call: its requests
+    /// are served by `judge.access`. Blocking.
+    pub fn with_judge(
+        plugin: &Plugin,
+        options: &serde_json::Value,
+        context: &PluginContext,
+        judge: JudgeModel,
+    ) -> Result<Self, LoadError> {
+        let instance = plugin.instantiate_with_judge(options, context, judge)?;
+        Ok(Self {
+            name: plugin.meta().name,
+            instance,
+        })
+    }
+
     /// Ask the grader whether it can grade an item whose options render to `options`
     /// (`GraderPlugin::check_item`): `Err` is the grader's reason. A plugin that does not
     /// serve the method (built by an SDK without it) accepts every item.

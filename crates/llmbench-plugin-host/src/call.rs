@@ -9,7 +9,8 @@ use llmbench_core::PluginContext;
 use llmbench_plugin_abi::{self as abi, Bytes, HostApi, PluginKind};
 use tokio::sync::oneshot;
 
-use crate::{LoadError, Plugin};
+use crate::models::{HostState, host_complete_release, host_complete_start};
+use crate::{JudgeModel, LoadError, Plugin};
 
 /// How a plugin call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub enum CallOutcome {
 pub struct Instance {
     plugin: Plugin,
     ptr: *mut c_void,
+    /// For an instance given a model: the API passed to its `create` and the state its
+    /// `host` token points to. Both outlive the instance (dropped after `destroy`).
+    _host: Option<(Box<HostApi>, Box<HostState>)>,
 }
 
 // SAFETY: the ABI requires every vtable entry to be callable from any thread, and the
@@ -59,22 +63,40 @@ extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
     }
 }
 
+/// The host's API without a model (null `host`): what providers, reporters and graders the
+/// config gives no judge are created with.
 fn host_api() -> &'static HostApi {
-    static API: std::sync::OnceLock<HostApi> = std::sync::OnceLock::new();
-    API.get_or_init(|| {
-        let max_level = match tracing::level_filters::LevelFilter::current().into_level() {
-            None => 0,
-            Some(tracing::Level::ERROR) => abi::LOG_ERROR,
-            Some(tracing::Level::WARN) => abi::LOG_WARN,
-            Some(tracing::Level::INFO) => abi::LOG_INFO,
-            Some(tracing::Level::DEBUG) => abi::LOG_DEBUG,
-            Some(tracing::Level::TRACE) => abi::LOG_TRACE,
-        };
-        HostApi {
-            log: host_log,
-            max_level,
-        }
-    })
+    /// A `HostApi` holds a (null) pointer: shared read-only, it is safe between threads.
+    struct Shared(HostApi);
+    // SAFETY: the API is immutable; its pointer is null and its functions thread-safe.
+    unsafe impl Sync for Shared {}
+    // SAFETY: as above.
+    unsafe impl Send for Shared {}
+    static API: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    &API.get_or_init(|| Shared(host_api_for(std::ptr::null_mut())))
+        .0
+}
+
+/// The host's API for an instance whose `host` token is `host`.
+fn host_api_for(host: *mut c_void) -> HostApi {
+    static MAX_LEVEL: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let max_level = *MAX_LEVEL.get_or_init(|| match tracing::level_filters::LevelFilter::current()
+        .into_level()
+    {
+        None => 0,
+        Some(tracing::Level::ERROR) => abi::LOG_ERROR,
+        Some(tracing::Level::WARN) => abi::LOG_WARN,
+        Some(tracing::Level::INFO) => abi::LOG_INFO,
+        Some(tracing::Level::DEBUG) => abi::LOG_DEBUG,
+        Some(tracing::Level::TRACE) => abi::LOG_TRACE,
+    });
+    HostApi {
+        log: host_log,
+        max_level,
+        host,
+        complete_start: host_complete_start,
+        complete_release: host_complete_release,
+    }
 }
 
 extern "C" fn collect_error(user: *mut c_void, bytes: Bytes) {
@@ -104,8 +126,33 @@ impl Plugin {
         context: &PluginContext,
     ) -> Result<Instance, LoadError> {
         self.expect_kind(expected)?;
-        let ptr = self.create(options, context, false)?;
-        Ok(Instance { plugin: *self, ptr })
+        let ptr = self.create(options, context, false, None)?;
+        Ok(Instance {
+            plugin: *self,
+            ptr,
+            _host: None,
+        })
+    }
+
+    /// [`instantiate`](Self::instantiate) a grader whose model calls (`judge`'s provider)
+    /// the host serves through `judge.access`, on `judge.runtime`. Blocking.
+    pub fn instantiate_with_judge(
+        &self,
+        options: &serde_json::Value,
+        context: &PluginContext,
+        judge: JudgeModel,
+    ) -> Result<Instance, LoadError> {
+        self.expect_kind(PluginKind::Grader)?;
+        let spec = serde_json::json!({ "provider": judge.provider, "model": judge.model });
+        let state = Box::new(HostState::new(judge));
+        let token = (&raw const *state).cast_mut().cast::<c_void>();
+        let api = Box::new(host_api_for(token));
+        let ptr = self.create_with_api(options, context, false, Some(spec), &api)?;
+        Ok(Instance {
+            plugin: *self,
+            ptr,
+            _host: Some((api, state)),
+        })
     }
 
     /// Check `options` as the plugin would at `create`, without creating anything: no model
@@ -117,7 +164,7 @@ impl Plugin {
         options: &serde_json::Value,
     ) -> Result<(), LoadError> {
         self.expect_kind(expected)?;
-        let token = self.create(options, &PluginContext::default(), true)?;
+        let token = self.create(options, &PluginContext::default(), true, None)?;
         (self.decl.vtable.destroy)(token);
         Ok(())
     }
@@ -127,16 +174,31 @@ impl Plugin {
         options: &serde_json::Value,
         context: &PluginContext,
         check_only: bool,
+        judge: Option<serde_json::Value>,
     ) -> Result<*mut c_void, LoadError> {
-        let request = serde_json::to_vec(&serde_json::json!({
+        self.create_with_api(options, context, check_only, judge, host_api())
+    }
+
+    fn create_with_api(
+        &self,
+        options: &serde_json::Value,
+        context: &PluginContext,
+        check_only: bool,
+        judge: Option<serde_json::Value>,
+        api: &HostApi,
+    ) -> Result<*mut c_void, LoadError> {
+        let mut request = serde_json::json!({
             "options": options,
             "context": context,
             "check-only": check_only,
-        }))
-        .expect("JSON value serializes");
+        });
+        if let Some(judge) = judge {
+            request["judge"] = judge;
+        }
+        let request = serde_json::to_vec(&request).expect("JSON value serializes");
         let mut error = Vec::new();
         let ptr = (self.decl.vtable.create)(
-            host_api(),
+            api,
             Bytes::new(&request),
             collect_error,
             (&raw mut error).cast(),

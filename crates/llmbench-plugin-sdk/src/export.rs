@@ -12,9 +12,10 @@ use llmbench_plugin_abi::{
     SinkFn, VTable,
 };
 
-use crate::Service;
+use crate::model::HostLink;
 use crate::options::WireOptionsError;
 use crate::service::CreateError;
+use crate::{GraderContext, ModelHandle, Service};
 
 /// The compiler that built this SDK (and so the plugin).
 pub const RUSTC_VERSION: &str = env!("LLMBENCH_RUSTC_VERSION");
@@ -61,7 +62,8 @@ struct CallHandle {
     abort: Option<tokio::task::AbortHandle>,
 }
 
-/// What the host sends to `create`: the plugin's own options and its context.
+/// What the host sends to `create`: the plugin's own options and its context, and, for a
+/// grader the config gives a model (`judge = "NAME"`), that provider entry's name and model id.
 ///
 /// With `check-only` set, `create` only runs the plugin's `check_options` (no runtime is
 /// started, nothing is loaded or connected) and, when the options are fine, returns a token
@@ -73,6 +75,15 @@ struct CreateRequest {
     context: llmbench_core::PluginContext,
     #[serde(default, rename = "check-only")]
     check_only: bool,
+    #[serde(default)]
+    judge: Option<JudgeSpec>,
+}
+
+/// The provider entry a grader may call, as the host names it.
+#[derive(serde::Deserialize)]
+struct JudgeSpec {
+    provider: String,
+    model: String,
 }
 
 pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
@@ -96,9 +107,10 @@ extern "C" fn create<S: Service>(
         std::ptr::null_mut()
     };
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<*mut c_void, CreateError> {
-        if !host.is_null() {
-            // SAFETY: the host passes a pointer to a HostApi valid for the process lifetime.
-            crate::logging::install(unsafe { *host });
+        // SAFETY: the host passes null or a pointer to a HostApi valid until `destroy`.
+        let host = unsafe { host.as_ref() }.copied();
+        if let Some(host) = &host {
+            crate::logging::install(host);
         }
         // SAFETY: the host guarantees `options` is valid for the duration of this call.
         let options = unsafe { options.as_slice() };
@@ -106,6 +118,7 @@ extern "C" fn create<S: Service>(
             options,
             context,
             check_only,
+            judge,
         } = serde_json::from_slice(options).map_err(|e| format!("invalid create request: {e}"))?;
         if check_only {
             S::check_options(&options)?;
@@ -121,6 +134,13 @@ extern "C" fn create<S: Service>(
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the plugin runtime: {e}"))?;
+        let judge = judge
+            .zip(host)
+            .map(|(j, host)| ModelHandle::from_host(j.provider, j.model, HostLink(host)));
+        let context = match judge {
+            Some(judge) => GraderContext::with_judge(&context, judge),
+            None => GraderContext::new(&context),
+        };
         let service = {
             let _entered = runtime.enter();
             S::create(options, &context)?

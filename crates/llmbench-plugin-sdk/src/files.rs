@@ -85,7 +85,10 @@ mod tests {
         std::fs::write(&file, "0123456789").unwrap();
         assert_eq!(read_text_limited(&file, 10).unwrap(), "0123456789");
         let e = read_limited(&file, 9).unwrap_err();
-        assert!(e.to_string().ends_with("larger than the limit of 9 bytes"), "{e}");
+        assert!(
+            e.to_string().ends_with("larger than the limit of 9 bytes"),
+            "{e}"
+        );
         std::fs::write(&file, b"ok\n\xff").unwrap();
         let e = read_text_limited(&file, 10).unwrap_err();
         assert!(e.to_string().ends_with("line 2 is not valid UTF-8"), "{e}");

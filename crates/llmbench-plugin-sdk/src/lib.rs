@@ -11,6 +11,10 @@
 //! llmbench_plugin_sdk::export_provider!(Echo);
 //! ```
 //!
+//! A grader that needs a model (a judge) implements [`GraderPlugin::create_with`] and takes
+//! the [`ModelHandle`] the config gave it from its [`GraderContext`]: its requests go through
+//! the host's runner, with the runner's retries, limits and spend cap.
+//!
 //! Each plugin instance owns a tokio runtime; the host never polls a plugin future and a
 //! plugin never polls a host future. Panics are caught at every entry point and become the
 //! call's error. Plugin `tracing` events and panic messages go to the host's log.
@@ -18,6 +22,7 @@
 mod export;
 mod files;
 mod logging;
+mod model;
 mod options;
 mod service;
 
@@ -25,6 +30,7 @@ pub use export::{__decl, RUSTC_VERSION};
 pub use files::{FileError, MAX_OPTION_FILE_BYTES, read_limited, read_text_limited};
 pub use llmbench_core as core;
 pub use llmbench_plugin_abi as abi;
+pub use model::{GraderContext, ModelHandle};
 pub use options::{OptionsError, parse_options, suggest};
 pub use service::{
     CHECK_ITEM_METHOD, CreateError, GraderAdapter, GraderPlugin, ProviderAdapter, ProviderPlugin,

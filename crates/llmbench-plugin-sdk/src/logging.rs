@@ -11,10 +11,22 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-static HOST: OnceLock<HostApi> = OnceLock::new();
+/// The process-wide part of the host's API (the same for every instance).
+#[derive(Debug, Clone, Copy)]
+struct HostLog {
+    log: extern "C" fn(level: u32, target: Bytes, message: Bytes),
+    max_level: u32,
+}
 
-/// Remember the host's API and install the log and panic routing, once per library.
-pub(crate) fn install(host: HostApi) {
+static HOST: OnceLock<HostLog> = OnceLock::new();
+
+/// Remember the host's log entry point and install the log and panic routing, once per
+/// library.
+pub(crate) fn install(host: &HostApi) {
+    let host = HostLog {
+        log: host.log,
+        max_level: host.max_level,
+    };
     if HOST.set(host).is_err() {
         return;
     }

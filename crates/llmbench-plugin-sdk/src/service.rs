@@ -11,7 +11,7 @@ use llmbench_core::{
 };
 use llmbench_plugin_abi::PluginKind;
 
-use crate::OptionsError;
+use crate::{GraderContext, OptionsError};
 
 /// A provider plugin: a [`Provider`] that can be built from its JSON options.
 pub trait ProviderPlugin: Provider + Sized + 'static {
@@ -34,6 +34,16 @@ pub trait ProviderPlugin: Provider + Sized + 'static {
 /// A grader plugin: a [`Grader`] that can be built from its JSON options.
 pub trait GraderPlugin: Grader + Sized + 'static {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String>;
+
+    /// Build the grader with the model the config gave it (`judge = "NAME"` on the grader:
+    /// [`GraderContext::judge`]). What the host calls; a grader that calls no model keeps
+    /// the default, which is [`create`](Self::create).
+    fn create_with(
+        options: serde_json::Value,
+        context: &GraderContext<'_>,
+    ) -> Result<Self, String> {
+        Self::create(options, context.plugin_context())
+    }
 
     /// As [`ProviderPlugin::check_options`].
     fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
@@ -73,7 +83,8 @@ pub trait Service: Send + Sync + Sized + 'static {
     /// The plugin's [`ProviderPlugin::check_options`] (or the grader's, reporter's).
     fn check_options(options: &serde_json::Value) -> Result<(), OptionsError>;
     /// Check the options, then build the instance.
-    fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, CreateError>;
+    fn create(options: serde_json::Value, context: &GraderContext<'_>)
+    -> Result<Self, CreateError>;
     /// Parse the request (synchronously: the bytes are only borrowed) and return the future
     /// that serves it, or why the request was not understood.
     fn call(self: &Arc<Self>, method: &str, request: &[u8]) -> Result<CallFuture, String>;
@@ -127,7 +138,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 macro_rules! adapter {
-    ($adapter:ident, $plugin:ident, $kind:expr, |$inner:ident, $method:ident, $bytes:ident| $body:expr) => {
+    ($adapter:ident, $plugin:ident, $kind:expr, |$options:ident, $context:ident| $create:expr, |$inner:ident, $method:ident, $bytes:ident| $body:expr) => {
         /// Serves a plugin type through the ABI.
         #[derive(Debug)]
         pub struct $adapter<T>(T, PhantomData<fn() -> T>);
@@ -138,11 +149,12 @@ macro_rules! adapter {
                 T::check_options(options)
             }
             fn create(
-                options: serde_json::Value,
-                context: &PluginContext,
+                $options: serde_json::Value,
+                $context: &GraderContext<'_>,
             ) -> Result<Self, CreateError> {
-                T::check_options(&options)?;
-                Ok(T::create(options, context).map(|t| Self(t, PhantomData))?)
+                T::check_options(&$options)?;
+                let created: Result<T, String> = $create;
+                Ok(created.map(|t| Self(t, PhantomData))?)
             }
             fn call(self: &Arc<Self>, $method: &str, $bytes: &[u8]) -> Result<CallFuture, String> {
                 let $inner = Arc::clone(self);
@@ -156,6 +168,7 @@ adapter!(
     ProviderAdapter,
     ProviderPlugin,
     PluginKind::Provider,
+    |options, context| T::create(options, context.plugin_context()),
     |this, method, bytes| {
         expect_method(PluginKind::Provider, method, &[])?;
         let request: CompletionRequest = parse(method, bytes)?;
@@ -173,6 +186,7 @@ adapter!(
     GraderAdapter,
     GraderPlugin,
     PluginKind::Grader,
+    |options, context| T::create_with(options, context),
     |this, method, bytes| {
         expect_method(PluginKind::Grader, method, &[CHECK_ITEM_METHOD])?;
         if method == CHECK_ITEM_METHOD {
@@ -199,6 +213,7 @@ adapter!(
     ReporterAdapter,
     ReporterPlugin,
     PluginKind::Reporter,
+    |options, context| T::create(options, context.plugin_context()),
     |this, method, bytes| {
         expect_method(PluginKind::Reporter, method, &[])?;
         let report: RunReport = parse(method, bytes)?;

@@ -32,7 +32,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 struct Options {
     /// The server's base URL; `/chat/completions` is appended, so a compatible server's
     /// base usually ends in `/v1` (Ollama: `http://localhost:11434/v1`). Default
-    /// `https://api.openai.com/v1`, which needs a key (`api-key-env`).
+    /// `https://api.openai.com/v1`, which needs a key (`api-key-env`); a custom base URL may
+    /// go without.
     #[serde(default = "default_base_url")]
     base_url: String,
     /// The request field that carries the output limit; older compatible servers know only

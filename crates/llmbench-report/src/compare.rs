@@ -143,9 +143,10 @@ pub fn change(
                 new: new_counts,
                 significant: m.significant(ALPHA),
                 test: format!(
-                    "{} on {} paired samples, {} discordant, {}",
+                    "{} on {} paired sample{}, {} discordant, {}",
                     m.method.describe(),
                     m.pairs,
+                    if m.pairs == 1 { "" } else { "s" },
                     m.discordant(),
                     p_value(m.p_value)
                 ),

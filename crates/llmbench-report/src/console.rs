@@ -326,6 +326,7 @@ mod tests {
                 }),
                 cost_usd: Some(0.002),
                 attempts: 1,
+                request: None,
             }],
         }
     }

@@ -90,6 +90,7 @@ fn sample(
         grades,
         cost_usd: cost_usd(&usage, &price(provider)),
         attempts: 1,
+        request: None,
     }
 }
 
@@ -174,6 +175,7 @@ pub fn repeated_run() -> RunReport {
                     verdict: None,
                     cost_usd: None,
                     attempts: 4,
+                    request: None,
                 });
                 continue;
             }

@@ -51,7 +51,14 @@ pub fn points(diff: f64) -> String {
     let pts = diff * 100.0;
     let sign = if pts > 0.05 { "+" } else { "" };
     if (pts - pts.round()).abs() < 0.05 {
-        format!("{sign}{} points", pts.round())
+        // `+ 0.0` turns a rounded -0 into 0: no "-0 points".
+        let whole = pts.round() + 0.0;
+        let unit = if whole.abs() == 1.0 {
+            "point"
+        } else {
+            "points"
+        };
+        format!("{sign}{whole} {unit}")
     } else {
         format!("{sign}{pts:.1} points")
     }
@@ -90,6 +97,10 @@ mod tests {
         assert_eq!(percent(2.0 / 3.0), "66.7%");
         assert_eq!(points(0.35), "+35 points");
         assert_eq!(points(-0.05), "-5 points");
+        assert_eq!(points(-0.0001), "0 points");
+        assert_eq!(points(-0.0), "0 points");
+        assert_eq!(points(0.01), "+1 point");
+        assert_eq!(points(-0.01), "-1 point");
         assert_eq!(relative_change(120.0, 100.0).unwrap(), "+20.0%");
         assert_eq!(relative_change(1.0, 0.0), None);
     }

@@ -90,9 +90,11 @@ pub fn evaluate(
     }
     for (provider, _, _) in &baseline.run.providers {
         let c = change(baseline, run, provider, None, bootstrap);
+        // Named by label, as `llmbench compare` and the reports name models.
+        let name = c.label.clone();
         if !c.in_new {
             checks.push(Check {
-                provider: provider.clone(),
+                provider: name,
                 what: "present",
                 passed: Some(false),
                 detail: "in the baseline but not in the run".into(),
@@ -101,7 +103,7 @@ pub fn evaluate(
         }
         let mut push = |what: &'static str, passed: Option<bool>, detail: String| {
             checks.push(Check {
-                provider: provider.clone(),
+                provider: name.clone(),
                 what,
                 passed,
                 detail,
@@ -334,7 +336,7 @@ mod tests {
         assert!(failed);
         let line = text
             .lines()
-            .find(|l| l.starts_with("FAIL  haiku  p95 latency"))
+            .find(|l| l.starts_with("FAIL  Claude Haiku 4.5  p95 latency"))
             .unwrap();
         assert!(
             line.contains("+50.0%, beyond +20.0% allowed [paired bootstrap"),
@@ -368,7 +370,7 @@ mod tests {
         };
         let (text, failed) = evaluate(&baseline, &run, &lenient, &Bootstrap::default());
         assert!(!failed, "{text}");
-        assert!(text.contains("PASS  sonnet  pass rate: 18/20 (90%) -> 17/20 (85%): -5 points, beyond a drop of 0 points allowed"), "{text}");
+        assert!(text.contains("PASS  Claude Sonnet 4.6  pass rate: 18/20 (90%) -> 17/20 (85%): -5 points, beyond a drop of 0 points allowed"), "{text}");
     }
 
     #[test]
@@ -381,7 +383,7 @@ mod tests {
         let (text, failed) = evaluate(&baseline, &run, &defaults(), &Bootstrap::default());
         assert!(failed);
         assert!(
-            text.contains("FAIL  opus  present: in the baseline but not in the run"),
+            text.contains("FAIL  Claude Opus 4.7  present: in the baseline but not in the run"),
             "{text}"
         );
         assert!(

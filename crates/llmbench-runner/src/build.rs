@@ -3,11 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use llmbench_config::{Config, GraderConfig, PriceConfig, TaskConfig};
+use llmbench_config::{Config, GraderConfig, PriceConfig, ProviderConfig, TaskConfig};
 use llmbench_core::{Grader, PluginContext, Provider, Sampling, Secret};
-use llmbench_plugin_host::{LoadError, PluginGrader, PluginProvider};
+use llmbench_plugin_host::{JudgeModel, LoadError, PluginGrader, PluginProvider};
 use tokio::sync::Semaphore;
 
+use crate::judge::{GraderModels, JudgeRouter};
 use crate::ratelimit::Limiter;
 
 /// A provider ready to serve, with its settings from the config.
@@ -55,8 +56,12 @@ impl std::fmt::Debug for TaskSlot {
 /// Everything a sweep runs with.
 #[derive(Debug, Clone)]
 pub struct Components {
+    /// The models under test.
     pub providers: Vec<ProviderSlot>,
     pub tasks: Vec<TaskSlot>,
+    /// The provider entries graders ask (`judge-only` ones, and models under test named by a
+    /// grader's `judge`, sharing their slots), served while a run executes.
+    pub(crate) judges: Arc<JudgeRouter>,
 }
 
 /// Why a config's components could not be built. Names the config entry at fault.
@@ -113,43 +118,16 @@ impl BuildError {
 pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, BuildError> {
     let mut providers = Vec::new();
     for p in &config.providers {
-        let at = format!("providers.{}", p.name);
-        let api_key = read_api_key(&at, p.api_key_env.as_deref())?;
-        let context = PluginContext {
-            config_dir: config.dir.clone(),
-            instance_name: p.name.clone(),
-            api_key,
-        };
-        let (spec, options, dir, base) = (
-            p.plugin.clone(),
-            p.options.clone(),
-            plugin_dir.to_owned(),
-            config.dir.clone(),
-        );
-        let provider = blocking(move || {
-            let plugin =
-                llmbench_plugin_host::load(&llmbench_plugin_host::resolve(&spec, &dir, &base)?)?;
-            PluginProvider::new(&plugin, &options, &context)
-        })
-        .await
-        .map_err(|source| BuildError::Plugin {
-            at,
-            source: Box::new(source),
-        })?;
-        providers.push(ProviderSlot {
-            name: p.name.clone(),
-            model: p.model.clone(),
-            label: p.label.clone(),
-            provider: Arc::new(provider),
-            limit: p.concurrency.map(|n| Arc::new(Semaphore::new(n))),
-            price: p.price.clone(),
-            max_tokens: p.max_tokens,
-            sampling: p.sampling.clone(),
-            stream: p.stream,
-            max_retries: p.max_retries,
-            limiter: Limiter::new(&p.rate_limits).map(Arc::new),
-        });
+        providers.push(provider_slot(config, p, plugin_dir).await?);
     }
+    // Judges: the `judge-only` entries, and the models under test, whose slots (limits
+    // included) their samples and the graders that name them share.
+    let mut judge_slots = providers.clone();
+    for p in &config.judges {
+        judge_slots.push(provider_slot(config, p, plugin_dir).await?);
+    }
+    let judges = Arc::new(JudgeRouter::new(judge_slots));
+    let runtime = tokio::runtime::Handle::current();
     let mut tasks = Vec::new();
     let mut item_failures = ItemFailures::default();
     for t in &config.tasks {
@@ -167,11 +145,27 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
                 plugin_dir.to_owned(),
                 config.dir.clone(),
             );
+            // A grader's `judge` names an entry validation checked; its requests go through
+            // the router.
+            let judge = g.judge.as_ref().map(|name| JudgeModel {
+                provider: name.clone(),
+                model: judges
+                    .slot(name)
+                    .map_or_else(String::new, |s| s.model.clone()),
+                access: Arc::new(GraderModels {
+                    judge: name.clone(),
+                    router: Arc::clone(&judges),
+                }),
+                runtime: runtime.clone(),
+            });
             let grader = blocking(move || {
                 let plugin = llmbench_plugin_host::load(&llmbench_plugin_host::resolve(
                     &spec, &dir, &base,
                 )?)?;
-                PluginGrader::new(&plugin, &options, &context)
+                match judge {
+                    Some(judge) => PluginGrader::with_judge(&plugin, &options, &context, judge),
+                    None => PluginGrader::new(&plugin, &options, &context),
+                }
             })
             .await
             .map_err(|source| BuildError::Plugin {
@@ -192,7 +186,55 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
             total: item_failures.total,
         });
     }
-    Ok(Components { providers, tasks })
+    Ok(Components {
+        providers,
+        tasks,
+        judges,
+    })
+}
+
+/// Load and instantiate the plugin of provider entry `p`, with its limits.
+async fn provider_slot(
+    config: &Config,
+    p: &ProviderConfig,
+    plugin_dir: &Path,
+) -> Result<ProviderSlot, BuildError> {
+    let at = format!("providers.{}", p.name);
+    let api_key = read_api_key(&at, p.api_key_env.as_deref())?;
+    let context = PluginContext {
+        config_dir: config.dir.clone(),
+        instance_name: p.name.clone(),
+        api_key,
+    };
+    let (spec, options, dir, base) = (
+        p.plugin.clone(),
+        p.options.clone(),
+        plugin_dir.to_owned(),
+        config.dir.clone(),
+    );
+    let provider = blocking(move || {
+        let plugin =
+            llmbench_plugin_host::load(&llmbench_plugin_host::resolve(&spec, &dir, &base)?)?;
+        PluginProvider::new(&plugin, &options, &context)
+    })
+    .await
+    .map_err(|source| BuildError::Plugin {
+        at,
+        source: Box::new(source),
+    })?;
+    Ok(ProviderSlot {
+        name: p.name.clone(),
+        model: p.model.clone(),
+        label: p.label.clone(),
+        provider: Arc::new(provider),
+        limit: p.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+        price: p.price.clone(),
+        max_tokens: p.max_tokens,
+        sampling: p.sampling.clone(),
+        stream: p.stream,
+        max_retries: p.max_retries,
+        limiter: Limiter::new(&p.rate_limits).map(Arc::new),
+    })
 }
 
 /// Items whose options a grader refused: the first few as lines, and how many in all.

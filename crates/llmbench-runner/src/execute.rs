@@ -2,7 +2,7 @@
 //! that stores each finished sample in one transaction.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use llmbench_core::{
@@ -13,6 +13,7 @@ use llmbench_store::{AttemptRecord, Store, StoreError};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::judge::{RunContext, Spend};
 use crate::retry::Jitter;
 use crate::{Components, Plan, PlannedSample, ProviderSlot, RetryPolicy};
 
@@ -178,12 +179,18 @@ pub async fn execute(
         .expect("spawn store writer");
 
     let global = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let spent = Mutex::new(options.already_spent_usd);
+    let spend = Arc::new(Spend::new(options.already_spent_usd, options.max_cost_usd));
+    // Graders' model requests (a judge's) go through this run, until it ends.
+    components.judges.bind(Arc::new(RunContext {
+        timeout: options.timeout,
+        retry: options.retry.clone(),
+        spend: Arc::clone(&spend),
+    }));
     let shared = Arc::new(Shared {
         options,
         observer,
         components,
-        spent,
+        spend,
     });
     let mut outcome = RunOutcome {
         finished: 0,
@@ -306,7 +313,8 @@ pub async fn execute(
     outcome.interrupted = seen != Stop::Run && (!all_started || outcome.cancelled > 0);
     in_flight.abort_all();
     drop(tx);
-    outcome.spent_usd = *shared.spent.lock().expect("spend lock");
+    shared.components.judges.unbind();
+    outcome.spent_usd = shared.spend.total();
     if outcome.budget_exhausted {
         tracing::warn!(
             spent_usd = outcome.spent_usd,
@@ -373,15 +381,21 @@ struct Shared {
     options: RunOptions,
     observer: Arc<dyn Observer>,
     components: Arc<Components>,
-    /// Known spend of the run so far, in USD.
-    spent: Mutex<f64>,
+    /// Known spend of the run so far (models under test and graders), and the cap.
+    spend: Arc<Spend>,
 }
 
 impl Shared {
     fn over_budget(&self) -> bool {
-        self.options
-            .max_cost_usd
-            .is_some_and(|cap| *self.spent.lock().expect("spend lock") >= cap)
+        self.spend.over()
+    }
+
+    fn attempting(&self) -> Attempting<'_> {
+        Attempting {
+            retry: &self.options.retry,
+            timeout: self.options.timeout,
+            observer: Some(&*self.observer),
+        }
     }
 }
 
@@ -394,7 +408,7 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
         Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
         None => None,
     };
-    let (result, attempts) = call_with_retries(shared, provider, &request).await;
+    let (result, attempts) = call_with_retries(&shared.attempting(), provider, &request).await;
     let (completion, error) = match result {
         Ok(c) => (Some(c), None),
         Err(e) => (None, Some(e)),
@@ -426,17 +440,31 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
                     outcome: GradeOutcome::Error,
                     ..Grade::fail(format!("grader error: {e}"))
                 });
-            // What grading spent (a judge model's tokens) is priced with the grader's own
-            // price and kept on the grade, apart from the sample's cost; it counts against
-            // the spend cap all the same.
-            let price = slot.task.graders.get(i).and_then(|g| g.price.as_ref());
-            grade.cost_usd = grade
-                .usage
-                .as_ref()
-                .zip(price)
-                .and_then(|(usage, p)| cost_usd(usage, &p.price));
-            if let Some(cost) = grade.cost_usd {
-                *shared.spent.lock().expect("spend lock") += cost;
+            // What grading spent (a judge model's tokens) is kept on the grade, apart from
+            // the sample's cost, priced with the judge entry's price (its requests were
+            // already counted against the spend cap as they were answered) or, for a grader
+            // that calls a model by itself, with the grader's own price (counted now).
+            let config = slot.task.graders.get(i);
+            match config.and_then(|g| g.judge.as_deref()) {
+                Some(judge) => {
+                    let price = components.judges.slot(judge).and_then(|s| s.price.as_ref());
+                    grade.cost_usd = grade
+                        .usage
+                        .as_ref()
+                        .zip(price)
+                        .and_then(|(usage, p)| cost_usd(usage, &p.price));
+                }
+                None => {
+                    let price = config.and_then(|g| g.price.as_ref());
+                    grade.cost_usd = grade
+                        .usage
+                        .as_ref()
+                        .zip(price)
+                        .and_then(|(usage, p)| cost_usd(usage, &p.price));
+                    if let Some(cost) = grade.cost_usd {
+                        shared.spend.add(cost);
+                    }
+                }
             }
             grades.push((name.clone(), grade));
         }
@@ -450,7 +478,7 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
             .and_then(|p| cost_usd(&c.usage, &p.price))
     });
     if let Some(cost) = cost {
-        *shared.spent.lock().expect("spend lock") += cost;
+        shared.spend.add(cost);
     }
     let record = SampleRecord {
         key,
@@ -466,22 +494,31 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
         verdict,
         cost_usd: cost,
         attempts: attempts.len() as u32,
+        request: Some(request),
     };
     shared.observer.sample_finished(&record, &attempts);
     (record, attempts)
 }
 
-/// One sample's attempts under the retry policy and the provider's rate limits. The latency
-/// of the result is its own successful attempt; the time lost to failed attempts and waits is
-/// in the attempt records.
-async fn call_with_retries(
-    shared: &Shared,
+/// How requests are attempted: the run's retry policy and timeout per attempt, and who is
+/// told about failed attempts (nobody, for a grader's requests).
+pub(crate) struct Attempting<'a> {
+    pub(crate) retry: &'a RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) observer: Option<&'a dyn Observer>,
+}
+
+/// One request's attempts (a sample's, or a judge's) under the retry policy and the
+/// provider's rate limits. The latency of the result is its own successful attempt; the time
+/// lost to failed attempts and waits is in the attempt records.
+pub(crate) async fn call_with_retries(
+    how: &Attempting<'_>,
     slot: &ProviderSlot,
     request: &CompletionRequest,
 ) -> (Result<Completion, ProviderError>, Vec<AttemptRecord>) {
     let policy = RetryPolicy {
         max_retries: slot.max_retries,
-        ..shared.options.retry.clone()
+        ..how.retry.clone()
     };
     let mut attempts = Vec::new();
     let mut jitter = Jitter::seeded(request.sample.as_ref().map_or(1, |k| k.id().as_u64()));
@@ -492,19 +529,14 @@ async fn call_with_retries(
             None => 0,
         };
         let started = Instant::now();
-        let result =
-            match tokio::time::timeout(shared.options.timeout, slot.provider.complete(request))
-                .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(ProviderError::new(
-                    ProviderErrorKind::Timeout,
-                    format!(
-                        "no answer within {:.1} s",
-                        shared.options.timeout.as_secs_f64()
-                    ),
-                )),
-            };
+        let result = match tokio::time::timeout(how.timeout, slot.provider.complete(request)).await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ProviderError::new(
+                ProviderErrorKind::Timeout,
+                format!("no answer within {:.1} s", how.timeout.as_secs_f64()),
+            )),
+        };
         let duration = started.elapsed().as_secs_f64();
         if let Some(limiter) = &slot.limiter {
             limiter
@@ -525,7 +557,9 @@ async fn call_with_retries(
             Ok(completion) => return (Ok(completion), attempts),
             Err(error) => error,
         };
-        shared.observer.attempt_failed(&slot.name, &error);
+        if let Some(observer) = how.observer {
+            observer.attempt_failed(&slot.name, &error);
+        }
         let retries_taken = attempts.len() as u32 - 1;
         match policy.next_delay(&error, retries_taken, jitter.next()) {
             None => return (Err(error), attempts),

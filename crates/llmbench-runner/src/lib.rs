@@ -7,10 +7,16 @@
 //! - [`execute`] runs a plan with a global and a per-provider concurrency limit, a timeout
 //!   per attempt, the retry policy, and cancellation; a dedicated writer thread records each
 //!   finished sample in one store transaction.
+//! - Graders that ask a model (a judge) go through the runner too: their requests reach the
+//!   provider entry the grader's `judge` names through the same retries, limits and spend cap
+//!   as samples (`judge.rs`).
 
 mod build;
 mod estimate;
 mod execute;
+mod inputs;
+mod judge;
+mod observers;
 mod plan;
 mod ratelimit;
 mod retry;
@@ -22,6 +28,8 @@ pub use execute::{
     Observer, RunError, RunOptions, RunOutcome, Stop, StopEvent, StopSignal, execute,
     sample_request,
 };
+pub use inputs::{InputsError, InputsSource, resume_config, run_files};
+pub use observers::Both;
 pub use plan::{Plan, PlannedSample};
 pub use retry::RetryPolicy;
 pub use sweep::{SweepError, SweepResult, SweepStart, price_snapshot, run_sweep, stop_on_signals};

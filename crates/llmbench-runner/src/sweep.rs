@@ -48,11 +48,13 @@ pub struct SweepResult {
     pub outcome: RunOutcome,
 }
 
-/// The price table snapshot stored with a run: provider name -> prices and their date.
+/// The price table snapshot stored with a run: provider name -> prices and their date, for
+/// the models under test and the `judge-only` entries.
 pub fn price_snapshot(config: &Config) -> serde_json::Value {
     let prices: serde_json::Map<String, serde_json::Value> = config
         .providers
         .iter()
+        .chain(&config.judges)
         .map(|p| {
             let price = p.price.as_ref().map(|pc| {
                 serde_json::json!({
@@ -130,7 +132,7 @@ pub async fn run_sweep(
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
-            let _ = store.set_run_status(&run_id, RunStatus::Failed, Some(&e.to_string()));
+            let _ = store.end_run(&run_id, RunStatus::Failed, Some(&e.to_string()));
             return (store, Err(e.into()));
         }
     };
@@ -147,7 +149,7 @@ pub async fn run_sweep(
     } else {
         (RunStatus::Finished, None)
     };
-    if let Err(e) = store.set_run_status(&run_id, status, reason) {
+    if let Err(e) = store.end_run(&run_id, status, reason) {
         return (store, Err(e.into()));
     }
     (
@@ -170,30 +172,33 @@ fn prepare(
 ) -> Result<(HashSet<SampleId>, f64), StoreError> {
     match start {
         SweepStart::New { run_id } => {
-            store.create_run(&NewRun {
-                id: run_id.clone(),
-                created_at: llmbench_store::utc_now_rfc3339(),
-                config_path: config.path.display().to_string(),
-                config_toml: config.source.clone(),
-                prices_json: price_snapshot(config),
-                planned_samples: planned,
-                providers: config
-                    .providers
-                    .iter()
-                    .map(|p| (p.name.clone(), p.model.clone(), p.label.clone()))
-                    .collect(),
-                graders: config
-                    .tasks
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.name.clone(),
-                            t.graders.iter().map(|g| g.name.clone()).collect(),
-                        )
-                    })
-                    .collect(),
-                pass_at_k: config.run.pass_at_k.clone(),
-            })?;
+            store.create_run_with_files(
+                &NewRun {
+                    id: run_id.clone(),
+                    created_at: llmbench_store::utc_now_rfc3339(),
+                    config_path: config.path.display().to_string(),
+                    config_toml: config.source.clone(),
+                    prices_json: price_snapshot(config),
+                    planned_samples: planned,
+                    providers: config
+                        .providers
+                        .iter()
+                        .map(|p| (p.name.clone(), p.model.clone(), p.label.clone()))
+                        .collect(),
+                    graders: config
+                        .tasks
+                        .iter()
+                        .map(|t| {
+                            (
+                                t.name.clone(),
+                                t.graders.iter().map(|g| g.name.clone()).collect(),
+                            )
+                        })
+                        .collect(),
+                    pass_at_k: config.run.pass_at_k.clone(),
+                },
+                &crate::run_files(config),
+            )?;
             Ok((HashSet::new(), 0.0))
         }
         SweepStart::Resume { run_id } => {

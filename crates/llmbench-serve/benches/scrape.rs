@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use llmbench_core::{
     Completion, Grade, SampleKey, SampleRecord, SampleStatus, StopReason, Timings, Usage, Verdict,
 };
-use llmbench_metrics::{Metrics, ModelLabels, SweepTotals, record_sample};
+use llmbench_metrics::{Metrics, ModelLabels, SweepTotals};
+use llmbench_serve::record_sample;
 use llmbench_store::AttemptRecord;
 
 const MODELS: usize = 50;
@@ -30,7 +31,8 @@ fn populate(metrics: &Metrics) {
     let mut totals = SweepTotals::default();
     for model in 0..MODELS {
         let labels = ModelLabels {
-            provider: families[model % families.len()].to_owned(),
+            family: families[model % families.len()].to_owned(),
+            provider: format!("entry-{model:02}"),
             model: format!("model-{model:02}"),
         };
         for task in 0..TASKS {
@@ -40,7 +42,7 @@ fn populate(metrics: &Metrics) {
                     key: SampleKey {
                         task: format!("task-{task:02}"),
                         item: format!("item-{i}"),
-                        provider: labels.model.clone(),
+                        provider: labels.provider.clone(),
                         repeat: 0,
                     },
                     model: labels.model.clone(),
@@ -80,6 +82,7 @@ fn populate(metrics: &Metrics) {
                     }),
                     cost_usd: Some(0.002),
                     attempts: 2,
+                    request: None,
                 };
                 let attempts = [
                     AttemptRecord {

@@ -10,11 +10,10 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use llmbench_config::Config;
-use llmbench_metrics::{
-    EndedRun, Metrics, ModelLabels, SweepOutcome, SweepTotals, provider_family, provider_labels,
-    record_sample, unix_seconds,
-};
+use llmbench_metrics::{EndedRun, Metrics, ModelLabels, SweepTotals, provider_family};
 use llmbench_store::{RunStatus, Store, StoreError, StoredRun};
+
+use crate::{labels_of, provider_labels, record_sample, sweep_outcome, unix_seconds};
 
 /// What [`restore`] found.
 #[derive(Debug, Default)]
@@ -58,13 +57,7 @@ pub(crate) fn restore(
         let report = store.report(&run.id)?;
         for sample in &report.samples {
             let attempts = store.attempts(&run.id, sample.key.id())?;
-            let labels = providers
-                .get(&sample.key.provider)
-                .cloned()
-                .unwrap_or_else(|| ModelLabels {
-                    provider: "unknown".to_owned(),
-                    model: sample.model.clone(),
-                });
+            let labels = labels_of(&providers, sample);
             record_sample(metrics, &labels, sample, &attempts);
             history.samples += 1;
         }
@@ -84,7 +77,7 @@ pub(crate) fn restore(
             }
             RunStatus::Finished | RunStatus::Failed => {
                 history.resume = None;
-                let outcome = SweepOutcome::of_run(
+                let outcome = sweep_outcome(
                     run.status,
                     row.planned_samples,
                     row.done + row.errors,
@@ -133,7 +126,8 @@ fn stored_provider_labels(run: &StoredRun) -> HashMap<String, ModelLabels> {
             (
                 name.clone(),
                 ModelLabels {
-                    provider: provider_family(plugin),
+                    family: provider_family(plugin),
+                    provider: name.clone(),
                     model: model.clone(),
                 },
             )
@@ -144,8 +138,8 @@ fn stored_provider_labels(run: &StoredRun) -> HashMap<String, ModelLabels> {
 #[cfg(test)]
 mod tests {
     use llmbench_core::{
-        Completion, ProviderError, ProviderErrorKind, SampleKey, SampleRecord, SampleStatus,
-        StopReason, Timings, Usage, Verdict,
+        Completion, Grade, GradeKind, ProviderError, ProviderErrorKind, SampleKey, SampleRecord,
+        SampleStatus, StopReason, Timings, Usage, Verdict,
     };
     use llmbench_metrics::MetricId;
     use llmbench_store::{AttemptRecord, NewRun};
@@ -196,6 +190,7 @@ items = [{ id = "a" }, { id = "b" }]
             }),
             cost_usd: ok.then_some(0.5),
             attempts: 1,
+            request: None,
         }
     }
 
@@ -252,6 +247,33 @@ items = [{ id = "a" }, { id = "b" }]
         }
     }
 
+    /// A finished run of two answered samples, each changed by `edit` before it is stored.
+    fn add_run_with(f: &mut Fixture, id: &str, edit: impl Fn(&mut SampleRecord)) {
+        f.store
+            .create_run(&NewRun {
+                id: id.into(),
+                created_at: llmbench_store::utc_now_rfc3339(),
+                config_path: f.config.path.display().to_string(),
+                config_toml: f.config.source.clone(),
+                prices_json: serde_json::Value::Null,
+                planned_samples: 2,
+                providers: vec![("p".into(), "m".into(), "m".into())],
+                graders: vec![("t".into(), vec!["judge".into()])],
+                pass_at_k: Vec::new(),
+            })
+            .unwrap();
+        for item in ["a", "b"] {
+            let mut record = sample(item, true);
+            edit(&mut record);
+            f.store
+                .record_sample(id, &record, &[attempt(true)])
+                .unwrap();
+        }
+        f.store
+            .set_run_status(id, RunStatus::Finished, None)
+            .unwrap();
+    }
+
     fn restore_into(f: &Fixture) -> (History, Metrics) {
         let metrics = Metrics::new();
         let history = restore(&f.store, &f.config, "s", 0.1, &metrics).unwrap();
@@ -275,15 +297,49 @@ items = [{ id = "a" }, { id = "b" }]
         assert_eq!(m.sum(MetricId::Cost), 1.5);
         assert_eq!(m.sum(MetricId::Tokens), 45.0);
         // The per-sweep gauges come from the last complete run.
-        assert_eq!(m.value(MetricId::SweepCost, &["s", "openai", "m"]), 1.0);
         assert_eq!(
-            m.value(MetricId::SweepPassRatio, &["s", "openai", "m", "t"]),
+            m.value(MetricId::SweepCost, &["s", "openai", "p", "m"]),
+            1.0
+        );
+        assert_eq!(
+            m.value(MetricId::SweepPassRatio, &["s", "openai", "p", "m", "t"]),
             1.0
         );
         assert!(m.value(MetricId::LastSuccess, &["s"]) > 1.7e9);
         // Restoring again (a second restart) gives the same totals, not twice them.
         let (_, again) = restore_into(&f);
         assert_eq!(again.sum(MetricId::Samples), 3.0);
+    }
+
+    /// What a judge spent is rebuilt from the stored grades, apart from the model's spend.
+    #[test]
+    fn grading_spend_is_rebuilt_from_the_store() {
+        let mut f = fixture();
+        add_run_with(&mut f, "r1", |record| {
+            record.grades.push((
+                "judge".into(),
+                Grade {
+                    kind: GradeKind::Judgement,
+                    usage: Some(Usage {
+                        input_tokens: Some(200),
+                        output_tokens: Some(30),
+                        ..Usage::default()
+                    }),
+                    cost_usd: Some(0.125),
+                    ..Grade::pass("judged")
+                },
+            ));
+        });
+        let (_, m) = restore_into(&f);
+        let judge = ["openai", "p", "m", "t", "judge"];
+        let tokens = |kind| {
+            let labels: Vec<&str> = judge.iter().copied().chain([kind]).collect();
+            m.value(MetricId::GraderTokens, &labels)
+        };
+        assert_eq!(tokens("input"), 400.0);
+        assert_eq!(tokens("output"), 60.0);
+        assert_eq!(m.value(MetricId::GraderCost, &judge), 0.25);
+        assert_eq!(m.sum(MetricId::Cost), 1.0, "the models' cost alone");
     }
 
     #[test]
@@ -301,7 +357,10 @@ items = [{ id = "a" }, { id = "b" }]
         assert_eq!(m.value(MetricId::LastSuccess, &["s"]), 0.0, "r2 failed");
         assert!(m.value(MetricId::LastCompletion, &["s"]) > 1.7e9);
         assert_eq!(
-            m.value(MetricId::RequestErrors, &["openai", "m", "server", "500"]),
+            m.value(
+                MetricId::RequestErrors,
+                &["openai", "p", "m", "server", "500"]
+            ),
             2.0
         );
     }

@@ -14,9 +14,18 @@
 //! Meanwhile it serves `/metrics` and `/healthz` over HTTP. Store-derived metrics are
 //! rebuilt from the store on start (see `history`), so they never count a stored sample
 //! twice.
+//!
+//! This crate is also where the metrics meet the runner, the config and the store (the
+//! metrics crate itself knows none of them): [`MetricsObserver`] fills the metrics from the
+//! runner's samples ([`record_sample`], which also replays stored ones), [`account_run`]
+//! accounts for a sweep that ended, and [`push`] pushes a one-shot run's metrics to a
+//! Pushgateway (`llmbench run --push-gateway`).
 
+mod account;
 mod history;
 mod http;
+mod observe;
+pub mod push;
 mod schedule;
 
 use std::collections::HashMap;
@@ -26,14 +35,17 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use llmbench_config::Config;
-use llmbench_metrics::{
-    EndedRun, MetricId, Metrics, MetricsObserver, ModelLabels, SweepOutcome, account_run, now_unix,
-    provider_labels, touch_samples,
-};
+use llmbench_metrics::{EndedRun, MetricId, Metrics, ModelLabels, SweepOutcome};
 use llmbench_runner::{Stop, StopEvent, StopSignal, SweepError, SweepStart};
 use llmbench_store::{Store, StoreError};
 use tokio::sync::watch;
 
+pub use crate::account::{
+    account_run, now_unix, price_table_date, set_build_info, sweep_outcome, unix_seconds,
+};
+pub use crate::observe::{
+    MetricsObserver, labels_of, provider_labels, record_sample, touch_samples,
+};
 use crate::schedule::{Schedule, jitter, unsigned};
 
 /// Where `serve` keeps its results, finds its plugins and listens.
@@ -124,7 +136,7 @@ pub async fn serve(
     let schedule = Schedule::new(schedule_config.trigger.clone());
 
     let metrics = Arc::new(Metrics::new());
-    metrics.set_build_info(&config);
+    set_build_info(&metrics, &config);
     metrics.init_sweep(
         &sweep,
         Some(schedule.interval(Timestamp::now()).as_secs_f64()),
@@ -261,8 +273,22 @@ impl Worker<'_> {
             requests: stop,
             on_event: Box::new(move |event| tell(&run_id, event)),
         };
+        // A resumed run continues with the inputs it stored, not the files on disk now.
+        let stored = match &start {
+            SweepStart::Resume { run_id } => match llmbench_runner::resume_config(&store, run_id) {
+                Ok((mut config, _)) => {
+                    config.run.grace = self.config.run.grace;
+                    Some(config)
+                }
+                Err(e) => {
+                    tracing::warn!(sweep, run = %run_id, error = %e, "cannot rebuild the run's stored inputs; resuming with the config as loaded");
+                    None
+                }
+            },
+            SweepStart::New { .. } => None,
+        };
         let (store, result) = llmbench_runner::run_sweep(
-            self.config,
+            stored.as_ref().unwrap_or(self.config),
             &self.options.plugin_dir,
             store,
             start.clone(),

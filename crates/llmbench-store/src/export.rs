@@ -49,8 +49,10 @@ impl FromStr for ExportFormat {
 /// The CSV columns, in order. `grades` is `name:outcome` joined by `;`. The `grader_*`
 /// columns are what the sample's graders spent (a judge model's tokens and their cost),
 /// summed over its grades, kept apart from the model's own tokens and `cost_usd`; empty when
-/// no grader spent anything known.
-pub const CSV_COLUMNS: [&str; 31] = [
+/// no grader spent anything known. `request` is the request the sample sent, as stored
+/// (canonical JSON: model, system, messages, max_tokens, sampling, stream; see
+/// [`crate::request_hash`]), empty for a sample stored before requests were recorded.
+pub const CSV_COLUMNS: [&str; 32] = [
     "run_id",
     "sample_id",
     "task",
@@ -82,6 +84,7 @@ pub const CSV_COLUMNS: [&str; 31] = [
     "attempts",
     "finished_at",
     "text",
+    "request",
 ];
 
 impl Store {
@@ -157,6 +160,9 @@ struct JsonRow<'a> {
     attempts: u32,
     finished_at: &'a str,
     text: Option<&'a str>,
+    /// The request as sent (without its `sample` key); `null` for a sample stored before
+    /// requests were recorded (schema version 5).
+    request: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -239,8 +245,18 @@ impl<'a> JsonRow<'a> {
             attempts: r.attempts,
             finished_at: &sample.finished_at,
             text: c.map(|c| c.text.as_str()),
+            request: r.request.as_ref().map(request_value),
         }
     }
+}
+
+/// A stored request as a JSON object, without its `sample` key (the row names the sample).
+fn request_value(request: &llmbench_core::CompletionRequest) -> serde_json::Value {
+    let mut value = serde_json::to_value(request).expect("a request serializes");
+    if let Some(object) = value.as_object_mut() {
+        object.remove("sample");
+    }
+    value
 }
 
 /// One CSV row in [`CSV_COLUMNS`] order; unknown values are empty fields.
@@ -304,6 +320,7 @@ fn csv_row(run_id: &str, sample: &StoredSample) -> Vec<String> {
         r.attempts.to_string(),
         sample.finished_at.clone(),
         opt(c.map(|c| &c.text)),
+        opt(r.request.as_ref().map(|q| crate::request_hash(q).1)),
     ];
     debug_assert_eq!(row.len(), CSV_COLUMNS.len());
     row

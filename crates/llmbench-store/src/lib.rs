@@ -39,6 +39,23 @@
 //! long time (an idle `sqlite3` shell inside `BEGIN`) stops checkpoints from resetting the
 //! WAL, which then grows until that reader ends.
 //!
+//! # Runs that remember what was sent
+//!
+//! From schema version 5 a run stores what it was given, so that reports, exports and
+//! `resume` never rebuild it from files that may have changed since:
+//!
+//! - each sample's request as rendered and sent ([`llmbench_core::SampleRecord::request`]),
+//!   in the sample's own transaction, deduplicated by the SHA-256 of its canonical JSON
+//!   ([`request_hash`]; table `requests`, column `samples.request_hash`);
+//! - every file the run read ([`RunFile`]: the config, prompt files, items files and
+//!   datasets, with their roles, resolved paths and SHA-256), written with the run by
+//!   [`Store::create_run_with_files`] and read back by [`Store::run_files`] (tables
+//!   `run_files` and `file_contents`, the latter content-addressed so that a scheduled
+//!   sweep reading the same files every hour stores them once).
+//!
+//! Runs and samples stored before version 5 read back with no request and no files
+//! ([`Store::run_stored_files`] is false): callers say so rather than rebuild them.
+//!
 //! # Aggregates and retention
 //!
 //! [`Store::end_run`] writes the run's aggregates (schema version 4: `run_aggregates`,
@@ -53,6 +70,7 @@
 mod aggregates;
 mod error;
 mod export;
+mod inputs;
 mod liveness;
 mod retention;
 mod run;
@@ -66,6 +84,7 @@ pub use aggregates::{
 };
 pub use error::StoreError;
 pub use export::{CSV_COLUMNS, ExportFormat};
+pub use inputs::{FileRole, RunFile, request_hash, sha256_hex};
 pub use liveness::RunClaim;
 pub use retention::RetentionOutcome;
 pub use run::{NewRun, RunStatus, RunSummaryRow, StoredRun};

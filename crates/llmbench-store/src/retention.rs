@@ -20,7 +20,8 @@ pub struct RetentionOutcome {
 }
 
 impl Store {
-    /// Deletes the samples, completions, grades and attempts of older runs, keeping each
+    /// Deletes the samples, completions, grades and attempts of older runs (and the stored
+    /// requests no remaining sample sent), keeping each
     /// run's row and its aggregates (computed first when missing, so histogram buckets must
     /// have been given, [`Store::set_histogram_buckets`]).
     ///
@@ -90,6 +91,16 @@ impl Store {
             tracing::info!(run = %id, samples, "retention: deleted the run's samples, kept its aggregates");
             outcome.samples += samples as u64;
             outcome.runs.push(id);
+        }
+        if !outcome.runs.is_empty() {
+            // Requests no sample refers to any more (the runs' files are kept with the runs).
+            self.conn
+                .execute(
+                    "DELETE FROM requests WHERE hash NOT IN
+                         (SELECT request_hash FROM samples WHERE request_hash IS NOT NULL)",
+                    [],
+                )
+                .map_err(sql_err)?;
         }
         self.checkpoint();
         Ok(outcome)

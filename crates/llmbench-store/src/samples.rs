@@ -83,13 +83,20 @@ impl Store {
         let key = &record.key;
         let error = record.error.as_ref();
         let verdict = record.verdict.as_ref();
+        // The request as sent, once per distinct content, in the sample's transaction.
+        let request_hash = record
+            .request
+            .as_ref()
+            .map(|request| crate::inputs::insert_request(&tx, request))
+            .transpose()
+            .map_err(sql_err)?;
         tx.prepare_cached(
             "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat, status,
                  error_kind, error_message, http_status, error_provider_code,
                  error_retry_after_seconds, error_should_retry, attempts, cost_usd,
-                 verdict_pass, verdict_score, first_failure, finished_at)
+                 verdict_pass, verdict_score, first_failure, finished_at, request_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20)",
+                 ?18, ?19, ?20, ?21)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -113,6 +120,7 @@ impl Store {
                 verdict.map(|v| v.score),
                 verdict.and_then(|v| v.first_failure).map(|i| i as i64),
                 finished_at,
+                request_hash,
             ])
         })
         .map_err(sql_err)?;
@@ -323,10 +331,11 @@ SELECT s.sample_id, s.task, s.item, s.provider, s.repeat, s.model, s.status,
        s.verdict_pass, s.verdict_score, s.first_failure, s.finished_at,
        c.sample_id IS NOT NULL, c.text, c.stop_reason, c.response_model,
        c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,
-       c.reasoning_tokens, c.latency_seconds, c.ttft_seconds
+       c.reasoning_tokens, c.latency_seconds, c.ttft_seconds, q.request_json
 FROM samples s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN completions c ON c.run_id = s.run_id AND c.sample_id = s.sample_id
+LEFT JOIN requests q ON q.hash = s.request_hash
 WHERE s.run_id = ?1
 ORDER BY
     ifnull((SELECT min(t.key) FROM json_each(r.graders_json) t
@@ -361,6 +370,8 @@ struct RawSample {
     first_failure: Option<u64>,
     finished_at: String,
     completion: Option<RawCompletion>,
+    /// The stored request's JSON; `None` for samples stored before schema version 5.
+    request_json: Option<String>,
 }
 
 struct RawCompletion {
@@ -414,6 +425,7 @@ impl RawSample {
             first_failure: row.get(17)?,
             finished_at: row.get(18)?,
             completion,
+            request_json: row.get(30)?,
         })
     }
 
@@ -473,6 +485,12 @@ impl RawSample {
                 })
             })
             .transpose()?;
+        let request = self
+            .request_json
+            .as_deref()
+            .map(crate::inputs::parse_request)
+            .transpose()
+            .map_err(|e| format!("sample {id}: {e}"))?;
         Ok(StoredSample {
             record: SampleRecord {
                 key,
@@ -484,6 +502,7 @@ impl RawSample {
                 verdict,
                 cost_usd: self.cost_usd,
                 attempts: self.attempts,
+                request,
             },
             finished_at: self.finished_at,
         })

@@ -195,7 +195,45 @@ CREATE TABLE run_aggregate_histograms (
 ) STRICT;
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Version 5: runs that remember what was sent.
+///
+/// - `requests`: each distinct request as rendered and sent to a provider, keyed by the
+///   SHA-256 (hex) of its canonical JSON ([`crate::request_hash`]: the `CompletionRequest`
+///   without its per-sample `sample` key, object keys sorted), so that the repeats of an item
+///   with the same sampling share one row.
+/// - `samples.request_hash`: the request a sample sent, written in the sample's transaction;
+///   NULL for samples stored before version 5.
+/// - `file_contents`: the bytes of every file a run read, by SHA-256 (hex), stored once
+///   however many runs read them.
+/// - `run_files`: the files a run read, in the order read, written with the run: the config
+///   (`config`), prompt files (`prompt`), items files and datasets (`items`), and files
+///   plugins named (`plugin-file`); `path` is the path as resolved when read, `size` its
+///   length in bytes. A run stored before version 5 has none.
+const V5: &str = r#"
+CREATE TABLE requests (
+    hash         TEXT PRIMARY KEY NOT NULL CHECK (length(hash) = 64),
+    request_json TEXT NOT NULL CHECK (json_valid(request_json))
+) STRICT;
+
+ALTER TABLE samples ADD COLUMN request_hash TEXT REFERENCES requests (hash);
+
+CREATE TABLE file_contents (
+    sha256 TEXT PRIMARY KEY NOT NULL CHECK (length(sha256) = 64),
+    bytes  BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE run_files (
+    run_id   TEXT NOT NULL REFERENCES runs (id),
+    position INTEGER NOT NULL CHECK (position >= 0),
+    role     TEXT NOT NULL CHECK (role IN ('config', 'prompt', 'items', 'plugin-file')),
+    path     TEXT NOT NULL,
+    sha256   TEXT NOT NULL REFERENCES file_contents (sha256),
+    size     INTEGER NOT NULL CHECK (size >= 0),
+    PRIMARY KEY (run_id, position)
+) STRICT;
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -423,7 +461,7 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
         let old = store.run("old").unwrap();
         assert!(old.pass_at_k.is_empty());
         let report = store.report("old").unwrap();
@@ -447,6 +485,84 @@ mod tests {
             .unwrap();
         assert_eq!(store.report("new").unwrap().run.pass_at_k, vec![1, 10]);
         assert!(store.run("old").unwrap().pass_at_k.is_empty());
+    }
+
+    /// A store written by a version-4 build opens and migrates to version 5: its samples
+    /// read back with no request (never one rebuilt), its runs with no files, and new
+    /// samples in the same run store theirs.
+    #[test]
+    fn a_version_4_store_is_migrated_and_its_old_samples_have_no_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llmbench.sqlite");
+        let key = |item: &str| llmbench_core::SampleKey {
+            task: "t".into(),
+            item: item.into(),
+            provider: "p".into(),
+            repeat: 0,
+        };
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in [V1, V2, V3, V4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
+                       planned_samples, providers_json, graders_json, status)
+                   VALUES ('old', '2026-01-01T00:00:00Z', 'c.toml', '', '{}', 2,
+                    '[["p", "m", "P"]]', '[["t", ["g"]]]', 'interrupted')"#,
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat,
+                     status, attempts, verdict_pass, verdict_score, finished_at)
+                 VALUES ('old', ?1, 't', 'a', 'p', 'm', 0, 'done', 1, 1, 1.0,
+                     '2026-01-01T00:00:01Z')",
+                [key("a").id().to_string()],
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), 5);
+        assert!(!store.run_stored_files("old").unwrap());
+        assert!(store.run_files("old").unwrap().is_empty());
+        let report = store.report("old").unwrap();
+        assert_eq!(report.samples.len(), 1);
+        assert_eq!(report.samples[0].request, None);
+
+        // Resumed by a version-5 build: the new sample stores its request.
+        let request = llmbench_core::CompletionRequest {
+            model: "m".into(),
+            system: None,
+            messages: vec![llmbench_core::Message::user("hi")],
+            max_tokens: 10,
+            sampling: llmbench_core::Sampling::default(),
+            stream: false,
+            sample: None,
+        };
+        let record = llmbench_core::SampleRecord {
+            key: key("b"),
+            model: "m".into(),
+            status: llmbench_core::SampleStatus::Error,
+            completion: None,
+            error: Some(llmbench_core::ProviderError {
+                kind: llmbench_core::ProviderErrorKind::Timeout,
+                message: "slow".into(),
+                http_status: None,
+                provider_code: None,
+                retry_after: None,
+                should_retry: None,
+            }),
+            grades: Vec::new(),
+            verdict: None,
+            cost_usd: None,
+            attempts: 1,
+            request: Some(request.clone()),
+        };
+        store.record_sample("old", &record, &[]).unwrap();
+        let report = store.report("old").unwrap();
+        assert_eq!(report.samples[0].request, None);
+        assert_eq!(report.samples[1].request.as_ref(), Some(&request));
     }
 
     /// The column only holds JSON: a hand-written bad value is refused by SQLite.

@@ -8,7 +8,9 @@ use llmbench_core::{RunInfo, RunReport, SampleId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::liveness::{self, RunClaim};
-use crate::{HistogramBuckets, NewRun, RunStatus, RunSummaryRow, StoreError, StoredRun, schema};
+use crate::{
+    HistogramBuckets, NewRun, RunFile, RunStatus, RunSummaryRow, StoreError, StoredRun, schema,
+};
 
 /// The reason recorded for a run stored as `running` that no process holds any more (killed,
 /// crashed, or its last writes failed). The same word as a Ctrl-C stop: such a run is
@@ -103,8 +105,17 @@ impl Store {
     }
 
     /// Records a new run with status `running`, and claims it for this store (see
-    /// [`Store::claim_run`]) until its status changes or the store is dropped.
+    /// [`Store::claim_run`]) until its status changes or the store is dropped. The run
+    /// stores no files: see [`Store::create_run_with_files`].
     pub fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
+        self.create_run_with_files(run, &[])
+    }
+
+    /// [`Store::create_run`], storing in the same transaction the files the run read (its
+    /// config, prompt and items files), from which `resume` and reports read them again
+    /// instead of the files on disk now ([`Store::run_files`]). Each distinct content is
+    /// stored once in the file, however many runs read it.
+    pub fn create_run_with_files(&self, run: &NewRun, files: &[RunFile]) -> Result<(), StoreError> {
         let sql_err = |source| self.sql_err("create a run", source);
         // Claimed before it exists: nobody ever sees it `running` and unheld.
         self.hold(&run.id)?;
@@ -117,8 +128,9 @@ impl Store {
         let providers = serde_json::to_string(&run.providers).expect("strings serialize");
         let graders = serde_json::to_string(&run.graders).expect("strings serialize");
         let pass_at_k = serde_json::to_string(&run.pass_at_k).expect("integers serialize");
-        self.conn
-            .execute(
+        let insert = || -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute(
                 "INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
                      planned_samples, providers_json, graders_json, pass_at_k_json, status)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running')",
@@ -133,11 +145,14 @@ impl Store {
                     graders,
                     pass_at_k,
                 ],
-            )
-            .map_err(|source| {
-                self.release(&run.id);
-                sql_err(source)
-            })?;
+            )?;
+            crate::inputs::insert_run_files(&tx, &run.id, files)?;
+            tx.commit()
+        };
+        insert().map_err(|source| {
+            self.release(&run.id);
+            sql_err(source)
+        })?;
         Ok(())
     }
 
@@ -230,7 +245,7 @@ impl Store {
     /// asked for) and checkpoints the WAL back to 0 bytes. Only the status is required to
     /// succeed: an aggregate or checkpoint failure is logged.
     pub fn end_run(
-        &mut self,
+        &self,
         run_id: &str,
         status: RunStatus,
         reason: Option<&str>,

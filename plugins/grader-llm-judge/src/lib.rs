@@ -1,58 +1,57 @@
 //! `grader-llm-judge`: another model judges the answer against a rubric. Its grades are
 //! `judgement` grades, an opinion rather than evidence, and reports label them as such.
 //!
-//! The judge is asked, in one non-streamed request, for a JSON verdict `{"score": 0..1,
-//! "pass": bool, "rationale": "..."}`, given the rubric, the task's item variables and the
-//! answer under review, each between marker lines the data cannot forge. The reply may hold
-//! the object alone, in a code fence or inside text. A reply without a well-formed verdict is
-//! re-asked once, in the same conversation, quoting what was wrong; a second malformed reply
-//! is an `error` grade (the grader could not judge), not a `fail`. So is a failed request to
-//! the judge (an HTTP error, a timeout), with the provider's classified reason. The judge's
-//! requests are not retried.
+//! The judge is a provider entry of the config, named by the grader's `judge = "NAME"`: any
+//! provider plugin can serve as judge, and its requests go through the runner like the
+//! samples' (the entry's retries, rate limits, concurrency limit and timeout, and the run's
+//! spend cap). Mark the entry `judge-only = true` to keep it out of the benchmark.
+//!
+//! The judge is asked, in one request, for a JSON verdict `{"score": 0..1, "pass": bool,
+//! "rationale": "..."}`, given the rubric, the task's item variables and the answer under
+//! review, each between marker lines the data cannot forge. The reply may hold the object
+//! alone, in a code fence or inside text. A reply without a well-formed verdict is re-asked
+//! once, in the same conversation, quoting what was wrong; a second malformed reply is an
+//! `error` grade (the grader could not judge), not a `fail`. So is a request to the judge that
+//! failed after the runner's retries, with the provider's classified reason, or one the
+//! runner refused because the run's spend cap is reached.
 //!
 //! The grade passes when `score` reaches `pass-threshold`; the evidence reads `judge <model>:
 //! score 0.8 (pass): <rationale>` and notes when the judge's own `pass` disagrees. The tokens
 //! of every request (both, after a re-ask) are the grade's `usage`, which the runner prices
-//! with the grader's `price` and records apart from the model under test.
+//! with the judge entry's `price` and records apart from the model under test.
 //!
 //! Options:
-//! - `protocol` (`openai` or `anthropic`, required): the judge's API, spoken by the code of
-//!   `provider-openai` or `provider-anthropic` (the libraries `llmbench-provider-openai` and
-//!   `llmbench-provider-anthropic`, linked in, with the same behaviour).
-//! - `model` (string, required): the judge model's id.
-//! - `base-url` (string, optional): passed to the provider; default the public endpoint,
-//!   which needs a key.
 //! - `rubric` (string) or `rubric-file` (path relative to the config file's directory):
 //!   exactly one; what a good answer does.
 //! - `pass-threshold` (0 to 1, default 0.5).
-//! - `max-tokens` (at least 1, default 512): the judge's reply limit.
-//! - `temperature` (0 to 2, optional; default: not sent).
-//! - `timeout-seconds` (more than 0, default 120): per request to the judge.
-//!
-//! The API key is the one the host read from the grader's `api-key-env`; it is handed to the
-//! provider code only, never logged, and removed from any evidence.
+//! - `max-tokens` (at least 1, default 512): the judge's reply limit (the entry's own
+//!   `max-tokens`, when set, wins).
+//! - `temperature` (0 to 2, optional; default: the entry's, else not sent).
 //!
 //! ```toml
+//! [providers.judge]
+//! plugin = "provider-anthropic"
+//! model = "claude-haiku-4-5"
+//! api-key-env = "ANTHROPIC_API_KEY"
+//! judge-only = true
+//! requests-per-minute = 50
+//!
 //! [[tasks.race.graders]]
 //! plugin = "grader-llm-judge"
-//! api-key-env = "ANTHROPIC_API_KEY"
-//! options = { protocol = "anthropic", model = "claude-haiku-4-5", rubric-file = "rubrics/race.md" }
+//! judge = "judge"
+//! options = { rubric-file = "rubrics/race.md" }
 //! ```
 
 mod prompt;
 mod verdict;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use llmbench_plugin_sdk::core::{
     Completion, CompletionRequest, Grade, GradeKind, GradeOutcome, GradeRequest, Grader,
-    GraderError, Message, PluginContext, Provider, ProviderError, ProviderErrorKind, Role,
-    Sampling, Secret, StopReason, Usage,
+    GraderError, Message, PluginContext, Provider, ProviderError, Role, Sampling, StopReason,
+    Usage,
 };
-use llmbench_plugin_sdk::{OptionsError, parse_options};
-use llmbench_provider_anthropic::AnthropicProvider;
-use llmbench_provider_openai::OpenAiProvider;
+use llmbench_plugin_sdk::{GraderContext, ModelHandle, OptionsError, parse_options};
 use serde::Deserialize;
 
 use crate::verdict::Verdict;
@@ -60,26 +59,12 @@ use crate::verdict::Verdict;
 /// The largest rubric file read: 1 MiB, far beyond any rubric a judge model accepts.
 const MAX_RUBRIC_BYTES: u64 = 1024 * 1024;
 
-/// The judge's wire protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-enum Protocol {
-    #[serde(rename = "openai")]
-    OpenAi,
-    #[serde(rename = "anthropic")]
-    Anthropic,
-}
+/// Options of the former form, in which the judge called its model itself.
+const MOVED: [&str; 4] = ["protocol", "model", "base-url", "timeout-seconds"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Options {
-    /// The judge's API, spoken by the code of `provider-openai` or `provider-anthropic`
-    /// (linked in, with the same behaviour).
-    protocol: Protocol,
-    /// The judge model's id.
-    model: String,
-    /// The judge's endpoint, as the provider's `base-url`. Default: the public endpoint,
-    /// which needs a key (the grader's `api-key-env`).
-    base_url: Option<String>,
     /// What a good answer does, in words. Exactly one of `rubric` and `rubric-file`.
     rubric: Option<String>,
     /// A file holding the rubric, relative to the config file's directory.
@@ -87,23 +72,18 @@ struct Options {
     /// The grade passes when the judge's score reaches this (0 to 1). Default 0.5.
     #[serde(default = "default_pass_threshold")]
     pass_threshold: f64,
-    /// The judge's reply limit (at least 1). Default 512.
+    /// The judge's reply limit (at least 1); the judge entry's own `max-tokens` wins. Default
+    /// 512.
     #[serde(default = "default_max_tokens")]
     max_tokens: u32,
-    /// The judge's sampling temperature, 0 to 2. Default: not sent.
+    /// The judge's sampling temperature, 0 to 2. Default: the judge entry's, else not sent.
     temperature: Option<f64>,
-    /// Time allowed for each request to the judge (more than 0). Default 120.
-    #[serde(default = "default_timeout_seconds")]
-    timeout_seconds: f64,
 }
 
 impl Options {
     /// What can be checked without I/O (the `rubric-file` is read at create), naming the
-    /// option at fault. Returns the timeout.
-    fn check(&self) -> Result<Duration, OptionsError> {
-        if self.model.trim().is_empty() {
-            return Err(OptionsError::at("model", "must not be empty"));
-        }
+    /// option at fault.
+    fn check(&self) -> Result<(), OptionsError> {
         match (&self.rubric, &self.rubric_file) {
             (Some(_), Some(_)) => {
                 return Err(OptionsError::at(
@@ -139,27 +119,24 @@ impl Options {
                 format!("must be between 0 and 2, not {t}"),
             ));
         }
-        if let Some(url) = &self.base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(OptionsError::at(
-                "base-url",
-                format!("`{url}` is not an http:// or https:// URL"),
-            ));
-        }
-        Duration::try_from_secs_f64(self.timeout_seconds)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                OptionsError::at(
-                    "timeout-seconds",
-                    format!(
-                        "must be a number of seconds above 0, not {}",
-                        self.timeout_seconds
-                    ),
-                )
-            })
+        Ok(())
     }
+}
+
+/// An option of the former form, with where its setting lives now.
+fn moved_option(options: &serde_json::Value) -> Result<(), OptionsError> {
+    let Some(key) = MOVED.iter().find(|k| options.get(**k).is_some()) else {
+        return Ok(());
+    };
+    Err(OptionsError::at(
+        key,
+        "the judge model is now a provider entry of the config, not an option",
+    )
+    .with_help(
+        "add a `[providers.NAME]` entry for the judge model (its plugin, `model`, `api-key-env`, \
+         `base-url` option, limits and `price`, with `judge-only = true`) and set \
+         `judge = \"NAME\"` on this grader",
+    ))
 }
 
 fn default_pass_threshold() -> f64 {
@@ -170,41 +147,37 @@ fn default_max_tokens() -> u32 {
     512
 }
 
-fn default_timeout_seconds() -> f64 {
-    120.0
-}
-
 /// The grader.
 pub struct JudgeGrader {
-    provider: Box<dyn Provider>,
-    model: String,
+    judge: ModelHandle,
     rubric: String,
     pass_threshold: f64,
     max_tokens: u32,
     temperature: Option<f64>,
-    timeout: Duration,
-    /// Only to scrub it from evidence, should a server ever echo it.
-    api_key: Option<Secret>,
 }
 
 impl std::fmt::Debug for JudgeGrader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JudgeGrader")
-            .field("model", &self.model)
+            .field("judge", &self.judge)
             .field("pass_threshold", &self.pass_threshold)
             .finish_non_exhaustive()
     }
 }
 
 impl JudgeGrader {
-    /// Build the judge from its JSON options and context. Must run inside a tokio runtime
-    /// (the plugin's own, when loaded by the host).
+    /// Build the judge from its JSON options and context, which must give it a judge model.
     pub fn from_options(
         options: serde_json::Value,
-        context: &PluginContext,
+        context: &GraderContext<'_>,
     ) -> Result<Self, String> {
+        moved_option(&options)?;
         let o: Options = parse_options(&options)?;
-        let timeout = o.check()?;
+        o.check()?;
+        let judge = context.judge().cloned().ok_or(
+            "no judge model: name a provider entry with `judge = \"NAME\"` on this grader \
+             (a `[providers.NAME]` entry; `judge-only = true` keeps it out of the benchmark)",
+        )?;
         let rubric = match (o.rubric, o.rubric_file) {
             (Some(rubric), _) => rubric,
             (None, Some(file)) => {
@@ -217,32 +190,24 @@ impl JudgeGrader {
         if rubric.trim().is_empty() {
             return Err("the rubric is empty".into());
         }
-        let provider_options = match &o.base_url {
-            Some(url) => serde_json::json!({ "base-url": url }),
-            None => serde_json::json!({}),
-        };
-        let provider: Box<dyn Provider> = match o.protocol {
-            Protocol::OpenAi => Box::new(OpenAiProvider::from_options(provider_options, context)?),
-            Protocol::Anthropic => {
-                Box::new(AnthropicProvider::from_options(provider_options, context)?)
-            }
-        };
         Ok(Self {
-            provider,
-            model: o.model,
+            judge,
             rubric,
             pass_threshold: o.pass_threshold,
             max_tokens: o.max_tokens,
             temperature: o.temperature,
-            timeout,
-            api_key: context.api_key.clone().filter(|k| !k.expose().is_empty()),
         })
     }
 
-    /// One request to the judge, bounded by the timeout.
+    /// The judge model's id, as evidence shows it.
+    fn model(&self) -> &str {
+        self.judge.model()
+    }
+
+    /// One request to the judge; the runner retries, limits and times it.
     async fn ask(&self, messages: &[Message]) -> Result<Completion, ProviderError> {
         let request = CompletionRequest {
-            model: self.model.clone(),
+            model: self.model().to_owned(),
             system: Some(prompt::SYSTEM.to_owned()),
             messages: messages.to_vec(),
             max_tokens: self.max_tokens,
@@ -253,14 +218,8 @@ impl JudgeGrader {
             stream: false,
             sample: None,
         };
-        tracing::debug!(model = %self.model, turn = messages.len().div_ceil(2), "asking the judge");
-        match tokio::time::timeout(self.timeout, self.provider.complete(&request)).await {
-            Ok(result) => result,
-            Err(_) => Err(ProviderError::new(
-                ProviderErrorKind::Timeout,
-                format!("no answer within {:.1} s", self.timeout.as_secs_f64()),
-            )),
-        }
+        tracing::debug!(judge = %self.judge.provider(), turn = messages.len().div_ceil(2), "asking the judge");
+        self.judge.complete(&request).await
     }
 
     /// A grade from a well-formed verdict: pass when the score reaches the threshold.
@@ -290,7 +249,7 @@ impl JudgeGrader {
             verdict.score,
             format!(
                 "judge {}: score {} ({}{disagreement}): {rationale}",
-                self.model,
+                self.model(),
                 (verdict.score * 100.0).round() / 100.0,
                 outcome.as_str()
             ),
@@ -298,20 +257,12 @@ impl JudgeGrader {
         )
     }
 
-    /// `text` without the API key, should a server or the judge ever echo it.
-    fn redact(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(key) => text.replace(key.expose(), "<redacted>"),
-            None => text.to_owned(),
-        }
-    }
-
     /// The judge could not judge: an `error` grade, not a verdict on the answer.
     fn could_not_judge(&self, reason: &str, usage: Option<Usage>) -> Grade {
         let grade = self.grade(
             GradeOutcome::Error,
             0.0,
-            format!("judge {} could not judge: {reason}", self.model),
+            format!("judge {} could not judge: {reason}", self.model()),
             usage,
         );
         tracing::warn!(evidence = %grade.evidence, "the judge could not judge");
@@ -328,7 +279,7 @@ impl JudgeGrader {
         Grade {
             outcome,
             score,
-            evidence: self.redact(&evidence),
+            evidence,
             kind: GradeKind::Judgement,
             usage,
             cost_usd: None,
@@ -372,7 +323,7 @@ impl Grader for JudgeGrader {
             Ok(verdict) => return Ok(self.judged(&verdict, Some(usage))),
             Err(problem) => problem,
         };
-        tracing::debug!(model = %self.model, problem = %self.redact(&problem), "malformed verdict; re-asking once");
+        tracing::debug!(judge = %self.judge.provider(), problem = %problem, "malformed verdict; re-asking once");
         messages.push(Message {
             role: Role::Assistant,
             content: first.text,
@@ -399,14 +350,22 @@ impl Grader for JudgeGrader {
 }
 
 impl llmbench_plugin_sdk::GraderPlugin for JudgeGrader {
+    /// Without the host's model access: refused (the judge has no model to ask).
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
+        Self::from_options(options, &GraderContext::new(context))
+    }
+
+    fn create_with(
+        options: serde_json::Value,
+        context: &GraderContext<'_>,
+    ) -> Result<Self, String> {
         Self::from_options(options, context)
     }
 
-    /// The options' shape and ranges; the rubric file is read, and the judge's client made,
-    /// only at create.
+    /// The options' shape and ranges; the rubric file is read only at create.
     fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
-        parse_options::<Options>(options)?.check().map(drop)
+        moved_option(options)?;
+        parse_options::<Options>(options)?.check()
     }
 }
 

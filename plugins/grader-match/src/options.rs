@@ -2,6 +2,7 @@
 //! the `expected` value each mode can use, and which values may wait for an item's variables.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use llmbench_plugin_sdk::OptionsError;
 use regex::{Regex, RegexBuilder};
@@ -10,6 +11,11 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::choice::ChoiceReader;
+
+/// The default choice letters, compiled once: options are read again for every item whose
+/// options use item variables, and building a reader compiles several regexes.
+static DEFAULT_CHOICES: LazyLock<ChoiceReader> =
+    LazyLock::new(|| ChoiceReader::new("ABCD").expect("valid default"));
 use crate::extract::Extract;
 use crate::json::Schema;
 use crate::number;
@@ -272,7 +278,7 @@ impl Spec {
             .is_some_and(|c| defer(&Value::String(c.clone())));
         let choices = match o.choices.as_deref().filter(|_| !choices_deferred) {
             Some(c) => ChoiceReader::new(c).map_err(|e| OptionsError::at("choices", e))?,
-            None => ChoiceReader::new("ABCD").expect("valid default"),
+            None => DEFAULT_CHOICES.clone(),
         };
 
         let extract = match o.extract {

@@ -11,8 +11,8 @@
 //! files (Markdown, code in a "Fix" section), for example the founding task's
 //! `configs/tasks/race-condition/harness.py` and its calibration answers, it grades those
 //! in turn and reports how many passed. A `harnesslib.py` in the harness's directory or the
-//! one above (where `configs/tasks/` keeps it) goes next to the harness, as the configs'
-//! `extra-files` put it. Prints one line per concurrency level.
+//! one above (where `configs/tasks/` keeps it), else `configs/tasks/harnesslib.py`, goes next
+//! to the harness, as the configs' `extra-files` put it. Prints one line per concurrency level.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,13 +65,19 @@ async fn main() -> Result<(), String> {
             )
         }
     };
-    let extra_files: Vec<PathBuf> = [harness.parent(), harness.parent().and_then(Path::parent)]
-        .into_iter()
-        .flatten()
-        .map(|dir| dir.join("harnesslib.py"))
-        .filter(|lib| lib.is_file())
-        .take(1)
-        .collect();
+    // The suite's own library is the fallback (the fixture harness uses it too).
+    let suite_lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tasks");
+    let extra_files: Vec<PathBuf> = [
+        harness.parent(),
+        harness.parent().and_then(Path::parent),
+        Some(suite_lib.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|dir| dir.join("harnesslib.py"))
+    .filter(|lib| lib.is_file())
+    .take(1)
+    .collect();
     let grader = Arc::new(
         PythonExecGrader::from_options(
             json!({ "harness": harness, "extra-files": extra_files, "code-in-section": "Fix" }),

@@ -1,6 +1,7 @@
 //! Taking the code to run out of an answer: the first python block of a named section, or
-//! the last python block of the answer; for an item test, also an untagged block or the
-//! whole text (a completion that continues the item's prompt).
+//! the last python block of the answer; for an item test, first the last block that defines
+//! the entry point, then also an untagged block or the whole text (a completion that
+//! continues the item's prompt).
 
 use llmbench_outline::{CodeBlock, Outline, code_blocks, normalize};
 
@@ -50,15 +51,31 @@ pub(crate) fn extract(text: &str, section: Option<&str>) -> Result<String, Strin
     }))
 }
 
-/// The code of an answer graded against an item's test, and whether it is the whole text.
+/// Whether `code` defines function `entry_point` at the top level: a line that starts, at
+/// column 0, with `def <entry_point>(` (spaces allowed after `def` and before `(`).
+fn defines(code: &str, entry_point: &str) -> bool {
+    code.lines().any(|line| {
+        line.strip_prefix("def")
+            .filter(|rest| rest.starts_with([' ', '\t']))
+            .and_then(|rest| rest.trim_start().strip_prefix(entry_point))
+            .is_some_and(|rest| rest.trim_start().starts_with('('))
+    })
+}
+
+/// The code of an answer graded against an item's test whose function under test is
+/// `entry_point`, and whether it is the whole text.
 ///
 /// - With `section`: as [`extract`].
-/// - Without: the last python block; else the last untagged block; else, when the answer
-///   has no fenced block at all, its whole text (a base model's completion of the prompt:
-///   a function body, or a whole function). Blocks of other languages only: no code.
+/// - Without: the last fenced block (of any language tag, or none) that defines
+///   `entry_point` at the top level (`def <entry_point>(` at column 0): a chat model often
+///   follows the function with a usage example, which alone would not define it; else the
+///   last python block; else the last untagged block; else, when the answer has no fenced
+///   block at all, its whole text (a base model's completion of the prompt: a function
+///   body, or a whole function). Blocks of other languages only: no code.
 pub(crate) fn extract_for_test(
     text: &str,
     section: Option<&str>,
+    entry_point: &str,
 ) -> Result<(String, bool), String> {
     if section.is_some() {
         return extract(text, section).map(|code| (code, false));
@@ -66,7 +83,8 @@ pub(crate) fn extract_for_test(
     let blocks = code_blocks(text, &[]);
     let block = blocks
         .iter()
-        .rfind(|b| is_python(&b.language))
+        .rfind(|b| defines(&b.code, entry_point))
+        .or_else(|| blocks.iter().rfind(|b| is_python(&b.language)))
         .or_else(|| blocks.iter().rfind(|b| b.language.is_empty()));
     match block {
         Some(block) => Ok((block.code.clone(), false)),
@@ -143,29 +161,73 @@ mod tests {
     fn an_item_test_takes_python_then_untagged_blocks_then_the_whole_text() {
         let body = "    return a + b\n";
         assert_eq!(
-            extract_for_test(body, None).unwrap(),
+            extract_for_test(body, None, "f").unwrap(),
             (body.to_owned(), true)
         );
         assert_eq!(
-            extract_for_test("Here:\n```\ndef f():\n    pass\n```\n", None).unwrap(),
+            extract_for_test("Here:\n```\ndef f():\n    pass\n```\n", None, "f").unwrap(),
             ("def f():\n    pass".to_owned(), false)
         );
         assert_eq!(
-            extract_for_test("```\nold\n```\n```python\nnew\n```\n```\nlater\n```", None).unwrap(),
+            extract_for_test(
+                "```\nold\n```\n```python\nnew\n```\n```\nlater\n```",
+                None,
+                "f"
+            )
+            .unwrap(),
             ("new".to_owned(), false)
         );
         assert_eq!(
-            extract_for_test(ANSWER, Some("Fix")).unwrap(),
+            extract_for_test(ANSWER, Some("Fix"), "fixed").unwrap(),
             ("fixed()".to_owned(), false)
         );
         assert_eq!(
-            extract_for_test("text\n```js\nx\n```", None).unwrap_err(),
+            extract_for_test("text\n```js\nx\n```", None, "f").unwrap_err(),
             "no python code block in the answer (found: js block at line 2)"
         );
         assert_eq!(
-            extract_for_test(" \n", None).unwrap_err(),
+            extract_for_test(" \n", None, "f").unwrap_err(),
             "the answer is empty"
         );
+    }
+
+    #[test]
+    fn an_item_test_takes_the_last_block_that_defines_the_entry_point() {
+        let take = |text: &str| extract_for_test(text, None, "add").unwrap().0;
+        // The function, then a usage example: the function runs.
+        let function = "def add(x, y):\n    return x + y";
+        assert_eq!(
+            take(&format!(
+                "```python\n{function}\n```\nUsage:\n```python\nprint(add(2, 3))\n```"
+            )),
+            function
+        );
+        // The last of two blocks that define it (a corrected version), whatever their tags.
+        assert_eq!(
+            take(
+                "```python\ndef add(x, y):\n    return 0\n```\n```\ndef add (x, y):\n    return x + y\n```\n```py\nadd(1, 2)\n```"
+            ),
+            "def add (x, y):\n    return x + y"
+        );
+        assert_eq!(
+            take("```text\ndef add(x, y): return x + y\n```\n```python\nprint(1)\n```"),
+            "def add(x, y): return x + y"
+        );
+        // Not a definition of `add`: a method, another function sharing the prefix, a call.
+        for other in [
+            "class A:\n    def add(self, y):\n        pass",
+            "def add_all(xs):\n    pass",
+            "define = 1\nadd(1, 2)",
+            "#def add(x):",
+        ] {
+            assert_eq!(
+                take(&format!("```python\n{other}\n```\n```python\nlast()\n```")),
+                "last()",
+                "{other}"
+            );
+        }
+        // No block defines it: the last python block, as before.
+        assert_eq!(take("```python\nfirst()\n```\n```\nlast()\n```"), "first()");
     }
 
     #[test]

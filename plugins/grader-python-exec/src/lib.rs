@@ -34,8 +34,9 @@
 //! The runner renders these per item (`GradeRequest::options`). In the same sandbox, a
 //! trusted runner (`src/runner.py`) executes the item's prompt and test itself and calls
 //! `check(candidate)`, where `candidate` forwards each call to a separate process running
-//! `prompt + "\n" + code` (the code: the last python block, else the last untagged block,
-//! else the whole answer), arguments and results crossing as plain-data `repr` text. The
+//! `prompt + "\n" + code` (the code: the last fenced block that defines `entry-point` at
+//! the top level, else the last python block, else the last untagged block, else the whole
+//! answer), arguments and results crossing as plain-data `repr` text. The
 //! runner's verdict is the line it writes on a pipe only it holds, starting with a one-time
 //! nonce; the answer's process has neither, so exiting early, printing a verdict, patching
 //! its builtins or killing the runner is a failed grade, never a pass.
@@ -144,11 +145,14 @@ impl PythonExecGrader {
     }
 
     async fn run_item_test(&self, item: &ItemTest, text: &str) -> Result<Grade, GraderError> {
-        let (code, whole_text) =
-            match code::extract_for_test(text, self.settings.code_in_section.as_deref()) {
-                Ok(found) => found,
-                Err(reason) => return Ok(report::failed(reason)),
-            };
+        let (code, whole_text) = match code::extract_for_test(
+            text,
+            self.settings.code_in_section.as_deref(),
+            &item.entry_point,
+        ) {
+            Ok(found) => found,
+            Err(reason) => return Ok(report::failed(reason)),
+        };
         let nonce = item_test::nonce()?;
         let stdin = item_test::payload(&nonce, item, &code, self.sandbox.limits());
         let mut files = vec![&self.runner];
@@ -185,6 +189,12 @@ impl Grader for PythonExecGrader {
 impl llmbench_plugin_sdk::GraderPlugin for PythonExecGrader {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
         Self::from_options(options, context).map_err(|e| e.to_string())
+    }
+
+    /// Checks the options without reading the files they name or starting the sandbox: an
+    /// unknown (misspelt) key is named with a suggestion, a value out of range with its key.
+    fn check_options(options: &serde_json::Value) -> Result<(), llmbench_plugin_sdk::OptionsError> {
+        options::check_options(options)
     }
 
     /// Refuses an item whose rendered options cannot be used: an empty `test`, an

@@ -1,12 +1,14 @@
-//! The grader's options: the raw serde form, checked and turned into [`Settings`] whose
-//! fields hold their invariants (files read, limits in range), and the per-item part
-//! (`test`, `entry-point`, `prompt`) read again from each item's rendered options.
+//! The grader's options: the raw serde form, checked without reading any file
+//! ([`check_options`], what `llmbench validate` runs), then turned into [`Settings`] whose
+//! fields hold their invariants (files read, with limits; limits in range), and the per-item
+//! part (`test`, `entry-point`, `prompt`) read again from each item's rendered options.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use llmbench_plugin_sdk::core::PluginContext;
+use llmbench_plugin_sdk::{MAX_OPTION_FILE_BYTES, read_limited};
 use serde::Deserialize;
 
 /// What the config says, as written.
@@ -152,8 +154,9 @@ pub(crate) struct Settings {
 /// Why the options were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
-    #[error("{0}")]
-    Parse(#[from] serde_json::Error),
+    /// Not the options' shape: an unknown (misspelt) key, a value of the wrong type.
+    #[error(transparent)]
+    Parse(#[from] llmbench_plugin_sdk::OptionsError),
     #[error("`{option}` {reason}")]
     Invalid {
         option: &'static str,
@@ -166,13 +169,44 @@ pub enum OptionsError {
         "`{option}` differs between items; only `test`, `entry-point` and `prompt` may use item variables"
     )]
     Varies { option: String },
-    #[error("cannot read {what} {}: {source}", path.display())]
+    #[error("cannot read {what} {}: {reason}", path.display())]
     Read {
         what: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        reason: String,
     },
+}
+
+impl OptionsError {
+    /// This error as the SDK reports a bad option: with the option's key as its path (so
+    /// that the host points at it in the config), or without a path when it is about the
+    /// options as a whole.
+    fn into_sdk(self) -> llmbench_plugin_sdk::OptionsError {
+        match self {
+            Self::Parse(e) => e,
+            Self::Invalid { option, reason } => {
+                llmbench_plugin_sdk::OptionsError::at(option, reason)
+            }
+            Self::Varies { option } => llmbench_plugin_sdk::OptionsError::at(
+                &option,
+                "differs between items; only `test`, `entry-point` and `prompt` may use item variables",
+            ),
+            other @ (Self::Item(_) | Self::Read { .. }) => {
+                llmbench_plugin_sdk::OptionsError::new(Vec::<String>::new(), other.to_string())
+            }
+        }
+    }
+}
+
+/// Check `options` as [`Settings::from_options`] does, but for reading the files they name:
+/// what `GraderPlugin::check_options` runs (`llmbench validate`, and the host before
+/// creating the grader), so a misspelt key is reported at its place with a suggestion.
+pub(crate) fn check_options(
+    options: &serde_json::Value,
+) -> Result<(), llmbench_plugin_sdk::OptionsError> {
+    Checked::from_options(options)
+        .map(drop)
+        .map_err(OptionsError::into_sdk)
 }
 
 fn invalid(option: &'static str, reason: impl Into<String>) -> OptionsError {
@@ -193,22 +227,42 @@ fn in_range(option: &'static str, value: u64, min: u64, max: u64) -> Result<u64,
     }
 }
 
+/// The bytes of a file an option names, at most [`MAX_OPTION_FILE_BYTES`]; a directory, a
+/// device (`/dev/zero`), a FIFO or a socket is refused before anything is read.
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, OptionsError> {
-    std::fs::read(path).map_err(|source| OptionsError::Read {
+    read_limited(path, MAX_OPTION_FILE_BYTES).map_err(|e| OptionsError::Read {
         what,
         path: path.to_owned(),
-        source,
+        reason: e.reason,
     })
 }
 
-impl Settings {
-    /// Check the options and read the files they name (relative to the config directory).
-    pub(crate) fn from_options(
-        options: serde_json::Value,
-        context: &PluginContext,
-    ) -> Result<Self, OptionsError> {
-        let fixed = without_item_options(&options);
-        let o: OptionsWire = serde_json::from_value(options)?;
+/// What the harness mode or the item-test mode needs, before any file is read.
+#[derive(Debug)]
+enum CheckedMode {
+    /// The harness's path, as given (relative to the config directory).
+    Harness(PathBuf),
+    Test(Result<ItemTest, String>),
+}
+
+/// The options checked without reading any file: every invariant of [`Settings`] but the
+/// files' contents.
+#[derive(Debug)]
+struct Checked {
+    mode: CheckedMode,
+    code_in_section: Option<String>,
+    strict: bool,
+    limits: Limits,
+    python: String,
+    /// Each extra file's path as given, and its name in the run directory.
+    extra_files: Vec<(PathBuf, String)>,
+    fixed: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Checked {
+    fn from_options(options: &serde_json::Value) -> Result<Self, OptionsError> {
+        let fixed = without_item_options(options);
+        let o: OptionsWire = llmbench_plugin_sdk::parse_options(options)?;
 
         let t = o.timeout_seconds;
         if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
@@ -261,10 +315,7 @@ impl Settings {
                         return Err(invalid(option, "goes with `test`, not with `harness`"));
                     }
                 }
-                Mode::Harness(RunFile {
-                    name: HARNESS_FILE.to_owned(),
-                    contents: read("the harness", &context.resolve(&harness))?,
-                })
+                CheckedMode::Harness(harness)
             }
             (None, Some(test)) => {
                 if o.strict {
@@ -299,14 +350,15 @@ impl Settings {
                     Err(e) if is_template(&given) => Err(e.to_string()),
                     Err(e) => return Err(e),
                 };
-                Mode::Test(checked)
+                CheckedMode::Test(checked)
             }
         };
 
-        let mut extra_files: Vec<RunFile> = Vec::with_capacity(o.extra_files.len());
-        for path in &o.extra_files {
-            let resolved = context.resolve(path);
-            let name = resolved
+        let mut extra_files: Vec<(PathBuf, String)> = Vec::with_capacity(o.extra_files.len());
+        for path in o.extra_files {
+            // The name as given (`data/.` has none), not as resolved (`/config/.` would be
+            // named `config`).
+            let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .filter(|n| !n.is_empty())
@@ -326,17 +378,16 @@ impl Settings {
                     ),
                 ));
             }
-            if extra_files.iter().any(|f| f.name == name) {
+            if extra_files.iter().any(|(_, n)| *n == name) {
                 return Err(invalid(
                     "extra-files",
                     format!("lists two files named `{name}`"),
                 ));
             }
-            let contents = read("an extra file", &resolved)?;
-            extra_files.push(RunFile { name, contents });
+            extra_files.push((path, name));
         }
 
-        Ok(Settings {
+        Ok(Checked {
             mode,
             code_in_section,
             strict: o.strict,
@@ -344,6 +395,40 @@ impl Settings {
             python: o.python,
             extra_files,
             fixed,
+        })
+    }
+}
+
+impl Settings {
+    /// Check the options and read the files they name (relative to the config directory).
+    pub(crate) fn from_options(
+        options: serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<Self, OptionsError> {
+        let c = Checked::from_options(&options)?;
+        let mode = match c.mode {
+            CheckedMode::Harness(harness) => Mode::Harness(RunFile {
+                name: HARNESS_FILE.to_owned(),
+                contents: read("the harness", &context.resolve(&harness))?,
+            }),
+            CheckedMode::Test(item) => Mode::Test(item),
+        };
+        let extra_files = c
+            .extra_files
+            .into_iter()
+            .map(|(path, name)| {
+                let contents = read("an extra file", &context.resolve(&path))?;
+                Ok(RunFile { name, contents })
+            })
+            .collect::<Result<_, OptionsError>>()?;
+        Ok(Settings {
+            mode,
+            code_in_section: c.code_in_section,
+            strict: c.strict,
+            limits: c.limits,
+            python: c.python,
+            extra_files,
+            fixed: c.fixed,
         })
     }
 
@@ -544,9 +629,9 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused_with_the_reason() {
-        assert!(
-            refused(json!({ "harness": "task/harness.py", "timeout_seconds": 1 }))
-                .starts_with("unknown field `timeout_seconds`, expected one of")
+        assert_eq!(
+            refused(json!({ "harness": "task/harness.py", "timeout_seconds": 1 })),
+            "option `timeout_seconds`: unknown option `timeout_seconds` (did you mean `timeout-seconds`?)"
         );
         assert_eq!(
             refused(json!({})),
@@ -580,6 +665,73 @@ mod tests {
                 "extra-files": ["task/data.json", "data.json"],
             })),
             "`extra-files` lists two files named `data.json`"
+        );
+    }
+
+    #[test]
+    fn files_are_read_with_limits() {
+        for (options, what) in [
+            (json!({ "harness": "/dev/zero" }), "the harness /dev/zero"),
+            (
+                json!({ "harness": "task/harness.py", "extra-files": ["/dev/zero"] }),
+                "an extra file /dev/zero",
+            ),
+        ] {
+            assert_eq!(
+                refused(options),
+                format!("cannot read {what}: it is not a regular file (a device, pipe or socket)")
+            );
+        }
+        let dir = dir_with_harness();
+        let e = Settings::from_options(json!({ "harness": "task" }), &context(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "cannot read the harness {}: it is a directory",
+                dir.path().join("task").display()
+            )
+        );
+        assert_eq!(
+            refused(json!({ "harness": "task/harness.py", "extra-files": ["task/."] })),
+            "`extra-files` entry task/. has no file name"
+        );
+    }
+
+    #[test]
+    fn check_options_reads_no_file_and_names_the_option() {
+        // The files need not exist: only `create` reads them.
+        assert_eq!(
+            check_options(
+                &json!({ "harness": "/nonexistent/harness.py", "extra-files": ["/dev/zero"] })
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_options(&json!({ "test": TEST, "entry-point": "f" })),
+            Ok(())
+        );
+        let e = check_options(&json!({ "harness": "h.py", "extra_file": ["x"] })).unwrap_err();
+        assert_eq!(e.path, ["extra_file"]);
+        assert_eq!(e.message, "unknown option `extra_file`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `extra-files`?"));
+        let e = check_options(&json!({ "harness": "h.py", "memory-mb": 1 })).unwrap_err();
+        assert_eq!(e.path, ["memory-mb"]);
+        assert_eq!(e.message, "must be between 32 and 1048576, not 1");
+        let e = check_options(&json!({ "harness": 3 })).unwrap_err();
+        assert_eq!(e.path, ["harness"]);
+        let e = check_options(&json!({})).unwrap_err();
+        assert_eq!(e.path, ["harness"]);
+        assert!(
+            e.message.starts_with("or `test` is required"),
+            "{}",
+            e.message
+        );
+        // A template is checked per item, not here.
+        assert_eq!(
+            check_options(&json!({ "test": "{{test}}", "entry-point": "{{entry_point}}" })),
+            Ok(())
         );
     }
 

@@ -69,7 +69,7 @@ pub(crate) fn harness_grade(
 ) -> Result<Grade, GraderError> {
     let line = match verdict_line(outcome, limits, nonce, "the harness") {
         Ok(line) => line,
-        Err(grade) => return Ok(grade),
+        Err(reason) => return Ok(failed(reason)),
     };
     let verdict: HarnessVerdict = serde_json::from_str(&line).map_err(|e| {
         GraderError::new(format!(
@@ -102,29 +102,33 @@ fn verdict_line(
     limits: &Limits,
     nonce: &str,
     who: &str,
-) -> Result<String, Grade> {
+) -> Result<String, String> {
     let written = String::from_utf8_lossy(&outcome.verdict);
     let stderr = String::from_utf8_lossy(&outcome.stderr);
     let code = match outcome.end {
-        End::TimedOut => return Err(failed(format!("timed out after {}", seconds(limits.wall)))),
+        End::TimedOut => return Err(format!("timed out after {}", seconds(limits.wall))),
         End::OutputLimit => {
-            let what = if who == "the harness" { "harness" } else { "runner" };
-            return Err(failed(format!(
+            let what = if who == "the harness" {
+                "harness"
+            } else {
+                "runner"
+            };
+            return Err(format!(
                 "output limit exceeded: the {what} wrote more than {} bytes on stdout and stderr; killed",
                 limits.max_output_bytes
-            )));
+            ));
         }
         End::Signaled(libc::SIGKILL) => {
-            return Err(failed(format!(
+            return Err(format!(
                 "{who} was killed by SIGKILL before it reported a verdict (the answer's process can kill it; the CPU time limit is {} s)",
                 limits.cpu_seconds
-            )));
+            ));
         }
         End::Signaled(signal) => {
-            return Err(failed(format!(
+            return Err(format!(
                 "{who} was killed before it reported a verdict: {}",
                 killed(signal, limits, &stderr)
-            )));
+            ));
         }
         End::Exited(code) => code,
         End::Reported => 0,
@@ -133,11 +137,11 @@ fn verdict_line(
     let line = written.lines().rev().find_map(|l| l.strip_prefix(&prefix));
     match (code, line) {
         (0, Some(line)) => Ok(line.to_owned()),
-        (0, None) => Err(failed(format!("{who} exited without a verdict"))),
-        (code, _) => Err(failed(format!(
+        (0, None) => Err(format!("{who} exited without a verdict")),
+        (code, _) => Err(format!(
             "{who} stopped before it reported a verdict: {}",
             crashed(code, limits, &stderr, "")
-        ))),
+        )),
     }
 }
 
@@ -221,7 +225,7 @@ pub(crate) fn item_grade(
 ) -> Result<Grade, GraderError> {
     let line = match verdict_line(outcome, limits, nonce, "the trusted runner") {
         Ok(line) => line,
-        Err(grade) => return Ok(grade),
+        Err(reason) => return Ok(failed(reason)),
     };
     let verdict: Verdict = serde_json::from_str(&line).map_err(|e| {
         GraderError::new(format!(
@@ -632,7 +636,9 @@ mod tests {
         let long = "x".repeat(1000);
         let g = outcome(
             End::Exited(0),
-            &format!(r#"n0nce {{"checks": [{{"name": "a", "pass": false, "evidence": "{long}"}}]}}"#),
+            &format!(
+                r#"n0nce {{"checks": [{{"name": "a", "pass": false, "evidence": "{long}"}}]}}"#
+            ),
             "",
         );
         assert_eq!(g.evidence.chars().count(), "FAIL a: ".len() + 300 + 1);

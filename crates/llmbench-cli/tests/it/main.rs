@@ -2,11 +2,14 @@
 //! directory. `cargo test --workspace` (what `cargo xtask ci` runs) builds the plugins first.
 
 mod budget;
+mod doc_commands;
+mod exit_codes;
 mod faults;
 mod humaneval;
 mod judge;
 mod reference;
 mod reporter_plugins;
+mod remember;
 mod reports;
 mod resume;
 mod serve;
@@ -23,23 +26,27 @@ pub fn bin() -> &'static str {
 }
 
 /// The directory the plugins were built into (next to the binary), after checking that the
-/// plugins the tests use are there.
+/// plugins the tests use are there and not older than their sources.
 pub fn plugin_dir() -> PathBuf {
-    let dir = Path::new(bin()).parent().unwrap().to_owned();
-    for name in [
-        "provider_testkit",
-        "provider_replay",
-        "grader_regex",
-        "grader_sections",
-    ] {
-        let lib = dir.join(format!("lib{name}.so"));
-        assert!(
-            lib.exists(),
-            "{} is missing: run the tests with `cargo test --workspace` (or `cargo xtask ci`) so the plugins are built",
-            lib.display()
-        );
-    }
-    dir
+    plugin_dir_with(&[])
+}
+
+/// [`plugin_dir`], also checking the plugins `more` (`["reporter-markdown"]`): each must be
+/// there and not older than its sources (`llmbench_testsupport::plugin_dir`).
+pub fn plugin_dir_with(more: &[&str]) -> PathBuf {
+    let mut names = vec![
+        "provider-testkit",
+        "provider-replay",
+        "grader-regex",
+        "grader-sections",
+    ];
+    names.extend_from_slice(more);
+    llmbench_testsupport::plugin_dir(&names)
+}
+
+/// The library of plugin `name`, built next to the binary and not older than its sources.
+pub fn plugin_library(name: &str) -> PathBuf {
+    plugin_dir_with(&[name]).join(llmbench_plugin_host::library_file_name(name))
 }
 
 pub fn repo() -> PathBuf {

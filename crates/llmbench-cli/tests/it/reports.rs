@@ -172,12 +172,12 @@ fn gate_and_compare_catch_a_slower_run() {
     assert_eq!(out.status.code(), Some(5), "{stdout}{stderr}");
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("FAIL  kit  p95 latency"))
+        .find(|l| l.starts_with("FAIL  kit-1  p95 latency"))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(line.contains("[paired bootstrap"), "{line}");
     assert!(line.ends_with(": significant]"), "{line}");
     assert!(
-        stdout.contains("PASS  kit  pass rate: 24/24 (100%) -> 24/24 (100%)"),
+        stdout.contains("PASS  kit-1  pass rate: 24/24 (100%) -> 24/24 (100%)"),
         "{stdout}"
     );
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use llmbench_mockserver::{MockConfig, MockServer, Protocol};
+use llmbench_mockserver::{Answer, MockConfig, MockServer, Protocol};
 use serde_json::Value;
 
 use crate::{bin, plugin_dir, repo};
@@ -162,7 +162,12 @@ fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 fn check_plugins() {
-    for lib in ["libprovider_openai.so", "libprovider_testkit.so"] {
+    for lib in [
+        "libprovider_openai.so",
+        "libprovider_testkit.so",
+        "libgrader_regex.so",
+        "libgrader_llm_judge.so",
+    ] {
         let path = plugin_dir().join(lib);
         assert!(
             path.exists(),
@@ -191,7 +196,7 @@ fn as_grafana_sends_it(expr: &str) -> String {
     let mut out = expr
         .replace("$__rate_interval", "15s")
         .replace("$__range", "1h");
-    for var in ["job", "sweep", "model", "task"] {
+    for var in ["job", "sweep", "model", "provider", "task"] {
         out = out.replace(&format!("${var}"), ".*");
     }
     assert!(!out.contains('$'), "unreplaced variable in {out}");
@@ -267,19 +272,30 @@ fn dashboards_and_alerts_query_real_prometheus_data() {
         ..MockConfig::new(Protocol::OpenAi)
     })
     .unwrap();
-    let provider = |name: &str| {
+    // The judge: a second mock server whose every answer is a passing verdict.
+    let judge = MockServer::start_background(MockConfig {
+        answer: Answer::Fixed(r#"{"score": 0.75, "pass": true, "rationale": "counts"}"#.into()),
+        ..MockConfig::new(Protocol::OpenAi)
+    })
+    .unwrap();
+    let entry = |name: &str, model: &str, extra: &str| {
         format!(
             r#"
 [providers.{name}]
 plugin = "provider-openai"
-model = "{name}-model"
+model = "{model}"
 price = {{ input-per-mtok = 1.0, output-per-mtok = 5.0, cache-read-per-mtok = 0.1, as-of = "2026-05-22" }}
 options = {{ base-url = "{}/v1" }}
+{extra}
 "#,
             mock.base_url()
         )
     };
-    // Two models; one item is overloaded once (an error and a retry), one fails its grader.
+    let provider = |name: &str| entry(name, &format!("{name}-model"), "");
+    // Two models, one of them twice (entries `alpha` and `alpha-hot`: the same plugin and
+    // model at two temperatures), and a judge-only entry; one item is overloaded once (an
+    // error and a retry: the mock counts faults per model and prompt, so once per model), one
+    // fails its regex grader, and the judge grades the other task.
     let healthy = write_config(
         dir.path(),
         "healthy",
@@ -287,7 +303,14 @@ options = {{ base-url = "{}/v1" }}
             r#"
 [schedule]
 interval-seconds = 2
-{}{}
+{}{}{}
+[providers.judge]
+plugin = "provider-openai"
+model = "judge-model"
+judge-only = true
+price = {{ input-per-mtok = 2.0, output-per-mtok = 10.0 }}
+options = {{ base-url = "{}/v1" }}
+
 [tasks.greet]
 prompt = "Say hello to {{{{name}}}}"
 items = [{{ id = "a", name = "Ada" }}, {{ id = "b", name = "Bob MOCK_FAULT=529;times=1" }}]
@@ -301,9 +324,16 @@ items = [{{ id = "three", n = "3" }}]
 [[tasks.count.graders]]
 plugin = "grader-regex"
 options = {{ pattern = "never matches" }}
+[[tasks.count.graders]]
+name = "judge"
+plugin = "grader-llm-judge"
+judge = "judge"
+options = {{ rubric = "The answer counts." }}
 "#,
-            provider("alpha"),
-            provider("beta")
+            entry("alpha", "alpha-model", "temperature = 0.0"),
+            entry("alpha-hot", "alpha-model", "temperature = 1.0"),
+            provider("beta"),
+            judge.base_url(),
         ),
     );
     // Every request is refused: the sweep fails, and the stalled-sweep alert must fire.
@@ -409,7 +439,7 @@ prompt = "Say hello MOCK_FAULT=400"
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // One overloaded answer per model, retried.
+    // One overloaded answer per model (not per entry: see the config), retried.
     for (name, value) in [
         ("llmbench_request_errors_total", 2.0),
         ("llmbench_request_retries_total", 2.0),
@@ -417,6 +447,66 @@ prompt = "Say hello MOCK_FAULT=400"
         let total: f64 = series(&text, name).values().sum();
         assert_eq!(total, value, "{name} in\n{text}");
     }
+    // The two entries of `alpha-model` are two series, in the exposition and in Prometheus,
+    // and the judge-only entry is no model under test.
+    let passed = series(&text, "llmbench_samples_total");
+    for entry in ["alpha", "alpha-hot"] {
+        let key = format!(
+            r#"gen_ai_provider_name="openai",gen_ai_request_model="alpha-model",provider="{entry}",result="pass",task="greet""#
+        );
+        assert!(
+            passed.get(&key).is_some_and(|v| *v >= 2.0),
+            "{key} in\n{text}"
+        );
+    }
+    assert!(!text.contains(r#"provider="judge""#), "{text}");
+    let by_entry = |expr: &str| -> Vec<String> {
+        let mut entries: Vec<String> = query(prometheus_at, expr)
+            .unwrap()
+            .iter()
+            .map(|r| r["metric"]["provider"].as_str().unwrap_or("").to_owned())
+            .collect();
+        entries.sort();
+        entries
+    };
+    assert_eq!(
+        by_entry(
+            r#"sum by (provider) (llmbench_samples_total{gen_ai_request_model="alpha-model", result="pass"}) >= 2"#
+        ),
+        ["alpha", "alpha-hot"]
+    );
+    assert_eq!(
+        by_entry(
+            r#"histogram_quantile(0.5, sum by (le, provider) (rate(llmbench_request_duration_seconds_bucket{gen_ai_request_model="alpha-model", outcome="success"}[15s])))"#
+        ),
+        ["alpha", "alpha-hot"]
+    );
+    // What the judge spent is the grader's, per entry it graded, apart from the models' cost.
+    assert_eq!(
+        by_entry(
+            r#"sum by (provider) (llmbench_grader_cost_usd_total{grader="judge", task="count"}) > 0"#
+        ),
+        ["alpha", "alpha-hot", "beta"]
+    );
+    assert_eq!(
+        by_entry(
+            r#"sum by (provider) (llmbench_grader_tokens_total{grader="judge", gen_ai_token_type="output"}) > 0"#
+        ),
+        ["alpha", "alpha-hot", "beta"]
+    );
+    let judge_cost: f64 = series(&text, "llmbench_grader_cost_usd_total")
+        .values()
+        .sum();
+    let judged: f64 = series(&text, "llmbench_grades_total")
+        .iter()
+        .filter(|(k, _)| k.contains(r#"grader="judge""#))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(judge_cost > 0.0 && judged >= 6.0, "{text}");
+    assert!(
+        judge.log().len() as f64 >= judged,
+        "every judgement is a request to the judge"
+    );
     let (status, body) = get(healthy_at, "/healthz").unwrap();
     assert_eq!((status, body.as_str()), (200, "ok\n"));
 
@@ -475,6 +565,7 @@ prompt = "Say hello MOCK_FAULT=400"
             >= 1.0
     );
     drop(mock);
+    drop(judge);
 }
 
 const ITEMS: usize = 24;
@@ -705,20 +796,23 @@ items = [{{ id = "a" }}, {{ id = "b" }}]
         )
     };
     let gateway = format!("http://{address}");
-    let run = |config: &Path| {
+    // The exit code expected: 0, or 7 (no answers) for a sweep whose every request failed,
+    // which is pushed all the same.
+    let run = |config: &Path, code: i32| {
         let out = crate::llmbench(&["run", "--push-gateway", &gateway, "--config"])
             .arg(config)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
+        assert_eq!(
+            out.status.code(),
+            Some(code),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    run(&config("good", "hello there"));
+    run(&config("good", "hello there"), 0);
     let (_, text) = get(address, "/metrics").unwrap();
-    let group = r#"gen_ai_provider_name="testkit",gen_ai_request_model="echo",instance="",job="llmbench",result="pass",sweep="nightly",task="t""#;
+    let group = r#"gen_ai_provider_name="testkit",gen_ai_request_model="echo",instance="",job="llmbench",provider="echo",result="pass",sweep="nightly",task="t""#;
     assert_eq!(
         series(&text, "llmbench_samples_total").get(group),
         Some(&2.0),
@@ -729,7 +823,7 @@ items = [{{ id = "a" }}, {{ id = "b" }}]
     assert!(series(&text, "push_time_seconds").len() == 1, "{text}");
 
     // A failed sweep: POSTed, so the last success stays and the totals are replaced.
-    run(&config("bad", "hello FAIL=bad_request"));
+    run(&config("bad", "hello FAIL=bad_request"), 7);
     let (_, text) = get(address, "/metrics").unwrap();
     assert_eq!(
         series(&text, "llmbench_last_success_timestamp_seconds")[r#"instance="",job="llmbench",sweep="nightly""#],

@@ -115,21 +115,22 @@ fn a_misspelt_option_of_each_converted_plugin_is_located_with_a_suggestion() {
     refused_at(
         &grader(
             "grader-llm-judge",
-            "{ protocol = \"openai\", model = \"m\", rubric = \"r\", pass-treshold = 0.5 }",
+            "{ rubric = \"r\", pass-treshold = 0.5 }",
         ),
         "pass-treshold",
         "grader `g` of task `t`: `options.pass-treshold`: unknown option `pass-treshold`",
         "did you mean `pass-threshold`?",
     );
-    // A value of a known option is pointed at itself, with the plugin's reason.
+    // A value is pointed at itself, with the plugin's reason (here: an option of the judge's
+    // former form, whose model is now a provider entry).
     refused_at(
         &grader(
             "grader-llm-judge",
-            "{ protocol = \"grcp\", model = \"m\", rubric = \"r\" }",
+            "{ protocol = \"openai\", rubric = \"r\" }",
         ),
-        "\"grcp\"",
-        "grader `g` of task `t`: `options.protocol`: unknown value `grcp`",
-        "expected one of `openai`, `anthropic`",
+        "\"openai\"",
+        "grader `g` of task `t`: `options.protocol`: the judge model is now a provider entry",
+        "add a `[providers.NAME]` entry for the judge model",
     );
     let provider = |plugin: &str, options: &str| {
         format!(

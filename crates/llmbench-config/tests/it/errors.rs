@@ -349,3 +349,59 @@ fn positions_are_exact() {
     );
     assert_eq!((e.line, e.column), (5, 23));
 }
+
+#[test]
+fn a_graders_judge_must_name_a_provider_and_brings_its_price() {
+    let e = errors(
+        r#"[providers.p]
+plugin = "provider-replay"
+model = "m"
+
+[providers.judge]
+plugin = "provider-openai"
+model = "j"
+judge-only = true
+
+[tasks.t]
+prompt = "hello"
+
+[[tasks.t.graders]]
+plugin = "grader-llm-judge"
+judge = "jugde"
+
+[[tasks.t.graders]]
+name = "b"
+plugin = "grader-llm-judge"
+judge = "nobody"
+
+[[tasks.t.graders]]
+name = "c"
+plugin = "grader-llm-judge"
+judge = "judge"
+price = { input-per-mtok = 1, output-per-mtok = 1 }
+"#,
+    );
+    assert_snapshot!(shown(&e), @r"
+    configs/x.toml:15:9: `tasks.t.graders[0].judge` names no provider: there is no `[providers.jugde]`
+      help: did you mean `judge`?
+      [invalid_value]
+    configs/x.toml:20:9: `tasks.t.graders[1].judge` names no provider: there is no `[providers.nobody]`
+      help: add a `[providers.nobody]` entry for the judge model (with `judge-only = true` to keep it out of the benchmark)
+      [invalid_value]
+    configs/x.toml:26:9: `tasks.t.graders[2].price` does not go with `judge`
+      help: the judge's requests are priced with `providers.judge.price`; remove this `price`
+      [conflict]
+    ");
+}
+
+#[test]
+fn a_config_whose_providers_are_all_judges_has_nothing_to_benchmark() {
+    let e = errors(
+        "[providers.j]\nplugin = \"provider-openai\"\nmodel = \"m\"\njudge-only = true\n[tasks.t]\nprompt = \"hello\"\n",
+    );
+    assert_snapshot!(shown(&e), @r"
+    configs/x.toml:1:1: no providers to benchmark: every provider is `judge-only`
+      help: add a `[providers.NAME]` table without `judge-only = true` for the model under test
+      [missing_key]
+    ");
+}

@@ -6,6 +6,7 @@ mod datasets;
 mod errors;
 mod files;
 mod schedule;
+mod stored;
 mod valid;
 
 use std::path::Path;

@@ -190,6 +190,7 @@ fn full_config_becomes_the_expected_values() {
                 name: "grader-sections".into(),
                 plugin: "grader-sections".into(),
                 weight: 2.0,
+                judge: None,
                 api_key_env: None,
                 price: None,
                 options: json!({ "sections": ["Bug", "Fix"] }),
@@ -199,6 +200,7 @@ fn full_config_becomes_the_expected_values() {
                 name: "mentions".into(),
                 plugin: "grader-regex".into(),
                 weight: 0.5,
+                judge: None,
                 api_key_env: None,
                 price: None,
                 options: json!({ "pattern": "race" }),
@@ -297,28 +299,28 @@ fn render_is_public_and_leaves_text_alone() {
     assert_eq!(render("<{{a}}> {x} {{ b }}", &vars), "<{{b}}> {x} {{ b }}");
 }
 
-/// A grader with its own model: its key variable and price, given or from the catalog by
-/// `options.model`.
+/// A grader that calls a model by itself (not through a `judge` entry): its key variable and
+/// price, given or from the catalog by `options.model`.
 #[test]
-fn a_judge_grader_has_its_own_key_and_price() {
+fn a_grader_with_its_own_model_has_its_own_key_and_price() {
     let config = ok(&format!(
         r#"{MINIMAL}
 [[tasks.t.graders]]
 name = "priced"
-plugin = "grader-llm-judge"
+plugin = "grader-own-model"
 api-key-env = "JUDGE_KEY"
 price = {{ input-per-mtok = 2, output-per-mtok = 8 }}
-options = {{ protocol = "openai", model = "judge", rubric = "r" }}
+options = {{ model = "judge", rubric = "r" }}
 
 [[tasks.t.graders]]
 name = "catalog"
-plugin = "grader-llm-judge"
-options = {{ protocol = "anthropic", model = "claude-haiku-4-5", rubric = "r" }}
+plugin = "grader-own-model"
+options = {{ model = "claude-haiku-4-5", rubric = "r" }}
 
 [[tasks.t.graders]]
 name = "unpriced"
-plugin = "grader-llm-judge"
-options = {{ protocol = "openai", model = "not-in-the-catalog", rubric = "r" }}
+plugin = "grader-own-model"
+options = {{ model = "not-in-the-catalog", rubric = "r" }}
 "#
     ));
     let graders = &config.task("t").unwrap().graders;
@@ -345,4 +347,57 @@ options = {{ protocol = "openai", model = "not-in-the-catalog", rubric = "r" }}
         (graders[2].api_key_env.as_ref(), graders[2].price.as_ref()),
         (None, None)
     );
+}
+
+/// A `judge-only` provider entry is a model graders ask, not one under test; a grader names
+/// it (or a model under test) with `judge`.
+#[test]
+fn judge_only_providers_are_apart_and_graders_name_them() {
+    let config = ok(r#"
+[providers.p]
+plugin = "provider-replay"
+model = "m"
+
+[providers.judge]
+plugin = "provider-openai"
+model = "gpt-judge"
+api-key-env = "JUDGE_KEY"
+judge-only = true
+concurrency = 1
+requests-per-minute = 10
+max-retries = 4
+price = { input-per-mtok = 2, output-per-mtok = 8 }
+options = { base-url = "http://127.0.0.1:1/v1" }
+
+[tasks.t]
+prompt = "hello"
+
+[[tasks.t.graders]]
+plugin = "grader-llm-judge"
+judge = "judge"
+options = { rubric = "r" }
+
+[[tasks.t.graders]]
+name = "self-judged"
+plugin = "grader-llm-judge"
+judge = "p"
+options = { rubric = "r" }
+"#);
+    let names: Vec<_> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["p"], "a judge-only entry is not under test");
+    let judge = &config.judges[0];
+    assert_eq!(judge.name, "judge");
+    assert_eq!(judge.model, "gpt-judge");
+    assert_eq!(judge.api_key_env.as_deref(), Some("JUDGE_KEY"));
+    assert_eq!(judge.concurrency, Some(1));
+    assert_eq!(judge.rate_limits.requests_per_minute, Some(10));
+    assert_eq!(judge.max_retries, 4);
+    assert_eq!(judge.price.as_ref().unwrap().price.output_per_mtok, 8.0);
+    let graders = &config.task("t").unwrap().graders;
+    assert_eq!(graders[0].judge.as_deref(), Some("judge"));
+    assert_eq!(graders[0].price, None, "the entry's price applies");
+    assert_eq!(graders[1].judge.as_deref(), Some("p"));
+    assert_eq!(config.judge("judge").unwrap().model, "gpt-judge");
+    assert_eq!(config.judge("p").unwrap().model, "m");
+    assert!(config.provider("judge").is_none());
 }

@@ -325,12 +325,39 @@ fn the_dashboard_has_the_panels_the_issue_asks_for() {
         "llmbench_request_errors_total",
         "llmbench_request_retries_total",
         "llmbench_last_success_timestamp_seconds",
+        "llmbench_grader_cost_usd_total",
+        "llmbench_grader_tokens_total",
     ] {
         assert!(uses(metric), "no panel shows {metric}");
     }
     assert!(exprs.iter().any(|e| e.contains("histogram_quantile(0.5,")));
     assert!(exprs.iter().any(|e| e.contains("histogram_quantile(0.95,")));
-    for name in ["model", "task"] {
+    // Two provider entries of one model are two lines, never merged: whatever groups or
+    // filters by model does so by provider entry too.
+    for p in panels(&d) {
+        for t in p["targets"].as_array().cloned().unwrap_or_default() {
+            let (expr, legend) = (str_of(&t, "expr"), str_of(&t, "legendFormat"));
+            let groups = expr
+                .split("by (")
+                .skip(1)
+                .map(|g| g.split(')').next().unwrap());
+            for g in groups {
+                assert!(
+                    !g.contains("gen_ai_request_model") || g.contains("provider"),
+                    "{expr}: groups by model but not by provider entry"
+                );
+            }
+            assert!(
+                !expr.contains("$model") || expr.contains(r#"provider=~"$provider""#),
+                "{expr}: filters by $model but not by $provider"
+            );
+            assert!(
+                !legend.contains("{{gen_ai_request_model}}") || legend.contains("{{provider}}"),
+                "{legend}: names the model but not the provider entry"
+            );
+        }
+    }
+    for name in ["model", "provider", "task"] {
         assert!(
             d["templating"]["list"]
                 .as_array()

@@ -1,5 +1,5 @@
 //! Integration tests: a real HTTP client against the mock servers, checked against the
-//! contract fixtures in `shared/contracts/fixtures`.
+//! contract fixtures copied into `crates/llmbench-http/fixtures` (from the providers' published API documentation).
 
 mod anthropic;
 mod common;

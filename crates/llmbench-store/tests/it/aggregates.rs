@@ -10,7 +10,6 @@ use crate::common::*;
 /// Run `id` with a mix of answered, failed and unknown-usage samples over two providers
 /// and two tasks, ended as finished.
 fn add_run(store: &mut Store, id: &str, created_at: &str) {
-    let claim = store.claim_run(id).unwrap();
     store.create_run(&new_run(id, created_at)).unwrap();
     for i in 0..12u32 {
         let task = if i % 2 == 0 { "t1" } else { "t2" };
@@ -33,7 +32,6 @@ fn add_run(store: &mut Store, id: &str, created_at: &str) {
         store.record_sample(id, &record, &tries).unwrap();
     }
     store.end_run(id, RunStatus::Finished, None).unwrap();
-    drop(claim);
 }
 
 /// What summing the samples one by one gives, per (provider, model, task): samples, errors,

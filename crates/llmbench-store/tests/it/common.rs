@@ -121,6 +121,7 @@ pub fn full_record(key: SampleKey) -> SampleRecord {
         }),
         cost_usd: Some(0.002_376_1),
         attempts: 2,
+        request: None,
     }
 }
 
@@ -143,6 +144,7 @@ pub fn error_record(key: SampleKey) -> SampleRecord {
         verdict: None,
         cost_usd: None,
         attempts: 3,
+        request: None,
     }
 }
 
@@ -167,6 +169,7 @@ pub fn unknown_usage_record(key: SampleKey) -> SampleRecord {
         verdict: None,
         cost_usd: None,
         attempts: 1,
+        request: None,
     }
 }
 

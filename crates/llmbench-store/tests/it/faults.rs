@@ -11,7 +11,6 @@ use crate::common::*;
 /// A store with run `r1` holding `n` finished samples, checkpointed and closed.
 fn filled_store(dir: &Path, n: usize) -> std::path::PathBuf {
     let mut store = Store::open_in_dir(dir).unwrap();
-    let claim = store.claim_run("r1").unwrap();
     store
         .create_run(&new_run("r1", "2026-11-28T07:14:01.000Z"))
         .unwrap();
@@ -21,7 +20,6 @@ fn filled_store(dir: &Path, n: usize) -> std::path::PathBuf {
         store.record_sample("r1", &record, &attempts(2)).unwrap();
     }
     store.end_run("r1", RunStatus::Finished, None).unwrap();
-    drop(claim);
     let path = store.path().to_owned();
     drop(store);
     path
@@ -94,30 +92,48 @@ fn open_existing_creates_nothing_and_names_where_it_looked() {
 }
 
 #[test]
-fn a_claim_is_exclusive_and_names_its_lock() {
-    let (_dir, store) = store_with_run();
-    let claim = store.claim_run("r1").unwrap();
-    let err = store.claim_run("r1").unwrap_err();
+fn a_run_is_claimed_while_running_and_released_by_its_end() {
+    let (dir, store) = store_with_run();
+    assert!(store.run_is_held("r1"), "create_run claims it");
+    let other = Store::open_existing_in_dir(dir.path()).unwrap();
+    let err = other.claim_run("r1").unwrap_err();
     assert_eq!(err.kind(), "run_busy");
+    let lock = dir.path().join(format!("{STORE_FILE_NAME}.run-r1.lock"));
     assert!(
-        err.to_string()
-            .contains(&claim.lock_path().display().to_string()),
+        err.to_string().contains(&lock.display().to_string()),
         "{err}"
     );
-    assert!(store.run_is_held("r1"));
-    drop(claim);
+    // A second resume of the same run is refused while the first runs it.
+    assert_eq!(
+        other
+            .set_run_status("r1", RunStatus::Running, None)
+            .unwrap_err()
+            .kind(),
+        "run_busy"
+    );
+    store
+        .set_run_status("r1", RunStatus::Interrupted, Some("interrupted"))
+        .unwrap();
     assert!(!store.run_is_held("r1"));
-    drop(store.claim_run("r1").unwrap());
+    assert!(!lock.exists(), "the lock file goes with the claim");
+    other
+        .set_run_status("r1", RunStatus::Running, None)
+        .unwrap();
+    assert!(store.run_is_held("r1"));
+    drop(other);
+    assert!(
+        !store.run_is_held("r1"),
+        "dropping the store releases its runs"
+    );
 }
 
-/// A process that ends without recording its run's end (its claim dropped here, as the
-/// kernel drops a dead process's lock): readers see `interrupted`, a read-only open changes
+/// A process that ends without recording its run's end (its store dropped here, as the
+/// kernel drops a dead process's locks): readers see `interrupted`, a read-only open changes
 /// nothing, and the next writer records it.
 #[test]
 fn a_run_nobody_holds_reads_as_interrupted_and_the_next_writer_records_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_in_dir(dir.path()).unwrap();
-    let claim = store.claim_run("r1").unwrap();
     store
         .create_run(&new_run("r1", "2026-11-28T07:14:01.000Z"))
         .unwrap();
@@ -125,15 +141,16 @@ fn a_run_nobody_holds_reads_as_interrupted_and_the_next_writer_records_it() {
         .record_sample("r1", &full_record(key("t1", "a", "zeta", 0)), &attempts(1))
         .unwrap();
     assert_eq!(store.run("r1").unwrap().status, RunStatus::Running);
-    drop(claim);
     let path = store.path().to_owned();
-
-    assert_eq!(store.run("r1").unwrap().status, RunStatus::Interrupted);
-    assert_eq!(store.list_runs().unwrap()[0].status, RunStatus::Interrupted);
-    assert_eq!(store.report("r1").unwrap().run.status, "interrupted");
     drop(store);
+
     let reader = Store::open_existing(&path).unwrap();
     assert_eq!(reader.run("r1").unwrap().status, RunStatus::Interrupted);
+    assert_eq!(
+        reader.list_runs().unwrap()[0].status,
+        RunStatus::Interrupted
+    );
+    assert_eq!(reader.report("r1").unwrap().run.status, "interrupted");
     assert_eq!(
         stored_status(&path, "r1"),
         "running",
@@ -149,20 +166,17 @@ fn a_run_nobody_holds_reads_as_interrupted_and_the_next_writer_records_it() {
         .unwrap();
     assert_eq!(run.finished_at.as_deref(), Some(last_sample.as_str()));
     assert_eq!(run.status_reason.as_deref(), Some("interrupted"));
-    // A resume claims it again and it is running again, alive.
-    let _claim = writer.claim_run("r1").unwrap();
+    // A resume claims it again: running, and alive.
     writer
         .set_run_status("r1", RunStatus::Running, None)
         .unwrap();
     assert_eq!(writer.run("r1").unwrap().status, RunStatus::Running);
-    assert!(
-        std::fs::read_dir(dir.path()).unwrap().flatten().all(|e| !e
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".lock")
-            || writer.run_is_held("r1")),
-        "no stale lock files"
-    );
+    let locks = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .count();
+    assert_eq!(locks, 1, "only the live run's lock file");
 }
 
 const FULL_DISK_CHILD_ENV: &str = "LLMBENCH_STORE_TEST_FULL_DISK_WRITER";
@@ -177,7 +191,6 @@ fn full_disk_writer() {
         return;
     };
     let mut store = Store::open(Path::new(&path)).unwrap();
-    let claim = store.claim_run("full").unwrap();
     store
         .create_run(&new_run("full", "2026-11-28T07:14:01.000Z"))
         .unwrap();
@@ -200,7 +213,6 @@ fn full_disk_writer() {
         ended.map_or_else(|e| e.kind().to_owned(), |()| "ok".to_owned())
     )
     .unwrap();
-    drop(claim);
 }
 
 /// The file-size limit (`ulimit -f`, with SIGXFSZ ignored so writes fail with EFBIG) is a
@@ -252,7 +264,6 @@ fn the_wal_stays_bounded_while_writing_and_is_emptied_when_a_run_ends() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_in_dir(dir.path()).unwrap();
     let wal = dir.path().join(format!("{STORE_FILE_NAME}-wal"));
-    let claim = store.claim_run("r1").unwrap();
     store
         .create_run(&new_run("r1", "2026-11-28T07:14:01.000Z"))
         .unwrap();
@@ -275,5 +286,4 @@ fn the_wal_stays_bounded_while_writing_and_is_emptied_when_a_run_ends() {
     );
     store.end_run("r1", RunStatus::Finished, None).unwrap();
     assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "truncated");
-    drop(claim);
 }

@@ -6,5 +6,6 @@ mod crash;
 mod export;
 mod faults;
 mod open;
+mod remember;
 mod runs;
 mod samples;

@@ -28,7 +28,7 @@ fn opening_twice_is_idempotent_and_keeps_data() {
             &conn,
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
         ),
-        8
+        11
     );
 }
 

@@ -1,32 +1,43 @@
 //! Integration tests: the built `grader-llm-judge` cdylib, loaded through the plugin host,
-//! judging with the in-repo protocol servers as the judge model.
+//! judging with a scripted model that the host serves (as the runner does) through the
+//! plugin's `ModelHandle`.
 
 mod failures;
 mod options;
-mod secrets;
 mod verdicts;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex};
 
-use llmbench_conformance::{FAKE_API_KEY, block_on, cdylib_path, install_log_capture};
-use llmbench_mockserver::{ApiKeyCheck, MockConfig, MockServer, Protocol};
-use llmbench_plugin_host::{LoadError, Plugin, PluginGrader};
+use llmbench_plugin_host::{JudgeModel, LoadError, ModelAccess, ModelFuture, Plugin, PluginGrader};
 use llmbench_plugin_sdk::core::{
-    Completion, Grade, GradeRequest, Grader, PluginContext, Secret, StopReason,
+    Completion, CompletionRequest, Grade, GradeRequest, Grader, PluginContext, ProviderError,
+    StopReason, Usage,
 };
 use serde_json::{Value, json};
 
-/// The judge model's id in every test.
+/// The judge's provider entry and model id in every test.
+pub const PROVIDER: &str = "judge";
 pub const MODEL: &str = "judge-model";
 
 /// A verdict the judge is made to give.
 pub const GOOD: &str =
     r#"{"score": 0.8, "pass": true, "rationale": "names the race and fixes it"}"#;
 
-/// The plugin library, built by `cargo test -p grader-llm-judge`.
+/// The host's runtime, on which the scripted model's calls run.
+pub static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+});
+
+/// The plugin library, built by `cargo test -p grader-llm-judge` (refused if stale: see
+/// `llmbench_testsupport::built_plugin`).
 pub fn plugin() -> Plugin {
-    let path = cdylib_path(env!("CARGO_PKG_NAME"));
+    let path = llmbench_testsupport::built_plugin(env!("CARGO_PKG_NAME"));
     llmbench_plugin_host::load(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (is the cdylib built? `cargo test -p grader-llm-judge` builds it)",
@@ -35,58 +46,124 @@ pub fn plugin() -> Plugin {
     })
 }
 
-/// A judge server that accepts only [`FAKE_API_KEY`].
-pub fn server(config: MockConfig) -> MockServer {
-    MockServer::start_background(MockConfig {
-        api_key: ApiKeyCheck::Exact(FAKE_API_KEY.into()),
-        ..config
-    })
-    .expect("mock server starts")
+/// Words in `text`: the scripted model's token count (as the mock servers count).
+pub fn words(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
 }
 
-/// The options pointing a judge of `protocol` at `server`, plus `extra`.
-pub fn options(server: &MockServer, extra: Value) -> Value {
-    let protocol = server_protocol(server);
-    let base = match protocol {
-        Protocol::OpenAi => format!("{}/v1", server.base_url()),
-        Protocol::Anthropic => server.base_url(),
-    };
-    let mut options = json!({
-        "protocol": protocol.to_string(),
-        "model": MODEL,
-        "base-url": base,
-        "rubric": "The answer names the race condition and fixes it.",
-    });
+/// One scripted answer: a reply text, or an error.
+pub type Reply = Result<String, ProviderError>;
+
+/// A model the host serves: answers from a script (the last one repeats), every request
+/// logged with the provider name it was sent to.
+#[derive(Debug, Default)]
+pub struct Scripted {
+    replies: Mutex<VecDeque<Reply>>,
+    pub log: Mutex<Vec<(String, CompletionRequest)>>,
+}
+
+impl Scripted {
+    pub fn new(replies: impl IntoIterator<Item = Reply>) -> Arc<Self> {
+        Arc::new(Self {
+            replies: Mutex::new(replies.into_iter().collect()),
+            log: Mutex::default(),
+        })
+    }
+
+    pub fn always(reply: &str) -> Arc<Self> {
+        Self::new([Ok(reply.to_owned())])
+    }
+
+    pub fn requests(&self) -> Vec<(String, CompletionRequest)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl ModelAccess for Scripted {
+    fn complete(&self, provider: &str, request: CompletionRequest) -> ModelFuture {
+        let reply = {
+            let mut replies = self.replies.lock().unwrap();
+            if replies.len() > 1 {
+                replies.pop_front()
+            } else {
+                replies.front().cloned()
+            }
+        }
+        .expect("a scripted reply");
+        let input: u64 = request
+            .messages
+            .iter()
+            .map(|m| words(&m.content))
+            .sum::<u64>()
+            + request.system.as_deref().map_or(0, words);
+        let max = request.max_tokens as usize;
+        self.log
+            .lock()
+            .unwrap()
+            .push((provider.to_owned(), request));
+        Box::pin(async move {
+            let text = reply?;
+            // Cut at the token limit, as a model would.
+            let all: Vec<&str> = text.split_whitespace().collect();
+            let (text, stop_reason) = if all.len() > max {
+                (all[..max].join(" "), StopReason::MaxTokens)
+            } else {
+                (text.clone(), StopReason::EndTurn)
+            };
+            Ok(Completion {
+                usage: Usage {
+                    input_tokens: Some(input),
+                    output_tokens: Some(words(&text)),
+                    ..Usage::default()
+                },
+                text,
+                stop_reason,
+                timings: Default::default(),
+                response_model: None,
+            })
+        })
+    }
+}
+
+/// The options of every test (a rubric), plus `extra`.
+pub fn options(extra: Value) -> Value {
+    let mut options = json!({ "rubric": "The answer names the race condition and fixes it." });
     if let (Value::Object(o), Value::Object(extra)) = (&mut options, extra) {
         o.extend(extra);
     }
     options
 }
 
-fn server_protocol(server: &MockServer) -> Protocol {
-    server.config().protocol
-}
-
-/// A judge instance with `options`, the fake key, and `dir` as its config directory.
-pub fn create(options: &Value, dir: &Path) -> Result<PluginGrader, LoadError> {
-    install_log_capture();
+/// A judge instance with `options`, `dir` as its config directory, served by `access`.
+pub fn create(
+    options: &Value,
+    dir: &Path,
+    access: Arc<dyn ModelAccess>,
+) -> Result<PluginGrader, LoadError> {
     let context = PluginContext {
         config_dir: dir.to_owned(),
         instance_name: "judge".into(),
-        api_key: Some(Secret::new(FAKE_API_KEY)),
+        api_key: None,
     };
-    PluginGrader::new(&plugin(), options, &context)
+    let judge = JudgeModel {
+        provider: PROVIDER.into(),
+        model: MODEL.into(),
+        access,
+        runtime: RUNTIME.handle().clone(),
+    };
+    PluginGrader::with_judge(&plugin(), options, &context, judge)
 }
 
-/// A judge of `server` with `extra` options.
-pub fn judge(server: &MockServer, extra: Value) -> PluginGrader {
-    let options = options(server, extra);
-    create(&options, Path::new(".")).unwrap_or_else(|e| panic!("the judge refuses {options}: {e}"))
+/// A judge served by `access`, with `extra` options.
+pub fn judge(access: &Arc<Scripted>, extra: Value) -> PluginGrader {
+    let options = options(extra);
+    create(&options, Path::new("."), access.clone())
+        .unwrap_or_else(|e| panic!("the judge refuses {options}: {e}"))
 }
 
-/// Grade `answer` (to task `race`, item `cache`, with one variable).
-pub fn grade(judge: &PluginGrader, answer: &str) -> Grade {
-    let request = GradeRequest {
+/// The request to grade `answer` (to task `race`, item `cache`, with one variable).
+pub fn request(answer: &str) -> GradeRequest {
+    GradeRequest {
         task: "race".into(),
         item: "cache".into(),
         vars: BTreeMap::from([("code".to_owned(), "cache = {}".to_owned())]),
@@ -98,11 +175,12 @@ pub fn grade(judge: &PluginGrader, answer: &str) -> Grade {
             timings: Default::default(),
             response_model: None,
         },
-    };
-    block_on(judge.grade(&request)).expect("the judge grades (an error grade at worst)")
+    }
 }
 
-/// Words in `text`: the mock server's token count.
-pub fn words(text: &str) -> u64 {
-    text.split_whitespace().count() as u64
+/// Grade `answer`.
+pub fn grade(judge: &PluginGrader, answer: &str) -> Grade {
+    RUNTIME
+        .block_on(judge.grade(&request(answer)))
+        .expect("the judge grades (an error grade at worst)")
 }

@@ -1,15 +1,15 @@
-//! Options: what is refused and why, and `rubric-file` read from the config directory.
+//! Options: what is refused and why, the former options that named the model, a judge
+//! without a model, and `rubric-file` read from the config directory.
 
 use std::path::Path;
 
-use llmbench_mockserver::{Answer, MockConfig, Protocol};
-use llmbench_plugin_sdk::core::GradeOutcome;
+use llmbench_plugin_sdk::core::{GradeOutcome, PluginContext};
 use serde_json::{Value, json};
 
-use crate::{GOOD, create, grade, options, server};
+use crate::{GOOD, Scripted, create, grade, options};
 
 fn refused(options: &Value) -> String {
-    create(options, Path::new("."))
+    create(options, Path::new("."), Scripted::always(GOOD))
         .map(|_| panic!("accepted {options}"))
         .unwrap_err()
         .to_string()
@@ -17,68 +17,75 @@ fn refused(options: &Value) -> String {
 
 #[test]
 fn bad_options_are_refused_with_the_reason() {
-    let server = server(MockConfig::new(Protocol::OpenAi));
-    let with = |extra: Value| options(&server, extra);
     let cases = [
         (
-            with(json!({ "pass-treshold": 0.5 })),
+            options(json!({ "pass-treshold": 0.5 })),
             "option `pass-treshold`: unknown option `pass-treshold` (did you mean `pass-threshold`?)",
         ),
         (
-            with(json!({ "protocol": "grpc" })),
-            "option `protocol`: unknown value `grpc` (expected one of `openai`, `anthropic`)",
-        ),
-        (
-            with(json!({ "rubric-file": "r.md" })),
+            options(json!({ "rubric-file": "r.md" })),
             "option `rubric-file`: give `rubric` or `rubric-file`, not both",
         ),
         (
-            with(json!({ "rubric": " " })),
+            options(json!({ "rubric": " " })),
             "option `rubric`: the rubric is empty",
         ),
         (
-            with(json!({ "pass-threshold": 1.5 })),
+            options(json!({ "pass-threshold": 1.5 })),
             "option `pass-threshold`: must be between 0 and 1, not 1.5",
         ),
         (
-            with(json!({ "max-tokens": 0 })),
+            options(json!({ "max-tokens": 0 })),
             "option `max-tokens`: must be at least 1",
         ),
         (
-            with(json!({ "temperature": 3.0 })),
+            options(json!({ "temperature": 3.0 })),
             "option `temperature`: must be between 0 and 2, not 3",
         ),
-        (
-            with(json!({ "timeout-seconds": 0 })),
-            "option `timeout-seconds`: must be a number of seconds above 0",
-        ),
-        (with(json!({ "base-url": "localhost:1" })), "http://"),
-        (
-            json!({ "protocol": "openai", "rubric": "r" }),
-            "missing field `model`",
-        ),
+        (json!({}), "missing `rubric` (or `rubric-file`)"),
     ];
     for (options, expected) in cases {
         let e = refused(&options);
         assert!(e.contains(expected), "{options}: {e}");
     }
-    let mut no_rubric = with(json!({}));
-    no_rubric.as_object_mut().unwrap().remove("rubric");
-    assert!(refused(&no_rubric).contains("missing `rubric` (or `rubric-file`)"));
 }
 
 #[test]
-fn the_public_endpoint_needs_a_key() {
-    let options = json!({ "protocol": "anthropic", "model": "claude-haiku-4-5", "rubric": "r" });
-    let context = llmbench_plugin_sdk::core::PluginContext {
+fn the_former_model_options_say_where_the_judge_is_configured_now() {
+    for key in ["protocol", "model", "base-url", "timeout-seconds"] {
+        let e = refused(&options(json!({ key: "x" })));
+        assert!(
+            e.contains(&format!(
+                "option `{key}`: the judge model is now a provider entry of the config"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("judge-only = true"), "{e}");
+        assert!(e.contains("set `judge = \"NAME\"` on this grader"), "{e}");
+        // `llmbench validate` gives the same answer without creating anything.
+        let checked = crate::plugin()
+            .check_options(
+                llmbench_plugin_host::PluginKind::Grader,
+                &options(json!({ key: "x" })),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(checked.contains("now a provider entry"), "{checked}");
+    }
+}
+
+#[test]
+fn a_judge_the_config_gives_no_model_is_refused() {
+    let context = PluginContext {
         instance_name: "judge".into(),
         ..Default::default()
     };
-    let e = llmbench_plugin_host::PluginGrader::new(&crate::plugin(), &options, &context)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("needs an API key"), "{e}");
-    assert!(e.contains("api-key-env"), "{e}");
+    let e =
+        llmbench_plugin_host::PluginGrader::new(&crate::plugin(), &options(json!({})), &context)
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("no judge model"), "{e}");
+    assert!(e.contains("`judge = \"NAME\"`"), "{e}");
 }
 
 #[test]
@@ -86,18 +93,19 @@ fn the_rubric_file_is_read_from_the_config_directory() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("rubrics")).unwrap();
     std::fs::write(dir.path().join("rubrics/race.md"), "Names the race.\n").unwrap();
-    let server = server(MockConfig {
-        answer: Answer::Fixed(GOOD.into()),
-        ..MockConfig::new(Protocol::OpenAi)
-    });
-    let mut o = options(&server, json!({ "rubric-file": "rubrics/race.md" }));
-    o.as_object_mut().unwrap().remove("rubric");
-    let judge = create(&o, dir.path()).unwrap();
+    let model = Scripted::always(GOOD);
+    let o = json!({ "rubric-file": "rubrics/race.md" });
+    let judge = create(&o, dir.path(), model.clone()).unwrap();
     assert_eq!(grade(&judge, "an answer").outcome, GradeOutcome::Pass);
+    let (_, request) = &model.requests()[0];
+    assert!(
+        request.messages[0].content.contains("Names the race."),
+        "{}",
+        request.messages[0].content
+    );
 
-    let mut missing = o.clone();
-    missing["rubric-file"] = json!("rubrics/nope.md");
-    let e = create(&missing, dir.path()).unwrap_err().to_string();
+    let missing = json!({ "rubric-file": "rubrics/nope.md" });
+    let e = create(&missing, dir.path(), model).unwrap_err().to_string();
     let path = dir.path().join("rubrics/nope.md");
     assert!(e.contains(&path.display().to_string()), "{e}");
 }

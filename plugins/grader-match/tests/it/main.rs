@@ -4,15 +4,8 @@ mod host;
 
 use std::path::PathBuf;
 
-/// The cdylib cargo built for this package: `target/<profile>/lib<name>.so`, next to the
-/// `deps/` directory holding this test executable.
+/// This package's cdylib, as cargo last built it (refused if stale: see
+/// `llmbench_testsupport::built_plugin`).
 fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
-    profile_dir.join(llmbench_plugin_host::library_file_name(env!(
-        "CARGO_PKG_NAME"
-    )))
+    llmbench_testsupport::built_plugin(env!("CARGO_PKG_NAME"))
 }

@@ -2,9 +2,12 @@
 //! `configs/tasks/`, graded by `grader-sections` and `grader-python-exec` (both cdylibs,
 //! loaded through the plugin host; the harness runs in the sandbox) with the options that
 //! `configs/concurrency-suite.toml` gives the task. Each answer must get its manifest's
-//! verdict under the all-pass rule, for its manifest's reason: the first failing check (the
-//! first `FAIL` of the execution evidence), every failing check when `fails` lists them, or
-//! the grader-level reason (`no-code-block`, `syntax-error`).
+//! verdict under the all-pass rule, for its manifest's reason: the first failing required
+//! check (the first `FAIL` of the execution evidence), every failing required check when
+//! `fails` lists them, exactly the failing advisory checks its `advisory` lists (a pass may
+//! have some: `passed; advisory name: ...`), or the grader-level reason (`no-code-block`,
+//! `syntax-error`). The test prints, per task and answer, the failing required and advisory
+//! checks separately.
 //!
 //! `configs/tasks/calibrate.py` checks the same manifests without the sandbox; this test is
 //! the proof that the graders as shipped agree.
@@ -40,6 +43,8 @@ struct Answer {
     expect: Expect,
     reason: Option<String>,
     fails: Option<Vec<String>>,
+    /// The advisory checks that fail (none when absent).
+    advisory: Option<Vec<String>>,
     #[expect(
         dead_code,
         reason = "for people; read only to keep deny_unknown_fields"
@@ -70,25 +75,18 @@ struct Job {
     graders: Arc<TaskGraders>,
 }
 
-fn configs() -> PathBuf {
+pub(crate) fn configs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
 }
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// `grader-sections`' cdylib, from the `deps/` directory holding this test (see
-/// [`library`]); this crate's dev-dependency on it makes `cargo test` build it there.
+/// `grader-sections`' cdylib (found as [`library`] is); this crate's dev-dependency on it
+/// makes `cargo test` build it.
 fn sections_plugin() -> Plugin {
-    let own = library();
-    let path = own.with_file_name(llmbench_plugin_host::library_file_name("grader-sections"));
-    assert!(
-        path.is_file(),
-        "{} is missing: the calibration test loads grader-sections' cdylib from there; build it \
-         with `cargo test --workspace` or `cargo build -p grader-sections`",
-        path.display()
-    );
+    let path = llmbench_testsupport::built_plugin("grader-sections");
     let plugin = llmbench_plugin_host::load(&path)
         .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()));
     assert_eq!(plugin.meta().name, "grader-sections");
@@ -96,7 +94,7 @@ fn sections_plugin() -> Plugin {
 }
 
 /// The options of the task's grader `plugin` in the suite, as JSON.
-fn suite_options(suite: &toml::Table, task: &str, plugin: &str) -> serde_json::Value {
+pub(crate) fn suite_options(suite: &toml::Table, task: &str, plugin: &str) -> serde_json::Value {
     let graders = suite
         .get("tasks")
         .and_then(|t| t.get(task))
@@ -207,19 +205,38 @@ fn load_jobs() -> Vec<Job> {
     jobs
 }
 
-/// The checks named `FAIL name: ...` and the count of `ok name: ...` in an execution
-/// grade's evidence (failing checks first, `; `-separated).
-fn failing_checks(evidence: &str) -> (Vec<&str>, usize) {
-    let mut fails = Vec::new();
-    let mut oks = 0;
+/// What an execution grade's evidence lists: the failing required checks (`FAIL name: ...`),
+/// the failing advisory ones (`advisory name: ...`) and the count of passing ones
+/// (`ok name: ...`), `; `-separated.
+#[derive(Debug, Default)]
+struct Listed<'a> {
+    fails: Vec<&'a str>,
+    advisory: Vec<&'a str>,
+    oks: usize,
+}
+
+fn listed(evidence: &str) -> Listed<'_> {
+    fn name<'a>(mark: &str, part: &'a str) -> Option<&'a str> {
+        part.strip_prefix(mark)
+            .map(|rest| rest.split_once(':').map_or(rest, |(name, _)| name))
+    }
+    let mut out = Listed::default();
     for part in evidence.split("; ") {
-        if let Some(rest) = part.strip_prefix("FAIL ") {
-            fails.push(rest.split_once(':').map_or(rest, |(name, _)| name));
+        if let Some(n) = name("FAIL ", part) {
+            out.fails.push(n);
+        } else if let Some(n) = name("advisory ", part) {
+            out.advisory.push(n);
         } else if part.starts_with("ok ") {
-            oks += 1;
+            out.oks += 1;
         }
     }
-    (fails, oks)
+    out
+}
+
+fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = names.into_iter().collect();
+    v.sort_unstable();
+    v
 }
 
 /// What is wrong with the grades of `job`, as lines; empty when they are as expected.
@@ -249,11 +266,26 @@ fn judge(job: &Job, sections: &Grade, exec: &Grade) -> Vec<String> {
             }
         ));
     }
+    let shown = listed(&exec.evidence);
+    let want_advisory = sorted(job.answer.advisory.iter().flatten().map(String::as_str));
     match (job.answer.expect, reason) {
         (Expect::Pass, _) => {
-            if exec.score != 1.0 {
+            if sorted(shown.advisory.iter().copied()) != want_advisory {
+                wrong.push(format!(
+                    "failing advisory checks {:?}, expected {want_advisory:?}",
+                    shown.advisory
+                ));
+            }
+            if want_advisory.is_empty() && exec.score != 1.0 {
                 wrong.push(format!(
                     "grader-python-exec score {}, expected 1",
+                    exec.score
+                ));
+            }
+            let shows_advisory = exec.score < 1.0 && exec.evidence.starts_with("passed; advisory ");
+            if !want_advisory.is_empty() && !shows_advisory {
+                wrong.push(format!(
+                    "a pass with advisory failures: score {} (expected under 1), evidence not `passed; advisory ...`",
                     exec.score
                 ));
             }
@@ -279,37 +311,63 @@ fn judge(job: &Job, sections: &Grade, exec: &Grade) -> Vec<String> {
             }
         }
         (Expect::Fail, Some(check)) => {
-            let (fails, oks) = failing_checks(&exec.evidence);
-            if fails.first() != Some(&check) {
+            if shown.fails.first() != Some(&check) {
                 wrong.push(format!(
-                    "first failing check {:?}, expected {check:?}",
-                    fails.first()
+                    "first failing required check {:?}, expected {check:?}",
+                    shown.fails.first()
                 ));
             }
             if let Some(expected) = &job.answer.fails {
-                let mut got: Vec<&str> = fails.clone();
-                let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
-                got.sort_unstable();
-                expected.sort_unstable();
+                let got = sorted(shown.fails.iter().copied());
+                let expected = sorted(expected.iter().map(String::as_str));
                 if got != expected {
-                    wrong.push(format!("failing checks {got:?}, expected {expected:?}"));
+                    wrong.push(format!(
+                        "failing required checks {got:?}, expected {expected:?}"
+                    ));
                 }
             }
-            let total = fails.len() + oks;
-            let score = if total == 0 {
-                -1.0
-            } else {
-                oks as f64 / total as f64
-            };
-            if (exec.score - score).abs() > 1e-9 {
+            if sorted(shown.advisory.iter().copied()) != want_advisory {
                 wrong.push(format!(
-                    "score {} does not match the evidence's {oks} of {total} checks",
-                    exec.score
+                    "failing advisory checks {:?}, expected {want_advisory:?}",
+                    shown.advisory
+                ));
+            }
+            // Required checks weigh 1, advisory ones 0.5: a passing check earns something,
+            // a failing required one keeps the score under 1.
+            if exec.score >= 1.0 || (shown.oks > 0) != (exec.score > 0.0) {
+                wrong.push(format!(
+                    "score {} does not fit the evidence's {} passing checks",
+                    exec.score, shown.oks
                 ));
             }
         }
     }
     wrong
+}
+
+/// One line per answer: its verdict, then its failing required and advisory checks.
+fn summary_line(job: &Job, sections: &Grade, exec: &Grade) -> String {
+    let shown = listed(&exec.evidence);
+    let verdict = if sections.outcome == GradeOutcome::Pass && exec.outcome == GradeOutcome::Pass {
+        "pass"
+    } else {
+        "fail"
+    };
+    let list = |v: &[&str]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    format!(
+        "{:<24} {:<46} {verdict} (score {:.2}); required failing: {}; advisory failing: {}",
+        job.task,
+        job.answer.file,
+        exec.score,
+        list(&shown.fails),
+        list(&shown.advisory)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,6 +393,7 @@ async fn every_calibration_answer_gets_its_verdict_for_its_reason() {
     results.sort_by_key(|r| r.0);
 
     let mut report = String::new();
+    let mut summary = String::new();
     let mut mismatches = 0;
     for (_, job, sections, exec) in &results {
         let (sections, exec) = match (sections, exec) {
@@ -352,6 +411,7 @@ async fn every_calibration_answer_gets_its_verdict_for_its_reason() {
                 continue;
             }
         };
+        let _ = writeln!(summary, "{}", summary_line(job, sections, exec));
         let wrong = judge(job, sections, exec);
         if !wrong.is_empty() {
             mismatches += 1;
@@ -366,9 +426,20 @@ async fn every_calibration_answer_gets_its_verdict_for_its_reason() {
             );
         }
     }
+    show(&summary);
     assert!(count >= 40, "only {count} calibration answers");
     assert_eq!(
         mismatches, 0,
         "{mismatches} of {count} calibration answers graded wrongly:\n{report}"
     );
+}
+
+/// The per-answer summary, on stderr (shown with `cargo test -- --nocapture`, and kept in the
+/// test's output when it fails).
+#[expect(
+    clippy::print_stderr,
+    reason = "the calibration table is the test's report"
+)]
+fn show(summary: &str) {
+    eprintln!("calibration (required and advisory checks):\n{summary}");
 }

@@ -1,5 +1,7 @@
 //! Hostile answers: each is contained, ends as a failed grade naming the reason, leaks no
-//! secret, writes nothing outside its directory, and leaves no process behind.
+//! secret, writes nothing outside its directory, and leaves no process behind. (The answer
+//! runs in the harness's child process: what it raises or how it ends while it is loaded is
+//! the `imports` check's evidence.)
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
@@ -44,7 +46,7 @@ names = [n for _, n in socket.if_nameindex()]
 found = ["interfaces: " + ",".join(names)]
 def attempt(host, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(3)
+    s.settimeout(30)
     try:
         s.connect((host, port))
         return host + ": connected"
@@ -61,13 +63,17 @@ raise SystemExit("network: " + "; ".join(found))"#
     let start = Instant::now();
     let grade = g.grade(&request(&answer(&code))).await.unwrap();
     assert_failed(&grade);
-    assert_eq!(
-        grade.evidence,
-        "crashed (exit code 1): network: interfaces: lo; 127.0.0.1: [Errno 111] Connection refused; 1.1.1.1: [Errno 101] Network is unreachable"
-    );
-    // Failing at once, not after a connect timeout.
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        grade.evidence.starts_with(
+            "FAIL imports: importing solution.py raised SystemExit: network: interfaces: lo; 127.0.0.1: [Errno 111] Connection refused; 1.1.1.1: [Errno 101] Network is unreachable (solution.py line 17); "
+        ),
+        "{}",
+        grade.evidence
+    );
+    // Failing at once, not after a connect timeout (30 s, past the grader's own 10 s: a
+    // connection attempt left hanging would end the grade as a timeout instead).
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
         "{:?}",
         start.elapsed()
     );
@@ -104,7 +110,7 @@ raise SystemExit("env: %s; key visible in %d /proc environ files; %r" % (sorted(
     assert_failed(&grade);
     assert!(
         grade.evidence.starts_with(
-            "crashed (exit code 1): env: ['HOME', 'LANG', 'PATH', 'PWD', 'PYTHONHASHSEED']; key visible in 0 /proc environ files; {"
+            "FAIL imports: importing solution.py raised SystemExit: env: ['HOME', 'LANG', 'PATH', 'PWD', 'PYTHONHASHSEED']; key visible in 0 /proc environ files; {"
         ),
         "{}",
         grade.evidence
@@ -162,7 +168,7 @@ raise SystemExit("writes: " + ", ".join(results))"#
     assert!(
         grade
             .evidence
-            .starts_with("crashed (exit code 1): writes: ")
+            .starts_with("FAIL imports: importing solution.py raised SystemExit: writes: ")
             && !grade.evidence.replace(&private_shm, "").contains("wrote"),
         "{}",
         grade.evidence
@@ -179,9 +185,12 @@ async fn filling_the_disk_stops_at_the_space_limit() {
     let g = grader(json!({}));
     let grade = g.grade(&request(&answer(code))).await.unwrap();
     assert_failed(&grade);
-    assert_eq!(
-        grade.evidence,
-        "space limit reached (64 MB for the run directory, 16 MB for /dev/shm): OSError: [Errno 28] No space left on device"
+    assert!(
+        grade.evidence.starts_with(
+            "FAIL imports: importing solution.py raised OSError: [Errno 28] No space left on device (solution.py line 4); "
+        ),
+        "{}",
+        grade.evidence
     );
 }
 
@@ -194,10 +203,10 @@ async fn an_infinite_loop_times_out() {
     let grade = g.grade(&request(&answer(&code))).await.unwrap();
     assert_failed(&grade);
     assert_eq!(grade.evidence, "timed out after 1.5 s");
+    let elapsed = start.elapsed();
     assert!(
-        start.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        start.elapsed()
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
     );
     assert_no_process(&tag);
 }
@@ -208,7 +217,13 @@ async fn a_memory_hog_hits_the_memory_limit() {
     let g = grader(json!({ "memory-mb": 128 }));
     let grade = g.grade(&request(&answer(code))).await.unwrap();
     assert_failed(&grade);
-    assert_eq!(grade.evidence, "memory limit 128 MB exceeded: MemoryError");
+    assert!(
+        grade.evidence.starts_with(
+            "FAIL imports: importing solution.py raised MemoryError (solution.py line 3) (memory limit 128 MB); "
+        ),
+        "{}",
+        grade.evidence
+    );
 }
 
 #[tokio::test]
@@ -234,16 +249,16 @@ raise SystemExit("fork bomb made %d children unhindered" % children)"#,
     let grade = g.grade(&request(&answer(&code))).await.unwrap();
     assert_failed(&grade);
     assert!(
-        grade
-            .evidence
-            .starts_with("process limit 16 reached: fork bomb stopped after 1"),
+        grade.evidence.starts_with(
+            "FAIL imports: importing solution.py raised SystemExit: fork bomb stopped after "
+        ),
         "{}",
         grade.evidence
     );
     assert!(
-        grade
-            .evidence
-            .ends_with(" children: [Errno 11] Resource temporarily unavailable"),
+        grade.evidence.contains(
+            " children: [Errno 11] Resource temporarily unavailable (solution.py line 12); "
+        ),
         "{}",
         grade.evidence
     );
@@ -261,9 +276,12 @@ async fn an_output_flood_is_cut_and_killed() {
     let start = Instant::now();
     let grade = g.grade(&request(&answer(&code))).await.unwrap();
     assert_failed(&grade);
-    assert_eq!(
-        grade.evidence,
-        "output limit exceeded: more than 1048576 bytes on stdout and stderr; killed"
+    assert!(
+        grade.evidence.starts_with(
+            "FAIL imports: the answer's process wrote more than 1048576 bytes on stdout and stderr (the output limit) and was killed while importing solution.py; "
+        ),
+        "{}",
+        grade.evidence
     );
     assert!(
         start.elapsed() < Duration::from_secs(5),
@@ -298,14 +316,17 @@ raise SystemExit("left a detached sleeper behind")"#,
     let req = request(&answer(&code));
     let (grade, seen) = tokio::join!(
         g.grade(&req),
-        wait_for_process(&sleeper, Duration::from_secs(5))
+        wait_for_process(&sleeper, Duration::from_secs(20))
     );
     let grade = grade.unwrap();
     assert!(seen, "the detached sleeper never ran: {}", grade.evidence);
     assert_failed(&grade);
-    assert_eq!(
-        grade.evidence,
-        "crashed (exit code 1): left a detached sleeper behind"
+    assert!(
+        grade.evidence.starts_with(
+            "FAIL imports: importing solution.py raised SystemExit: left a detached sleeper behind (solution.py line 14); "
+        ),
+        "{}",
+        grade.evidence
     );
     assert_no_process(&sleeper);
     assert_no_process(&parent);
@@ -322,13 +343,13 @@ async fn cancelling_a_grade_kills_the_tree() {
     let req = request(&answer(&code));
     tokio::select! {
         grade = g.grade(&req) => panic!("the grade finished: {grade:?}"),
-        seen = wait_for_process(&tag, Duration::from_secs(5)) => assert!(seen, "the sandbox never ran"),
+        seen = wait_for_process(&tag, Duration::from_secs(20)) => assert!(seen, "the sandbox never ran"),
     }
     // The grade's future is dropped: the plugin must kill the whole tree.
     let start = Instant::now();
     while !processes_named(&tag).is_empty() {
         assert!(
-            start.elapsed() < Duration::from_secs(3),
+            start.elapsed() < Duration::from_secs(10),
             "processes named {tag} survived cancellation: {:?}",
             processes_named(&tag)
         );

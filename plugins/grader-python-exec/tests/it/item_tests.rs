@@ -65,6 +65,21 @@ async fn a_whole_function_a_body_and_a_prompt_plus_body_pass() {
 }
 
 #[tokio::test]
+async fn the_block_defining_the_entry_point_runs_not_a_later_example() {
+    // A chat model's answer: the function, then a usage example (which, run alone after the
+    // prompt, would leave `add` a docstring that returns None).
+    let answer = "Here is the function:\n```python\ndef add(x, y):\n    return x + y\n```\nExample:\n```python\nprint(add(2, 3))  # 5\n```\n";
+    assert_pass(&grade_item(answer).await, 3);
+    // Without a prompt, the example alone would define no `add` at all.
+    let g = item_grader(templates());
+    let grade = g
+        .grade(&item_request(answer, rendered(TEST, "add", "")))
+        .await
+        .unwrap();
+    assert_pass(&grade, 3);
+}
+
+#[tokio::test]
 async fn a_wrong_answer_fails_naming_the_test_line_and_the_value() {
     let g = grade_item("```python\ndef add(x, y):\n    return x * y\n```").await;
     assert_fail(

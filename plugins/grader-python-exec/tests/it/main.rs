@@ -1,11 +1,13 @@
 //! Integration tests: the built `grader-python-exec` cdylib, loaded through the plugin host,
 //! grading ordinary and hostile answers with the fixture harness in `tests/fixtures/`,
+//! hostile answers that try to counterfeit their verdict against every task's harness,
 //! (with `grader-sections`) every task's calibration answers in `configs/tasks/`, and, in
 //! item-test mode, ordinary and hostile answers to per-item tests and HumanEval's 164
 //! problems.
 
 mod basics;
 mod calibration;
+mod harness_hostile;
 mod hostile;
 mod humaneval;
 mod item_hostile;
@@ -27,17 +29,10 @@ use llmbench_plugin_sdk::core::{
 const FAKE_KEY: &str = "sk-ant-fake-1234";
 const FAKE_KEY_VAR: &str = "LLMBENCH_TEST_FAKE_KEY";
 
-/// The cdylib cargo built for this package, in `target/<profile>/deps/` next to this test
-/// executable: `cargo test` rebuilds it there, but does not copy it up to
-/// `target/<profile>/`, where a stale one from an earlier `cargo build` may sit.
+/// The cdylib cargo built for this package (the newer of `target/<profile>/` and `deps/`,
+/// refused when older than its sources: see `llmbench-testsupport`).
 fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe
-        .parent()
-        .expect("test executable lives in target/<profile>/deps");
-    deps.join(llmbench_plugin_host::library_file_name(env!(
-        "CARGO_PKG_NAME"
-    )))
+    llmbench_testsupport::built_plugin(env!("CARGO_PKG_NAME"))
 }
 
 fn fixtures() -> PathBuf {
@@ -55,15 +50,24 @@ fn set_fake_key() {
     });
 }
 
-/// The grader, with `options` merged over `{"harness": "harness.py"}`.
+/// The suite's harness library, relative to `tests/fixtures/` (the fixture harness uses it).
+const HARNESSLIB: &str = "../../../../configs/tasks/harnesslib.py";
+
+/// The grader, with `options` merged over
+/// `{"harness": "harness.py", "extra-files": [HARNESSLIB]}` (a given `extra-files` is added to).
 fn try_grader(options: serde_json::Value) -> Result<PluginGrader, LoadError> {
     set_fake_key();
     let plugin = llmbench_plugin_host::load(&library()).expect("plugin loads");
     assert_eq!(plugin.meta().kind, PluginKind::Grader);
     assert_eq!(plugin.meta().name, "grader-python-exec");
-    let mut all = serde_json::json!({ "harness": "harness.py" });
+    let mut all = serde_json::json!({ "harness": "harness.py", "extra-files": [HARNESSLIB] });
     for (k, v) in options.as_object().expect("options are an object") {
-        all[k] = v.clone();
+        if k == "extra-files" {
+            let files = all[k].as_array_mut().expect("a list");
+            files.extend(v.as_array().expect("extra-files is a list").iter().cloned());
+        } else {
+            all[k] = v.clone();
+        }
     }
     let context = PluginContext {
         config_dir: fixtures(),

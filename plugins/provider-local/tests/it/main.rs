@@ -35,15 +35,8 @@ fn model() -> Model {
     Model::load(&model_path()).expect("the default model loads")
 }
 
-/// The cdylib cargo built along with this test: `target/<profile>/deps/lib<name>.so`, next to
-/// this test executable. (`cargo test` does not copy it up to `target/<profile>/`, so the copy
-/// there can be stale or missing.)
+/// This package's cdylib, as cargo last built it (refused if stale: see
+/// `llmbench_testsupport::built_plugin`).
 fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe
-        .parent()
-        .expect("test executable lives in target/<profile>/deps");
-    deps.join(llmbench_plugin_host::library_file_name(env!(
-        "CARGO_PKG_NAME"
-    )))
+    llmbench_testsupport::built_plugin(env!("CARGO_PKG_NAME"))
 }

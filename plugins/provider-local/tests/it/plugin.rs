@@ -44,8 +44,10 @@ async fn the_plugin_answers_with_usage_and_time_to_first_token() {
     let started = std::time::Instant::now();
     let again = p.complete(&r).await.unwrap();
     assert_eq!(again.text, c.text, "greedy: the same answer");
+    // The cancelled request would decode for tens of seconds more; a short answer takes
+    // about a second.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(15),
         "the cancelled request kept the worker busy for {:?}",
         started.elapsed()
     );

@@ -31,14 +31,25 @@ async fn dropping_a_request_stops_decoding() {
     let long = request(crate::LONG_ANSWER, 3000);
     let outcome = tokio::time::timeout(Duration::from_millis(800), p.complete(&long)).await;
     assert!(outcome.is_err(), "the request should still be decoding");
+    // Decoding ends either cancelled or completed (the whole answer takes tens of seconds):
+    // wait for whichever comes first, then check it was the cancellation. The deadline only
+    // keeps a broken build from hanging.
     let dropped_at = Instant::now();
-    while p.stats().cancelled.load(Ordering::Relaxed) == 0 {
+    let stats = p.stats();
+    while stats.cancelled.load(Ordering::Relaxed) == 0
+        && stats.completed.load(Ordering::Relaxed) == 0
+    {
         assert!(
-            dropped_at.elapsed() < Duration::from_secs(2),
-            "decoding did not stop after the request was dropped"
+            dropped_at.elapsed() < Duration::from_secs(120),
+            "decoding neither stopped nor finished"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(
+        stats.cancelled.load(Ordering::Relaxed),
+        1,
+        "decoding did not stop after the request was dropped"
+    );
     // Under load the request may still have been reading its prompt: then no token at all.
     let tokens = p.stats().output_tokens.load(Ordering::Relaxed);
     assert!(tokens < 3000, "{tokens}");

@@ -9,9 +9,10 @@
 //! `llmbench_last_success_timestamp_seconds` stays and the staleness alert can fire.
 
 use llmbench_config::Config;
+use llmbench_metrics::{CONTENT_TYPE, Metrics, SweepOutcome};
 use llmbench_store::{Store, StoreError};
 
-use crate::{Metrics, SweepOutcome, account_run, provider_labels};
+use crate::{account_run, provider_labels, set_build_info};
 
 /// The Pushgateway job name.
 pub const JOB: &str = "llmbench";
@@ -65,7 +66,7 @@ pub async fn push_sweep(
 ) -> Result<SweepOutcome, PushSweepError> {
     let sweep = config.sweep_name();
     let max_error_ratio = config.schedule.as_ref().map_or(0.1, |s| s.max_error_ratio);
-    metrics.set_build_info(config);
+    set_build_info(metrics, config);
     let interval = config.schedule.as_ref().and_then(|s| match s.trigger {
         llmbench_config::Trigger::Interval(every) => Some(every.as_secs_f64()),
         llmbench_config::Trigger::Cron { .. } => None,
@@ -150,7 +151,7 @@ pub async fn push(
         PushMethod::Update => client.post(&url),
     };
     let response = request
-        .header(reqwest::header::CONTENT_TYPE, crate::CONTENT_TYPE)
+        .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
         .body(body)
         .send()
         .await

@@ -1,0 +1,242 @@
+//! What a run remembers of its inputs: each sample's request as sent (deduplicated by hash),
+//! and the bytes of every file the run read.
+
+use llmbench_core::CompletionRequest;
+use rusqlite::{OptionalExtension, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use crate::{Store, StoreError};
+
+/// The lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+/// A request's canonical JSON and its hash: the request without its per-sample `sample` key
+/// (which names the sample, is never sent to a model, and would make every row unique),
+/// serialized with object keys sorted, and the lowercase hex SHA-256 of that text.
+///
+/// Two samples that sent the same thing (the repeats of an item without a seed, the same
+/// item asked of two providers of one model) share one stored request.
+pub fn request_hash(request: &CompletionRequest) -> (String, String) {
+    let mut value = serde_json::to_value(request).expect("a request serializes");
+    if let Some(object) = value.as_object_mut() {
+        object.remove("sample");
+    }
+    // Through `Value`, whose maps are sorted by key: the text does not depend on the
+    // struct's field order.
+    let json = canonical(&value);
+    (sha256_hex(json.as_bytes()), json)
+}
+
+/// `value` as compact JSON with every object's keys in sorted order.
+fn canonical(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// What a file a run read was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileRole {
+    /// The config file itself.
+    Config,
+    /// A task's `prompt-file`.
+    Prompt,
+    /// A task's `items-file`, or the cached file of a named `dataset`.
+    Items,
+    /// A file a plugin was told to read in its options.
+    PluginFile,
+}
+
+impl FileRole {
+    pub const ALL: [FileRole; 4] = [Self::Config, Self::Prompt, Self::Items, Self::PluginFile];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Prompt => "prompt",
+            Self::Items => "items",
+            Self::PluginFile => "plugin-file",
+        }
+    }
+}
+
+impl std::fmt::Display for FileRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FileRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| format!("unknown file role `{s}`"))
+    }
+}
+
+/// A file a run read, as it read it: stored with the run ([`Store::create_run_with_files`])
+/// and read back ([`Store::run_files`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RunFile {
+    pub role: FileRole,
+    /// The path as resolved when the file was read (absolute for files a config names).
+    pub path: String,
+    /// The file's bytes as they were on disk (compressed, for a `.gz` items file).
+    pub bytes: Vec<u8>,
+}
+
+impl RunFile {
+    /// The lowercase hex SHA-256 of the bytes.
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.bytes)
+    }
+}
+
+impl std::fmt::Debug for RunFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunFile")
+            .field("role", &self.role)
+            .field("path", &self.path)
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .finish()
+    }
+}
+
+/// Stores `files` for `run_id` in `tx`: their bytes once per content, their rows in order.
+pub(crate) fn insert_run_files(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    files: &[RunFile],
+) -> rusqlite::Result<()> {
+    let mut content = tx.prepare_cached(
+        "INSERT INTO file_contents (sha256, bytes) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    let mut row = tx.prepare_cached(
+        "INSERT INTO run_files (run_id, position, role, path, sha256, size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (position, file) in files.iter().enumerate() {
+        let sha = file.sha256();
+        content.execute(params![sha, file.bytes])?;
+        row.execute(params![
+            run_id,
+            position as i64,
+            file.role.as_str(),
+            file.path,
+            sha,
+            file.bytes.len() as i64,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Stores `request` (once per content) in `tx`; returns its hash.
+pub(crate) fn insert_request(
+    tx: &Transaction<'_>,
+    request: &CompletionRequest,
+) -> rusqlite::Result<String> {
+    let (hash, json) = request_hash(request);
+    tx.prepare_cached(
+        "INSERT INTO requests (hash, request_json) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![hash, json])?;
+    Ok(hash)
+}
+
+/// The stored JSON of a request back to a request (its `sample` is `None`).
+pub(crate) fn parse_request(json: &str) -> Result<CompletionRequest, String> {
+    serde_json::from_str(json).map_err(|e| format!("stored request: {e}"))
+}
+
+impl Store {
+    /// The files run `run_id` read, in the order it read them, with their bytes. Empty for a
+    /// run stored before schema version 5 (it stored only its config text,
+    /// [`crate::StoredRun::config_toml`]). A stored file whose bytes no longer match their
+    /// hash is reported as [`StoreError::Corrupt`].
+    pub fn run_files(&self, run_id: &str) -> Result<Vec<RunFile>, StoreError> {
+        self.require_run(run_id)?;
+        let sql_err = |source| self.sql_err("read a run's files", source);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.role, f.path, f.sha256, c.bytes FROM run_files f
+                 JOIN file_contents c ON c.sha256 = f.sha256
+                 WHERE f.run_id = ?1 ORDER BY f.position",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([run_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(sql_err)?;
+        rows.into_iter()
+            .map(|(role, path, sha, bytes)| {
+                let role = role
+                    .parse()
+                    .map_err(|e| self.corrupt("run_files", format!("run `{run_id}`: {e}")))?;
+                let file = RunFile { role, path, bytes };
+                if file.sha256() != sha {
+                    return Err(self.corrupt(
+                        "file_contents",
+                        format!(
+                            "run `{run_id}`: the stored copy of {} does not match its SHA-256 {sha}",
+                            file.path
+                        ),
+                    ));
+                }
+                Ok(file)
+            })
+            .collect()
+    }
+
+    /// Whether run `run_id` stored the files it read (runs stored from schema version 5
+    /// on): when it did not, its inputs can only be read again from disk, as they are now.
+    pub fn run_stored_files(&self, run_id: &str) -> Result<bool, StoreError> {
+        self.require_run(run_id)?;
+        self.conn
+            .query_row(
+                "SELECT 1 FROM run_files WHERE run_id = ?1 LIMIT 1",
+                [run_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|source| self.sql_err("read a run's files", source))
+    }
+
+    /// How many distinct requests the store holds (every run's samples share them).
+    pub fn request_count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM requests", [], |row| row.get(0))
+            .map_err(|source| self.sql_err("count stored requests", source))
+    }
+}
