@@ -6,6 +6,8 @@
 #   sandbox bubblewrap: the sandbox of grader-python-exec
 #   metrics prometheus and prometheus-pushgateway: the metrics integration test
 #   browser chromium: the HTML report's headless-browser test
+#   deploy  kubernetes-validate (from the Python registry, into a venv under target/deploy-venv)
+#           and python3-venv: the schema check of deploy/kubernetes
 #   all     every group above (what `cargo xtask ci` installs)
 #
 # Idempotent: each package is checked with `dpkg -s` first; `apt-get update` runs only when
@@ -13,20 +15,28 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,12s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,14s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
 [ "$#" -gt 0 ] || usage
 
 wanted=()
+want_deploy=0
 for group in "$@"; do
     case "$group" in
         build) wanted+=(cmake libclang-dev) ;;
         sandbox) wanted+=(bubblewrap) ;;
         metrics) wanted+=(prometheus prometheus-pushgateway) ;;
         browser) wanted+=(chromium) ;;
-        all) wanted+=(cmake libclang-dev bubblewrap prometheus prometheus-pushgateway chromium) ;;
+        deploy)
+            wanted+=(python3-venv)
+            want_deploy=1
+            ;;
+        all)
+            wanted+=(cmake libclang-dev bubblewrap prometheus prometheus-pushgateway chromium python3-venv)
+            want_deploy=1
+            ;;
         -h | --help) usage ;;
         *)
             echo "install-deps: unknown group '$group'" >&2
@@ -42,8 +52,24 @@ for pkg in "${wanted[@]}"; do
     fi
 done
 
+# kubernetes-validate ships the Kubernetes API schemas; it goes into a venv under target/ (the
+# test of deploy/ runs target/deploy-venv/bin/kubernetes-validate), installed only when missing.
+install_deploy() {
+    local root venv
+    root="$(cd "$(dirname "$0")/.." && pwd)"
+    venv="$root/target/deploy-venv"
+    if [ -x "$venv/bin/kubernetes-validate" ]; then
+        echo "install-deps: already installed: kubernetes-validate ($venv)"
+        return
+    fi
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet 'kubernetes-validate==1.*'
+    echo "install-deps: installed kubernetes-validate into $venv"
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "install-deps: already installed: ${wanted[*]}"
+    if [ "$want_deploy" -eq 1 ]; then install_deploy; fi
     exit 0
 fi
 
@@ -66,3 +92,4 @@ echo "install-deps: installing ${missing[*]}"
 "${sudo[@]}" apt-get update
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 echo "install-deps: installed ${missing[*]}"
+if [ "$want_deploy" -eq 1 ]; then install_deploy; fi

@@ -3,8 +3,9 @@
 //! - `bench [--config FILE] [llmbench run options]`: install what the build needs, build the
 //!   host and every plugin in one cargo invocation (so their ABI matches), run the sweep and
 //!   print the table. Without `--config`, runs `configs/default.toml`.
-//! - `ci`: what CI runs (`.ci/run` calls it): setup, format check, the whole test suite.
-//! - `perf [throughput|match|local|exec|humaneval|scrape|all]`: benchmark programs, built in
+//! - `ci`: what CI runs (`.ci/run` calls it): setup, format check, clippy with `-D warnings`,
+//!   the build, then the whole test suite (tidy tests included).
+//! - `perf [throughput|match|million|local|exec|humaneval|scrape|view|all]`: benchmark programs, built in
 //!   release (see `perf.rs`).
 //! - `fuzz [--seconds N] [--seed S] [TARGET]`: every fuzz target of `llmbench-fuzz` (or one)
 //!   for N seconds each (default 60), built in release (see `fuzz.rs`).
@@ -18,8 +19,10 @@
 mod codegen;
 mod fuzz;
 mod perf;
+mod perf_view;
 mod scaffold;
 mod tidy;
+mod unused_deps;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,7 +43,7 @@ fn main() -> anyhow::Result<()> {
         "new" => scaffold::new(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput|match|local|exec|humaneval|scrape|all] | codegen [--check] | new provider|grader|reporter NAME | fuzz [--seconds N] [--seed S] [TARGET]>"
+                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput|match|million|local|exec|humaneval|scrape|view|all] | codegen [--check] | new provider|grader|reporter NAME | fuzz [--seconds N] [--seed S] [TARGET]>"
             );
             bail!("unknown command `{command}`")
         }
@@ -145,6 +148,16 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
 fn ci() -> anyhow::Result<()> {
     setup()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // Lints fail the build here (the workspace lints only warn while editing). The unused
+    // dependency check and the dependency rules are tidy tests, run with the tests below.
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // Build first: end-to-end tests load the plugins next to the `llmbench` binary
     // (target/debug), where `cargo build` puts them and `cargo test` may not.
     run(cargo().args(["build", "--workspace"]))?;

@@ -2,7 +2,11 @@
 //!
 //! - `local`: the in-process model's prompt and decode tokens/s measured through the runner
 //!   and the plugin (from the stored completions), beside the bare decode loop over the same
-//!   engine, model, threads and prompt (`provider-local`'s `decode_bench` example).
+//!   engine, model, threads and prompt (`provider-local`'s `decode_bench` example). Then the
+//!   batched figure (release build): 4 repeats of the founding task (`race-condition`)
+//!   through `llmbench run`, one request at a time against `parallel-sequences = 4`: total
+//!   output tokens/s over the span of the samples, target at least 2x, greedy answers
+//!   identical.
 //! - `exec`: sandboxed execution gradings per second (`grader-python-exec`'s example).
 //! - `scrape`: `/metrics` scrape time with 50 models x 20 tasks of series.
 //! - `throughput`: N samples through the real runner, the OpenAI provider plugin and the
@@ -14,9 +18,16 @@
 //!   samples, each graded against its item's reference answer: the item's `expected`
 //!   variable, then `expected = "{{ expected }}"`, options rendered per item), beside the
 //!   same run with `grader-regex`: harness CPU per sample, target no worse than regex's.
+//! - `million [N]`: memory flat in the size of the sweep, reports that scale: N samples
+//!   (1,000,000 by default) through the `throughput` setup at 0 ms, its peak RSS against the
+//!   target (under 100 MB); then `report --format console|markdown|html` and `export` on that
+//!   store (cached under `target/perf-million-N/`): wall time and peak RSS of each (targets:
+//!   under 10 s and 100 MB per report) and the HTML page's size (target: under 5 MB).
 //! - `humaneval`: sandboxed per-item grading throughput: `configs/humaneval.toml` replaying
 //!   the dataset's 164 canonical solutions at concurrency 2 (each graded by running the
 //!   problem's own tests in the sandbox). Target: at least 10 gradings/s.
+//! - `view`: `llmbench view` on 100,000 samples over 50 runs: the runs list and filtered
+//!   sample pages, each under 200 ms (`perf_view.rs`).
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -60,6 +71,7 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
                 .arg(task.join("calibration/wrong-original-code.md")))
         }
         "scrape" => run(cargo().args(["bench", "-p", "llmbench-serve", "--bench", "scrape"])),
+        "view" => crate::perf_view::perf_view(),
         "match" => {
             build(&[
                 "llmbench-cli",
@@ -99,6 +111,22 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
             eprintln!("machine: {}", machine());
             Ok(())
         }
+        "million" => {
+            build(&[
+                "llmbench-cli",
+                "provider-openai",
+                "grader-regex",
+                "reporter-markdown",
+            ])?;
+            let samples = match args.get(1) {
+                Some(n) => n
+                    .replace('_', "")
+                    .parse()
+                    .context("perf million [SAMPLES]")?,
+                None => 1_000_000,
+            };
+            million(samples)
+        }
         "all" => {
             perf(&["throughput".to_owned()])?;
             perf(&["match".to_owned()])?;
@@ -108,7 +136,7 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
             perf(&["scrape".to_owned()])
         }
         other => bail!(
-            "unknown benchmark `{other}` (throughput, match, local, exec, humaneval, scrape, all)"
+            "unknown benchmark `{other}` (throughput, match, million, local, exec, humaneval, scrape, view, all)"
         ),
     }
 }
@@ -233,7 +261,27 @@ fn throughput_graded(
     concurrency: usize,
     grader: Grader,
 ) -> anyhow::Result<Throughput> {
-    let dir = tempfile_dir()?;
+    throughput_in(
+        &tempfile_dir()?,
+        samples,
+        latency,
+        concurrency,
+        grader,
+        true,
+    )
+}
+
+/// A throughput run in `dir` (its items, config and `results/` store), removed afterwards
+/// when `remove`.
+fn throughput_in(
+    dir: &std::path::Path,
+    samples: usize,
+    latency: Duration,
+    concurrency: usize,
+    grader: Grader,
+    remove: bool,
+) -> anyhow::Result<Throughput> {
+    std::fs::create_dir_all(dir)?;
     let port = free_port()?;
     let exe = release().join("llmbench");
     let server = Server(
@@ -311,7 +359,9 @@ max-tokens = 64
     if !status.success() {
         bail!("llmbench run failed: {status}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if remove {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(Throughput {
         grader,
         samples,
@@ -321,6 +371,102 @@ max-tokens = 64
         cpu: usage.0,
         max_rss_kib: usage.1,
     })
+}
+
+/// Peak RSS targets of `perf million`: the sweep, and each report of it.
+const MILLION_RSS_MB: f64 = 100.0;
+/// Each report of the million-sample run within this many seconds.
+const MILLION_REPORT_SECONDS: f64 = 10.0;
+/// The HTML page of the million-sample run under this many bytes.
+const MILLION_HTML_BYTES: u64 = 5_000_000;
+
+/// `perf million [N]`: N samples (1,000,000 by default) through the runner against the mock
+/// server at 0 ms (the throughput benchmark's setup), then `report --format
+/// console|markdown|html` and `export` on that store: wall time, peak RSS, output size. The
+/// store is kept under `target/perf-million-N/` and reused by the next run (delete the
+/// directory to measure the sweep again).
+fn million(samples: usize) -> anyhow::Result<()> {
+    let dir = root().join(format!("target/perf-million-{samples}"));
+    let results = dir.join("results");
+    let done = dir.join("run-finished");
+    let exe = release().join("llmbench");
+    let mut lines = Vec::new();
+    if done.exists() {
+        lines.push(format!(
+            "sweep: {samples} samples: cached store in {} (delete it to measure the sweep again): {}",
+            dir.display(),
+            std::fs::read_to_string(&done)?.trim()
+        ));
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = throughput_in(&dir, samples, Duration::ZERO, 64, Grader::Regex, false)?;
+        let mb = t.max_rss_kib as f64 / 1024.0;
+        let line = format!(
+            "{}; target: under {MILLION_RSS_MB:.0} MB peak RSS: {}",
+            t.line(),
+            verdict(mb < MILLION_RSS_MB)
+        );
+        std::fs::write(&done, &line)?;
+        lines.push(line);
+    }
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out)?;
+    for format in ["console", "markdown", "html"] {
+        let file = out.join(format!("report.{format}"));
+        let started = Instant::now();
+        let child = Command::new(&exe)
+            .args(["report", "latest", "--format", format, "--output-dir"])
+            .arg(&results)
+            .arg("--output")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .spawn()?;
+        let (status, (_, rss)) = wait_with_usage(child)?;
+        let wall = started.elapsed().as_secs_f64();
+        if !status.success() {
+            bail!("llmbench report --format {format} failed: {status}");
+        }
+        let bytes = std::fs::metadata(&file)?.len();
+        let mb = rss as f64 / 1024.0;
+        let mut line = format!(
+            "report --format {format}: {samples} samples: {wall:.2} s, peak RSS {mb:.1} MB, {:.2} MB written; target: under {MILLION_REPORT_SECONDS:.0} s and {MILLION_RSS_MB:.0} MB: {}",
+            bytes as f64 / 1e6,
+            verdict(wall < MILLION_REPORT_SECONDS && mb < MILLION_RSS_MB)
+        );
+        if format == "html" {
+            line.push_str(&format!(
+                "; page under {:.0} MB: {}",
+                MILLION_HTML_BYTES as f64 / 1e6,
+                verdict(bytes < MILLION_HTML_BYTES)
+            ));
+        }
+        lines.push(line);
+    }
+    let file = out.join("export.jsonl");
+    let started = Instant::now();
+    let child = Command::new(&exe)
+        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
+        .arg(&results)
+        .arg("--output")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let (status, (_, rss)) = wait_with_usage(child)?;
+    let wall = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("llmbench export failed: {status}");
+    }
+    lines.push(format!(
+        "export --format jsonl: {samples} samples: {wall:.2} s, peak RSS {:.1} MB, {:.1} MB written (streams; no target)",
+        rss as f64 / 1024.0,
+        std::fs::metadata(&file)?.len() as f64 / 1e6
+    ));
+    eprintln!();
+    for line in lines {
+        eprintln!("{line}");
+    }
+    eprintln!("machine: {}", machine());
+    Ok(())
 }
 
 /// What the HumanEval grading run measured.
@@ -681,5 +827,144 @@ prompt-file = "prompt.txt"
         bare["prompt_tokens"], bare["output_tokens"]
     );
     eprintln!("machine: {}", machine());
+    local_batched()
+}
+
+/// The founding task's repeats for the batched figure, and how many tokens each may answer
+/// (its config allows 2048, minutes per answer here; 256 tokens keep the run under a minute).
+const BATCH_REPEATS: usize = 4;
+const BATCH_MAX_TOKENS: u32 = 256;
+/// `parallel-sequences = 4` should at least double the tokens/s of one request at a time.
+const BATCH_TARGET: f64 = 2.0;
+
+/// What one run of the founding task's repeats produced.
+struct LocalRun {
+    output_tokens: f64,
+    /// From the first sample's start (its end less its latency) to the last one's end.
+    span_seconds: f64,
+    texts: Vec<String>,
+}
+
+impl LocalRun {
+    fn rate(&self) -> f64 {
+        self.output_tokens / self.span_seconds
+    }
+}
+
+/// 4 repeats of the founding task through `llmbench run` (release), one request at a time
+/// and with `parallel-sequences = 4`: total output tokens/s, the speed-up and its target.
+fn local_batched() -> anyhow::Result<()> {
+    build(&["llmbench-cli", "provider-local"])?;
+    let sequential = local_run(1)?;
+    let batched = local_run(BATCH_REPEATS)?;
+    let _ = std::fs::remove_dir(tempfile_dir()?);
+    let speedup = batched.rate() / sequential.rate();
+    let identical = batched.texts == sequential.texts;
+    eprintln!();
+    eprintln!(
+        "local model batched (the founding task `race-condition`, {BATCH_REPEATS} repeats, greedy, up to {BATCH_MAX_TOKENS} tokens, 1 thread, release build):"
+    );
+    for (label, run) in [
+        ("one at a time        ", &sequential),
+        ("parallel-sequences 4 ", &batched),
+    ] {
+        eprintln!(
+            "  {label}: {:.0} output tokens in {:.2} s = {:.1} tok/s",
+            run.output_tokens,
+            run.span_seconds,
+            run.rate()
+        );
+    }
+    eprintln!(
+        "  speed-up {speedup:.2}x (target >= {BATCH_TARGET:.0}x: {}); greedy answers identical to one at a time: {}",
+        verdict(speedup >= BATCH_TARGET),
+        if identical { "yes" } else { "NO" }
+    );
+    eprintln!("machine: {}", machine());
     Ok(())
+}
+
+/// The founding task's repeats with the given `parallel-sequences` (and as much concurrency).
+fn local_run(parallel: usize) -> anyhow::Result<LocalRun> {
+    let dir = tempfile_dir()?.join(format!("batched-{parallel}"));
+    std::fs::create_dir_all(&dir)?;
+    let task = root().join("configs/tasks/race-condition");
+    let config = dir.join("founding.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[run]
+repeats = {BATCH_REPEATS}
+concurrency = {parallel}
+plugin-dir = "{plugins}"
+
+[providers.local]
+plugin = "provider-local"
+model = "smollm2-135m-instruct"
+concurrency = {parallel}
+max-tokens = {BATCH_MAX_TOKENS}
+[providers.local.options]
+threads = 1
+parallel-sequences = {parallel}
+
+[tasks.race-condition]
+prompt-file = "{task}/task.md"
+items-file = "{task}/items.jsonl"
+"#,
+            plugins = release().display(),
+            task = task.display(),
+        ),
+    )?;
+    let exe = release().join("llmbench");
+    let results = dir.join("results");
+    let status = Command::new(&exe)
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--output-dir")
+        .arg(&results)
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("llmbench run failed: {status}");
+    }
+    let export = Command::new(&exe)
+        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
+        .arg(&results)
+        .output()?;
+    if !export.status.success() {
+        bail!("llmbench export failed: {}", export.status);
+    }
+    let mut output_tokens = 0.0;
+    let mut first_start = f64::INFINITY;
+    let mut last_end = f64::NEG_INFINITY;
+    let mut texts = Vec::new();
+    for line in String::from_utf8(export.stdout)?.lines() {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        let number = |k: &str| {
+            row[k]
+                .as_f64()
+                .with_context(|| format!("`{k}` missing in {row}"))
+        };
+        let finished: jiff::Timestamp = row["finished_at"]
+            .as_str()
+            .with_context(|| format!("`finished_at` missing in {row}"))?
+            .parse()?;
+        let end = finished.as_millisecond() as f64 / 1000.0;
+        output_tokens += number("output_tokens")?;
+        first_start = first_start.min(end - number("latency_seconds")?);
+        last_end = last_end.max(end);
+        texts.push(row["text"].as_str().unwrap_or_default().to_owned());
+    }
+    if texts.len() != BATCH_REPEATS {
+        bail!(
+            "expected {BATCH_REPEATS} samples, the run stored {}",
+            texts.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(LocalRun {
+        output_tokens,
+        span_seconds: last_end - first_start,
+        texts,
+    })
 }

@@ -299,6 +299,11 @@ mod tests {
                 "llmbench-metrics",
             ],
         ),
+        // `llmbench view`: reads the store, renders with the report's code.
+        (
+            "llmbench-view",
+            &["llmbench-core", "llmbench-store", "llmbench-report"],
+        ),
         (
             "llmbench-conformance",
             &[

@@ -26,6 +26,10 @@ pub(crate) enum ExitCode {
     /// The sweep ran, but every request to some model failed (no answer at all for that
     /// model, e.g. every request refused with HTTP 401); the reason is printed in one line.
     NoAnswers = 7,
+    /// Busy: `llmbench serve` found another `llmbench serve` running the same sweep with the
+    /// same results store (its lock file, or the store's run lock: kind `run_busy`); nothing
+    /// was done.
+    Busy = 8,
     /// Interrupted (Ctrl-C or SIGTERM); what finished is stored, `llmbench resume RUN_ID`
     /// runs the rest.
     Interrupted = 130,
@@ -33,7 +37,7 @@ pub(crate) enum ExitCode {
 
 impl ExitCode {
     /// Every code, in increasing order.
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 10] = [
         Self::Done,
         Self::Failed,
         Self::Usage,
@@ -42,6 +46,7 @@ impl ExitCode {
         Self::GateFailed,
         Self::Budget,
         Self::NoAnswers,
+        Self::Busy,
         Self::Interrupted,
     ];
 
@@ -68,6 +73,9 @@ impl ExitCode {
             Self::Budget => "stopped by the spend cap (`max-cost-usd`); what finished is stored",
             Self::NoAnswers => {
                 "every request to some model failed (no answer to grade, e.g. all refused with HTTP 401); the reason is printed in one line; what finished is stored"
+            }
+            Self::Busy => {
+                "`llmbench serve`: another `llmbench serve` is running the same sweep with the same results store; nothing was done"
             }
             Self::Interrupted => "interrupted; what finished is stored",
         }

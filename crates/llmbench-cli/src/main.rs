@@ -7,6 +7,7 @@ mod datasets;
 mod exit;
 mod export;
 mod gate;
+mod merge;
 mod models;
 mod outcome;
 mod plan;
@@ -14,9 +15,12 @@ mod progress;
 mod replay;
 mod report;
 mod runs;
+mod shard;
+mod status;
 mod stores;
 mod sweep;
 mod validate;
+mod view;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -54,7 +58,15 @@ enum Command {
         /// (`http://host:9091`), grouped as job `llmbench` and the sweep's name.
         #[arg(long, value_name = "URL")]
         push_gateway: Option<String>,
+        #[command(flatten)]
+        shard: shard::ShardArgs,
     },
+    /// Import the stores of a sharded sweep's shards into one store (merging twice changes
+    /// nothing; a sample stored differently by two of them is refused).
+    Merge(merge::MergeArgs),
+    /// A sharded run's progress per shard: planned, done, failed, last sample time; which
+    /// shards have not started or stopped early.
+    Status(status::StatusArgs),
     /// Run the config's sweep on its `[schedule]`, serving /metrics and /healthz, until
     /// SIGTERM or Ctrl-C (then the running sweep is checkpointed and resumed next time).
     Serve {
@@ -118,6 +130,9 @@ enum Command {
               value_parser = clap::value_parser!(u32).range(1..))]
         pass_at_k: Vec<u32>,
     },
+    /// Serve a local web app over a results store: runs, reports with live progress,
+    /// samples with their evidence, comparisons (read-only, on 127.0.0.1 by default).
+    View(view::ViewArgs),
     /// List the runs in a results store.
     Runs {
         /// The directory of the results store. Default: `./llmbench-results`.
@@ -264,6 +279,7 @@ pub(crate) const EXIT_STORE: u8 = exit::ExitCode::Store.code();
 pub(crate) const EXIT_BUDGET: u8 = exit::ExitCode::Budget.code();
 pub(crate) const EXIT_NO_ANSWERS: u8 = exit::ExitCode::NoAnswers.code();
 pub(crate) const EXIT_INTERRUPTED: u8 = exit::ExitCode::Interrupted.code();
+pub(crate) const EXIT_BUSY: u8 = exit::ExitCode::Busy.code();
 
 fn main() -> std::process::ExitCode {
     let matches = command().get_matches();
@@ -349,6 +365,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             repeats,
             replay,
             push_gateway,
+            shard,
         } => {
             let config = config.into_path();
             datasets::fetch_missing_for_run(&config)?;
@@ -366,7 +383,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 config.run.repeats = r;
             }
             validate::check_plugins(&config, dirs.plugin_dir.as_deref())?;
-            runtime().block_on(sweep::run_new(config, dirs, push_gateway))
+            runtime().block_on(shard::run(config, dirs, push_gateway, shard))
         }
         Command::Serve {
             config,
@@ -396,6 +413,11 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 .await
                 .map_err(|e| match e {
                     llmbench_serve::ServeError::NoSchedule { .. } => Failure::new(EXIT_CONFIG, e),
+                    // Another `serve` of the sweep, or another process running its run.
+                    e @ llmbench_serve::ServeError::Locked { .. } => Failure::new(EXIT_BUSY, e),
+                    llmbench_serve::ServeError::Store(e) if e.kind() == "run_busy" => {
+                        Failure::new(EXIT_BUSY, e)
+                    }
                     e @ llmbench_serve::ServeError::Store(_) => Failure::new(EXIT_STORE, e),
                     e => Failure::new(1, e),
                 })?;
@@ -406,6 +428,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Gate(args) => gate::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Status(args) => status::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Datasets(args) => datasets::run(args),
         Command::Export {
@@ -449,6 +473,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             tracing::info!(rows, "exported");
             Ok(EXIT_DONE)
         }
+        Command::View(args) => view::run(args),
         Command::Runs { output_dir } => {
             let store = open_store(&output_dir.unwrap_or_else(default_output_dir))?;
             print(&runs::render(&store)?);

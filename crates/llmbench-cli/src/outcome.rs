@@ -3,44 +3,44 @@
 //! exits [`crate::exit::ExitCode::NoAnswers`] with the reason in one line, so that a CI job
 //! can tell it from a sweep that worked.
 
-use std::collections::BTreeMap;
-
-use llmbench_core::{RunReport, SampleStatus};
+use llmbench_core::RunReport;
+use llmbench_report::stats::Bootstrap;
+use llmbench_report::summary::Summary;
 
 /// The one-line reason when every stored sample of some model failed without an answer,
 /// e.g. ``every request to `haiku` failed: 20 x auth (HTTP 401)``; `None` when every model
 /// (with stored samples) got at least one answer.
 pub(crate) fn unanswered(report: &RunReport) -> Option<String> {
+    // From the summary of every sample (the report's samples may be a selection).
+    let summary = Summary::of(
+        report,
+        &Bootstrap {
+            resamples: 0,
+            ..Bootstrap::default()
+        },
+    );
     let mut lines = Vec::new();
-    for (name, _, _) in &report.run.providers {
-        let samples: Vec<_> = report
-            .samples
-            .iter()
-            .filter(|s| &s.key.provider == name)
-            .collect();
-        if samples.is_empty() || samples.iter().any(|s| s.status == SampleStatus::Done) {
+    for m in &summary.overall {
+        if m.samples == 0 || m.samples > m.errors {
             continue;
         }
         // Kind and HTTP status, counted, most frequent first.
-        let mut causes: BTreeMap<String, usize> = BTreeMap::new();
-        for s in &samples {
-            let cause = match &s.error {
-                Some(e) => match e.http_status {
-                    Some(status) => format!("{} (HTTP {status})", e.kind.as_str()),
-                    None => e.kind.as_str().to_owned(),
-                },
-                None => "no answer".to_owned(),
-            };
-            *causes.entry(cause).or_default() += 1;
-        }
-        let mut causes: Vec<_> = causes.into_iter().collect();
-        causes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let causes = causes
+        let causes = summary
+            .error_causes
             .iter()
-            .map(|(cause, n)| format!("{n} x {cause}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        lines.push(format!("every request to `{name}` failed: {causes}"));
+            .find(|(p, _)| *p == m.provider)
+            .map(|(_, causes)| {
+                causes
+                    .iter()
+                    .map(|(cause, n)| format!("{n} x {cause}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        lines.push(format!(
+            "every request to `{}` failed: {causes}",
+            m.provider
+        ));
     }
     (!lines.is_empty()).then(|| lines.join("; "))
 }
@@ -100,6 +100,7 @@ mod tests {
                 pass_at_k: Vec::new(),
             },
             samples,
+            summary: None,
         }
     }
 

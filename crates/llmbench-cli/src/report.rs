@@ -19,6 +19,8 @@ use llmbench_plugin_host::{LoadError, PluginKind, PluginReporter};
 use llmbench_report::analysis::WinnerRule;
 use llmbench_report::html::HtmlReporter;
 use llmbench_report::reporters::{MARKDOWN_PLUGIN, ReporterChoice, UnknownFormat, choose};
+use llmbench_report::stats::Bootstrap;
+use llmbench_report::summary::SampleLimits;
 
 use crate::{
     EXIT_CONFIG, EXIT_PLUGIN, EXIT_STORE, Failure, default_output_dir, default_plugin_dir,
@@ -106,9 +108,13 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
     };
     let store = open_store(&args.output_dir.unwrap_or_else(default_output_dir))?;
     let run_id = resolve_run(&store, &args.run_id)?;
-    let report = store
-        .report(&run_id)
-        .map_err(|e| Failure::new(EXIT_STORE, e))?;
+    let report = read_bounded(
+        &store,
+        &run_id,
+        SampleLimits::default(),
+        &Bootstrap::default(),
+    )
+    .map_err(|e| Failure::new(EXIT_STORE, e))?;
     let reporter: Box<dyn Reporter> = match chosen {
         Chosen::Console => Box::new(llmbench_report::ConsoleReporter),
         Chosen::Html => {
@@ -141,6 +147,30 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
         None => print(&text),
     }
     Ok(0)
+}
+
+/// The run as reporters see it, in memory bounded whatever its size: the summary of every
+/// sample (one streaming pass, no texts) and at most `limits` samples in full, failing ones
+/// first (`llmbench_report::summary`). A run of at most `limits.full` samples keeps them all.
+pub(crate) fn read_bounded(
+    store: &llmbench_store::Store,
+    run_id: &str,
+    limits: SampleLimits,
+    bootstrap: &Bootstrap,
+) -> Result<RunReport, llmbench_store::StoreError> {
+    let info = store.run_info(run_id)?;
+    llmbench_report::summary::bounded_report(
+        info,
+        limits,
+        bootstrap,
+        |each| {
+            store.for_each_sample_outline(run_id, |s| {
+                each(&s);
+                Ok(())
+            })
+        },
+        |keys| store.samples_by_key(run_id, keys),
+    )
 }
 
 /// `--option KEY=VALUE`s as the JSON object a reporter plugin is created with.

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use llmbench_metrics::MetricId;
-use llmbench_store::{HistogramBuckets, Store, StoreError};
+use llmbench_store::{Store, StoreError};
 
 use crate::{EXIT_CONFIG, EXIT_STORE, Failure};
 
@@ -18,19 +17,8 @@ pub(crate) fn open_existing(dir: &Path) -> Result<Store, Failure> {
 /// counted in the metrics' buckets.
 pub(crate) fn open_for_writing(dir: &Path) -> Result<Store, Failure> {
     let mut store = Store::open_in_dir(dir).map_err(failure)?;
-    store.set_histogram_buckets(histogram_buckets());
+    store.set_histogram_buckets(llmbench_serve::histogram_buckets());
     Ok(store)
-}
-
-/// The buckets of the metrics crate's histograms, as the store counts run aggregates.
-pub(crate) fn histogram_buckets() -> HistogramBuckets {
-    let of = |id: MetricId| id.def().buckets.to_vec();
-    HistogramBuckets {
-        request_seconds: of(MetricId::RequestDuration),
-        first_token_seconds: of(MetricId::TimeToFirstToken),
-        output_tokens_per_second: of(MetricId::OutputTokensPerSecond),
-        grade_score: of(MetricId::GradeScore),
-    }
 }
 
 fn failure(e: StoreError) -> Failure {

@@ -62,6 +62,7 @@ pub(crate) async fn run_new(
         output_dir,
         SweepStart::New { run_id },
         push_gateway,
+        None,
     )
     .await
 }
@@ -104,16 +105,19 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
         output_dir,
         SweepStart::Resume { run_id },
         None,
+        None,
     )
     .await
 }
 
-async fn sweep(
+/// One sweep, or one shard of it (`llmbench run --shard`, [`crate::shard`]).
+pub(crate) async fn sweep(
     mut config: Config,
     dirs: Dirs,
     output_dir: PathBuf,
     start: SweepStart,
     push_gateway: Option<String>,
+    shard: Option<llmbench_runner::Shard>,
 ) -> Result<u8, Failure> {
     let estimate = llmbench_runner::estimate_cost(&config);
     check_budget(&config, &estimate, dirs.allow_over_budget)?;
@@ -142,7 +146,8 @@ async fn sweep(
         )),
     };
     let (store, result) =
-        llmbench_runner::run_sweep(&config, &plugin_dir, store, start, observer, stop).await;
+        llmbench_runner::run_sweep_sharded(&config, &plugin_dir, store, start, observer, stop, shard)
+            .await;
     progress.finish();
     let result = result.map_err(|e| match e {
         // Dataset values a grader cannot use are the config's fault, not a plugin's.
@@ -152,9 +157,20 @@ async fn sweep(
         SweepError::Build(e) => Failure::new(EXIT_PLUGIN, e),
         e => Failure::new(EXIT_STORE, e),
     })?;
-    let report = store
-        .report(&result.run_id)
-        .map_err(|e| Failure::new(EXIT_STORE, e))?;
+    // The table from one streaming pass over the samples: memory does not grow with the run.
+    let report = crate::report::read_bounded(
+        &store,
+        &result.run_id,
+        llmbench_report::summary::SampleLimits {
+            full: 30,
+            failing_per_provider: 0,
+        },
+        &llmbench_report::stats::Bootstrap {
+            resamples: 0,
+            ..llmbench_report::stats::Bootstrap::default()
+        },
+    )
+    .map_err(|e| Failure::new(EXIT_STORE, e))?;
     print(&llmbench_report::ConsoleReporter.render(&report)?);
     if let Some(gateway) = &push_gateway {
         let outcome =

@@ -294,6 +294,11 @@ pub struct ScheduleConfig {
     pub metrics_address: SocketAddr,
     /// Between 0 and 1.
     pub max_error_ratio: f64,
+    /// `keep-runs`: keep the samples of this many newest runs (at least 1); `None` keeps all.
+    pub keep_runs: Option<usize>,
+    /// `keep-days`: keep the samples of runs created less than this many days ago (at least
+    /// 1); `None` keeps all.
+    pub keep_days: Option<u32>,
 }
 
 /// When sweeps start.

@@ -65,6 +65,17 @@ pub(crate) struct RawSchedule {
     /// every sample and at most this fraction of its samples ended in a provider error
     /// (0 to 1). Default 0.1.
     pub max_error_ratio: Option<Spanned<f64>>,
+    /// Retention: after each sweep, `llmbench serve` deletes the samples (answers, grades,
+    /// attempts) of this config's runs older than the newest N (at least 1), keeping each
+    /// run's summary and its per-run aggregates, so the metrics and `llmbench runs` still
+    /// count them; reports and exports of a pruned run have no samples, and it cannot be
+    /// resumed. With `keep-days` too, a run either keeps is kept. Default: keep every run's
+    /// samples.
+    pub keep_runs: Option<Spanned<i64>>,
+    /// Retention by age: after each sweep, `llmbench serve` deletes the samples of this
+    /// config's runs created more than this many days ago (at least 1), as `keep-runs` does.
+    /// Default: keep every run's samples.
+    pub keep_days: Option<Spanned<i64>>,
 }
 
 /// `[run]`: settings for the whole run.

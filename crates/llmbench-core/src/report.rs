@@ -58,5 +58,13 @@ pub struct SampleRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run: RunInfo,
+    /// Every sample of the run; or, when [`RunReport::summary`] is set, a bounded selection
+    /// of them (failing samples first), the summary standing for all of them.
     pub samples: Vec<SampleRecord>,
+    /// What `llmbench-report` computed from every sample of the run in one streaming pass
+    /// (`llmbench_report::summary::Summary` as JSON: counts, aggregates and statistics, no
+    /// texts), so that a report of a run of any size is rendered from bounded data. `None`
+    /// when `samples` is every sample and reporters compute from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<serde_json::Value>,
 }

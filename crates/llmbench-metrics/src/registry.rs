@@ -8,6 +8,15 @@
 //! created, in a map sorted the way `gather()` sorts, and [`Metrics::render`] writes the
 //! lines straight from the live values. The output is byte for byte what `gather()` and
 //! the crate's `TextEncoder` produce (a test checks it), several times faster.
+//!
+//! # Restored histograms
+//!
+//! The crate's histograms can only be fed one observation at a time, but `llmbench serve`
+//! rebuilds its metrics from per-run aggregates (bucket counts, count and sum per run), not
+//! from every stored sample. [`Metrics::restore_histogram`] keeps such counts as a series'
+//! *restored base*, which [`Metrics::render`], [`Metrics::value`] and [`Metrics::sum`] add
+//! to the live values: bucket counts and `_count` exactly, `_sum` as the base's sum plus the
+//! live sum. `gather()` (the crate's own encoders) sees the live values only.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -43,6 +52,17 @@ struct Series {
     /// `a="x",b="y"`: the labels sorted by name, values escaped.
     text: String,
     handle: Handle,
+    /// A histogram's restored observations ([`Metrics::restore_histogram`]).
+    base: Option<Box<Base>>,
+}
+
+/// Observations of a histogram series counted elsewhere and added at exposition time.
+#[derive(Debug, Clone, PartialEq)]
+struct Base {
+    /// Per bucket, not cumulative: one count per bound, then `+Inf`.
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
 }
 
 #[derive(Debug)]
@@ -110,6 +130,16 @@ impl Metrics {
 
     /// The series of `id` with these label values, created at zero if new.
     fn handle(&self, id: MetricId, labels: &[&str]) -> Handle {
+        self.with_series(id, labels, |s| s.handle.clone())
+    }
+
+    /// Calls `f` with the series of `id` with these label values, created at zero if new.
+    fn with_series<T>(
+        &self,
+        id: MetricId,
+        labels: &[&str],
+        run: impl FnOnce(&mut Series) -> T,
+    ) -> T {
         let f = &self.families[id as usize];
         assert_eq!(
             labels.len(),
@@ -120,8 +150,8 @@ impl Metrics {
         );
         let key: Vec<String> = f.by_name.iter().map(|&i| labels[i].to_owned()).collect();
         let mut series = f.series.lock().expect("metrics lock");
-        if let Some(s) = series.get(&key) {
-            return s.handle.clone();
+        if let Some(s) = series.get_mut(&key) {
+            return run(s);
         }
         let handle = match &f.vec {
             Vecs::Counter(c) => Handle::Counter(c.with_label_values(labels)),
@@ -138,14 +168,12 @@ impl Metrics {
             escape_into(&mut text, labels[i]);
             text.push('"');
         }
-        series.insert(
-            key,
-            Series {
-                text,
-                handle: handle.clone(),
-            },
-        );
-        handle
+        let s = series.entry(key).or_insert(Series {
+            text,
+            handle,
+            base: None,
+        });
+        run(s)
     }
 
     /// Adds `value` to a counter. Negative or non-finite values are ignored.
@@ -196,20 +224,75 @@ impl Metrics {
         }
     }
 
-    /// The value of a counter or gauge series, or a histogram's observation count; 0 when
-    /// the series does not exist.
+    /// Adds observations counted elsewhere to a histogram series, created if new: `buckets`
+    /// holds per-bucket (not cumulative) counts, one per upper bound of the metric's
+    /// [`MetricDef::buckets`] then one for `+Inf`; `count` and `sum` are the observations'
+    /// number and sum. What `llmbench serve` rebuilds from stored run aggregates. Counts
+    /// that do not fit the metric's buckets (another length, or a total other than `count`)
+    /// are refused with `false`, changing nothing.
+    pub fn restore_histogram(
+        &self,
+        id: MetricId,
+        labels: &[&str],
+        buckets: &[u64],
+        count: u64,
+        sum: f64,
+    ) -> bool {
+        let def = id.def();
+        assert_eq!(
+            def.kind,
+            MetricKind::Histogram,
+            "{} is not a histogram",
+            def.name
+        );
+        if buckets.len() != def.buckets.len() + 1
+            || buckets.iter().sum::<u64>() != count
+            || !sum.is_finite()
+        {
+            tracing::warn!(
+                metric = def.name,
+                buckets = buckets.len(),
+                count,
+                "refused restored observations that do not fit the metric's buckets"
+            );
+            return false;
+        }
+        if count == 0 {
+            return true;
+        }
+        self.with_series(id, labels, |s| match &mut s.base {
+            Some(base) => {
+                for (b, n) in base.buckets.iter_mut().zip(buckets) {
+                    *b += n;
+                }
+                base.count += count;
+                base.sum += sum;
+            }
+            None => {
+                s.base = Some(Box::new(Base {
+                    buckets: buckets.to_vec(),
+                    count,
+                    sum,
+                }));
+            }
+        });
+        true
+    }
+
+    /// The value of a counter or gauge series, or a histogram's observation count (restored
+    /// ones included); 0 when the series does not exist.
     pub fn value(&self, id: MetricId, labels: &[&str]) -> f64 {
         let f = &self.families[id as usize];
         let key: Vec<String> = f.by_name.iter().map(|&i| labels[i].to_owned()).collect();
         let series = f.series.lock().expect("metrics lock");
-        series.get(&key).map_or(0.0, |s| value_of(&s.handle))
+        series.get(&key).map_or(0.0, value_of)
     }
 
     /// The sum of every series of a counter or gauge (or of a histogram's counts).
     pub fn sum(&self, id: MetricId) -> f64 {
         let f = &self.families[id as usize];
         let series = f.series.lock().expect("metrics lock");
-        series.values().map(|s| value_of(&s.handle)).sum()
+        series.values().map(value_of).sum()
     }
 
     /// Removes every series of `id` whose label `label` has the value `value`.
@@ -273,14 +356,24 @@ impl Metrics {
                         // One snapshot, so that the buckets, the sum and the count agree.
                         let m = h.metric();
                         let h = m.get_histogram();
-                        for (b, bound) in h.get_bucket().iter().zip(&f.bounds) {
-                            let count = b.cumulative_count() as f64;
+                        let base = s.base.as_deref();
+                        let mut restored = 0;
+                        for (i, (b, bound)) in h.get_bucket().iter().zip(&f.bounds).enumerate() {
+                            restored += base.map_or(0, |base| base.buckets[i]);
+                            let count = (b.cumulative_count() + restored) as f64;
                             line(&mut out, name, "_bucket", &s.text, Some(bound), count);
                         }
-                        let count = h.get_sample_count() as f64;
+                        let count = (h.get_sample_count() + base.map_or(0, |b| b.count)) as f64;
+                        let sum = match base {
+                            // No live observation: the restored sum as it is (not + 0.0,
+                            // which would turn -0.0 into 0.0).
+                            Some(base) if h.get_sample_count() == 0 => base.sum,
+                            Some(base) => base.sum + h.get_sample_sum(),
+                            None => h.get_sample_sum(),
+                        };
                         let inf = f.bounds.last().expect("+Inf");
                         line(&mut out, name, "_bucket", &s.text, Some(inf), count);
-                        line(&mut out, name, "_sum", &s.text, None, h.get_sample_sum());
+                        line(&mut out, name, "_sum", &s.text, None, sum);
                         line(&mut out, name, "_count", &s.text, None, count);
                     }
                 }
@@ -291,11 +384,13 @@ impl Metrics {
     }
 }
 
-fn value_of(handle: &Handle) -> f64 {
-    match handle {
+fn value_of(series: &Series) -> f64 {
+    match &series.handle {
         Handle::Counter(c) => c.get(),
         Handle::Gauge(g) => g.get(),
-        Handle::Histogram(h) => h.get_sample_count() as f64,
+        Handle::Histogram(h) => {
+            (h.get_sample_count() + series.base.as_ref().map_or(0, |b| b.count)) as f64
+        }
     }
 }
 
@@ -471,6 +566,49 @@ mod tests {
             m.value(MetricId::GradeScore, &["p", "e", "m", "t", "g"]),
             1.0
         );
+    }
+
+    /// Restored observations render exactly as the same observations made live, and live
+    /// ones add to them.
+    #[test]
+    fn restored_histograms_render_as_live_ones() {
+        let values = [0.004, 0.5, 0.75, 3.0, 1000.0, 0.25, 0.125];
+        let labels = ["f", "p", "m", "t", "success"];
+        let live = Metrics::new();
+        for v in values {
+            live.observe(MetricId::RequestDuration, &labels, v);
+        }
+        let restored = Metrics::new();
+        let bounds = MetricId::RequestDuration.def().buckets;
+        // In two parts (two runs), then one more observation live.
+        for part in [&values[..3], &values[3..6]] {
+            let mut buckets = vec![0; bounds.len() + 1];
+            for &v in part {
+                buckets[bounds.iter().position(|&b| v <= b).unwrap_or(bounds.len())] += 1;
+            }
+            let sum = part.iter().fold(0.0, |s, v| s + v);
+            assert!(restored.restore_histogram(
+                MetricId::RequestDuration,
+                &labels,
+                &buckets,
+                part.len() as u64,
+                sum
+            ));
+        }
+        restored.observe(MetricId::RequestDuration, &labels, values[6]);
+        assert_eq!(restored.render(), live.render());
+        assert_eq!(restored.value(MetricId::RequestDuration, &labels), 7.0);
+        assert_eq!(restored.sum(MetricId::RequestDuration), 7.0);
+        // Counts that do not fit the buckets are refused.
+        assert!(!restored.restore_histogram(MetricId::RequestDuration, &labels, &[1, 2], 3, 1.0));
+        assert!(!restored.restore_histogram(
+            MetricId::RequestDuration,
+            &labels,
+            &vec![1; bounds.len() + 1],
+            1,
+            1.0
+        ));
+        assert_eq!(restored.render(), live.render());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Small pure helpers: the token rule, prompt hashing, the echo answer, the deterministic RNG
-//! and the header time formats.
+//! Small pure helpers: the token rule, prompt hashing, the echo answer, the seeded draws of
+//! ratio mode and the header time formats.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,19 +35,12 @@ impl Fnv {
     }
 }
 
-/// The splitmix64 finaliser: a good 64-bit mix, used as a counter-based RNG.
-pub(crate) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The ratio-mode draw for request number `seq`: uniform in `[0, 1)`.
+/// The ratio-mode draw for request number `seq`: uniform in `[0, 1)`, the same for the same
+/// `seed` and `seq` (whatever order concurrent requests are answered in). The seed's generator
+/// gives a 64-bit key; the key and `seq` seed the draw.
 pub(crate) fn unit_draw(seed: u64, seq: u64) -> f64 {
-    let bits = splitmix64(seed ^ splitmix64(seq)) >> 11;
-    // 53 random bits, exactly representable.
-    bits as f64 / (1u64 << 53) as f64
+    let key = fastrand::Rng::with_seed(seed).u64(..);
+    fastrand::Rng::with_seed(key ^ seq).f64()
 }
 
 const VOCABULARY: [&str; 32] = [
@@ -58,16 +51,17 @@ const VOCABULARY: [&str; 32] = [
 ];
 
 /// The default answer for a prompt: `tokens` words, the first `mock-<16 hex of the hash>`, the
-/// rest drawn from a fixed vocabulary by the hash. Empty when `tokens == 0`.
+/// rest drawn from a fixed vocabulary by a generator seeded with the hash. Empty when
+/// `tokens == 0`.
 pub fn echo_answer(prompt_hash: u64, tokens: usize) -> String {
+    let mut rng = fastrand::Rng::with_seed(prompt_hash);
     let mut out = String::with_capacity(tokens * 8 + 24);
     for i in 0..tokens {
         if i == 0 {
             out.push_str(&format!("mock-{prompt_hash:016x}"));
         } else {
             out.push(' ');
-            let r = splitmix64(prompt_hash.wrapping_add(i as u64));
-            out.push_str(VOCABULARY[(r % VOCABULARY.len() as u64) as usize]);
+            out.push_str(VOCABULARY[rng.usize(..VOCABULARY.len())]);
         }
     }
     out

@@ -5,17 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use llmbench_core::{GradeKind, GradeOutcome, RunReport, SampleRecord, SampleStatus, median};
+use llmbench_core::{GradeKind, RunReport, SampleRecord};
 
 use crate::format::{p_value, percent, usd};
 use crate::stats::{
-    ALPHA, Bootstrap, Difference, Estimate, McNemar, PassRate, Statistic, bootstrap_interval,
-    latency_sentence, mcnemar, newcombe_difference_interval, paired_bootstrap, pass_rate,
-    pass_rate_sentence, score_sentence,
+    ALPHA, Bootstrap, Difference, Estimate, McNemar, PassRate, Statistic, latency_sentence,
+    mcnemar, newcombe_difference_interval, paired_bootstrap, pass_rate_sentence, score_sentence,
 };
 
 /// Grades of one kind for one model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KindCount {
     pub kind: GradeKind,
     pub grades: u64,
@@ -32,7 +31,7 @@ pub fn kind_name(kind: GradeKind) -> &'static str {
 }
 
 /// One provider's results, on one task or on all of them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelAnalysis {
     pub task: Option<String>,
     pub provider: String,
@@ -46,6 +45,11 @@ pub struct ModelAnalysis {
     /// Passed out of graded samples, with the Wilson interval.
     pub pass_rate: Option<PassRate>,
     pub score_mean: Option<f64>,
+    /// Samples with an answer (each has a latency).
+    #[serde(default)]
+    pub answers: u64,
+    /// The answers' latencies (in a [`crate::summary::Summary`], at most
+    /// [`crate::summary::CHART_POINTS`] of them: evenly spaced order statistics).
     pub latency_ms: Vec<f64>,
     pub ttft_ms: Vec<f64>,
     /// Bootstrap intervals when there are at least two answers.
@@ -93,112 +97,18 @@ pub fn samples_of<'a>(
         .filter(move |s| s.key.provider == provider && task.is_none_or(|t| s.key.task == t))
 }
 
-/// One analysis per provider in config order, over `task` or over all tasks.
+/// One analysis per provider in config order, over `task` or over all tasks, from the
+/// report's samples (in report order).
 pub fn analyze(
     report: &RunReport,
     task: Option<&str>,
     bootstrap: &Bootstrap,
 ) -> Vec<ModelAnalysis> {
-    report
-        .run
-        .providers
-        .iter()
-        .map(|(provider, model, label)| {
-            let samples: Vec<&SampleRecord> = samples_of(report, provider, task).collect();
-            analyze_samples(&samples, task, provider, model, label, bootstrap)
-        })
-        .collect()
-}
-
-fn analyze_samples(
-    samples: &[&SampleRecord],
-    task: Option<&str>,
-    provider: &str,
-    model: &str,
-    label: &str,
-    bootstrap: &Bootstrap,
-) -> ModelAnalysis {
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    let answers: Vec<_> = samples
-        .iter()
-        .filter_map(|s| s.completion.as_ref())
-        .collect();
-    let latency_ms: Vec<f64> = answers.iter().map(|c| ms(c.timings.latency)).collect();
-    let ttft_ms: Vec<f64> = answers
-        .iter()
-        .filter_map(|c| c.timings.time_to_first_token.map(ms))
-        .collect();
-    let inputs: Vec<f64> = answers
-        .iter()
-        .filter_map(|c| c.usage.total_input().map(|n| n as f64))
-        .collect();
-    let outputs: Vec<f64> = answers
-        .iter()
-        .filter_map(|c| c.usage.output_tokens.map(|n| n as f64))
-        .collect();
-    let costs: Vec<f64> = samples.iter().filter_map(|s| s.cost_usd).collect();
-    let verdicts: Vec<_> = samples.iter().filter_map(|s| s.verdict.as_ref()).collect();
-    let passed = verdicts.iter().filter(|v| v.pass).count() as u64;
-    let mut error_kinds: BTreeMap<String, u64> = BTreeMap::new();
-    for s in samples.iter().filter(|s| s.status == SampleStatus::Error) {
-        let kind = s.error.as_ref().map_or("unknown", |e| e.kind.as_str());
-        *error_kinds.entry(kind.to_owned()).or_default() += 1;
+    let mut builder = crate::summary::SummaryBuilder::new(&report.run);
+    for s in &report.samples {
+        builder.add(s);
     }
-    let mut error_kinds: Vec<_> = error_kinds.into_iter().collect();
-    error_kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut failing: Vec<(usize, String, u64)> = Vec::new();
-    let mut kinds =
-        [GradeKind::Check, GradeKind::Execution, GradeKind::Judgement].map(|kind| KindCount {
-            kind,
-            grades: 0,
-            passed: 0,
-        });
-    for s in samples {
-        for (position, (name, grade)) in s.grades.iter().enumerate() {
-            let k = kinds
-                .iter_mut()
-                .find(|k| k.kind == grade.kind)
-                .expect("every kind is listed");
-            k.grades += 1;
-            if grade.outcome == GradeOutcome::Pass {
-                k.passed += 1;
-            } else {
-                match failing.iter_mut().find(|(_, n, _)| n == name) {
-                    Some((_, _, count)) => *count += 1,
-                    None => failing.push((position, name.clone(), 1)),
-                }
-            }
-        }
-    }
-    failing.sort_by_key(|(position, _, _)| *position);
-    ModelAnalysis {
-        task: task.map(str::to_owned),
-        provider: provider.to_owned(),
-        model: model.to_owned(),
-        label: label.to_owned(),
-        samples: samples.len() as u64,
-        errors: samples
-            .iter()
-            .filter(|s| s.status == SampleStatus::Error)
-            .count() as u64,
-        error_kinds,
-        pass_rate: pass_rate(passed, verdicts.len() as u64),
-        score_mean: (!verdicts.is_empty())
-            .then(|| verdicts.iter().map(|v| v.score).sum::<f64>() / verdicts.len() as f64),
-        latency_median: bootstrap_interval(&latency_ms, Statistic::Median, bootstrap),
-        latency_p90: bootstrap_interval(&latency_ms, Statistic::Quantile(0.9), bootstrap),
-        latency_p95: bootstrap_interval(&latency_ms, Statistic::Quantile(0.95), bootstrap),
-        ttft_median: bootstrap_interval(&ttft_ms, Statistic::Median, bootstrap),
-        latency_ms,
-        ttft_ms,
-        input_tokens_median: median(&inputs),
-        output_tokens_median: median(&outputs),
-        cost_usd_mean: (!costs.is_empty()).then(|| costs.iter().sum::<f64>() / costs.len() as f64),
-        cost_usd_total: costs.iter().sum(),
-        cost_unknown: (samples.len() - costs.len()) as u64,
-        grade_kinds: kinds.into_iter().filter(|k| k.grades > 0).collect(),
-        failing_graders: failing.into_iter().map(|(_, n, c)| (n, c)).collect(),
-    }
+    builder.analyze(task, bootstrap)
 }
 
 /// (task, item, repeat): what makes two samples of different models comparable.
@@ -226,7 +136,7 @@ fn graded(
 
 /// Two models graded on exactly the same items: McNemar's test on pass/fail, paired
 /// bootstraps on scores and on median latency.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PairedComparison {
     pub a: String,
     pub b: String,
@@ -328,7 +238,7 @@ pub fn paired_comparison(
 }
 
 /// How the winner is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum WinnerRule {
     /// The cheapest model whose pass rate is not significantly below the best.
     #[default]
@@ -390,7 +300,7 @@ impl FromStr for WinnerRule {
 }
 
 /// How a model stands against the best pass rate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Standing {
     Best,
     /// Not significantly below the best; the test and its p-value or interval.
@@ -402,7 +312,7 @@ pub enum Standing {
 }
 
 /// The winner and the reasoning, line by line.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WinnerDecision {
     pub rule: WinnerRule,
     /// The winning provider's name and label.
@@ -432,7 +342,20 @@ pub fn choose_winner(
     rule: WinnerRule,
     bootstrap: &Bootstrap,
 ) -> WinnerDecision {
-    let models = analyze(report, None, bootstrap);
+    let summary = crate::summary::Summary::of(report, bootstrap);
+    summary
+        .winner(rule)
+        .cloned()
+        .expect("a summary decides by every rule")
+}
+
+/// [`choose_winner`] from the all-tasks analyses and the paired comparison of two providers
+/// (`None` when they were not graded on the same items).
+pub fn choose_winner_from(
+    models: &[ModelAnalysis],
+    rule: WinnerRule,
+    paired: impl Fn(&str, &str) -> Option<PairedComparison>,
+) -> WinnerDecision {
     let mut reasoning = vec![format!("Rule `{rule}`: {}.", rule.describe())];
     let graded: Vec<&ModelAnalysis> = models.iter().filter(|m| m.pass_rate.is_some()).collect();
     let rate = |m: &ModelAnalysis| m.pass_rate.map_or(0.0, |p| p.rate());
@@ -460,11 +383,11 @@ pub fn choose_winner(
         rate_text(&best_rate)
     ));
     let mut standings = Vec::new();
-    for m in &models {
+    for m in models {
         let standing = if m.provider == best.provider {
             Standing::Best
         } else if let Some(p) = m.pass_rate {
-            standing_against(report, best, m, &best_rate, &p, bootstrap)
+            standing_against(paired(&best.provider, &m.provider), &best_rate, &p)
         } else {
             Standing::Ungraded
         };
@@ -591,14 +514,11 @@ pub fn choose_winner(
 }
 
 fn standing_against(
-    report: &RunReport,
-    best: &ModelAnalysis,
-    m: &ModelAnalysis,
+    paired: Option<PairedComparison>,
     best_rate: &PassRate,
     p: &PassRate,
-    bootstrap: &Bootstrap,
 ) -> Standing {
-    if let Some(c) = paired_comparison(report, &best.provider, &m.provider, None, bootstrap) {
+    if let Some(c) = paired {
         let t = &c.mcnemar;
         let why = format!(
             "{} on {} paired item{}, {}",

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use llmbench_core::{GradeKind, ReportError, Reporter, RunReport};
 
-use crate::analysis::{ModelAnalysis, analyze, tasks};
+use crate::analysis::ModelAnalysis;
 use crate::stats::Bootstrap;
+use crate::summary::Summary;
 
 /// Renders the results table as an aligned Markdown table with a header line naming the run
 /// and its store.
@@ -19,18 +20,19 @@ impl Reporter for ConsoleReporter {
             resamples: 0,
             ..Bootstrap::default()
         };
-        let task_names = tasks(report);
-        let rows: Vec<ModelAnalysis> = if task_names.len() > 1 {
-            task_names
+        let summary = Summary::of(report, &point_values);
+        let rows: Vec<ModelAnalysis> = if summary.per_task.len() > 1 {
+            summary
+                .per_task
                 .iter()
-                .flat_map(|t| analyze(report, Some(t), &point_values))
+                .flat_map(|(_, ms)| ms.iter().cloned())
                 .collect()
         } else {
-            analyze(report, None, &point_values)
+            summary.overall.clone()
         };
         let run = &report.run;
         let mut out = String::new();
-        let done = report.samples.len();
+        let done = summary.samples;
         let _ = writeln!(
             out,
             "Run {} ({}): {done}/{} samples",
@@ -69,7 +71,7 @@ impl Reporter for ConsoleReporter {
             table.push(cells);
         }
         write_table(&mut out, &table);
-        write_failures(&mut out, report);
+        write_failures(&mut out, report, summary.failures);
         // `+ 0.0` turns the empty sum (-0.0) into 0.0, so no "-0.00000" is printed.
         let total: f64 = rows.iter().map(|r| r.cost_usd_total).sum::<f64>() + 0.0;
         let unknown: u64 = rows.iter().map(|r| r.cost_unknown).sum();
@@ -82,7 +84,7 @@ impl Reporter for ConsoleReporter {
             );
         }
         let _ = writeln!(out);
-        write_grader_cost(&mut out, report);
+        write_grader_cost(&mut out, summary.grader_cost);
         if rows.iter().any(|r| r.samples > 1) {
             let _ = writeln!(
                 out,
@@ -105,7 +107,9 @@ impl Reporter for ConsoleReporter {
 const MAX_FAILURES: usize = 30;
 
 /// For each sample that failed, the first failing grader's evidence (or the provider error).
-fn write_failures(out: &mut String, report: &RunReport) {
+/// `failures` counts them all; `report.samples` may hold only some (the first ones in report
+/// order among them).
+fn write_failures(out: &mut String, report: &RunReport, failures: u64) {
     let mut lines = Vec::new();
     for s in &report.samples {
         let at = format!(
@@ -137,31 +141,26 @@ fn write_failures(out: &mut String, report: &RunReport) {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "Failures (first failing grader's evidence):");
-    for line in lines.iter().take(MAX_FAILURES) {
+    let shown = lines.len().min(MAX_FAILURES);
+    for line in lines.iter().take(shown) {
         let _ = writeln!(out, "  {line}");
     }
-    if lines.len() > MAX_FAILURES {
+    let total = failures.max(lines.len() as u64);
+    if total > shown as u64 {
         let _ = writeln!(
             out,
             "  ... and {} more (see `llmbench export`)",
-            lines.len() - MAX_FAILURES
+            total - shown as u64
         );
     }
 }
 
 /// What the graders spent (a judge model), apart from the models' cost above; only when a
 /// grade has a cost.
-fn write_grader_cost(out: &mut String, report: &RunReport) {
-    let costs: Vec<f64> = report
-        .samples
-        .iter()
-        .flat_map(|s| s.grades.iter().filter_map(|(_, g)| g.cost_usd))
-        .collect();
-    if costs.is_empty() {
+fn write_grader_cost(out: &mut String, grader_cost: Option<(f64, u64)>) {
+    let Some((total, n)) = grader_cost else {
         return;
-    }
-    let total: f64 = costs.iter().sum();
-    let n = costs.len();
+    };
     let gradings = if n == 1 { "grading" } else { "gradings" };
     let _ = writeln!(
         out,
@@ -298,6 +297,7 @@ mod tests {
                 graders: vec![("t".into(), vec!["regex".into(), "judge".into()])],
                 pass_at_k: Vec::new(),
             },
+            summary: None,
             samples: vec![SampleRecord {
                 key: SampleKey {
                     task: "t".into(),

@@ -16,5 +16,6 @@ pub mod html;
 pub mod pass_at_k;
 pub mod reporters;
 pub mod stats;
+pub mod summary;
 
 pub use console::ConsoleReporter;

@@ -86,7 +86,7 @@ pub fn ks_for(report: &RunReport) -> Vec<u32> {
 }
 
 /// pass@k for one k, over a provider's items.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PassAtK {
     pub k: u32,
     /// The mean of the items' pass@k, with its 95% bootstrap percentile interval over items
@@ -98,7 +98,7 @@ pub struct PassAtK {
 }
 
 /// One provider's pass@k, on one task or on all of them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelPassAtK {
     pub task: Option<String>,
     pub provider: String,

@@ -21,7 +21,7 @@ pub const BUILT_IN: [(&str, &str); 3] = [
     ),
     (
         "html",
-        "one self-contained page with charts and every sample (built in)",
+        "one self-contained page with charts, failing samples first, at most 200 in full (built in)",
     ),
 ];
 

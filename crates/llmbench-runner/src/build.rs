@@ -67,12 +67,13 @@ pub struct Components {
 /// Why a config's components could not be built. Names the config entry at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{at}: {source}")]
+    // The load error is part of the message, so it is not also a `#[source]` (nor a field
+    // named `source`): a chain printed with `{:#}` shows it once.
+    #[error("{at}: {error}")]
     Plugin {
         at: String,
         /// Boxed: a load error is large, and this error is returned on every path.
-        #[source]
-        source: Box<LoadError>,
+        error: Box<LoadError>,
     },
     #[error("{at}: environment variable `{env}` (named by `api-key-env`) is not set")]
     MissingApiKey { at: String, env: String },
@@ -105,7 +106,7 @@ fn describe_item_failures(failures: &[String], total: usize) -> String {
 impl BuildError {
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Plugin { source, .. } => source.kind(),
+            Self::Plugin { error, .. } => error.kind(),
             Self::MissingApiKey { .. } => "missing_api_key",
             Self::ItemOptions { .. } => "item_options",
         }
@@ -168,9 +169,9 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
                 }
             })
             .await
-            .map_err(|source| BuildError::Plugin {
+            .map_err(|error| BuildError::Plugin {
                 at,
-                source: Box::new(source),
+                error: Box::new(error),
             })?;
             check_items(t, g, &grader, &mut item_failures).await;
             graders.push((g.name.clone(), Arc::new(grader)));
@@ -218,9 +219,9 @@ async fn provider_slot(
         PluginProvider::new(&plugin, &options, &context)
     })
     .await
-    .map_err(|source| BuildError::Plugin {
+    .map_err(|error| BuildError::Plugin {
         at,
-        source: Box::new(source),
+        error: Box::new(error),
     })?;
     Ok(ProviderSlot {
         name: p.name.clone(),

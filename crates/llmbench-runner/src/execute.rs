@@ -14,7 +14,6 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::judge::{RunContext, Spend};
-use crate::retry::Jitter;
 use crate::{Components, Plan, PlannedSample, ProviderSlot, RetryPolicy};
 
 /// How to run.
@@ -521,7 +520,6 @@ pub(crate) async fn call_with_retries(
         ..how.retry.clone()
     };
     let mut attempts = Vec::new();
-    let mut jitter = Jitter::seeded(request.sample.as_ref().map_or(1, |k| k.id().as_u64()));
     let mut wait = Duration::ZERO;
     loop {
         let charged = match &slot.limiter {
@@ -561,7 +559,7 @@ pub(crate) async fn call_with_retries(
             observer.attempt_failed(&slot.name, &error);
         }
         let retries_taken = attempts.len() as u32 - 1;
-        match policy.next_delay(&error, retries_taken, jitter.next()) {
+        match policy.next_delay(&error, retries_taken, fastrand::f64()) {
             None => return (Err(error), attempts),
             Some(delay) => {
                 tracing::debug!(provider = %slot.name, error = %error, delay_s = delay.as_secs_f64(), "retrying");
@@ -589,19 +587,7 @@ mod tests {
 
     /// `target/<profile>`, where cargo built the plugin cdylibs of the dev-dependencies.
     fn plugin_dir() -> PathBuf {
-        let exe = std::env::current_exe().expect("test executable path");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable lives in target/<profile>/deps")
-            .to_owned();
-        let lib = dir.join(llmbench_plugin_host::library_file_name("provider-testkit"));
-        assert!(
-            lib.exists(),
-            "{} is missing: build it with `cargo build -p provider-testkit`",
-            lib.display()
-        );
-        dir
+        llmbench_testsupport::plugin_dir(&["provider-testkit"])
     }
 
     /// A config whose items sleep the given milliseconds each, counting calls in

@@ -2,7 +2,8 @@
 //! it finishes.
 //!
 //! - [`plan`] enumerates samples lazily (tasks x items x providers x repeats) with their
-//!   stable ids; nothing is materialised per sample.
+//!   stable ids; nothing is materialised per sample. [`Shard`] selects one shard's samples
+//!   by id, so that processes on many machines split a sweep without talking to each other.
 //! - [`build`] loads the plugins a config names and instantiates them.
 //! - [`execute`] runs a plan with a global and a per-provider concurrency limit, a timeout
 //!   per attempt, the retry policy, and cancellation; a dedicated writer thread records each
@@ -20,6 +21,7 @@ mod observers;
 mod plan;
 mod ratelimit;
 mod retry;
+mod shard;
 mod sweep;
 
 pub use build::{BuildError, Components, ProviderSlot, TaskSlot, build};
@@ -32,4 +34,8 @@ pub use inputs::{InputsError, InputsSource, resume_config, run_files};
 pub use observers::Both;
 pub use plan::{Plan, PlannedSample};
 pub use retry::RetryPolicy;
-pub use sweep::{SweepError, SweepResult, SweepStart, price_snapshot, run_sweep, stop_on_signals};
+pub use shard::{Shard, ShardError, derived_run_id, shard_sizes, sweep_keys};
+pub use sweep::{
+    SweepError, SweepResult, SweepStart, price_snapshot, run_sweep, run_sweep_sharded,
+    stop_on_signals,
+};

@@ -58,25 +58,6 @@ impl RetryPolicy {
     }
 }
 
-/// A small xorshift generator for jitter; no need for cryptographic quality.
-#[derive(Debug)]
-pub(crate) struct Jitter(u64);
-
-impl Jitter {
-    pub(crate) fn seeded(seed: u64) -> Self {
-        Self(seed | 1)
-    }
-
-    pub(crate) fn next(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use llmbench_core::ProviderErrorKind;
@@ -115,14 +96,5 @@ mod tests {
         ] {
             assert_eq!(p.next_delay(&error(kind), 0, 0.5), None, "{kind:?}");
         }
-    }
-
-    #[test]
-    fn jitter_is_uniformish() {
-        let mut j = Jitter::seeded(42);
-        let draws: Vec<f64> = (0..1000).map(|_| j.next()).collect();
-        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
-        let mean = draws.iter().sum::<f64>() / 1000.0;
-        assert!((0.4..0.6).contains(&mean), "{mean}");
     }
 }

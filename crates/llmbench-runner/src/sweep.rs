@@ -106,13 +106,30 @@ pub async fn run_sweep(
     observer: Arc<dyn Observer>,
     stop: StopSignal,
 ) -> (Store, Result<SweepResult, SweepError>) {
+    run_sweep_sharded(config, plugin_dir, store, start, observer, stop, None).await
+}
+
+/// [`run_sweep`] of one shard's samples only (all of them with `None`). The run records the
+/// whole sweep's planned samples, so that every shard's copy of the run is the same run.
+pub async fn run_sweep_sharded(
+    config: &Config,
+    plugin_dir: &Path,
+    store: Store,
+    start: SweepStart,
+    observer: Arc<dyn Observer>,
+    stop: StopSignal,
+    shard: Option<crate::Shard>,
+) -> (Store, Result<SweepResult, SweepError>) {
     let components = match crate::build(config, plugin_dir).await {
         Ok(c) => c,
         Err(e) => return (store, Err(e.into())),
     };
-    let plan = Plan::new(&components, config.run.repeats);
+    let mut plan = Plan::new(&components, config.run.repeats);
+    if let Some(shard) = shard {
+        plan = plan.sharded(&components, shard);
+    }
     let run_id = start.run_id().to_owned();
-    let (done, already_spent_usd) = match prepare(config, &store, &start, plan.len()) {
+    let (done, already_spent_usd) = match prepare(config, &store, &start, plan.sweep_len()) {
         Ok(prepared) => prepared,
         Err(e) => return (store, Err(e.into())),
     };

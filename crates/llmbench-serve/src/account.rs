@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use llmbench_config::Config;
 use llmbench_metrics::{EndedRun, Metrics, ModelLabels, SweepOutcome, SweepTotals};
-use llmbench_store::{RunStatus, Store, StoreError};
+use llmbench_store::{RunAggregates, RunStatus, Store, StoreError};
 
 /// Classifies a run that is no longer running: a finished run succeeded when every planned
 /// sample is stored and at most `max_error_ratio` of them ended in an error.
@@ -70,6 +70,38 @@ pub fn account_run(
         metrics.set_sweep_totals(sweep, &totals);
     }
     Ok(outcome)
+}
+
+/// The per-sweep totals of a run from its aggregates: what [`SweepTotals::of_report`] sums
+/// from its samples (costs and token counts per model, passes per model and task), read
+/// from one row per group. `providers` maps provider entry names to labels; names it lacks
+/// get [`ModelLabels::unknown`].
+pub fn totals_of_aggregates(
+    aggregates: &RunAggregates,
+    providers: &HashMap<String, ModelLabels>,
+) -> SweepTotals {
+    let mut totals = SweepTotals::default();
+    for g in &aggregates.groups {
+        let labels = providers
+            .get(&g.provider)
+            .cloned()
+            .unwrap_or_else(|| ModelLabels::unknown(&g.provider, &g.model));
+        totals.samples += g.samples;
+        totals.errors += g.errors;
+        if let Some(cost) = g.cost_usd {
+            *totals.cost_usd.entry(labels.clone()).or_default() += cost;
+        }
+        if let Some(input) = g.tokens.total_input {
+            *totals.tokens.entry((labels.clone(), "input")).or_default() += input as f64;
+        }
+        if let Some(output) = g.tokens.output {
+            *totals.tokens.entry((labels.clone(), "output")).or_default() += output as f64;
+        }
+        let entry = totals.passed.entry((labels, g.task.clone())).or_default();
+        entry.0 += g.passes;
+        entry.1 += g.samples;
+    }
+    totals
 }
 
 /// Sets `llmbench_build_info` for `config`: this version and the date of its prices.

@@ -13,7 +13,12 @@
 //!
 //! Meanwhile it serves `/metrics` and `/healthz` over HTTP. Store-derived metrics are
 //! rebuilt from the store on start (see `history`), so they never count a stored sample
-//! twice.
+//! twice; they are rebuilt from each run's aggregates, so start-up reads a few rows per run,
+//! not every sample, and the store's integrity check (which reads the whole file) runs once
+//! `/metrics` is served, before the first sweep writes: start-up time does not grow with the
+//! number of stored samples (a damaged store still stops `serve`, exit 4). After each sweep the config's retention (`[schedule] keep-runs` /
+//! `keep-days`) deletes older runs' samples and keeps their aggregates, so a daemon running
+//! for a year keeps a bounded store and exact metrics.
 //!
 //! This crate is also where the metrics meet the runner, the config and the store (the
 //! metrics crate itself knows none of them): [`MetricsObserver`] fills the metrics from the
@@ -41,10 +46,12 @@ use llmbench_store::{Store, StoreError};
 use tokio::sync::watch;
 
 pub use crate::account::{
-    account_run, now_unix, price_table_date, set_build_info, sweep_outcome, unix_seconds,
+    account_run, now_unix, price_table_date, set_build_info, sweep_outcome, totals_of_aggregates,
+    unix_seconds,
 };
 pub use crate::observe::{
-    MetricsObserver, labels_of, provider_labels, record_sample, touch_samples,
+    MetricsObserver, histogram_buckets, labels_of, provider_labels, record_aggregates,
+    record_sample, touch_samples,
 };
 use crate::schedule::{Schedule, jitter, unsigned};
 
@@ -131,8 +138,15 @@ pub async fn serve(
         });
     };
     let sweep = config.sweep_name();
-    let store = Store::open_in_dir(&options.output_dir)?;
+    // The sweep's lock first: a second `serve` of it stops before touching the store.
+    std::fs::create_dir_all(&options.output_dir).map_err(|source| ServeError::Lock {
+        path: options.output_dir.clone(),
+        source,
+    })?;
     let _lock = lock(&options.output_dir, &sweep)?;
+    // The integrity check reads the whole file: it runs once metrics are served (below).
+    let mut store = Store::open_in_dir_unverified(&options.output_dir)?;
+    store.set_histogram_buckets(histogram_buckets());
     let schedule = Schedule::new(schedule_config.trigger.clone());
 
     let metrics = Arc::new(Metrics::new());
@@ -175,6 +189,21 @@ pub async fn serve(
     let http = tokio::spawn(http::serve(listener, Arc::clone(&metrics)));
     tracing::info!(%bound, sweep, "serving /metrics and /healthz");
     on_listening(bound);
+    // Before anything is written (the first sweep), the file is checked.
+    let checked = std::time::Instant::now();
+    let store = match tokio::task::spawn_blocking(move || store.verify().map(|()| store)).await {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            http.abort();
+            return Err(e.into());
+        }
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    tracing::debug!(
+        sweep,
+        seconds = checked.elapsed().as_secs_f64(),
+        "checked the results store"
+    );
 
     let mut worker = Worker {
         config: &config,
@@ -214,6 +243,7 @@ pub async fn serve(
         };
         let run_id = start.run_id().to_owned();
         let outcome = worker.run(start, stop.clone()).await;
+        worker.retain();
         if *stop.borrow() != Stop::Run {
             if outcome == SweepOutcome::Interrupted {
                 tracing::warn!(
@@ -259,6 +289,12 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
+    fn retain(&mut self) {
+        if let Some(store) = self.store.as_mut() {
+            retain(store, self.config, self.sweep);
+        }
+    }
+
     async fn run(&mut self, start: SweepStart, stop: watch::Receiver<Stop>) -> SweepOutcome {
         let store = self
             .store
@@ -344,6 +380,37 @@ impl Worker<'_> {
         );
         self.store = Some(store);
         outcome
+    }
+}
+
+/// Applies `config`'s retention (`[schedule] keep-runs` / `keep-days`) to the config's own
+/// runs (the runs stored with its path): older runs' samples are deleted, their runs and
+/// aggregates kept, so the store stops growing while the metrics keep counting them. What
+/// `serve` does after each sweep. Failures are logged: the samples are deleted after the next
+/// sweep instead.
+pub(crate) fn retain(store: &mut Store, config: &Config, sweep: &str) {
+    let Some(schedule) = &config.schedule else {
+        return;
+    };
+    if schedule.keep_runs.is_none() && schedule.keep_days.is_none() {
+        return;
+    }
+    let config_path = config.path.display().to_string();
+    match store.apply_retention(schedule.keep_runs, schedule.keep_days, Some(&config_path)) {
+        Ok(outcome) if outcome.runs.is_empty() => {}
+        Ok(outcome) => tracing::info!(
+            sweep,
+            runs = outcome.runs.len(),
+            samples = outcome.samples,
+            keep_runs = schedule.keep_runs,
+            keep_days = schedule.keep_days,
+            "retention: deleted the samples of older runs, kept their aggregates"
+        ),
+        Err(e) => tracing::warn!(
+            sweep,
+            error = %e,
+            "retention failed; it is tried again after the next sweep"
+        ),
     }
 }
 

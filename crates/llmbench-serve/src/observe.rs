@@ -1,6 +1,8 @@
 //! Samples to metrics: [`MetricsObserver`] is told about every finished sample by the runner,
-//! and [`record_sample`] turns one into observations. The same function replays stored
-//! samples when `serve` starts, so live and rebuilt metrics agree.
+//! and [`record_sample`] turns one into observations. When `serve` starts,
+//! [`record_aggregates`] adds what the store summed per run instead (a run's aggregates,
+//! counted in [`histogram_buckets`]): the same series with the same values as replaying every
+//! stored sample through [`record_sample`], without reading the samples.
 //!
 //! This is here, not in `llmbench-metrics`, because it reads the config (provider entries),
 //! the runner's [`Observer`] and the store's [`AttemptRecord`]: the metrics crate stays below
@@ -13,7 +15,7 @@ use llmbench_config::Config;
 use llmbench_core::SampleRecord;
 use llmbench_metrics::{MetricId, Metrics, ModelLabels, provider_family, sample_result};
 use llmbench_runner::Observer;
-use llmbench_store::AttemptRecord;
+use llmbench_store::{AttemptRecord, HistogramBuckets, RunAggregates};
 
 /// Provider entry name in the config -> its model labels.
 pub fn provider_labels(config: &Config) -> HashMap<String, ModelLabels> {
@@ -139,6 +141,140 @@ pub fn record_sample(
             metrics.add(MetricId::GraderCost, &[f, p, m, t, grader], cost);
         }
     }
+}
+
+/// The buckets of the metrics' histograms, in which the store counts run aggregates
+/// ([`llmbench_store::Store::set_histogram_buckets`]).
+pub fn histogram_buckets() -> HistogramBuckets {
+    let of = |id: MetricId| id.def().buckets.to_vec();
+    HistogramBuckets {
+        request_seconds: of(MetricId::RequestDuration),
+        first_token_seconds: of(MetricId::TimeToFirstToken),
+        output_tokens_per_second: of(MetricId::OutputTokensPerSecond),
+        grade_score: of(MetricId::GradeScore),
+    }
+}
+
+/// Records a stored run's aggregates: every series [`record_sample`] would have made of the
+/// run's samples, with the same values (histograms restored as bucket counts, count and
+/// sum; see [`Metrics::restore_histogram`]). Sums of fractional values (costs, seconds) are
+/// added run by run rather than sample by sample, so they may differ from a replay in the
+/// last bits.
+///
+/// Histograms counted in other buckets than the metrics' (a run whose samples retention
+/// deleted before the buckets changed) are left out, with a warning: their counters are
+/// still recorded. Returns the number of samples the aggregates stand for.
+pub fn record_aggregates(
+    metrics: &Metrics,
+    providers: &HashMap<String, ModelLabels>,
+    aggregates: &RunAggregates,
+) -> u64 {
+    let histograms = aggregates.buckets == histogram_buckets();
+    if !histograms {
+        tracing::warn!(
+            run = aggregates.run_id,
+            "the run's histograms were counted in other buckets than the metrics': left out of the rebuilt histograms"
+        );
+    }
+    let mut samples = 0;
+    for g in &aggregates.groups {
+        let labels = providers
+            .get(&g.provider)
+            .cloned()
+            .unwrap_or_else(|| ModelLabels::unknown(&g.provider, &g.model));
+        let (f, p, m, t) = (
+            labels.family.as_str(),
+            labels.provider.as_str(),
+            labels.model.as_str(),
+            g.task.as_str(),
+        );
+        samples += g.samples;
+        let histogram = |id: MetricId, labels: &[&str], h: &llmbench_store::Histogram| {
+            if histograms && h.count > 0 {
+                metrics.restore_histogram(id, labels, &h.buckets, h.count, h.sum);
+            }
+        };
+        histogram(
+            MetricId::RequestDuration,
+            &[f, p, m, t, "success"],
+            &g.request_seconds_success,
+        );
+        histogram(
+            MetricId::RequestDuration,
+            &[f, p, m, t, "error"],
+            &g.request_seconds_error,
+        );
+        for ((outcome, status), n) in &g.attempt_errors {
+            let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+            metrics.add(
+                MetricId::RequestErrors,
+                &[f, p, m, outcome, &status],
+                *n as f64,
+            );
+        }
+        for (outcome, n) in &g.attempt_retries {
+            metrics.add(MetricId::RequestRetries, &[f, p, m, outcome], *n as f64);
+        }
+        histogram(
+            MetricId::TimeToFirstToken,
+            &[f, p, m, t],
+            &g.first_token_seconds,
+        );
+        histogram(
+            MetricId::OutputTokensPerSecond,
+            &[f, p, m, t],
+            &g.output_tokens_per_second,
+        );
+        let tk = &g.tokens;
+        for (count, kind, cache) in [
+            (tk.input, "input", "none"),
+            (tk.cache_read, "input", "read"),
+            (tk.cache_write, "input", "creation"),
+            (tk.output, "output", "none"),
+        ] {
+            if let Some(n) = count {
+                metrics.add(MetricId::Tokens, &[f, p, m, t, kind, cache], n as f64);
+            }
+        }
+        if let Some(cost) = g.cost_usd {
+            metrics.add(MetricId::Cost, &[f, p, m, t], cost);
+        }
+        let errors = g.samples.saturating_sub(g.passes + g.fails);
+        for (result, n) in [("pass", g.passes), ("fail", g.fails), ("error", errors)] {
+            // A series exists once a sample had the result, as when replaying samples.
+            if n > 0 {
+                metrics.add(MetricId::Samples, &[f, p, m, t, result], n as f64);
+            }
+        }
+        for (grader, totals) in &g.grades {
+            for (result, n) in [
+                ("pass", totals.pass),
+                ("fail", totals.fail),
+                ("error", totals.error),
+            ] {
+                if n > 0 {
+                    metrics.add(MetricId::Grades, &[f, p, m, t, grader, result], n as f64);
+                }
+            }
+            histogram(MetricId::GradeScore, &[f, p, m, t, grader], &totals.score);
+            for (count, kind) in [
+                (totals.input_tokens, "input"),
+                (totals.output_tokens, "output"),
+            ] {
+                if let Some(n) = count {
+                    metrics.add(
+                        MetricId::GraderTokens,
+                        &[f, p, m, t, grader, kind],
+                        n as f64,
+                    );
+                }
+            }
+            if let Some(cost) = totals.cost_usd {
+                metrics.add(MetricId::GraderCost, &[f, p, m, t, grader], cost);
+            }
+        }
+    }
+    samples
 }
 
 /// Creates every `llmbench_samples_total` series of a config at 0, so that pass rates and

@@ -1,7 +1,6 @@
 //! When sweeps start: the next start of a fixed interval or a cron expression (read in its
 //! time zone), the starts that fell while a sweep ran (skipped), and jitter.
 
-use std::hash::{BuildHasher as _, Hasher as _};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -102,15 +101,7 @@ pub(crate) fn jitter(max: Duration) -> Duration {
     if max.is_zero() {
         return Duration::ZERO;
     }
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
-    max.mul_f64(unit)
+    max.mul_f64(fastrand::f64())
 }
 
 fn signed(d: Duration) -> SignedDuration {

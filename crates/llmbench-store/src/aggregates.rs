@@ -109,6 +109,36 @@ pub struct GradeTotals {
     pub error: u64,
     /// Scores clamped to 0..=1, in [`HistogramBuckets::grade_score`].
     pub score: Histogram,
+    /// What the grader spent (a judge model): `Usage::total_input` of its grades summed over
+    /// the grades that knew it; `None` when none did (or the aggregates were kept by
+    /// retention before schema version 6, which did not keep spend per grader).
+    pub input_tokens: Option<u64>,
+    /// Output tokens of its grades, summed likewise.
+    pub output_tokens: Option<u64>,
+    /// The grades' `cost_usd`, summed over the grades with a known cost.
+    pub cost_usd: Option<f64>,
+}
+
+impl GradeTotals {
+    /// No grades, scores counted in `score_bounds`.
+    pub fn empty(score_bounds: &[f64]) -> Self {
+        GradeTotals {
+            pass: 0,
+            fail: 0,
+            error: 0,
+            score: Histogram::empty(score_bounds),
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+        }
+    }
+}
+
+/// Adds `n` to a sum that stays `None` until a count is known.
+fn add_known<T: std::ops::Add<Output = T> + Default>(sum: &mut Option<T>, n: Option<T>) {
+    if let Some(n) = n {
+        *sum = Some(sum.take().unwrap_or_default() + n);
+    }
 }
 
 /// The aggregates of one run x provider x model x task.
@@ -253,7 +283,7 @@ impl Store {
                 format!("run `{run_id}`: samples deleted without aggregates"),
             ));
         }
-        if self.run_is_held(run_id) {
+        if self.run_is_held(run_id) || !self.is_verified() {
             self.compute_aggregates(run_id)
         } else {
             self.write_aggregates(run_id)
@@ -346,12 +376,12 @@ impl Store {
                 let totals = g
                     .grades
                     .entry(grader.clone())
-                    .or_insert_with(|| GradeTotals {
-                        pass: 0,
-                        fail: 0,
-                        error: 0,
-                        score: Histogram::empty(&b.grade_score),
-                    });
+                    .or_insert_with(|| GradeTotals::empty(&b.grade_score));
+                if let Some(u) = &grade.usage {
+                    add_known(&mut totals.input_tokens, u.total_input());
+                    add_known(&mut totals.output_tokens, u.output_tokens);
+                }
+                add_known(&mut totals.cost_usd, grade.cost_usd);
                 match grade.outcome {
                     GradeOutcome::Pass => totals.pass += 1,
                     GradeOutcome::Fail => totals.fail += 1,
@@ -462,12 +492,10 @@ impl Store {
                     g.attempt_retries.insert(label1, value);
                 }
                 "grade" => {
-                    let totals = g.grades.entry(label1).or_insert_with(|| GradeTotals {
-                        pass: 0,
-                        fail: 0,
-                        error: 0,
-                        score: Histogram::empty(&buckets.grade_score),
-                    });
+                    let totals = g
+                        .grades
+                        .entry(label1)
+                        .or_insert_with(|| GradeTotals::empty(&buckets.grade_score));
                     match label2.as_str() {
                         "pass" => totals.pass = value,
                         "fail" => totals.fail = value,
@@ -477,6 +505,41 @@ impl Store {
                 }
                 other => return Err(corrupt(format!("count `{other}`"))),
             }
+        }
+
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT provider, model, task, grader, input_tokens, output_tokens, cost_usd
+                 FROM run_aggregate_grader_spend WHERE run_id = ?1",
+            )
+            .map_err(sql_err)?;
+        let spend = stmt
+            .query_map([run_id], |row| {
+                Ok((
+                    (row.get(0)?, row.get(1)?, row.get(2)?),
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<u64>>(4)?,
+                    row.get::<_, Option<u64>>(5)?,
+                    row.get::<_, Option<f64>>(6)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(GroupKey, _, _, _, _)>>>())
+            .map_err(sql_err)?;
+        for (key, grader, input, output, cost) in spend {
+            let g = groups.get_mut(&key).ok_or_else(|| {
+                self.corrupt(
+                    "run_aggregate_grader_spend",
+                    format!("run `{run_id}`: no group {key:?}"),
+                )
+            })?;
+            let totals = g
+                .grades
+                .entry(grader)
+                .or_insert_with(|| GradeTotals::empty(&buckets.grade_score));
+            totals.input_tokens = input;
+            totals.output_tokens = output;
+            totals.cost_usd = cost;
         }
 
         let mut stmt = self
@@ -529,12 +592,7 @@ impl Store {
                     let totals = g
                         .grades
                         .entry(grader.to_owned())
-                        .or_insert_with(|| GradeTotals {
-                            pass: 0,
-                            fail: 0,
-                            error: 0,
-                            score: Histogram::empty(&buckets.grade_score),
-                        });
+                        .or_insert_with(|| GradeTotals::empty(&buckets.grade_score));
                     (&mut totals.score, &buckets.grade_score)
                 }
                 _ => return Err(corrupt(format!("histogram `{name}` `{label}`"))),
@@ -564,6 +622,7 @@ impl Store {
 /// Deletes a run's aggregates and marks it as having none.
 pub(crate) fn forget(conn: &Connection, run_id: &str) -> rusqlite::Result<()> {
     for table in [
+        "run_aggregate_grader_spend",
         "run_aggregate_histograms",
         "run_aggregate_counts",
         "run_aggregates",
@@ -588,6 +647,11 @@ fn insert(conn: &Connection, a: &RunAggregates) -> rusqlite::Result<()> {
     let mut count_stmt = conn.prepare_cached(
         "INSERT INTO run_aggregate_counts (run_id, provider, model, task, name, label1, label2,
              value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut spend_stmt = conn.prepare_cached(
+        "INSERT INTO run_aggregate_grader_spend (run_id, provider, model, task, grader,
+             input_tokens, output_tokens, cost_usd)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut histogram_stmt = conn.prepare_cached(
@@ -639,6 +703,20 @@ fn insert(conn: &Connection, a: &RunAggregates) -> rusqlite::Result<()> {
                 if n > 0 {
                     count("grade", grader, outcome, n)?;
                 }
+            }
+        }
+        for (grader, t) in &g.grades {
+            if t.input_tokens.is_some() || t.output_tokens.is_some() || t.cost_usd.is_some() {
+                spend_stmt.execute(params![
+                    run_id,
+                    g.provider,
+                    g.model,
+                    g.task,
+                    grader,
+                    t.input_tokens,
+                    t.output_tokens,
+                    t.cost_usd
+                ])?;
             }
         }
         let mut histogram = |name: &str, label: &str, h: &Histogram| {

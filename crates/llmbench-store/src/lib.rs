@@ -68,24 +68,32 @@
 //! space and blocks writers). [`Store::vacuum`] shrinks it on request.
 
 mod aggregates;
+mod browse;
 mod error;
 mod export;
 mod inputs;
 mod liveness;
+mod merge;
 mod retention;
 mod run;
 mod samples;
 mod schema;
 mod store;
+mod stream;
 mod time;
 
 pub use aggregates::{
     AggregateGroup, GradeTotals, Histogram, HistogramBuckets, RunAggregates, TokenTotals,
 };
+pub use browse::{
+    RunListing, RunTotals, SampleDetail, SampleFacets, SampleFilter, SamplePage, SampleRow,
+    StoredGrade, VerdictFilter,
+};
 pub use error::StoreError;
 pub use export::{CSV_COLUMNS, ExportFormat};
 pub use inputs::{FileRole, RunFile, request_hash, sha256_hex};
 pub use liveness::RunClaim;
+pub use merge::{MergeError, MergeOutcome, SampleProgress};
 pub use retention::RetentionOutcome;
 pub use run::{NewRun, RunStatus, RunSummaryRow, StoredRun};
 pub use samples::AttemptRecord;

@@ -41,6 +41,7 @@ impl Store {
         if keep_runs.is_none() && keep_days.is_none() {
             return Ok(outcome);
         }
+        self.verify()?;
         let sql_err = |source| self.sql_err("apply the retention policy", source);
         let runs = self
             .conn
@@ -109,6 +110,7 @@ impl Store {
     /// Rewrites the file without its free pages (`VACUUM`), then truncates the WAL. Needs
     /// free disk space of about the file's size and blocks other writers while it runs.
     pub fn vacuum(&self) -> Result<(), StoreError> {
+        self.verify()?;
         self.conn
             .execute_batch("VACUUM")
             .map_err(|source| self.sql_err("vacuum the store", source))?;

@@ -40,15 +40,19 @@ impl Store {
         record: &SampleRecord,
         attempts: &[AttemptRecord],
     ) -> Result<(), StoreError> {
-        let sample_id = record.key.id();
-        if let Err(reason) = validate(record, attempts) {
-            return Err(StoreError::InvalidRecord {
-                path: self.path.clone(),
-                run_id: run_id.to_owned(),
-                sample_id,
-                reason,
-            });
-        }
+        self.record_samples(run_id, std::iter::once((record, attempts)))
+    }
+
+    /// Records many finished samples of a run in one transaction: all of them or none (the
+    /// first invalid or duplicate one fails the lot, naming it). For bulk writers (imports,
+    /// benchmarks building a large store); the runner records each sample as it finishes
+    /// with [`Store::record_sample`].
+    pub fn record_samples<'a>(
+        &mut self,
+        run_id: &str,
+        samples: impl IntoIterator<Item = (&'a SampleRecord, &'a [AttemptRecord])>,
+    ) -> Result<(), StoreError> {
+        self.verify()?;
         let path = &self.path;
         let sql_err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -66,139 +70,9 @@ impl Store {
                 path: path.clone(),
             });
         }
-        let id = sample_id.to_string();
-        let duplicate = tx
-            .prepare_cached("SELECT 1 FROM samples WHERE run_id = ?1 AND sample_id = ?2")
-            .and_then(|mut stmt| stmt.exists(params![run_id, id]))
-            .map_err(sql_err)?;
-        if duplicate {
-            return Err(StoreError::DuplicateSample {
-                path: path.clone(),
-                run_id: run_id.to_owned(),
-                sample_id,
-                key: Box::new(record.key.clone()),
-            });
+        for (record, attempts) in samples {
+            insert_sample(&tx, path, run_id, record, attempts, &finished_at)?;
         }
-
-        let key = &record.key;
-        let error = record.error.as_ref();
-        let verdict = record.verdict.as_ref();
-        // The request as sent, once per distinct content, in the sample's transaction.
-        let request_hash = record
-            .request
-            .as_ref()
-            .map(|request| crate::inputs::insert_request(&tx, request))
-            .transpose()
-            .map_err(sql_err)?;
-        tx.prepare_cached(
-            "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat, status,
-                 error_kind, error_message, http_status, error_provider_code,
-                 error_retry_after_seconds, error_should_retry, attempts, cost_usd,
-                 verdict_pass, verdict_score, first_failure, finished_at, request_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                run_id,
-                id,
-                key.task,
-                key.item,
-                key.provider,
-                record.model,
-                key.repeat,
-                sample_status_str(record.status),
-                error.map(|e| e.kind.as_str()),
-                error.map(|e| &e.message),
-                error.and_then(|e| e.http_status),
-                error.and_then(|e| e.provider_code.as_deref()),
-                error.and_then(|e| e.retry_after).map(|d| d.as_secs_f64()),
-                error.and_then(|e| e.should_retry),
-                record.attempts,
-                record.cost_usd,
-                verdict.map(|v| v.pass),
-                verdict.map(|v| v.score),
-                verdict.and_then(|v| v.first_failure).map(|i| i as i64),
-                finished_at,
-                request_hash,
-            ])
-        })
-        .map_err(sql_err)?;
-
-        if let Some(c) = &record.completion {
-            tx.prepare_cached(
-                "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
-                     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                     reasoning_tokens, latency_seconds, ttft_seconds)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    run_id,
-                    id,
-                    c.text,
-                    stop_reason_str(&c.stop_reason),
-                    c.response_model,
-                    c.usage.input_tokens,
-                    c.usage.output_tokens,
-                    c.usage.cache_read_tokens,
-                    c.usage.cache_write_tokens,
-                    c.usage.reasoning_tokens,
-                    c.timings.latency.as_secs_f64(),
-                    c.timings.time_to_first_token.map(|d| d.as_secs_f64()),
-                ])
-            })
-            .map_err(sql_err)?;
-        }
-
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score,
-                         evidence, kind, input_tokens, output_tokens, cost_usd)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(sql_err)?;
-            for (position, (grader, grade)) in record.grades.iter().enumerate() {
-                stmt.execute(params![
-                    run_id,
-                    id,
-                    position as i64,
-                    grader,
-                    grade.outcome.as_str(),
-                    grade.score,
-                    grade.evidence,
-                    grade_kind_str(grade.kind),
-                    grade.usage.and_then(|u| u.input_tokens),
-                    grade.usage.and_then(|u| u.output_tokens),
-                    grade.cost_usd,
-                ])
-                .map_err(sql_err)?;
-            }
-        }
-
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
-                         wait_seconds, duration_seconds)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(sql_err)?;
-            for (n, attempt) in attempts.iter().enumerate() {
-                stmt.execute(params![
-                    run_id,
-                    id,
-                    n as i64 + 1,
-                    attempt.outcome,
-                    attempt.http_status,
-                    attempt.wait_seconds,
-                    attempt.duration_seconds,
-                ])
-                .map_err(sql_err)?;
-            }
-        }
-
         tx.commit().map_err(sql_err)
     }
 
@@ -284,6 +158,166 @@ impl Store {
     }
 }
 
+/// Inserts one sample (validated first) with its completion, grades and attempts, inside
+/// the caller's transaction.
+fn insert_sample(
+    tx: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    run_id: &str,
+    record: &SampleRecord,
+    attempts: &[AttemptRecord],
+    finished_at: &str,
+) -> Result<(), StoreError> {
+    let sample_id = record.key.id();
+    if let Err(reason) = validate(record, attempts) {
+        return Err(StoreError::InvalidRecord {
+            path: path.to_owned(),
+            run_id: run_id.to_owned(),
+            sample_id,
+            reason,
+        });
+    }
+    let sql_err = |source| StoreError::Sqlite {
+        path: path.to_owned(),
+        action: "record a sample",
+        source,
+    };
+    let id = sample_id.to_string();
+    let duplicate = tx
+        .prepare_cached("SELECT 1 FROM samples WHERE run_id = ?1 AND sample_id = ?2")
+        .and_then(|mut stmt| stmt.exists(params![run_id, id]))
+        .map_err(sql_err)?;
+    if duplicate {
+        return Err(StoreError::DuplicateSample {
+            path: path.to_owned(),
+            run_id: run_id.to_owned(),
+            sample_id,
+            key: Box::new(record.key.clone()),
+        });
+    }
+
+    let key = &record.key;
+    let error = record.error.as_ref();
+    let verdict = record.verdict.as_ref();
+    // The request as sent, once per distinct content, in the sample's transaction.
+    let request_hash = record
+        .request
+        .as_ref()
+        .map(|request| crate::inputs::insert_request(&tx, request))
+        .transpose()
+        .map_err(sql_err)?;
+    tx.prepare_cached(
+        "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat, status,
+             error_kind, error_message, http_status, error_provider_code,
+             error_retry_after_seconds, error_should_retry, attempts, cost_usd,
+             verdict_pass, verdict_score, first_failure, finished_at, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            run_id,
+            id,
+            key.task,
+            key.item,
+            key.provider,
+            record.model,
+            key.repeat,
+            sample_status_str(record.status),
+            error.map(|e| e.kind.as_str()),
+            error.map(|e| &e.message),
+            error.and_then(|e| e.http_status),
+            error.and_then(|e| e.provider_code.as_deref()),
+            error.and_then(|e| e.retry_after).map(|d| d.as_secs_f64()),
+            error.and_then(|e| e.should_retry),
+            record.attempts,
+            record.cost_usd,
+            verdict.map(|v| v.pass),
+            verdict.map(|v| v.score),
+            verdict.and_then(|v| v.first_failure).map(|i| i as i64),
+            finished_at,
+            request_hash,
+        ])
+    })
+    .map_err(sql_err)?;
+
+    if let Some(c) = &record.completion {
+        tx.prepare_cached(
+            "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
+                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                 reasoning_tokens, latency_seconds, ttft_seconds)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                run_id,
+                id,
+                c.text,
+                stop_reason_str(&c.stop_reason),
+                c.response_model,
+                c.usage.input_tokens,
+                c.usage.output_tokens,
+                c.usage.cache_read_tokens,
+                c.usage.cache_write_tokens,
+                c.usage.reasoning_tokens,
+                c.timings.latency.as_secs_f64(),
+                c.timings.time_to_first_token.map(|d| d.as_secs_f64()),
+            ])
+        })
+        .map_err(sql_err)?;
+    }
+
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score,
+                     evidence, kind, input_tokens, output_tokens, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(sql_err)?;
+        for (position, (grader, grade)) in record.grades.iter().enumerate() {
+            stmt.execute(params![
+                run_id,
+                id,
+                position as i64,
+                grader,
+                grade.outcome.as_str(),
+                grade.score,
+                grade.evidence,
+                grade_kind_str(grade.kind),
+                grade.usage.and_then(|u| u.input_tokens),
+                grade.usage.and_then(|u| u.output_tokens),
+                grade.cost_usd,
+            ])
+            .map_err(sql_err)?;
+        }
+    }
+
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
+                     wait_seconds, duration_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(sql_err)?;
+        for (n, attempt) in attempts.iter().enumerate() {
+            stmt.execute(params![
+                run_id,
+                id,
+                n as i64 + 1,
+                attempt.outcome,
+                attempt.http_status,
+                attempt.wait_seconds,
+                attempt.duration_seconds,
+            ])
+            .map_err(sql_err)?;
+        }
+    }
+
+    Ok(())
+}
+
 pub(crate) fn run_exists(conn: &Connection, run_id: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
         .query_row([run_id], |_| Ok(()))
@@ -324,7 +358,7 @@ fn validate(record: &SampleRecord, attempts: &[AttemptRecord]) -> Result<(), Str
 
 /// Report order. Task order comes from `graders_json` (tasks in config order) and provider
 /// order from `providers_json`; names missing there sort after, by name.
-const SAMPLES_IN_ORDER: &str = "
+pub(crate) const SAMPLES_IN_ORDER: &str = "
 SELECT s.sample_id, s.task, s.item, s.provider, s.repeat, s.model, s.status,
        s.error_kind, s.error_message, s.http_status, s.error_provider_code,
        s.error_retry_after_seconds, s.error_should_retry, s.attempts, s.cost_usd,
@@ -349,7 +383,7 @@ ORDER BY
 ";
 
 /// A `samples` row joined with its completion, as SQLite types.
-struct RawSample {
+pub(crate) struct RawSample {
     sample_id: String,
     task: String,
     item: String,
@@ -384,7 +418,7 @@ struct RawCompletion {
 }
 
 impl RawSample {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let has_completion: bool = row.get(19)?;
         let completion = if has_completion {
             Some(RawCompletion {
@@ -429,7 +463,7 @@ impl RawSample {
         })
     }
 
-    fn into_stored(self, grades: Vec<(String, Grade)>) -> Result<StoredSample, String> {
+    pub(crate) fn into_stored(self, grades: Vec<(String, Grade)>) -> Result<StoredSample, String> {
         let key = SampleKey {
             task: self.task,
             item: self.item,
@@ -509,7 +543,7 @@ impl RawSample {
     }
 }
 
-struct RawGrade {
+pub(crate) struct RawGrade {
     grader: String,
     outcome: String,
     score: f64,
@@ -521,7 +555,7 @@ struct RawGrade {
 }
 
 impl RawGrade {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(RawGrade {
             grader: row.get(0)?,
             outcome: row.get(1)?,
@@ -536,7 +570,7 @@ impl RawGrade {
 
     /// A grade's usage keeps its input and output counts (its cost was computed from every
     /// token class); a grade with neither count spent nothing known.
-    fn into_grade(self) -> Result<(String, Grade), String> {
+    pub(crate) fn into_grade(self) -> Result<(String, Grade), String> {
         let usage = (self.input_tokens.is_some() || self.output_tokens.is_some()).then(|| Usage {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
@@ -563,7 +597,7 @@ pub(crate) fn sample_status_str(status: SampleStatus) -> &'static str {
     }
 }
 
-fn parse_sample_status(s: &str) -> Result<SampleStatus, String> {
+pub(crate) fn parse_sample_status(s: &str) -> Result<SampleStatus, String> {
     match s {
         "done" => Ok(SampleStatus::Done),
         "error" => Ok(SampleStatus::Error),
@@ -571,14 +605,14 @@ fn parse_sample_status(s: &str) -> Result<SampleStatus, String> {
     }
 }
 
-fn parse_error_kind(s: &str) -> Result<ProviderErrorKind, String> {
+pub(crate) fn parse_error_kind(s: &str) -> Result<ProviderErrorKind, String> {
     ProviderErrorKind::ALL
         .into_iter()
         .find(|kind| kind.as_str() == s)
         .ok_or_else(|| format!("unknown error kind `{s}`"))
 }
 
-fn parse_grade_outcome(s: &str) -> Result<GradeOutcome, String> {
+pub(crate) fn parse_grade_outcome(s: &str) -> Result<GradeOutcome, String> {
     [GradeOutcome::Pass, GradeOutcome::Fail, GradeOutcome::Error]
         .into_iter()
         .find(|outcome| outcome.as_str() == s)
@@ -593,7 +627,7 @@ pub(crate) fn grade_kind_str(kind: GradeKind) -> &'static str {
     }
 }
 
-fn parse_grade_kind(s: &str) -> Result<GradeKind, String> {
+pub(crate) fn parse_grade_kind(s: &str) -> Result<GradeKind, String> {
     [GradeKind::Check, GradeKind::Execution, GradeKind::Judgement]
         .into_iter()
         .find(|kind| grade_kind_str(*kind) == s)
@@ -613,7 +647,7 @@ pub(crate) fn stop_reason_str(reason: &StopReason) -> &str {
 
 /// Inverse of [`stop_reason_str`]. A provider word equal to a known name reads back as that
 /// reason.
-fn parse_stop_reason(s: &str) -> StopReason {
+pub(crate) fn parse_stop_reason(s: &str) -> StopReason {
     match s {
         "end_turn" => StopReason::EndTurn,
         "max_tokens" => StopReason::MaxTokens,
@@ -624,7 +658,7 @@ fn parse_stop_reason(s: &str) -> StopReason {
 
 /// Seconds back to a duration, rounded to the nanosecond so that a stored duration reads back
 /// exactly (an `f64` holds any duration under about 100 days to well below a nanosecond).
-fn seconds_to_duration(seconds: f64) -> Result<Duration, String> {
+pub(crate) fn seconds_to_duration(seconds: f64) -> Result<Duration, String> {
     let nanos = seconds * 1e9;
     if !(0.0..u64::MAX as f64).contains(&nanos) {
         return Err(format!("of {seconds} seconds is out of range"));

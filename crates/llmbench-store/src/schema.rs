@@ -233,7 +233,37 @@ CREATE TABLE run_files (
 ) STRICT;
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+/// Version 6: what each grader spent, per run x provider x model x task, so that `serve`
+/// rebuilds `llmbench_grader_tokens_total` and `llmbench_grader_cost_usd_total` from the
+/// aggregates exactly.
+///
+/// - `run_aggregate_grader_spend`: one row per group and grader that spent anything known:
+///   `input_tokens` (`Usage::total_input` summed), `output_tokens` and `cost_usd`, each NULL
+///   when no grade of the grader knew it.
+/// - Aggregates written before this version lack it: they are marked as absent
+///   (`aggregated_at` NULL) and computed again from the samples when next asked for. Runs
+///   whose samples retention already deleted keep what they have (no spend per grader; the
+///   group's `grader_cost_usd` total is still there).
+const V6: &str = r#"
+CREATE TABLE run_aggregate_grader_spend (
+    run_id        TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    task          TEXT NOT NULL,
+    grader        TEXT NOT NULL,
+    input_tokens  INTEGER CHECK (input_tokens >= 0),
+    output_tokens INTEGER CHECK (output_tokens >= 0),
+    cost_usd      REAL,
+    PRIMARY KEY (run_id, provider, model, task, grader),
+    FOREIGN KEY (run_id, provider, model, task)
+        REFERENCES run_aggregates (run_id, provider, model, task)
+) STRICT;
+
+UPDATE runs SET aggregated_at = NULL
+    WHERE aggregated_at IS NOT NULL AND samples_deleted_at IS NULL;
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -247,10 +277,25 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 ///
 /// Before anything is written (the journal mode, a migration), the file is checked with
 /// `PRAGMA quick_check`; a damaged file is refused with [`StoreError::Damaged`].
-pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+///
+/// With `defer_check`, the check is skipped when opening writes nothing (the file is in WAL
+/// mode with the current schema): the caller checks later ([`crate::Store::verify`]).
+/// Returns whether the file was checked.
+pub(crate) fn prepare(
+    conn: &mut Connection,
+    path: &Path,
+    defer_check: bool,
+) -> Result<bool, StoreError> {
     let open_err = |source| open_or_damaged(path, source);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-    check(conn, path)?;
+    let writes_nothing = || -> rusqlite::Result<bool> {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        Ok(mode.eq_ignore_ascii_case("wal") && user_version(conn)? == SCHEMA_VERSION)
+    };
+    let checked = !(defer_check && writes_nothing().map_err(open_err)?);
+    if checked {
+        check(conn, path)?;
+    }
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(open_err)?;
@@ -265,7 +310,8 @@ pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
         .map_err(open_err)?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)
         .map_err(open_err)?;
-    migrate(conn, path)
+    migrate(conn, path)?;
+    Ok(checked)
 }
 
 /// An error while opening: a damaged file is [`StoreError::Damaged`], anything else
@@ -288,7 +334,7 @@ pub(crate) fn open_or_damaged(path: &Path, source: rusqlite::Error) -> StoreErro
 /// `PRAGMA quick_check`: every page's b-tree structure, cell and overflow pointers and the
 /// free list, without the index-versus-table cross-check of `integrity_check` (linear in the
 /// file's size; see the crate docs for figures). At most 5 problems are reported.
-fn check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+pub(crate) fn check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let problems = conn
         .prepare("PRAGMA quick_check(5)")
         .and_then(|mut stmt| {
@@ -461,7 +507,7 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 5);
+        assert_eq!(SCHEMA_VERSION, 6);
         let old = store.run("old").unwrap();
         assert!(old.pass_at_k.is_empty());
         let report = store.report("old").unwrap();
@@ -523,7 +569,7 @@ mod tests {
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn).unwrap(), 5);
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
         assert!(!store.run_stored_files("old").unwrap());
         assert!(store.run_files("old").unwrap().is_empty());
         let report = store.report("old").unwrap();

@@ -1,6 +1,6 @@
 //! The [`Store`]: opening the file, and runs as a whole.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -33,6 +33,9 @@ pub struct Store {
     /// The runs this store is running: claimed by [`Store::create_run`] and by a return to
     /// `running`, released by any other status (or when the store is dropped).
     claims: RefCell<HashMap<String, RunClaim>>,
+    /// The file passed `PRAGMA quick_check` (at open, or by [`Store::verify`]). Nothing is
+    /// written before.
+    verified: Cell<bool>,
 }
 
 impl Store {
@@ -50,10 +53,52 @@ impl Store {
                 path: path.to_owned(),
             });
         }
-        let store = Store::connect(path, OpenFlags::SQLITE_OPEN_CREATE)?;
+        let store = Store::connect(path, OpenFlags::SQLITE_OPEN_CREATE, false)?;
         store.record_dead_runs();
         crate::liveness::remove_stale_locks(path);
         Ok(store)
+    }
+
+    /// [`Store::open_in_dir`] without waiting for the integrity check when opening writes
+    /// nothing (an existing file in WAL mode with the current schema): what `serve` uses, so
+    /// that its start-up does not grow with the file (the check reads all of it: about a
+    /// second per GB). The store reads at once; [`Store::verify`] runs the check, and every
+    /// write (a run created or resumed or ended, retention, a vacuum, aggregates stored) runs
+    /// it first if it has not run, so nothing is ever written to a damaged file.
+    /// Aggregates computed before are returned but not stored. A new or older file is checked
+    /// at once, as by [`Store::open`].
+    pub fn open_in_dir_unverified(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(STORE_FILE_NAME);
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store::connect(&path, OpenFlags::SQLITE_OPEN_CREATE, true)?;
+        if store.verified.get() {
+            store.record_dead_runs();
+        }
+        crate::liveness::remove_stale_locks(&path);
+        Ok(store)
+    }
+
+    /// Runs the integrity check ([`StoreError::Damaged`] when it fails) unless it has run,
+    /// then records runs left `running` by a process that ended as `interrupted` (see
+    /// [`Store::open`]). Cost: linear in the file's size (see the crate docs).
+    pub fn verify(&self) -> Result<(), StoreError> {
+        if self.verified.get() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        schema::check(&self.conn, &self.path)?;
+        self.verified.set(true);
+        tracing::debug!(path = %self.path.display(), seconds = started.elapsed().as_secs_f64(), "checked the results store");
+        self.record_dead_runs();
+        Ok(())
+    }
+
+    /// Whether the file has passed its integrity check (see [`Store::verify`]).
+    pub(crate) fn is_verified(&self) -> bool {
+        self.verified.get()
     }
 
     /// Creates `dir` (and its parents) if needed, then opens `dir/llmbench.sqlite` with
@@ -77,7 +122,7 @@ impl Store {
                 path: path.to_owned(),
             });
         }
-        Store::connect(path, OpenFlags::empty())
+        Store::connect(path, OpenFlags::empty(), false)
     }
 
     /// [`Store::open_existing`] on `dir/llmbench.sqlite`.
@@ -85,17 +130,18 @@ impl Store {
         Store::open_existing(&dir.join(STORE_FILE_NAME))
     }
 
-    fn connect(path: &Path, create: OpenFlags) -> Result<Store, StoreError> {
+    fn connect(path: &Path, create: OpenFlags, defer_check: bool) -> Result<Store, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
         let mut conn = Connection::open_with_flags(path, flags)
             .map_err(|source| schema::open_or_damaged(path, source))?;
-        schema::prepare(&mut conn, path)?;
-        tracing::debug!(path = %path.display(), "opened results store");
+        let verified = schema::prepare(&mut conn, path, defer_check)?;
+        tracing::debug!(path = %path.display(), verified, "opened results store");
         Ok(Store {
             conn,
             path: path.to_owned(),
             buckets: None,
             claims: RefCell::default(),
+            verified: Cell::new(verified),
         })
     }
 
@@ -116,6 +162,7 @@ impl Store {
     /// instead of the files on disk now ([`Store::run_files`]). Each distinct content is
     /// stored once in the file, however many runs read it.
     pub fn create_run_with_files(&self, run: &NewRun, files: &[RunFile]) -> Result<(), StoreError> {
+        self.verify()?;
         let sql_err = |source| self.sql_err("create a run", source);
         // Claimed before it exists: nobody ever sees it `running` and unheld.
         self.hold(&run.id)?;
@@ -169,6 +216,7 @@ impl Store {
         status: RunStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.verify()?;
         if status == RunStatus::Running {
             self.hold(run_id)?;
         }
@@ -435,19 +483,21 @@ impl Store {
             .map_err(|source| self.sql_err("find the latest run", source))
     }
 
-    /// Every run, oldest first, with its sample counts.
+    /// Every run, oldest first, with its sample counts: from its aggregates when it has
+    /// them (a run that ended, or whose samples retention deleted: one row per group read),
+    /// else counted in its samples.
     pub fn list_runs(&self) -> Result<Vec<RunSummaryRow>, StoreError> {
         let sql_err = |source| self.sql_err("list runs", source);
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT r.id, r.created_at, r.status, r.planned_samples,
-                     CASE WHEN r.samples_deleted_at IS NULL
+                     CASE WHEN r.samples_deleted_at IS NULL AND r.aggregated_at IS NULL
                          THEN (SELECT count(*) FROM samples s
                                WHERE s.run_id = r.id AND s.status = 'done')
                          ELSE (SELECT ifnull(sum(a.samples - a.errors), 0) FROM run_aggregates a
                                WHERE a.run_id = r.id) END,
-                     CASE WHEN r.samples_deleted_at IS NULL
+                     CASE WHEN r.samples_deleted_at IS NULL AND r.aggregated_at IS NULL
                          THEN (SELECT count(*) FROM samples s
                                WHERE s.run_id = r.id AND s.status = 'error')
                          ELSE (SELECT ifnull(sum(a.errors), 0) FROM run_aggregates a
@@ -505,6 +555,7 @@ impl Store {
                 pass_at_k: run.pass_at_k,
             },
             samples,
+            summary: None,
         })
     }
 

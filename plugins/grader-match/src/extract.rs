@@ -1,5 +1,6 @@
 //! The `extract` option: which part of the answer is compared.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -24,13 +25,13 @@ pub(crate) enum Extract {
 
 impl Extract {
     /// How evidence names what was extracted.
-    pub fn label(&self) -> String {
+    pub fn label(&self) -> Cow<'static, str> {
         match self {
             Self::LastNumber => "last number".into(),
             Self::Boxed => r"last \boxed{}".into(),
             Self::AnswerLine => "answer line".into(),
             Self::LastCodeBlock => "last code block".into(),
-            Self::Regex { group, .. } => format!("extract regex group {group}"),
+            Self::Regex { group, .. } => format!("extract regex group {group}").into(),
         }
     }
 

@@ -22,25 +22,30 @@ use llmbench_plugin_sdk::core::{Grade, GradeRequest, Grader, GraderError, Plugin
 use llmbench_plugin_sdk::{GraderPlugin, OptionsError};
 
 use crate::grade::error_grade;
-use crate::options::{Spec, Templates, has_template};
+use crate::options::{Spec, Templates, Values, fills};
 
 /// The grader.
 #[derive(Debug)]
 pub struct MatchGrader {
     /// The options as the config gave them.
     options: serde_json::Value,
-    /// Built from them at `create` when they hold no `{{ var }}`.
-    spec: Option<Spec>,
+    /// Read from them once, at `create`: everything but the values that hold a `{{ var }}`,
+    /// which are read for each item from the options the runner renders for it.
+    spec: Spec,
+}
+
+/// What an item's options add to the grader's spec.
+enum ForItem {
+    /// The values that were templates, read for the item (the usual case).
+    Values(Values),
+    /// Options that are not the grader's with templates filled in: read whole.
+    Spec(Spec),
 }
 
 impl MatchGrader {
     pub fn from_options(options: serde_json::Value) -> Result<Self, OptionsError> {
-        let spec = if has_template(&options) {
-            Spec::from_options(&options, Templates::Defer)?;
-            None
-        } else {
-            Some(Spec::from_options(&options, Templates::Check)?)
-        };
+        // Options without templates are read the same way with `Check`: nothing waits.
+        let spec = Spec::from_options(&options, Templates::Defer)?;
         Ok(Self { options, spec })
     }
 
@@ -52,20 +57,30 @@ impl MatchGrader {
         options: Option<&serde_json::Value>,
         expected: Option<&str>,
     ) -> Grade {
-        let built;
-        let spec = match (options, &self.spec) {
-            (None, Some(spec)) => spec,
-            (rendered, _) => {
-                match Spec::from_options(rendered.unwrap_or(&self.options), Templates::Check) {
-                    Ok(spec) => {
-                        built = spec;
-                        &built
-                    }
-                    Err(e) => return error_grade(format!("this item's options are invalid: {e}")),
-                }
-            }
+        let for_item = match options {
+            None if !self.spec.defers() => None,
+            rendered => match self.for_item(rendered.unwrap_or(&self.options)) {
+                Ok(found) => Some(found),
+                Err(e) => return error_grade(format!("this item's options are invalid: {e}")),
+            },
         };
-        spec.grade(answer, expected)
+        let grading = match &for_item {
+            None => self.spec.grading(None),
+            Some(ForItem::Values(values)) => self.spec.grading(Some(values)),
+            Some(ForItem::Spec(spec)) => spec.grading(None),
+        };
+        grading.grade(answer, expected)
+    }
+
+    /// The spec for an item whose options are `rendered`, checked as if read whole (the
+    /// same result and the same first error), but reading only what can differ.
+    fn for_item(&self, rendered: &serde_json::Value) -> Result<ForItem, OptionsError> {
+        if (std::ptr::eq(rendered, &self.options) || fills(&self.options, rendered))
+            && let Some(values) = self.spec.for_item(rendered)
+        {
+            return values.map(ForItem::Values);
+        }
+        Spec::from_options(rendered, Templates::Check).map(ForItem::Spec)
     }
 }
 
@@ -90,9 +105,7 @@ impl GraderPlugin for MatchGrader {
     }
 
     fn check_item(&self, options: &serde_json::Value) -> Result<(), String> {
-        Spec::from_options(options, Templates::Check)
-            .map(|_| ())
-            .map_err(String::from)
+        self.for_item(options).map(|_| ()).map_err(String::from)
     }
 }
 

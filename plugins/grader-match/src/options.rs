@@ -11,15 +11,15 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::choice::ChoiceReader;
-
-/// The default choice letters, compiled once: options are read again for every item whose
-/// options use item variables, and building a reader compiles several regexes.
-static DEFAULT_CHOICES: LazyLock<ChoiceReader> =
-    LazyLock::new(|| ChoiceReader::new("ABCD").expect("valid default"));
 use crate::extract::Extract;
 use crate::json::Schema;
 use crate::number;
-use crate::text::{Normalization, quote};
+use crate::text::{Normalization, Quoted};
+
+/// The default choice letters, compiled once and shared by every spec that does not set
+/// `choices` (borrowed, not cloned: a cloned regex starts again with empty match caches).
+static DEFAULT_CHOICES: LazyLock<ChoiceReader> =
+    LazyLock::new(|| ChoiceReader::new("ABCD").expect("valid default"));
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -159,20 +159,65 @@ pub(crate) enum Expected {
     Json(Value),
 }
 
-/// Everything a grade needs, checked.
+/// Everything a grade needs, checked: the settings every item shares, and the values
+/// (`expected`, `extract`, `choices`, `schema`) that do not wait for an item.
 #[derive(Debug)]
 pub(crate) struct Spec {
     pub mode: Mode,
-    /// `None`: the item's `expected` variable is used.
-    pub expected: Option<Expected>,
-    pub extract: Option<Extract>,
     pub norm: Normalization,
     pub abs_tolerance: f64,
     pub rel_tolerance: f64,
-    pub choices: ChoiceReader,
     pub json_equal: Option<bool>,
-    pub schema: Option<Schema>,
     pub threshold: f64,
+    pub values: Values,
+    /// The values that were templates at create: read for each item.
+    deferred: Deferred,
+}
+
+/// The option values an item may give (through a `{{ var }}`), read.
+#[derive(Debug, Default)]
+pub(crate) struct Values {
+    /// `None` in a spec: the item's `expected` variable is used.
+    pub expected: Option<Expected>,
+    pub extract: Option<Extract>,
+    /// `None` in a spec: the default letters, `ABCD`.
+    pub choices: Option<ChoiceReader>,
+    pub schema: Option<Schema>,
+}
+
+/// Which option values were templates at create, so are read per item from the options the
+/// runner renders for it. Every other value is the same for all items: read once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Deferred {
+    /// Also when `choices` is deferred: the expected letters are checked against them.
+    expected: bool,
+    schema: bool,
+    /// `extract.regex`, with the `extract.group` the config gave.
+    extract_regex: Option<Option<usize>>,
+    choices: bool,
+}
+
+impl Deferred {
+    fn any(self) -> bool {
+        self.expected || self.schema || self.extract_regex.is_some() || self.choices
+    }
+}
+
+/// What one grade uses: the spec's settings, and each value as read for the item or, when
+/// the item gives none, the spec's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grading<'a> {
+    pub mode: Mode,
+    pub norm: Normalization,
+    pub abs_tolerance: f64,
+    pub rel_tolerance: f64,
+    pub json_equal: Option<bool>,
+    pub threshold: f64,
+    /// `None`: the item's `expected` variable is used.
+    pub expected: Option<&'a Expected>,
+    pub extract: Option<&'a Extract>,
+    pub choices: &'a ChoiceReader,
+    pub schema: Option<&'a Schema>,
 }
 
 /// Whether option values that still hold a `{{ var }}` are checked (per item, rendered) or
@@ -190,6 +235,25 @@ pub(crate) fn has_template(value: &Value) -> bool {
         Value::Array(items) => items.iter().any(has_template),
         Value::Object(map) => map.values().any(has_template),
         _ => false,
+    }
+}
+
+/// Whether `rendered` is `configured` with its templates filled in, as the runner renders
+/// options for an item: the same keys and array lengths, the same values, except that a
+/// string holding a `{{` may have become any string. Only then may an item's options be read
+/// by the keys that were templates ([`Spec::for_item`]); any other options are read whole.
+pub(crate) fn fills(configured: &Value, rendered: &Value) -> bool {
+    match (configured, rendered) {
+        (Value::String(c), Value::String(_)) if c.contains("{{") => true,
+        (Value::Array(c), Value::Array(r)) => {
+            c.len() == r.len() && c.iter().zip(r).all(|(c, r)| fills(c, r))
+        }
+        (Value::Object(c), Value::Object(r)) => {
+            c.len() == r.len()
+                && c.iter()
+                    .all(|(key, c)| r.get(key).is_some_and(|r| fills(c, r)))
+        }
+        (c, r) => c == r,
     }
 }
 
@@ -246,11 +310,11 @@ impl Spec {
             ));
         }
         let defer = |value: &Value| templates == Templates::Defer && has_template(value);
+        let defer_str = |text: &str| templates == Templates::Defer && text.contains("{{");
 
-        let case_insensitive = o.case_insensitive.unwrap_or(false);
         let norm = Normalization {
             trim: o.trim.unwrap_or(true),
-            case_insensitive,
+            case_insensitive: o.case_insensitive.unwrap_or(false),
             squad: o.squad_normalize.unwrap_or(false) || mode == Mode::F1,
         };
         let tolerance = |key: &str, value: Option<f64>, default: f64| match value {
@@ -272,66 +336,159 @@ impl Spec {
             t => t.unwrap_or(0.5),
         };
 
-        let choices_deferred = o
-            .choices
-            .as_ref()
-            .is_some_and(|c| defer(&Value::String(c.clone())));
-        let choices = match o.choices.as_deref().filter(|_| !choices_deferred) {
-            Some(c) => ChoiceReader::new(c).map_err(|e| OptionsError::at("choices", e))?,
-            None => DEFAULT_CHOICES.clone(),
+        let mut deferred = Deferred {
+            choices: o.choices.as_deref().is_some_and(defer_str),
+            ..Deferred::default()
         };
-
-        let extract = match o.extract {
-            None => None,
-            Some(ExtractOption::LastNumber) => Some(Extract::LastNumber),
-            Some(ExtractOption::Boxed) => Some(Extract::Boxed),
-            Some(ExtractOption::AnswerLine) => Some(Extract::AnswerLine),
-            Some(ExtractOption::LastCodeBlock) => Some(Extract::LastCodeBlock),
-            Some(ExtractOption::Regex(r)) if defer(&Value::String(r.regex.clone())) => None,
-            Some(ExtractOption::Regex(r)) => Some(extract_regex(&r)?),
-        };
-
-        let schema = match &o.schema {
-            Some(s) if !defer(s) => {
-                Some(Schema::new(s).map_err(|e| OptionsError::at("schema", e))?)
+        let (named, regex) = match &o.extract {
+            None => (None, None),
+            Some(ExtractOption::LastNumber) => (Some(Extract::LastNumber), None),
+            Some(ExtractOption::Boxed) => (Some(Extract::Boxed), None),
+            Some(ExtractOption::AnswerLine) => (Some(Extract::AnswerLine), None),
+            Some(ExtractOption::LastCodeBlock) => (Some(Extract::LastCodeBlock), None),
+            Some(ExtractOption::Regex(r)) if defer_str(&r.regex) => {
+                deferred.extract_regex = Some(r.group);
+                (None, None)
             }
-            _ => None,
+            Some(ExtractOption::Regex(r)) => (None, Some((r.regex.as_str(), r.group))),
         };
+        deferred.schema = o.schema.as_ref().is_some_and(defer);
+        // `json` with `json-equal = false` compares with nothing: `expected` is unused.
+        let expected = o
+            .expected
+            .as_ref()
+            .filter(|_| !(mode == Mode::Json && o.json_equal == Some(false)));
+        deferred.expected = expected.is_some_and(|e| defer(e) || deferred.choices);
 
-        let expected = match &o.expected {
-            // `json` with `json-equal = false` compares with nothing: `expected` is unused.
-            Some(_) if mode == Mode::Json && o.json_equal == Some(false) => None,
-            Some(e) if !defer(e) && !choices_deferred => Some(
-                read_expected(mode, e, norm, case_insensitive, &choices)
-                    .map_err(|m| OptionsError::at("expected", m))?,
-            ),
-            _ => None,
-        };
-
-        Ok(Self {
+        let mut spec = Self {
             mode,
-            expected,
-            extract,
             norm,
             abs_tolerance,
             rel_tolerance,
-            choices,
             json_equal: o.json_equal,
-            schema,
             threshold,
+            values: Values::default(),
+            deferred,
+        };
+        spec.values = spec.read_values(
+            o.choices.as_deref().filter(|_| !deferred.choices),
+            regex,
+            o.schema.as_ref().filter(|_| !deferred.schema),
+            expected.filter(|_| !deferred.expected),
+        )?;
+        if named.is_some() {
+            spec.values.extract = named;
+        }
+        Ok(spec)
+    }
+
+    /// Whether some values are templates, read per item.
+    pub fn defers(&self) -> bool {
+        self.deferred.any()
+    }
+
+    /// The values this item's options give, when `rendered` [`fills`] the options the spec
+    /// was read from (with [`Templates::Defer`]): only the values that were templates are
+    /// read, straight from their keys; everything else was read and checked at create.
+    /// `None` when a value is not where the configured options had it (options that do not
+    /// fill these: read them whole).
+    pub fn for_item(&self, rendered: &Value) -> Option<Result<Values, OptionsError>> {
+        let d = self.deferred;
+        if !d.any() {
+            return Some(Ok(Values::default()));
+        }
+        let choices = match d.choices {
+            true => Some(rendered.get("choices")?.as_str()?),
+            false => None,
+        };
+        let regex = match d.extract_regex {
+            Some(group) => Some((rendered.get("extract")?.get("regex")?.as_str()?, group)),
+            None => None,
+        };
+        let schema = match d.schema {
+            true => Some(rendered.get("schema")?),
+            false => None,
+        };
+        let expected = match d.expected {
+            true => Some(rendered.get("expected")?),
+            false => None,
+        };
+        Some(self.read_values(choices, regex, schema, expected))
+    }
+
+    /// Reads and checks the given values, in the order `from_options` always has (so the
+    /// first error is the same): `choices`, `extract.regex`, `schema`, `expected`.
+    fn read_values(
+        &self,
+        choices: Option<&str>,
+        regex: Option<(&str, Option<usize>)>,
+        schema: Option<&Value>,
+        expected: Option<&Value>,
+    ) -> Result<Values, OptionsError> {
+        let choices = choices
+            .map(|c| ChoiceReader::new(c).map_err(|e| OptionsError::at("choices", e)))
+            .transpose()?;
+        let extract = regex
+            .map(|(regex, group)| extract_regex(regex, group))
+            .transpose()?;
+        let schema = schema
+            .map(|s| Schema::new(s).map_err(|e| OptionsError::at("schema", e)))
+            .transpose()?;
+        let reader = choices
+            .as_ref()
+            .or(self.values.choices.as_ref())
+            .unwrap_or(&DEFAULT_CHOICES);
+        let expected = expected
+            .map(|e| {
+                read_expected(self.mode, e, self.norm, reader)
+                    .map_err(|m| OptionsError::at("expected", m))
+            })
+            .transpose()?;
+        Ok(Values {
+            expected,
+            extract,
+            choices,
+            schema,
         })
+    }
+
+    /// What a grade uses: `item`'s values (from [`Spec::for_item`]) where it has them, else
+    /// the spec's.
+    pub fn grading<'a>(&'a self, item: Option<&'a Values>) -> Grading<'a> {
+        let spec = &self.values;
+        Grading {
+            mode: self.mode,
+            norm: self.norm,
+            abs_tolerance: self.abs_tolerance,
+            rel_tolerance: self.rel_tolerance,
+            json_equal: self.json_equal,
+            threshold: self.threshold,
+            expected: item
+                .and_then(|v| v.expected.as_ref())
+                .or(spec.expected.as_ref()),
+            extract: item
+                .and_then(|v| v.extract.as_ref())
+                .or(spec.extract.as_ref()),
+            choices: item
+                .and_then(|v| v.choices.as_ref())
+                .or(spec.choices.as_ref())
+                .unwrap_or(&DEFAULT_CHOICES),
+            schema: item
+                .and_then(|v| v.schema.as_ref())
+                .or(spec.schema.as_ref()),
+        }
     }
 }
 
-fn extract_regex(r: &RegexExtract) -> Result<Extract, OptionsError> {
-    let regex = Regex::new(&r.regex).map_err(|e| {
+fn extract_regex(pattern: &str, group: Option<usize>) -> Result<Extract, OptionsError> {
+    let regex = Regex::new(pattern).map_err(|e| {
         OptionsError::new(
             ["extract", "regex"],
             format!("invalid regex: {}", regex_error(&e)),
         )
     })?;
     let groups = regex.captures_len() - 1;
-    let group = r.group.unwrap_or(usize::from(groups > 0));
+    let group = group.unwrap_or(usize::from(groups > 0));
     if group > groups {
         return Err(OptionsError::new(
             ["extract", "group"],
@@ -351,24 +508,11 @@ pub(crate) fn read_expected(
     mode: Mode,
     value: &Value,
     norm: Normalization,
-    case_insensitive: bool,
     choices: &ChoiceReader,
 ) -> Result<Expected, String> {
-    if mode == Mode::Json {
-        return match value {
-            Value::String(text) => serde_json::from_str(text)
-                .map(Expected::Json)
-                .map_err(|e| format!("{} is not JSON: {e}", quote(text))),
-            other => Ok(Expected::Json(other.clone())),
-        };
-    }
-    let alternatives: Vec<String> = match value {
-        Value::String(text) => match text.trim_start().starts_with('[') {
-            true => {
-                serde_json::from_str::<Vec<String>>(text).unwrap_or_else(|_| vec![text.clone()])
-            }
-            false => vec![text.clone()],
-        },
+    let alternatives = match value {
+        Value::String(text) => return read_expected_text(mode, text, norm, choices),
+        other if mode == Mode::Json => return Ok(Expected::Json(other.clone())),
         Value::Number(n) => vec![n.to_string()],
         Value::Array(items) => items
             .iter()
@@ -377,69 +521,95 @@ pub(crate) fn read_expected(
             .ok_or("must be a string or a list of strings")?,
         _ => return Err("must be a string or a list of strings".into()),
     };
+    read_alternatives(mode, alternatives, norm, choices)
+}
+
+/// [`read_expected`] of a string (the option rendered for an item, or the item's `expected`
+/// variable), without making a JSON value of it first.
+pub(crate) fn read_expected_text(
+    mode: Mode,
+    text: &str,
+    norm: Normalization,
+    choices: &ChoiceReader,
+) -> Result<Expected, String> {
+    if mode == Mode::Json {
+        return serde_json::from_str(text)
+            .map(Expected::Json)
+            .map_err(|e| format!("{} is not JSON: {e}", Quoted(text)));
+    }
+    let alternatives = match text.trim_start().starts_with('[') {
+        true => serde_json::from_str::<Vec<String>>(text).unwrap_or_else(|_| vec![text.to_owned()]),
+        false => vec![text.to_owned()],
+    };
+    read_alternatives(mode, alternatives, norm, choices)
+}
+
+/// The alternatives for `mode` (not `json`), each checked; the first that cannot be used is
+/// the error.
+fn read_alternatives(
+    mode: Mode,
+    alternatives: Vec<String>,
+    norm: Normalization,
+    choices: &ChoiceReader,
+) -> Result<Expected, String> {
     if alternatives.is_empty() {
         return Err("is an empty list: give at least one answer".into());
     }
     let many = alternatives.len() > 1;
-    let name = |i: usize, text: &str| match many {
-        true => format!("alternative {} {}", i + 1, quote(text)),
-        false => quote(text),
-    };
-    let each = |check: &dyn Fn(&str) -> Result<(), String>| -> Result<(), String> {
-        alternatives
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, a)| check(a).map_err(|why| format!("{} {why}", name(i, a))))
+    let refuse = |i: usize, text: &str, why: &dyn std::fmt::Display| match many {
+        true => format!("alternative {} {} {why}", i + 1, Quoted(text)),
+        false => format!("{} {why}", Quoted(text)),
     };
     Ok(match mode {
         Mode::Equals | Mode::Contains | Mode::StartsWith | Mode::F1 => {
-            each(&|a| match norm.apply(a).is_empty() {
-                true => Err("is empty once normalised".into()),
-                false => Ok(()),
-            })?;
+            for (i, a) in alternatives.iter().enumerate() {
+                if norm.apply(a).is_empty() {
+                    return Err(refuse(i, a, &"is empty once normalised"));
+                }
+            }
             Expected::Texts(alternatives)
         }
         Mode::Numeric => {
-            let mut numbers = Vec::new();
-            each(&|a| {
-                number::parse_exact(a)
-                    .map(|_| ())
-                    .ok_or_else(|| "is not a number".into())
-            })?;
-            for a in &alternatives {
-                numbers.push((
-                    a.trim().to_owned(),
-                    number::parse_exact(a).expect("checked"),
-                ));
+            let mut numbers = Vec::with_capacity(alternatives.len());
+            for (i, a) in alternatives.iter().enumerate() {
+                match number::parse_exact(a) {
+                    Some(value) => numbers.push((a.trim().to_owned(), value)),
+                    None => return Err(refuse(i, a, &"is not a number")),
+                }
             }
             Expected::Numbers(numbers)
         }
         Mode::Choice => {
-            each(&|a| match choices.parse_expected(a) {
-                Some(_) => Ok(()),
-                None => Err(format!("is not one of the choices {}", choices.describe())),
-            })?;
-            Expected::Letters(
-                alternatives
-                    .iter()
-                    .filter_map(|a| choices.parse_expected(a))
-                    .collect(),
-            )
+            let mut letters = Vec::with_capacity(alternatives.len());
+            for (i, a) in alternatives.iter().enumerate() {
+                match choices.parse_expected(a) {
+                    Some(letter) => letters.push(letter),
+                    None => {
+                        let why = format!("is not one of the choices {}", choices.describe());
+                        return Err(refuse(i, a, &why));
+                    }
+                }
+            }
+            Expected::Letters(letters)
         }
         Mode::Regex => {
-            let mut patterns = Vec::new();
+            let mut patterns = Vec::with_capacity(alternatives.len());
             for (i, a) in alternatives.iter().enumerate() {
                 let regex = RegexBuilder::new(a)
-                    .case_insensitive(case_insensitive)
+                    .case_insensitive(norm.case_insensitive)
                     .build()
                     .map_err(|e| {
-                        format!("{} is not a valid regex: {}", name(i, a), regex_error(&e))
+                        refuse(
+                            i,
+                            a,
+                            &format_args!("is not a valid regex: {}", regex_error(&e)),
+                        )
                     })?;
                 patterns.push(regex);
             }
             Expected::Patterns(patterns)
         }
-        Mode::Json => unreachable!("handled above"),
+        Mode::Json => unreachable!("read by read_expected_text or read_expected"),
     })
 }
 

@@ -1,7 +1,9 @@
 //! Text normalisation (trim, case, SQuAD's `normalize_answer`), SQuAD token F1, and the short
 //! quoted excerpts that evidence shows.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -22,17 +24,17 @@ pub(crate) struct Normalization {
 }
 
 impl Normalization {
-    pub fn apply(&self, text: &str) -> String {
-        let mut s = if self.trim {
-            trim_punctuation(text).to_owned()
-        } else {
-            text.to_owned()
-        };
+    /// `text` normalised; borrowed when only trimmed (the default: no copy per grade).
+    pub fn apply<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut s = Cow::Borrowed(match self.trim {
+            true => trim_punctuation(text),
+            false => text,
+        });
         if self.case_insensitive {
-            s = s.to_lowercase();
+            s = Cow::Owned(s.to_lowercase());
         }
         if self.squad {
-            s = normalize_answer(&s);
+            s = Cow::Owned(normalize_answer(&s));
         }
         s
     }
@@ -97,23 +99,42 @@ pub(crate) fn f1_score(prediction: &str, ground_truth: &str) -> f64 {
 
 /// `"text"` for evidence: at most 60 characters (then `…`), newlines shown as `\n`.
 pub(crate) fn quote(text: &str) -> String {
-    const MAX: usize = 60;
-    let mut out = String::from("\"");
-    for (i, c) in text.chars().enumerate() {
-        if i == MAX {
-            out.push('…');
-            break;
+    Quoted(text).to_string()
+}
+
+/// [`quote`] as a `Display`, written straight into the evidence being formatted (no string
+/// of its own per excerpt).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MAX: usize = 60;
+        let (text, cut) = match self.0.char_indices().nth(MAX) {
+            Some((end, _)) => (&self.0[..end], true),
+            None => (self.0, false),
+        };
+        f.write_char('"')?;
+        // Runs without an escape are written as one slice.
+        let mut from = 0;
+        for (i, c) in text.char_indices() {
+            let escaped = match c {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                '"' => "\\\"",
+                _ => continue,
+            };
+            f.write_str(&text[from..i])?;
+            f.write_str(escaped)?;
+            from = i + c.len_utf8();
         }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '"' => out.push_str("\\\""),
-            c => out.push(c),
+        f.write_str(&text[from..])?;
+        if cut {
+            f.write_char('…')?;
         }
+        f.write_char('"')
     }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -162,6 +162,9 @@ pub enum OptionsError {
         option: &'static str,
         reason: String,
     },
+    /// A required option is missing: about the options as a whole, not one key.
+    #[error("{0}")]
+    Missing(&'static str),
     /// The per-item options cannot be used (as given, or as rendered for an item).
     #[error("{0}")]
     Item(String),
@@ -191,7 +194,7 @@ impl OptionsError {
                 &option,
                 "differs between items; only `test`, `entry-point` and `prompt` may use item variables",
             ),
-            other @ (Self::Item(_) | Self::Read { .. }) => {
+            other @ (Self::Missing(_) | Self::Item(_) | Self::Read { .. }) => {
                 llmbench_plugin_sdk::OptionsError::new(Vec::<String>::new(), other.to_string())
             }
         }
@@ -301,9 +304,8 @@ impl Checked {
                 ));
             }
             (None, None) => {
-                return Err(invalid(
-                    "harness",
-                    "or `test` is required: the task's harness file, or the item's test program (`test = \"{{test}}\"`)",
+                return Err(OptionsError::Missing(
+                    "`harness` or `test` is required: the task's harness file, or the item's test program (`test = \"{{test}}\"`)",
                 ));
             }
             (Some(harness), None) => {
@@ -333,12 +335,9 @@ impl Checked {
                         ),
                     ));
                 }
-                let entry_point = o.entry_point.ok_or_else(|| {
-                    invalid(
-                        "entry-point",
-                        "is required with `test`: the function the test's `check` is given (`entry-point = \"{{entry_point}}\"`)",
-                    )
-                })?;
+                let entry_point = o.entry_point.ok_or(OptionsError::Missing(
+                    "`entry-point` is required with `test`: the function the test's `check` is given (`entry-point = \"{{entry_point}}\"`)",
+                ))?;
                 let given = ItemTest {
                     test,
                     entry_point,
@@ -356,8 +355,8 @@ impl Checked {
 
         let mut extra_files: Vec<(PathBuf, String)> = Vec::with_capacity(o.extra_files.len());
         for path in o.extra_files {
-            // The name as given (`data/.` has none), not as resolved (`/config/.` would be
-            // named `config`).
+            // The name as given (`""` has none), not as resolved (the config directory
+            // itself, `/config/`, would be named `config`).
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -694,8 +693,8 @@ mod tests {
             )
         );
         assert_eq!(
-            refused(json!({ "harness": "task/harness.py", "extra-files": ["task/."] })),
-            "`extra-files` entry task/. has no file name"
+            refused(json!({ "harness": "task/harness.py", "extra-files": ["task/.."] })),
+            "`extra-files` entry task/.. has no file name"
         );
     }
 
@@ -721,13 +720,16 @@ mod tests {
         assert_eq!(e.message, "must be between 32 and 1048576, not 1");
         let e = check_options(&json!({ "harness": 3 })).unwrap_err();
         assert_eq!(e.path, ["harness"]);
+        // A missing key is about the table as a whole.
         let e = check_options(&json!({})).unwrap_err();
-        assert_eq!(e.path, ["harness"]);
+        assert!(e.path.is_empty(), "{e:?}");
         assert!(
-            e.message.starts_with("or `test` is required"),
+            e.message.starts_with("`harness` or `test` is required: "),
             "{}",
             e.message
         );
+        let e = check_options(&json!({ "test": TEST })).unwrap_err();
+        assert!(e.path.is_empty(), "{e:?}");
         // A template is checked per item, not here.
         assert_eq!(
             check_options(&json!({ "test": "{{test}}", "entry-point": "{{entry_point}}" })),

@@ -5,7 +5,13 @@
 //! nothing else.
 //!
 //! A [`Model`] is `Send + Sync`; a [`Session`] (the llama.cpp context, its KV cache and batch)
-//! borrows its model and stays on the thread that created it.
+//! borrows its model and stays on the thread that created it. A [`BatchSession`] is its
+//! multi-sequence counterpart: several requests decoded together, one token each per
+//! llama.cpp batch (see [`batch`]).
+
+mod batch;
+
+pub use batch::{BatchSession, Finished};
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -39,6 +45,9 @@ pub struct EngineOptions {
     /// and a 2442-token prompt it decoded at 20-26 tokens/s against 37 without it (prompt
     /// reading and short prompts alike either way).
     pub flash_attention: bool,
+    /// Sequences a [`BatchSession`] decodes together (each with `context_tokens` of KV
+    /// cache). 1: requests are served one at a time by a [`Session`].
+    pub parallel_sequences: u32,
 }
 
 impl Default for EngineOptions {
@@ -49,6 +58,7 @@ impl Default for EngineOptions {
             context_tokens: 4096,
             batch_tokens: 512,
             flash_attention: false,
+            parallel_sequences: 1,
         }
     }
 }
@@ -66,6 +76,8 @@ pub enum EngineError {
     PromptTooLong { prompt: usize, context: u32 },
     #[error("llama.cpp failed to decode: {0}")]
     Decode(String),
+    #[error("every sequence of the batch is busy")]
+    NoRoom,
 }
 
 /// llama.cpp's process-wide backend, initialized once per copy of this library, with its logs
@@ -200,31 +212,56 @@ impl Model {
 
     /// A context to generate with. Blocking (allocates the KV cache).
     pub fn session(&self, options: &EngineOptions) -> Result<Session<'_>, EngineError> {
+        let shape = ContextShape::new(options);
+        let ctx = self.context(shape.params(options))?;
+        Ok(Session {
+            model: self,
+            ctx,
+            batch: LlamaBatch::new(shape.batch_tokens as usize, 1),
+            batch_tokens: shape.batch_tokens as usize,
+            context_tokens: shape.context_tokens,
+        })
+    }
+
+    fn context(&self, params: LlamaContextParams) -> Result<LlamaContext<'_>, EngineError> {
+        self.inner
+            .new_context(backend(), params)
+            .map_err(|e| EngineError::Context(e.to_string()))
+    }
+}
+
+/// The sizes of a context, from the options (clamped to what llama.cpp accepts).
+#[derive(Debug, Clone, Copy)]
+struct ContextShape {
+    /// Per sequence.
+    context_tokens: u32,
+    batch_tokens: u32,
+    threads: i32,
+}
+
+impl ContextShape {
+    fn new(options: &EngineOptions) -> Self {
         let context_tokens = options.context_tokens.max(16);
-        let batch_tokens = options.batch_tokens.clamp(1, context_tokens);
-        let threads = i32::try_from(options.threads.max(1)).unwrap_or(i32::MAX);
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(context_tokens))
-            .with_n_batch(batch_tokens)
-            .with_n_ubatch(batch_tokens)
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads)
+        Self {
+            context_tokens,
+            batch_tokens: options.batch_tokens.clamp(1, context_tokens),
+            threads: i32::try_from(options.threads.max(1)).unwrap_or(i32::MAX),
+        }
+    }
+
+    /// The context parameters for one sequence.
+    fn params(&self, options: &EngineOptions) -> LlamaContextParams {
+        LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(self.context_tokens))
+            .with_n_batch(self.batch_tokens)
+            .with_n_ubatch(self.batch_tokens)
+            .with_n_threads(self.threads)
+            .with_n_threads_batch(self.threads)
             .with_flash_attention_policy(if options.flash_attention {
                 llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED
             } else {
                 llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED
-            });
-        let ctx = self
-            .inner
-            .new_context(backend(), params)
-            .map_err(|e| EngineError::Context(e.to_string()))?;
-        Ok(Session {
-            model: self,
-            ctx,
-            batch: LlamaBatch::new(batch_tokens as usize, 1),
-            batch_tokens: batch_tokens as usize,
-            context_tokens,
-        })
+            })
     }
 }
 
@@ -336,7 +373,7 @@ impl Session<'_> {
             });
         }
         self.ctx.clear_kv_cache();
-        let mut out = Output::new(&params.stop);
+        let mut out = Output::new(params.stop.clone());
         let finish = |out: Output, finish, prompt_read_at| Generation {
             text: out.text,
             finish,
@@ -428,24 +465,24 @@ fn sampler(params: &GenerateParams) -> LlamaSampler {
 }
 
 /// The answer as it grows: UTF-8 reassembled across token boundaries, stop strings cut.
-struct Output<'a> {
+struct Output {
     text: String,
     pending: Vec<u8>,
     tokens: usize,
     first_text_at: Option<Instant>,
-    stop: &'a [String],
+    stop: Vec<String>,
     longest_stop: usize,
 }
 
-impl<'a> Output<'a> {
-    fn new(stop: &'a [String]) -> Self {
+impl Output {
+    fn new(stop: Vec<String>) -> Self {
         Self {
             text: String::new(),
             pending: Vec::new(),
             tokens: 0,
             first_text_at: None,
-            stop,
             longest_stop: stop.iter().map(String::len).max().unwrap_or(0),
+            stop,
         }
     }
 
@@ -529,7 +566,7 @@ mod tests {
 
     #[test]
     fn utf8_is_reassembled_across_pieces() {
-        let mut out = Output::new(&[]);
+        let mut out = Output::new(Vec::new());
         let snowman = "☃".as_bytes();
         assert!(!out.push(&snowman[..1]));
         assert_eq!(out.text, "");
@@ -548,13 +585,13 @@ mod tests {
     #[test]
     fn stop_strings_spanning_pieces_are_cut() {
         let stop = vec!["STOP".to_owned(), "\n\n".to_owned()];
-        let mut out = Output::new(&stop);
+        let mut out = Output::new(stop.clone());
         assert!(!out.push(b"hello S"));
         assert!(!out.push(b"T"));
         assert!(out.push(b"OP and more"));
         assert_eq!(out.text, "hello ");
 
-        let mut out = Output::new(&stop);
+        let mut out = Output::new(stop.clone());
         assert!(!out.push(b"a\n"));
         assert!(out.push(b"\nb"));
         assert_eq!(out.text, "a");
@@ -563,7 +600,7 @@ mod tests {
     #[test]
     fn the_earliest_stop_string_wins() {
         let stop = vec!["c".to_owned(), "ab".to_owned()];
-        let mut out = Output::new(&stop);
+        let mut out = Output::new(stop.clone());
         assert!(out.push(b"xabc"));
         assert_eq!(out.text, "x");
     }

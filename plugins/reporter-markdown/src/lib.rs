@@ -22,13 +22,11 @@ use std::fmt::Write as _;
 use llmbench_plugin_sdk::core::{
     GradeOutcome, PluginContext, ReportError, Reporter, RunReport, SampleRecord,
 };
-use llmbench_report::analysis::{
-    ModelAnalysis, WinnerRule, analyze, choose_winner, kind_name, paired_comparison, samples_of,
-    tasks,
-};
+use llmbench_report::analysis::{ModelAnalysis, WinnerRule, kind_name, samples_of, tasks};
 use llmbench_report::format::{percent, thousands, usd};
 use llmbench_report::pass_at_k::{self, ModelPassAtK};
 use llmbench_report::stats::{Bootstrap, Estimate};
+use llmbench_report::summary::Summary;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -113,11 +111,8 @@ impl Reporter for MarkdownReporter {
 impl MarkdownReporter {
     fn write(&self, out: &mut String, report: &RunReport) {
         let run = &report.run;
-        let errors = report
-            .samples
-            .iter()
-            .filter(|s| s.completion.is_none())
-            .count();
+        let summary = Summary::of(report, &self.bootstrap);
+        let errors = summary.without_answer;
         let _ = writeln!(out, "# llmbench report: run `{}`", code(&run.run_id));
         let _ = writeln!(out);
         let _ = writeln!(
@@ -126,7 +121,7 @@ impl MarkdownReporter {
             code(&run.config_path),
             inline(&run.started_at),
             inline(&run.status),
-            report.samples.len(),
+            summary.samples,
             run.planned_samples,
             if errors > 0 {
                 format!(", {errors} without an answer (provider errors)")
@@ -136,18 +131,16 @@ impl MarkdownReporter {
         );
         let task_names = tasks(report);
         let multi_task = task_names.len() > 1;
-        let overall = analyze(report, None, &self.bootstrap);
-        let repeated = overall
-            .iter()
-            .any(|m| m.samples > 1 || m.latency_ms.len() > 1);
+        let overall = &summary.overall;
+        let repeated = overall.iter().any(|m| m.samples > 1 || m.answers > 1);
 
         let _ = writeln!(out);
         let _ = writeln!(out, "## Results");
         let _ = writeln!(out);
         let mut groups: Vec<ModelAnalysis> = Vec::new();
         if multi_task {
-            for t in &task_names {
-                groups.extend(analyze(report, Some(t), &self.bootstrap));
+            for (_, ms) in &summary.per_task {
+                groups.extend(ms.iter().cloned());
             }
         } else {
             groups.extend(overall.iter().cloned());
@@ -200,16 +193,15 @@ impl MarkdownReporter {
         }
         let _ = writeln!(out, "{}", notes.join(" "));
 
-        let ks = pass_at_k::ks_for(report);
-        if !ks.is_empty() {
-            self.write_pass_at_k(out, report, &ks, &task_names);
+        if !summary.ks.is_empty() {
+            self.write_pass_at_k(out, report, &summary, &task_names);
         }
         if repeated {
-            self.write_latency(out, &overall);
+            self.write_latency(out, overall);
         }
-        self.write_models(out, report, &overall);
-        self.write_comparisons(out, report, &overall);
-        self.write_winner(out, report);
+        self.write_models(out, report, &summary);
+        self.write_comparisons(out, &summary);
+        self.write_winner(out, &summary);
     }
 
     fn write_table(
@@ -255,22 +247,21 @@ impl MarkdownReporter {
 
     /// One row per model (per task and model, then over all tasks, when there are several
     /// tasks), one column per k.
-    fn write_pass_at_k(&self, out: &mut String, report: &RunReport, ks: &[u32], tasks: &[String]) {
-        let overall = pass_at_k::analyze(report, None, ks, &self.bootstrap);
+    fn write_pass_at_k(
+        &self,
+        out: &mut String,
+        report: &RunReport,
+        summary: &Summary,
+        tasks: &[String],
+    ) {
+        let ks = &summary.ks;
+        let overall = &summary.pass_at_k;
         let multi_task = tasks.len() > 1;
         let mut rows: Vec<(String, &ModelPassAtK)> = Vec::new();
-        let per_task: Vec<Vec<ModelPassAtK>> = if multi_task {
-            tasks
-                .iter()
-                .map(|t| pass_at_k::analyze(report, Some(t), ks, &self.bootstrap))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        for m in per_task.iter().flatten() {
+        for m in &summary.pass_at_k_per_task {
             rows.push((cell(m.task.as_deref().unwrap_or_default()), m));
         }
-        for m in &overall {
+        for m in overall {
             rows.push(("all tasks".into(), m));
         }
         let _ = writeln!(out);
@@ -301,7 +292,7 @@ impl MarkdownReporter {
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
         let _ = writeln!(out);
-        let notes = pass_at_k::notes(report, &overall, &self.bootstrap);
+        let notes = pass_at_k::notes(report, overall, &self.bootstrap);
         let notes: Vec<String> = notes.iter().map(|n| prose(n)).collect();
         let _ = writeln!(out, "{}", notes.join(" "));
     }
@@ -321,7 +312,7 @@ impl MarkdownReporter {
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
                 cell(&m.label),
-                m.latency_ms.len(),
+                m.answers,
                 e(&m.latency_median),
                 e(&m.latency_p90),
                 e(&m.latency_p95),
@@ -335,7 +326,8 @@ impl MarkdownReporter {
         );
     }
 
-    fn write_models(&self, out: &mut String, report: &RunReport, models: &[ModelAnalysis]) {
+    fn write_models(&self, out: &mut String, report: &RunReport, summary: &Summary) {
+        let models = &summary.overall;
         let _ = writeln!(out);
         let _ = writeln!(out, "## Models");
         for m in models {
@@ -379,28 +371,32 @@ impl MarkdownReporter {
                 facts.push(format!("total cost {} USD", usd(m.cost_usd_total)));
             }
             let _ = writeln!(out, "{}.", facts.join("; "));
+            // The report's samples may be a selection (failing ones first); the summary
+            // counts them all.
             let samples: Vec<&SampleRecord> = samples_of(report, &m.provider, None).collect();
             let failed: Vec<&&SampleRecord> = samples
                 .iter()
                 .filter(|s| s.error.is_some() || s.verdict.as_ref().is_some_and(|v| !v.pass))
                 .collect();
-            if !failed.is_empty() {
+            let failed_total = (summary.failed(&m.provider) as usize).max(failed.len());
+            if failed_total > 0 {
                 let _ = writeln!(out);
                 let _ = writeln!(
                     out,
                     "Failures ({} sample{}; every grade that did not pass, with its kind):",
-                    failed.len(),
-                    if failed.len() == 1 { "" } else { "s" }
+                    failed_total,
+                    if failed_total == 1 { "" } else { "s" }
                 );
                 let _ = writeln!(out);
-                for s in failed.iter().take(self.max_failures) {
+                let shown = failed.len().min(self.max_failures);
+                for s in failed.iter().take(shown) {
                     let _ = writeln!(out, "- {}", failure_line(s));
                 }
-                if failed.len() > self.max_failures {
+                if failed_total > shown {
                     let _ = writeln!(
                         out,
                         "- … and {} more (`llmbench export` has them all)",
-                        failed.len() - self.max_failures
+                        failed_total - shown
                     );
                 }
             }
@@ -443,24 +439,19 @@ impl MarkdownReporter {
         }
     }
 
-    fn write_comparisons(&self, out: &mut String, report: &RunReport, models: &[ModelAnalysis]) {
-        if models.len() < 2 {
+    fn write_comparisons(&self, out: &mut String, summary: &Summary) {
+        if summary.overall.len() < 2 {
             return;
         }
         let mut lines = Vec::new();
         let mut unpaired = Vec::new();
-        for (i, a) in models.iter().enumerate() {
-            for b in &models[i + 1..] {
-                if a.pass_rate.is_none() || b.pass_rate.is_none() {
-                    continue;
+        for c in &summary.comparisons {
+            match &c.paired {
+                Some(p) if p.mcnemar.pairs > 1 => {
+                    lines.extend(p.sentences().into_iter().map(|s| prose(&s)));
                 }
-                match paired_comparison(report, &a.provider, &b.provider, None, &self.bootstrap) {
-                    Some(c) if c.mcnemar.pairs > 1 => {
-                        lines.extend(c.sentences().into_iter().map(|s| prose(&s)));
-                    }
-                    Some(_) => {}
-                    None => unpaired.push(format!("{} and {}", inline(&a.label), inline(&b.label))),
-                }
+                Some(_) => {}
+                None => unpaired.push(format!("{} and {}", inline(&c.a_label), inline(&c.b_label))),
             }
         }
         if lines.is_empty() && unpaired.is_empty() {
@@ -491,8 +482,10 @@ impl MarkdownReporter {
         }
     }
 
-    fn write_winner(&self, out: &mut String, report: &RunReport) {
-        let d = choose_winner(report, self.winner_rule, &self.bootstrap);
+    fn write_winner(&self, out: &mut String, summary: &Summary) {
+        let Some(d) = summary.winner(self.winner_rule) else {
+            return;
+        };
         let _ = writeln!(out);
         let _ = writeln!(out, "## Winner");
         let _ = writeln!(out);

@@ -8,15 +8,17 @@ mod faults;
 mod humaneval;
 mod judge;
 mod reference;
-mod reporter_plugins;
 mod remember;
+mod reporter_plugins;
 mod reports;
 mod resume;
 mod serve;
+mod shards;
 mod stop;
 mod store_faults;
 mod sweep;
 mod validate;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

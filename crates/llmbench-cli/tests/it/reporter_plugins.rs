@@ -8,14 +8,7 @@ use crate::{llmbench, plugin_dir, repo, text};
 
 /// The plugin directory, after checking that the test reporter was built there.
 fn testkit_plugin_dir() -> PathBuf {
-    let dir = plugin_dir();
-    let lib = dir.join("libreporter_testkit.so");
-    assert!(
-        lib.exists(),
-        "{} is missing: build it with `cargo build -p reporter-testkit` (`cargo test --workspace` builds it)",
-        lib.display()
-    );
-    dir
+    crate::plugin_dir_with(&["reporter-testkit"])
 }
 
 /// Run the replay example (three models, one item) into `dir`.
@@ -76,7 +69,7 @@ fn a_reporter_plugin_is_used_by_its_name_or_path_with_its_options() {
 
     // By the path of its library, from a plugin directory without it.
     let empty = tempfile::tempdir().unwrap();
-    let library = plugins.join("libreporter_testkit.so");
+    let library = crate::plugin_library("reporter-testkit");
     let (code, stdout, stderr) = report(
         dir.path(),
         &[
@@ -155,7 +148,10 @@ fn a_format_that_names_no_reporter_exits_2_with_the_formats_and_a_suggestion() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("`provider-replay` is not a report format: ")
-            && stderr.contains("libprovider_replay.so is a provider plugin, not a reporter"),
+            && stderr.contains(&format!(
+                "{} is a provider plugin, not a reporter",
+                llmbench_plugin_host::library_file_name("provider-replay")
+            )),
         "{stderr}"
     );
 

@@ -18,13 +18,7 @@ fn article_run(dir: &Path) {
 }
 
 fn markdown_plugin_dir() -> std::path::PathBuf {
-    let dir = plugin_dir();
-    assert!(
-        dir.join("libreporter_markdown.so").exists(),
-        "libreporter_markdown.so is missing from {}: run the tests with `cargo test --workspace` so the plugins are built",
-        dir.display()
-    );
-    dir
+    crate::plugin_dir_with(&["reporter-markdown"])
 }
 
 #[test]

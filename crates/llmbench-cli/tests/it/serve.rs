@@ -617,7 +617,8 @@ fn stored(dir: &Path) -> Vec<Value> {
 
 /// SIGKILL mid-sweep, restart: the run is resumed, not started over. SIGTERM mid-sweep: the
 /// run is checkpointed (interrupted) and `serve` exits 0; the next `serve` finishes it. A
-/// final restart rebuilds the store-derived metrics without counting any sample twice.
+/// final restart rebuilds the store-derived metrics without counting any sample twice, and a
+/// second `serve` of the same sweep beside it exits 8 (busy).
 #[test]
 fn serve_resumes_after_sigkill_and_sigterm_without_double_counting() {
     check_plugins();
@@ -740,6 +741,19 @@ items = [{}]
     let (d, d_at) = start_serve(&mut children, "serve D", &config);
     let text = scrape(d_at);
     check(&text);
+    // A second `serve` of the same sweep and store refuses to start, with its own code.
+    let second = Command::new(bin())
+        .args(["serve", "--metrics-address", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("another `llmbench serve` is running sweep `resume`"),
+        "{stderr}"
+    );
     assert_eq!(
         series(&text, "llmbench_sweeps_total").values().sum::<f64>(),
         0.0,

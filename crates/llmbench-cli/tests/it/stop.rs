@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use llmbench_mockserver::{MockConfig, MockServer, Protocol};
 
-use crate::{export_jsonl, llmbench, plugin_dir, text, write_config};
+use crate::{export_jsonl, llmbench, text, write_config};
 
 const STALL: &str = "MOCK_FAULT=stall;ms=60000;times=1";
 
@@ -46,12 +46,7 @@ items = [{}]
 }
 
 fn check_plugins() {
-    let lib = plugin_dir().join("libprovider_openai.so");
-    assert!(
-        lib.exists(),
-        "{} is missing: build it with `cargo build -p provider-openai`",
-        lib.display()
-    );
+    crate::plugin_dir_with(&["provider-openai"]);
 }
 
 /// A child whose stderr is collected as it comes.

@@ -55,12 +55,7 @@ fn place_of(path: &std::path::Path, needle: &str) -> String {
 
 /// Fails unless the plugin was built (plugins are built with the workspace).
 fn require_plugin(name: &str) {
-    let lib = crate::plugin_dir().join(format!("lib{}.so", name.replace('-', "_")));
-    assert!(
-        lib.exists(),
-        "{} is missing: build the plugins (`cargo build --workspace`) before these tests",
-        lib.display()
-    );
+    crate::plugin_dir_with(&[name]);
 }
 
 /// `llmbench validate` on `config` exits 2, and its error is at `needle` with `help`.
@@ -179,7 +174,10 @@ fn an_unknown_plugin_is_located_with_the_closest_present_one() {
             "{PROVIDER}\n[tasks.t]\nprompt = \"hi\"\n\n[[tasks.t.graders]]\nplugin = \"grader-regexp\"\noptions = {{ pattern = \"x\" }}\n"
         ),
         "\"grader-regexp\"",
-        "grader `grader-regexp` of task `t`: unknown plugin `grader-regexp` (no libgrader_regexp.so in ",
+        &format!(
+            "grader `grader-regexp` of task `t`: unknown plugin `grader-regexp` (no {} in ",
+            llmbench_plugin_host::library_file_name("grader-regexp")
+        ),
         "did you mean `grader-regex`?",
     );
 }

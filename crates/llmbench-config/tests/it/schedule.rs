@@ -20,7 +20,26 @@ fn an_interval_with_defaults() {
     assert_eq!(s.jitter, Duration::ZERO);
     assert_eq!(s.metrics_address.to_string(), "127.0.0.1:9464");
     assert_eq!(s.max_error_ratio, 0.1);
+    assert_eq!((s.keep_runs, s.keep_days), (None, None), "keep everything");
     assert_eq!(config.sweep_name(), "x");
+}
+
+#[test]
+fn retention_keeps_runs_or_days_at_least_one() {
+    let config = ok(&with_minimal(
+        "[schedule]\ninterval-seconds = 60\nkeep-runs = 3\nkeep-days = 30\n",
+    ));
+    let s = config.schedule.unwrap();
+    assert_eq!((s.keep_runs, s.keep_days), (Some(3), Some(30)));
+    let e = errors(&with_minimal(
+        "[schedule]\ninterval-seconds = 60\nkeep-runs = 0\nkeep-days = -2\n",
+    ));
+    assert_snapshot!(shown(&e), @r"
+    configs/x.toml:10:13: `schedule.keep-runs` must be at least 1, not 0
+      [invalid_value]
+    configs/x.toml:11:13: `schedule.keep-days` must be at least 1, not -2
+      [invalid_value]
+    ");
 }
 
 #[test]

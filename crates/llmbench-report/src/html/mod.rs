@@ -5,8 +5,11 @@
 //! Sections: the results table; pass@k per model with bootstrap intervals over items (when the
 //! run asked for k, or repeated items); charts (latency per model as box plots, time to first
 //! token, cost against pass rate, pass rate per task with Wilson intervals); paired
-//! comparisons; the winner by a stated rule; and every sample, browsable, with its prompt,
-//! answer, grades and evidence. All model text is escaped ([`escape`]).
+//! comparisons; the winner by a stated rule; and the samples, browsable, with their prompt,
+//! answer, grades and evidence: every sample of a small run, or for a large one the failing
+//! samples first and a bounded number in all ([`crate::summary::SampleLimits`]), the page
+//! saying so and where the rest are. Aggregates and charts always cover every sample
+//! ([`crate::summary::Summary`]). All model text is escaped ([`escape`]).
 
 mod escape;
 mod svg;
@@ -20,12 +23,11 @@ use llmbench_core::{
 
 pub use escape::escape;
 
-use crate::analysis::{
-    ModelAnalysis, WinnerRule, analyze, choose_winner, kind_name, paired_comparison, tasks,
-};
+use crate::analysis::{ModelAnalysis, WinnerRule, kind_name, tasks};
 use crate::format::{percent, thousands, usd};
-use crate::pass_at_k::{self, ModelPassAtK};
+use crate::pass_at_k;
 use crate::stats::{Bootstrap, Estimate};
+use crate::summary::Summary;
 use svg::{BoxSeries, PALETTE, RateBar, ScatterPoint, box_plot, cost_scatter, rate_bars};
 
 /// Renders a run as a self-contained HTML page.
@@ -111,14 +113,12 @@ impl HtmlReporter {
             .map(|(i, (p, _, _))| (p.as_str(), PALETTE[i % PALETTE.len()]))
             .collect();
         let color = |p: &str| colors.get(p).copied().unwrap_or(PALETTE[0]);
-        let overall = analyze(report, None, &self.bootstrap);
+        let summary = Summary::of(report, &self.bootstrap);
+        let overall = &summary.overall;
         let task_names = tasks(report);
-        let per_task: Vec<(String, Vec<ModelAnalysis>)> = task_names
-            .iter()
-            .map(|t| (t.clone(), analyze(report, Some(t), &self.bootstrap)))
-            .collect();
+        let per_task = &summary.per_task;
         let repeated = overall.iter().any(|m| m.samples > 1);
-        let ks = pass_at_k::ks_for(report);
+        let ks = summary.ks.clone();
 
         let _ = write!(
             out,
@@ -136,11 +136,7 @@ impl HtmlReporter {
             escape::csp_hash(SCRIPT),
             escape(&run.run_id)
         );
-        let errors = report
-            .samples
-            .iter()
-            .filter(|s| s.completion.is_none())
-            .count();
+        let errors = summary.without_answer;
         let _ = write!(
             out,
             r##"<header><h1>llmbench report</h1><p class="meta">Run <code>{}</code> · config <code>{}</code> · started {} · {} · {} of {} planned samples recorded{}</p>
@@ -150,7 +146,7 @@ impl HtmlReporter {
             escape(&run.config_path),
             escape(&run.started_at),
             escape(&run.status),
-            report.samples.len(),
+            summary.samples,
             run.planned_samples,
             if errors > 0 {
                 format!(", {errors} without an answer")
@@ -221,7 +217,7 @@ impl HtmlReporter {
         );
 
         if !ks.is_empty() {
-            self.write_pass_at_k(out, report, &ks, &task_names);
+            self.write_pass_at_k(out, report, &summary, &ks, &task_names);
         }
 
         // Charts.
@@ -333,16 +329,11 @@ impl HtmlReporter {
         out.push_str(r#"<section id="comparisons"><h2>Comparisons</h2>"#);
         let mut sentences = Vec::new();
         let mut unpaired = Vec::new();
-        for (i, a) in overall.iter().enumerate() {
-            for b in &overall[i + 1..] {
-                if a.pass_rate.is_none() || b.pass_rate.is_none() {
-                    continue;
-                }
-                match paired_comparison(report, &a.provider, &b.provider, None, &self.bootstrap) {
-                    Some(c) if c.mcnemar.pairs > 1 => sentences.extend(c.sentences()),
-                    Some(_) => {}
-                    None => unpaired.push(format!("{} and {}", escape(&a.label), escape(&b.label))),
-                }
+        for c in &summary.comparisons {
+            match &c.paired {
+                Some(c) if c.mcnemar.pairs > 1 => sentences.extend(c.sentences()),
+                Some(_) => {}
+                None => unpaired.push(format!("{} and {}", escape(&c.a_label), escape(&c.b_label))),
             }
         }
         if sentences.is_empty() && unpaired.is_empty() {
@@ -367,7 +358,10 @@ impl HtmlReporter {
         out.push_str("</section>\n");
 
         // Winner.
-        let d = choose_winner(report, self.winner_rule, &self.bootstrap);
+        let d = summary
+            .winner(self.winner_rule)
+            .cloned()
+            .expect("a summary decides by every rule");
         out.push_str(r#"<section id="winner"><h2>Winner</h2>"#);
         match &d.winner {
             Some((_, label)) => {
@@ -417,6 +411,18 @@ impl HtmlReporter {
             .iter()
             .map(|(p, _, l)| (p.as_str(), l.as_str()))
             .collect();
+        let shown = report.samples.len() as u64;
+        if shown < summary.samples {
+            let _ = write!(
+                out,
+                r#"<p class="note" id="samples-shown">{} of {} samples are shown in full: failing samples first ({} in all), then passing ones. The rest are one click away: <code>llmbench view {}</code>, or every sample with <code>llmbench export {}</code>.</p>"#,
+                thousands(shown as f64),
+                thousands(summary.samples as f64),
+                thousands(summary.failures as f64),
+                escape(&run.run_id),
+                escape(&run.run_id)
+            );
+        }
         for s in &report.samples {
             self.write_sample(out, s, labels.get(s.key.provider.as_str()).copied());
         }
@@ -434,17 +440,17 @@ impl HtmlReporter {
 
     /// One row per model (per task and model, then over all tasks, when there are several
     /// tasks), one column per k.
-    fn write_pass_at_k(&self, out: &mut String, report: &RunReport, ks: &[u32], tasks: &[String]) {
-        let overall = pass_at_k::analyze(report, None, ks, &self.bootstrap);
+    fn write_pass_at_k(
+        &self,
+        out: &mut String,
+        report: &RunReport,
+        summary: &Summary,
+        ks: &[u32],
+        tasks: &[String],
+    ) {
+        let overall = &summary.pass_at_k;
         let multi_task = tasks.len() > 1;
-        let per_task: Vec<ModelPassAtK> = if multi_task {
-            tasks
-                .iter()
-                .flat_map(|t| pass_at_k::analyze(report, Some(t), ks, &self.bootstrap))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let per_task = &summary.pass_at_k_per_task;
         out.push_str(
             r#"<section id="pass-at-k"><h2>pass@k</h2><table class="pass-at-k"><thead><tr>"#,
         );
@@ -456,7 +462,7 @@ impl HtmlReporter {
             let _ = write!(out, "<th>pass@{k}</th>");
         }
         out.push_str("</tr></thead><tbody>");
-        for m in per_task.iter().chain(&overall) {
+        for m in per_task.iter().chain(overall) {
             out.push_str("<tr>");
             if multi_task {
                 let _ = write!(
@@ -481,7 +487,7 @@ impl HtmlReporter {
             out.push_str("</tr>");
         }
         out.push_str("</tbody></table>");
-        let notes: Vec<String> = pass_at_k::notes(report, &overall, &self.bootstrap)
+        let notes: Vec<String> = pass_at_k::notes(report, overall, &self.bootstrap)
             .iter()
             .map(|n| prose(n))
             .collect();

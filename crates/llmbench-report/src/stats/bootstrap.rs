@@ -8,7 +8,7 @@ use llmbench_core::quantile;
 use super::Interval;
 
 /// The statistic a bootstrap estimates.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Statistic {
     Mean,
     Median,
@@ -37,7 +37,7 @@ impl Statistic {
 }
 
 /// Bootstrap settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bootstrap {
     /// Number of resamples.
     pub resamples: u32,
@@ -60,7 +60,7 @@ impl Default for Bootstrap {
 
 /// A statistic with its percentile interval. The interval is `None` for fewer than two
 /// values: one value tells nothing about spread.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     pub value: f64,
     pub interval: Option<Interval>,
@@ -69,7 +69,7 @@ pub struct Estimate {
 
 /// The change `stat(a) - stat(b)` with its bootstrap interval and an approximate two-sided
 /// p-value. Significant (at `1 - confidence`) exactly when the interval excludes 0.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Difference {
     pub statistic: Statistic,
     /// `stat(a)`, `stat(b)` on the original data.
@@ -93,6 +93,11 @@ impl Difference {
 }
 
 /// xorshift64* (Vigna 2016): small, fast, and good enough for resampling indices.
+///
+/// Hand-written on purpose, unlike the other random draws in llmbench (which use `fastrand`):
+/// a report's intervals must be bit-for-bit the same for the same data and seed on every
+/// machine and in every version, and a crate's generator may change its output in any
+/// release. Changing it changes the intervals of every report rendered after the change.
 #[derive(Debug, Clone)]
 pub(crate) struct Rng(u64);
 
@@ -118,6 +123,23 @@ impl Rng {
     /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-40 for any n here).
     pub(crate) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// Resamples hold at most this many values. Up to it, the bootstrap is the ordinary one
+/// (each resample as large as the data). Above it, each resample draws `SUBSAMPLE` values
+/// (the m-out-of-n bootstrap, Bickel, Götze and van Zwet 1997) and its deviation from the
+/// estimate is shrunk by `sqrt(m / n)`, the ratio of the standard errors at the two sizes, so
+/// that a 1,000,000-value interval costs what a 2,000-value one does. Valid for means and
+/// quantiles (both converge at rate `sqrt(n)`).
+pub const SUBSAMPLE: usize = 2_000;
+
+/// A resampled statistic of `m` values as a draw of the `n`-value one around `estimate`.
+fn rescale(resampled: f64, estimate: f64, m: usize, n: usize) -> f64 {
+    if m == n {
+        resampled
+    } else {
+        estimate + (resampled - estimate) * (m as f64 / n as f64).sqrt()
     }
 }
 
@@ -160,20 +182,22 @@ pub fn bootstrap_interval(
             n: values.len(),
         });
     }
+    let n = values.len();
+    let m = n.min(SUBSAMPLE);
     let mut rng = Rng::new(settings.seed);
-    let mut buf = vec![0.0; values.len()];
+    let mut buf = vec![0.0; m];
     let stats: Vec<f64> = (0..settings.resamples.max(1))
         .map(|_| {
             for slot in buf.iter_mut() {
-                *slot = values[rng.below(values.len())];
+                *slot = values[rng.below(n)];
             }
-            stat.of(&buf)
+            rescale(stat.of(&buf), value, m, n)
         })
         .collect();
     Some(Estimate {
         value,
         interval: Some(percentile_interval(stats, settings.confidence)),
-        n: values.len(),
+        n,
     })
 }
 
@@ -191,19 +215,20 @@ pub fn paired_bootstrap(
         return None;
     }
     let n = a.len();
+    let m = n.min(SUBSAMPLE);
+    let (sa, sb) = (stat.of(a), stat.of(b));
     let mut rng = Rng::new(settings.seed);
-    let (mut ra, mut rb) = (vec![0.0; n], vec![0.0; n]);
+    let (mut ra, mut rb) = (vec![0.0; m], vec![0.0; m]);
     let stats: Vec<f64> = (0..settings.resamples.max(1))
         .map(|_| {
-            for i in 0..n {
+            for i in 0..m {
                 let j = rng.below(n);
                 ra[i] = a[j];
                 rb[i] = b[j];
             }
-            stat.of(&ra) - stat.of(&rb)
+            rescale(stat.of(&ra) - stat.of(&rb), sa - sb, m, n)
         })
         .collect();
-    let (sa, sb) = (stat.of(a), stat.of(b));
     Some(Difference {
         statistic: stat,
         a: sa,
@@ -228,8 +253,17 @@ pub fn independent_bootstrap(
     if a.len() < 2 || b.len() < 2 {
         return None;
     }
+    let (sa, sb) = (stat.of(a), stat.of(b));
+    // Each side subsampled on its own; the difference rescaled by the smaller side's factor
+    // (conservative: the wider of the two).
+    let (ma, mb) = (a.len().min(SUBSAMPLE), b.len().min(SUBSAMPLE));
+    let (m, n) = if ma * b.len() >= mb * a.len() {
+        (ma, a.len())
+    } else {
+        (mb, b.len())
+    };
     let mut rng = Rng::new(settings.seed);
-    let (mut ra, mut rb) = (vec![0.0; a.len()], vec![0.0; b.len()]);
+    let (mut ra, mut rb) = (vec![0.0; ma], vec![0.0; mb]);
     let stats: Vec<f64> = (0..settings.resamples.max(1))
         .map(|_| {
             for slot in ra.iter_mut() {
@@ -238,10 +272,9 @@ pub fn independent_bootstrap(
             for slot in rb.iter_mut() {
                 *slot = b[rng.below(b.len())];
             }
-            stat.of(&ra) - stat.of(&rb)
+            rescale(stat.of(&ra) - stat.of(&rb), sa - sb, m, n)
         })
         .collect();
-    let (sa, sb) = (stat.of(a), stat.of(b));
     Some(Difference {
         statistic: stat,
         a: sa,

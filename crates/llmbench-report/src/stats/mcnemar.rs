@@ -8,7 +8,7 @@ use super::{chi_square_sf, sign_test_p_value};
 pub const EXACT_BELOW_DISCORDANT: u64 = 25;
 
 /// How the p-value was computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum McNemarMethod {
     /// Two-sided binomial (sign) test of the discordant pairs at p = 1/2.
     Exact,
@@ -29,7 +29,7 @@ impl McNemarMethod {
 }
 
 /// The outcome of McNemar's test on paired pass/fail results of models A and B.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct McNemar {
     pub pairs: u64,
     pub a_passed: u64,

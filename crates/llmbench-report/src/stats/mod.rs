@@ -22,7 +22,7 @@ mod proportion;
 mod sentence;
 
 pub use bootstrap::{
-    Bootstrap, Difference, Estimate, Statistic, bootstrap_interval, independent_bootstrap,
+    Bootstrap, Difference, Estimate, SUBSAMPLE, Statistic, bootstrap_interval, independent_bootstrap,
     paired_bootstrap,
 };
 pub use dist::{chi_square_sf, normal_cdf, normal_quantile, sign_test_p_value};
@@ -36,7 +36,7 @@ pub use sentence::{latency_sentence, pass_rate_sentence, score_sentence};
 pub const ALPHA: f64 = 0.05;
 
 /// A closed interval `[low, high]`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,

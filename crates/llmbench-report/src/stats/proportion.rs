@@ -4,7 +4,7 @@
 use super::{Interval, normal_quantile};
 
 /// A pass rate with its Wilson score interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PassRate {
     pub passed: u64,
     pub trials: u64,

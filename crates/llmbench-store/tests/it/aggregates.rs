@@ -228,3 +228,60 @@ fn retention_never_touches_a_run_a_process_holds() {
             .is_empty()
     );
 }
+
+/// What each grader spent (a judge's tokens and cost) is kept per grader, through retention,
+/// and aggregates written before schema version 6 (without it) are computed again.
+#[test]
+fn grader_spend_is_kept_per_grader_and_old_aggregates_are_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_in_dir(dir.path()).unwrap();
+    store.set_histogram_buckets(buckets());
+    add_run(&mut store, "a", "2026-11-01T00:00:00.000Z");
+    add_run(&mut store, "b", "2026-11-02T00:00:00.000Z");
+    let judged = |a: &llmbench_store::RunAggregates| -> Vec<(u64, u64, String)> {
+        a.groups
+            .iter()
+            .filter_map(|g| {
+                let j = g.grades.get("judge")?;
+                Some((
+                    j.input_tokens?,
+                    j.output_tokens?,
+                    format!("{:.6}", j.cost_usd?),
+                ))
+            })
+            .collect()
+    };
+    let a = store.run_aggregates("a").unwrap();
+    // zeta x model-z x t1: items 2 and 10, answered in full, each with a judge grade.
+    let zeta_t1 = a
+        .groups
+        .iter()
+        .find(|g| g.provider == "zeta" && g.model == "model-z" && g.task == "t1")
+        .unwrap();
+    let answered = zeta_t1.grades["judge"].error;
+    assert!(answered > 0);
+    assert_eq!(zeta_t1.grades["judge"].input_tokens, Some(300 * answered));
+    assert_eq!(zeta_t1.grades["judge"].output_tokens, Some(40 * answered));
+    assert_eq!(zeta_t1.grades["g1"].input_tokens, None, "g1 spends nothing");
+    assert_eq!(zeta_t1.grades["g1"].cost_usd, None);
+    let spent = judged(&a);
+    assert!(!spent.is_empty());
+
+    // Retention keeps the spend with the aggregates.
+    store.apply_retention(Some(1), None, None).unwrap();
+    let kept = store.run_aggregates("a").unwrap();
+    assert!(kept.samples_deleted);
+    assert_eq!(judged(&kept), spent);
+
+    // A store written before version 6: run b's aggregates have no spend rows and are
+    // marked as such by the migration; asked for, they are computed again, with spend.
+    let conn = raw(store.path());
+    conn.execute_batch(
+        "DELETE FROM run_aggregate_grader_spend WHERE run_id = 'b';
+         UPDATE runs SET aggregated_at = NULL WHERE id = 'b';",
+    )
+    .unwrap();
+    let b = store.run_aggregates("b").unwrap();
+    assert_eq!(judged(&b), judged(&a));
+    assert!(count(&conn, "SELECT count(*) FROM run_aggregate_grader_spend WHERE run_id = 'b'") > 0);
+}

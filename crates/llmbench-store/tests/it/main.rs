@@ -9,3 +9,4 @@ mod open;
 mod remember;
 mod runs;
 mod samples;
+mod stream;

@@ -28,7 +28,7 @@ fn opening_twice_is_idempotent_and_keeps_data() {
             &conn,
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
         ),
-        11
+        12
     );
 }
 
@@ -92,4 +92,59 @@ fn a_newer_schema_is_refused() {
             .contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
         "{err}"
     );
+}
+
+/// `serve`'s open reads at once and defers the integrity check, but never writes to a file
+/// before it passes: a damaged page is found by `verify`, and every write refuses first.
+#[test]
+fn an_unverified_open_checks_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open_in_dir(dir.path()).unwrap();
+        store
+            .create_run(&new_run("r1", "2026-11-28T07:14:01.000Z"))
+            .unwrap();
+        for i in 0..200 {
+            store
+                .record_sample(
+                    "r1",
+                    &full_record(key("t1", &format!("i{i}"), "zeta", 0)),
+                    &[],
+                )
+                .unwrap();
+        }
+        store
+            .end_run("r1", llmbench_store::RunStatus::Finished, None)
+            .unwrap();
+    }
+    // A healthy file: verified on demand, then written to.
+    let store = Store::open_in_dir_unverified(dir.path()).unwrap();
+    assert_eq!(store.report("r1").unwrap().samples.len(), 200);
+    store.verify().unwrap();
+    store
+        .create_run(&new_run("r2", "2026-11-28T08:14:01.000Z"))
+        .unwrap();
+    store
+        .end_run("r2", llmbench_store::RunStatus::Finished, None)
+        .unwrap();
+    drop(store);
+
+    // Damage the last page (a data page, not the header or the schema).
+    let path = dir.path().join(STORE_FILE_NAME);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pages = bytes.len() / 4096;
+    assert!(pages > 4, "{pages} pages");
+    bytes[(pages - 1) * 4096..].fill(0xAB);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let store = Store::open_in_dir_unverified(dir.path()).unwrap();
+    assert_eq!(store.verify().unwrap_err().kind(), "damaged");
+    let err = store
+        .create_run(&new_run("r3", "2026-11-28T09:14:01.000Z"))
+        .unwrap_err();
+    assert_eq!(err.kind(), "damaged", "{err}");
+    drop(store);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing written");
+    // The checked open refuses it outright.
+    assert_eq!(Store::open(&path).unwrap_err().kind(), "damaged");
 }

@@ -144,14 +144,12 @@ async fn a_forged_exit_without_a_report_fails() {
 
 #[test]
 fn bad_options_are_refused_with_the_reason() {
+    // A misspelt key is an option error (`check_options`), named with a suggestion.
     let e = try_grader(json!({ "timeout": 3 })).unwrap_err();
-    assert_eq!(e.kind(), "create");
-    let message = e.to_string();
-    assert!(
-        message.starts_with(
-            "plugin `grader-python-exec` rejected its options: unknown field `timeout`, expected one of"
-        ),
-        "{message}"
+    assert_eq!(e.kind(), "options");
+    assert_eq!(
+        e.to_string(),
+        "plugin `grader-python-exec` rejected its options: option `timeout`: unknown option `timeout` (did you mean `timeout-seconds`?)"
     );
     let message = try_grader(json!({ "harness": "no-such-harness.py" }))
         .unwrap_err()
@@ -160,6 +158,12 @@ fn bad_options_are_refused_with_the_reason() {
         message.contains("cannot read the harness ")
             && message.contains("tests/fixtures/no-such-harness.py: No such file or directory"),
         "{message}"
+    ); // A device is refused before anything is read from it.
+    let e = try_grader(json!({ "harness": "/dev/zero" })).unwrap_err();
+    assert_eq!(e.kind(), "create");
+    assert_eq!(
+        e.to_string(),
+        "plugin `grader-python-exec` rejected its options: cannot read the harness /dev/zero: it is not a regular file (a device, pipe or socket)"
     );
 }
 

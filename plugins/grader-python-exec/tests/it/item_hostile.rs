@@ -6,7 +6,7 @@
 use llmbench_plugin_sdk::core::{GradeOutcome, Grader};
 use serde_json::json;
 
-use crate::item_tests::{TEST, assert_fail, grade_item};
+use crate::item_tests::{PROMPT, TEST, assert_fail, grade_item};
 use crate::{item_grader, request};
 
 /// The answer's code in a python block.
@@ -248,8 +248,26 @@ if os.fork() == 0:
 time.sleep(0.5)
 def add(x, y):
     return x - y"#;
-    assert_fail(
-        &grade_item(&fenced(code)).await,
-        "assertion failed at test line 7: assert candidate(0, 1) == 1; the last call add(0, 1) returned -1",
+    // The daemon can also open the pipes of the answer's own process and read its replies
+    // before the runner does (more likely on a loaded machine): the runner then waits for a
+    // reply that never comes, and the grade times out. That only hurts the answer, as its own
+    // wrong result does; what must never happen is the forged pass.
+    let g = item_grader(json!({
+        "test": TEST,
+        "entry-point": "add",
+        "prompt": PROMPT,
+        "timeout-seconds": 10,
+    }));
+    let grade = g.grade(&request(&fenced(code))).await.unwrap();
+    assert_eq!(grade.outcome, GradeOutcome::Fail, "{}", grade.evidence);
+    assert_eq!(grade.score, 0.0);
+    assert!(
+        [
+            "assertion failed at test line 7: assert candidate(0, 1) == 1; the last call add(0, 1) returned -1",
+            "timed out after 10 s",
+        ]
+        .contains(&grade.evidence.as_str()),
+        "{}",
+        grade.evidence
     );
 }

@@ -7,19 +7,24 @@ use serde_json::json;
 
 use crate::{item_grader, item_request};
 
+/// The wall-clock limit of these graders: generous, so that a loaded machine (these tests
+/// run in parallel, each with its sandbox) does not turn a verdict into a timeout; the tests
+/// of timeouts create their own grader with a short limit.
+const TIMEOUT_SECONDS: u64 = 30;
+
 /// The options as a config gives them: templates the runner renders per item.
 pub(crate) fn templates() -> serde_json::Value {
     json!({
         "test": "{{test}}",
         "entry-point": "{{entry_point}}",
         "prompt": "{{prompt}}",
-        "timeout-seconds": 5,
+        "timeout-seconds": TIMEOUT_SECONDS,
     })
 }
 
 /// One item's rendered options.
 pub(crate) fn rendered(test: &str, entry: &str, prompt: &str) -> serde_json::Value {
-    json!({ "test": test, "entry-point": entry, "prompt": prompt, "timeout-seconds": 5 })
+    json!({ "test": test, "entry-point": entry, "prompt": prompt, "timeout-seconds": TIMEOUT_SECONDS })
 }
 
 /// A HumanEval-shaped item: a prompt that ends after the docstring, a test with `check`.

@@ -2,6 +2,7 @@
 //! it fetches it into the model cache (`$XDG_CACHE_HOME/llmbench/models`), so a fresh machine
 //! works; afterwards the cached file is reused.
 
+mod batch;
 mod checksum;
 mod conformance;
 mod generate;

@@ -1,0 +1,476 @@
+//! A task's items: inline, from an items file or a named dataset; `id-field` and `fields`;
+//! `limit`, `sample` and `seed`; duplicate ids.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use llmbench_core::Item;
+use toml::Spanned;
+
+use super::DatasetFile;
+use super::checker::Validator;
+use crate::dataset::{self, FileErrors, Format};
+use crate::de_error::{self, backticked};
+use crate::error::ConfigErrorKind;
+use crate::files::Limit;
+use crate::items::{self, Located, Mapping, Origin, Subset};
+use crate::raw::RawItem;
+use crate::template;
+
+use ConfigErrorKind as K;
+
+/// `fields = { variable = "field" }` as written.
+pub(super) type RawFields = Spanned<crate::raw::Entries<Spanned<String>>>;
+
+/// The source of a task's items, as written.
+pub(super) struct ItemKeys {
+    pub(super) inline: Option<Spanned<Vec<RawItem>>>,
+    pub(super) file: Option<Spanned<String>>,
+    pub(super) dataset: Option<Spanned<String>>,
+    pub(super) id_field: Option<Spanned<String>>,
+    pub(super) fields: Option<RawFields>,
+    pub(super) limit: Option<Spanned<i64>>,
+    pub(super) sample: Option<Spanned<i64>>,
+    pub(super) seed: Option<Spanned<i64>>,
+}
+
+impl Validator<'_> {
+    /// A task's items, all of them (for the template checks), and the indices of those it
+    /// runs (`limit`, `sample`), in file order.
+    pub(super) fn items(
+        &mut self,
+        at: &str,
+        key: &Spanned<String>,
+        keys: ItemKeys,
+    ) -> (Vec<Located>, Vec<usize>) {
+        let ItemKeys {
+            inline,
+            file,
+            dataset,
+            id_field,
+            fields,
+            limit,
+            sample,
+            seed,
+        } = keys;
+        // At most one source: report the later keys of a pair.
+        let mut conflict = false;
+        for (later, later_name, earlier) in [
+            (
+                file.as_ref().map(Spanned::span),
+                "items-file",
+                inline.as_ref().map(|_| "items"),
+            ),
+            (
+                dataset.as_ref().map(Spanned::span),
+                "dataset",
+                inline
+                    .as_ref()
+                    .map(|_| "items")
+                    .or(file.as_ref().map(|_| "items-file")),
+            ),
+        ] {
+            if let (Some(span), Some(earlier)) = (later, earlier) {
+                self.sink
+                    .error(
+                        K::Conflict,
+                        span,
+                        format!("`{at}` has both `{earlier}` and `{later_name}`"),
+                    )
+                    .help("keep one of them");
+                conflict = true;
+            }
+        }
+        let subset = self.subset(at, limit.as_ref(), sample.as_ref(), seed.as_ref());
+        let mapping = self.mapping(at, id_field.as_ref(), fields.as_ref());
+        let from_file = file.is_some() || dataset.is_some();
+        if !from_file {
+            let keys: [(&str, Option<Range<usize>>); 5] = [
+                ("id-field", id_field.as_ref().map(Spanned::span)),
+                ("fields", fields.as_ref().map(Spanned::span)),
+                ("limit", limit.as_ref().map(Spanned::span)),
+                ("sample", sample.as_ref().map(Spanned::span)),
+                ("seed", seed.as_ref().map(Spanned::span)),
+            ];
+            for (name, span) in keys {
+                if let Some(span) = span {
+                    self.sink
+                        .error(
+                            K::Conflict,
+                            span,
+                            format!("`{at}.{name}` applies only to `items-file` and `dataset`"),
+                        )
+                        .help("remove it, or read the items from a file");
+                }
+            }
+        }
+        if conflict {
+            return (Vec::new(), Vec::new());
+        }
+
+        let located = if let Some(inline) = inline {
+            if inline.get_ref().is_empty() {
+                self.sink
+                    .error(K::Item, inline.span(), format!("`{at}.items` is empty"))
+                    .help("add items, or remove `items` for a single item without variables");
+            }
+            items::inline(&mut self.sink, &format!("{at}.items"), inline.into_inner())
+        } else if let Some(file) = &file {
+            self.non_empty(&format!("{at}.items-file"), file);
+            let path = self.base.join(file.get_ref());
+            self.items_file(
+                path,
+                file.span(),
+                &mapping,
+                (id_field.as_ref(), fields.as_ref()),
+            )
+        } else if let Some(name) = &dataset {
+            match self.dataset(name) {
+                Some(path) => self.items_file(
+                    path,
+                    name.span(),
+                    &mapping,
+                    (id_field.as_ref(), fields.as_ref()),
+                ),
+                None => Vec::new(),
+            }
+        } else {
+            vec![Located {
+                item: Item {
+                    id: "default".to_owned(),
+                    vars: BTreeMap::new(),
+                },
+                origin: Origin::Default,
+            }]
+        };
+
+        let mut seen: HashMap<&str, &Origin> = HashMap::new();
+        let mut duplicates = Vec::new();
+        for l in &located {
+            if let Some(first) = seen.insert(&l.item.id, &l.origin) {
+                let mut error = l.origin.error(
+                    &self.sink,
+                    K::Duplicate,
+                    format!(
+                        "duplicate item id `{}` in task `{}`",
+                        l.item.id,
+                        key.get_ref()
+                    ),
+                );
+                if let Some(place) = first.describe(self.sink.path, self.sink.source) {
+                    error = error.with_help(format!("the first is at {place}"));
+                }
+                duplicates.push(error);
+            }
+        }
+        for error in duplicates {
+            self.sink.push(error);
+        }
+        let ids: Vec<&str> = located.iter().map(|l| l.item.id.as_str()).collect();
+        let selected = items::select(&ids, subset);
+        (located, selected)
+    }
+
+    /// `limit`, `sample` and `seed`.
+    fn subset(
+        &mut self,
+        at: &str,
+        limit: Option<&Spanned<i64>>,
+        sample: Option<&Spanned<i64>>,
+        seed: Option<&Spanned<i64>>,
+    ) -> Subset {
+        let max = i64::from(u32::MAX);
+        let limit = limit.map(|l| (self.int(&format!("{at}.limit"), l, 1, max), l.span()));
+        let sample = sample.map(|n| self.int(&format!("{at}.sample"), n, 1, max) as usize);
+        let seed_value = seed.map_or(0, |s| {
+            self.int(&format!("{at}.seed"), s, 0, i64::MAX) as u64
+        });
+        match (limit, sample) {
+            (Some((_, span)), Some(_)) => {
+                self.sink
+                    .error(
+                        K::Conflict,
+                        span,
+                        format!("`{at}` has both `limit` and `sample`"),
+                    )
+                    .help("`limit` runs the first N items, `sample` N drawn at random: keep one");
+                Subset::All
+            }
+            (Some((n, _)), None) => {
+                if let Some(seed) = seed {
+                    self.sink
+                        .error(
+                            K::Conflict,
+                            seed.span(),
+                            format!("`{at}.seed` applies only to `sample`"),
+                        )
+                        .help("remove `seed`, or use `sample`");
+                }
+                Subset::Limit(n as usize)
+            }
+            (None, Some(n)) => Subset::Sample {
+                n,
+                seed: seed_value,
+            },
+            (None, None) => {
+                if let Some(seed) = seed {
+                    self.sink
+                        .error(
+                            K::Conflict,
+                            seed.span(),
+                            format!("`{at}.seed` applies only to `sample`"),
+                        )
+                        .help("remove `seed`, or add `sample = N`");
+                }
+                Subset::All
+            }
+        }
+    }
+
+    /// `id-field` and `fields`.
+    fn mapping(
+        &mut self,
+        at: &str,
+        id_field: Option<&Spanned<String>>,
+        fields: Option<&RawFields>,
+    ) -> Mapping {
+        let id_field = id_field.map(|f| self.non_empty(&format!("{at}.id-field"), f));
+        let mut mapping = Vec::new();
+        for (variable, field) in fields.iter().flat_map(|f| &f.get_ref().0) {
+            let name = variable.get_ref();
+            if name == template::ID {
+                self.sink
+                    .error(
+                        K::InvalidValue,
+                        variable.span(),
+                        format!("`{at}.fields` cannot set `id`: `{{{{ id }}}}` is the item's id"),
+                    )
+                    .help("name the field holding the id with `id-field`");
+                continue;
+            }
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '{' || c == '}')
+            {
+                self.sink
+                    .error(
+                        K::InvalidValue,
+                        variable.span(),
+                        format!("invalid variable name {name:?} in `{at}.fields`"),
+                    )
+                    .help("a variable name has no spaces or braces");
+                continue;
+            }
+            let field = self.non_empty(&format!("{at}.fields.{name}"), field);
+            mapping.push((name.clone(), field));
+        }
+        Mapping {
+            id_field,
+            fields: mapping,
+        }
+    }
+
+    /// The cached file of the dataset `name`, or an error at `name`.
+    fn dataset(&mut self, name: &Spanned<String>) -> Option<PathBuf> {
+        let known: Vec<&str> = llmbench_models::DATASETS.iter().map(|d| d.name).collect();
+        match (self.datasets)(name.get_ref()) {
+            DatasetFile::Fetched(path) => Some(path),
+            DatasetFile::NotFetched(path) => {
+                let shown = name.get_ref();
+                self.sink
+                    .error(
+                        K::DatasetNotFetched,
+                        name.span(),
+                        format!(
+                            "dataset `{shown}` is not in the local cache: run `llmbench datasets fetch {shown}`"
+                        ),
+                    )
+                    .help(format!(
+                        "it is fetched once, verified, and kept at {}",
+                        path.display()
+                    ));
+                None
+            }
+            DatasetFile::Unknown => {
+                let error = self.sink.error(
+                    K::InvalidValue,
+                    name.span(),
+                    format!("unknown dataset {:?}", name.get_ref()),
+                );
+                match de_error::suggest(name.get_ref(), &known) {
+                    Some(best) => error.help(format!(
+                        "did you mean `{best}`? The known datasets are {}",
+                        backticked(&known)
+                    )),
+                    None => error.help(format!("the known datasets are {}", backticked(&known))),
+                }
+                None
+            }
+            DatasetFile::Error(message) => {
+                self.sink.error(
+                    K::Io,
+                    name.span(),
+                    format!("cannot find the dataset cache: {message}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The items of the file at `path` (named at `span` of the config), in its format.
+    fn items_file(
+        &mut self,
+        path: PathBuf,
+        span: Range<usize>,
+        mapping: &Mapping,
+        keys: (Option<&Spanned<String>>, Option<&RawFields>),
+    ) -> Vec<Located> {
+        let (id_field, fields) = keys;
+        let Some(format) = Format::of(&path) else {
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    span,
+                    format!("unknown items file format: {}", path.display()),
+                )
+                .help(format!("name the file {}", dataset::ACCEPTED));
+            return Vec::new();
+        };
+        let Some((path, text)) = self.read_path(path, span.clone(), Limit::ITEMS) else {
+            return Vec::new();
+        };
+        let before = self.sink.errors.len();
+        let mut errors = Vec::new();
+        let mut file_errors = FileErrors::new(&path, &mut errors);
+        let records = dataset::read(format, &text, &mut file_errors);
+        drop(text);
+        let mut usable = true;
+        if !records.is_empty() {
+            // A field named in the config that no item has: one error, at the config.
+            if let Some(id_field) = id_field
+                && !records
+                    .iter()
+                    .any(|r| r.fields.contains_key(id_field.get_ref()))
+            {
+                self.sink.error(
+                    K::Item,
+                    id_field.span(),
+                    format!(
+                        "no item in {} has the field `{}` (the `id-field`)",
+                        path.display(),
+                        id_field.get_ref()
+                    ),
+                );
+                usable = false;
+            }
+            for (variable, field) in fields.iter().flat_map(|f| &f.get_ref().0) {
+                let name = field.get_ref();
+                if !records.iter().any(|r| r.fields.contains_key(name)) {
+                    let mut names: Vec<&str> = Vec::new();
+                    for record in &records {
+                        for key in record.fields.keys() {
+                            if !names.contains(&key.as_str()) {
+                                names.push(key);
+                            }
+                        }
+                    }
+                    let error = self.sink.error(
+                        K::Item,
+                        field.span(),
+                        format!(
+                            "no item in {} has the field `{name}` (for the variable `{}`)",
+                            path.display(),
+                            variable.get_ref()
+                        ),
+                    );
+                    match de_error::suggest(name, &names) {
+                        Some(best) => error.help(format!("did you mean `{best}`?")),
+                        None => error.help(format!("the items have fields {}", backticked(&names))),
+                    }
+                }
+            }
+        }
+        let located = if usable {
+            items::from_records(records, mapping, &mut file_errors)
+        } else {
+            Vec::new()
+        };
+        self.sink.errors.append(&mut errors);
+        if located.is_empty() && self.sink.errors.len() == before {
+            self.sink
+                .error(K::Item, span, format!("no items in {}", path.display()));
+        }
+        located
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::parse_with;
+    use super::*;
+    use crate::model::Config;
+
+    /// A config whose task reads the named dataset `name`, looked up by `lookup`.
+    fn with_dataset(
+        name: &str,
+        extra: &str,
+        lookup: &dyn Fn(&str) -> DatasetFile,
+    ) -> Result<Config, String> {
+        let source = format!(
+            "[providers.p]\nplugin = \"provider-replay\"\nmodel = \"m\"\n[tasks.t]\nprompt = \"{{{{ prompt }}}}\"\ndataset = \"{name}\"\n{extra}"
+        );
+        parse_with(&source, Path::new("x.toml"), lookup).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn named_datasets_resolve_or_say_how_to_fetch() {
+        let dir = tempfile::tempdir().unwrap();
+        let cached = dir.path().join("b796127e635a67f9-HumanEval.jsonl.gz");
+        let lookup = |name: &str| match name {
+            "humaneval" if cached.is_file() => DatasetFile::Fetched(cached.clone()),
+            "humaneval" => DatasetFile::NotFetched(cached.clone()),
+            _ => DatasetFile::Unknown,
+        };
+        let e = with_dataset("humaneval", "", &lookup).unwrap_err();
+        assert!(
+            e.starts_with("x.toml:6:11: dataset `humaneval` is not in the local cache: run `llmbench datasets fetch humaneval`"),
+            "{e}"
+        );
+        let errors = parse_with(
+            "[providers.p]\nplugin = \"x\"\nmodel = \"m\"\n[tasks.t]\nprompt = \"a\"\ndataset = \"humaneval\"\n",
+            Path::new("x.toml"),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].kind, K::DatasetNotFetched);
+        assert_eq!(errors.0[0].kind(), "dataset_not_fetched");
+
+        let e = with_dataset("human-eval", "", &lookup).unwrap_err();
+        assert_eq!(
+            e,
+            "x.toml:6:11: unknown dataset \"human-eval\"\n  help: did you mean `humaneval`? The known datasets are `humaneval`"
+        );
+        let e = with_dataset("humaneval", "items-file = \"i.jsonl\"\n", &lookup).unwrap_err();
+        assert!(
+            e.starts_with("x.toml:6:11: `tasks.t` has both `items-file` and `dataset`"),
+            "{e}"
+        );
+
+        // Fetched: read as `.jsonl.gz`, with HumanEval's ids.
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(
+            &mut encoder,
+            b"{\"task_id\": \"HumanEval/0\", \"prompt\": \"def a():\"}\n{\"task_id\": \"HumanEval/1\", \"prompt\": \"def b():\"}\n",
+        )
+        .unwrap();
+        std::fs::write(&cached, encoder.finish().unwrap()).unwrap();
+        let config =
+            with_dataset("humaneval", "id-field = \"task_id\"\nlimit = 1\n", &lookup).unwrap();
+        let task = &config.tasks[0];
+        assert_eq!(task.items.len(), 1);
+        assert_eq!(task.items[0].id, "HumanEval/0");
+        assert_eq!(task.items[0].vars["prompt"], "def a():");
+        assert_eq!(task.item_places[0], format!("{}:1", cached.display()));
+    }
+}
