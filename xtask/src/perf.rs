@@ -28,6 +28,9 @@
 //!   problem's own tests in the sandbox). Target: at least 10 gradings/s.
 //! - `view`: `llmbench view` on 100,000 samples over 50 runs: the runs list and filtered
 //!   sample pages, each under 200 ms (`perf_view.rs`).
+//! - `serve-start`: `llmbench serve`'s start-up on a store of 1,000,000 samples over 5,000
+//!   runs, target under 1 s; `wal`: the largest write-ahead log during a 10,000-sample run
+//!   against the store's documented bound (`perf_store.rs`).
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -133,10 +136,14 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
             perf(&["local".to_owned()])?;
             perf(&["exec".to_owned()])?;
             perf(&["humaneval".to_owned()])?;
-            perf(&["scrape".to_owned()])
+            perf(&["scrape".to_owned()])?;
+            perf(&["serve-start".to_owned()])?;
+            perf(&["wal".to_owned()])
         }
+        "serve-start" => crate::perf_store::serve_start(),
+        "wal" => crate::perf_store::wal(),
         other => bail!(
-            "unknown benchmark `{other}` (throughput, match, million, local, exec, humaneval, scrape, view, all)"
+            "unknown benchmark `{other}` (throughput, match, million, local, exec, humaneval, scrape, view, serve-start, wal, all)"
         ),
     }
 }
@@ -156,7 +163,7 @@ fn release() -> PathBuf {
 
 /// What one throughput run measured.
 #[derive(Debug)]
-struct Throughput {
+pub(crate) struct Throughput {
     grader: Grader,
     samples: usize,
     latency: Duration,
@@ -167,7 +174,7 @@ struct Throughput {
 }
 
 impl Throughput {
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let ideal = self.latency.as_secs_f64() * self.samples as f64 / self.concurrency as f64;
         let vs_ideal = if ideal > 0.0 {
             format!(
@@ -211,13 +218,13 @@ fn free_port() -> anyhow::Result<u16> {
 /// this factor of grader-regex's figure, grader-match counts as no worse.
 const MATCH_NOISE: f64 = 1.05;
 
-fn verdict(met: bool) -> &'static str {
+pub(crate) fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
 
 /// The grader a throughput run grades with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grader {
+pub(crate) enum Grader {
     /// `grader-regex` with one pattern for every item.
     Regex,
     /// `grader-match` against each item's `expected` variable (its default).
@@ -273,7 +280,7 @@ fn throughput_graded(
 
 /// A throughput run in `dir` (its items, config and `results/` store), removed afterwards
 /// when `remove`.
-fn throughput_in(
+pub(crate) fn throughput_in(
     dir: &std::path::Path,
     samples: usize,
     latency: Duration,

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use llmbench_config::{Config, ConfigError, ConfigErrorKind, ConfigErrors};
+use llmbench_core::PluginContext;
 use llmbench_plugin_host::LoadError;
 use llmbench_plugin_host::PluginKind;
 use toml::Spanned;
@@ -103,7 +104,14 @@ pub(crate) fn check_plugins(
     for p in config.providers.iter().chain(&config.judges) {
         let at = vec![Seg::Key("providers"), Seg::Key(&p.name)];
         let what = format!("provider `{}`", p.name);
-        if let Err(e) = check_one(&p.plugin, PluginKind::Provider, &p.options, config, &dir) {
+        if let Err(e) = check_one(
+            &p.plugin,
+            PluginKind::Provider,
+            &p.name,
+            &p.options,
+            config,
+            &dir,
+        ) {
             errors.push(locator.error(&at, &what, &e));
         }
     }
@@ -116,7 +124,14 @@ pub(crate) fn check_plugins(
                 Seg::Index(i),
             ];
             let what = format!("grader `{}` of task `{}`", g.name, t.name);
-            if let Err(e) = check_one(&g.plugin, PluginKind::Grader, &g.options, config, &dir) {
+            if let Err(e) = check_one(
+                &g.plugin,
+                PluginKind::Grader,
+                &g.name,
+                &g.options,
+                config,
+                &dir,
+            ) {
                 errors.push(locator.error(&at, &what, &e));
             }
         }
@@ -130,16 +145,25 @@ pub(crate) fn check_plugins(
     ))
 }
 
+/// Load the plugin `spec` of `kind` (the config entry `name`'s) and check `options`, with the
+/// context a run creates it with (less the API key, which no check needs), so that files named
+/// by options are looked for where the run would read them.
 fn check_one(
     spec: &str,
     kind: PluginKind,
+    name: &str,
     options: &serde_json::Value,
     config: &Config,
     dir: &Path,
 ) -> Result<(), LoadError> {
     let path = llmbench_plugin_host::resolve(spec, dir, &config.dir)?;
     let plugin = llmbench_plugin_host::load(&path)?;
-    plugin.check_options(kind, options)
+    let context = PluginContext {
+        config_dir: config.dir.clone(),
+        instance_name: name.to_owned(),
+        ..PluginContext::default()
+    };
+    plugin.check_options(kind, options, &context)
 }
 
 /// One segment of a path in the config document.

@@ -221,6 +221,8 @@ pub struct GraderConfig {
     pub plugin: String,
     /// Finite, 0 or more.
     pub weight: f64,
+    /// Advisory: a failure lowers the score and is reported, but does not fail the sample.
+    pub advisory: bool,
     /// The provider entry the grader asks as its judge (it exists: see [`Config::judge`]).
     pub judge: Option<String>,
     /// The name of the environment variable holding the API key of a model the grader calls

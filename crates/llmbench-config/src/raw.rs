@@ -263,6 +263,10 @@ pub(crate) struct RawGrader {
     pub plugin: Spanned<String>,
     /// Weight in a `weighted` verdict, 0 or more. Default 1.
     pub weight: Option<Spanned<f64>>,
+    /// An advisory grader reports a quality the task's prompt does not ask for: its failure
+    /// lowers the sample's score and is shown in the evidence (`advisory: ...`), but never
+    /// turns a pass into a fail. Default false: the grader is required (the strict reading).
+    pub advisory: Option<bool>,
     /// For a grader that asks a model (`grader-llm-judge`): the provider entry that serves
     /// as its judge, `judge = "NAME"` for `[providers.NAME]` (usually one marked
     /// `judge-only`). The judge's requests go through the runner with that entry's limits,

@@ -129,6 +129,33 @@ impl GraderError {
 ///
 /// # Cancel safety
 /// Dropping the future abandons the grade; a grader that started processes must kill them.
+///
+/// # Example
+/// A grader that passes an answer containing the item's `expected` variable (a plugin also
+/// implements the SDK's `GraderPlugin` and calls `export_grader!`).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use llmbench_core::{Grade, GradeRequest, Grader, GraderError};
+///
+/// struct Contains;
+///
+/// #[async_trait]
+/// impl Grader for Contains {
+///     async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError> {
+///         // No `expected`: the grader cannot work (an error, not a failing grade).
+///         let Some(expected) = request.vars.get("expected") else {
+///             return Err(GraderError::new("the item has no `expected` variable"));
+///         };
+///         Ok(if request.completion.text.contains(expected.as_str()) {
+///             Grade::pass(format!("contains {expected:?}"))
+///         } else {
+///             Grade::fail(format!("does not contain {expected:?}"))
+///         })
+///     }
+/// }
+/// # let _ = Contains;
+/// ```
 #[async_trait]
 pub trait Grader: Send + Sync {
     async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError>;
@@ -156,7 +183,18 @@ pub struct Verdict {
 impl VerdictRule {
     /// Combine grades, given in the order the task lists its graders. No grades pass.
     pub fn decide(&self, grades: &[Grade]) -> Verdict {
-        let first_failure = grades.iter().position(|g| g.outcome != GradeOutcome::Pass);
+        self.decide_with(grades, &[])
+    }
+
+    /// [`VerdictRule::decide`] where `advisory[i]` marks grader `i` as advisory: its grade
+    /// counts in the score (so a failure lowers it) but never decides pass or fail, and it is
+    /// never the `first_failure`. Graders past the end of `advisory` are required.
+    pub fn decide_with(&self, grades: &[Grade], advisory: &[bool]) -> Verdict {
+        let required = |i: usize| !advisory.get(i).copied().unwrap_or(false);
+        let first_failure = grades
+            .iter()
+            .enumerate()
+            .position(|(i, g)| required(i) && g.outcome != GradeOutcome::Pass);
         match self {
             VerdictRule::AllPass => {
                 let score = if grades.is_empty() {
@@ -171,20 +209,25 @@ impl VerdictRule {
                 }
             }
             VerdictRule::Weighted { weights, threshold } => {
-                let total: f64 = weights.iter().take(grades.len()).sum();
-                let score = if total > 0.0 {
-                    grades
+                // The weighted mean over the graders `keep` selects.
+                let mean = |keep: &dyn Fn(usize) -> bool| {
+                    let (sum, total) = grades
                         .iter()
                         .zip(weights)
-                        .map(|(g, w)| g.score * w)
-                        .sum::<f64>()
-                        / total
-                } else {
-                    0.0
+                        .enumerate()
+                        .filter(|(i, _)| keep(*i))
+                        .fold((0.0, 0.0), |(s, t), (_, (g, w))| (s + g.score * w, t + w));
+                    if total > 0.0 { sum / total } else { 0.0 }
                 };
-                let errored = grades.iter().any(|g| g.outcome == GradeOutcome::Error);
+                // The score shown counts every grader; pass or fail, only the required ones.
+                let score = mean(&|_| true);
+                let decisive = mean(&required);
+                let errored = grades
+                    .iter()
+                    .enumerate()
+                    .any(|(i, g)| required(i) && g.outcome == GradeOutcome::Error);
                 Verdict {
-                    pass: !errored && score >= *threshold,
+                    pass: !errored && decisive >= *threshold,
                     score,
                     first_failure,
                 }
@@ -196,6 +239,47 @@ impl VerdictRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_advisory_failure_lowers_the_score_but_never_fails_the_sample() {
+        let grades = [Grade::pass("a"), Grade::fail("b"), Grade::pass("c")];
+        let strict = VerdictRule::AllPass.decide(&grades);
+        assert!(!strict.pass);
+        assert_eq!(strict.first_failure, Some(1));
+        let v = VerdictRule::AllPass.decide_with(&grades, &[false, true, false]);
+        assert!(v.pass);
+        assert_eq!(v.first_failure, None);
+        assert!((v.score - 2.0 / 3.0).abs() < 1e-12, "{}", v.score);
+        // A required failure after an advisory one is the first failure.
+        let grades = [Grade::fail("advisory"), Grade::fail("required")];
+        let v = VerdictRule::AllPass.decide_with(&grades, &[true, false]);
+        assert!(!v.pass);
+        assert_eq!(v.first_failure, Some(1));
+        // Weighted: the shown score counts every grader; the threshold only required ones.
+        let rule = VerdictRule::Weighted {
+            weights: vec![1.0, 1.0],
+            threshold: 0.9,
+        };
+        let grades = [Grade::pass("required"), Grade::fail("advisory")];
+        let v = rule.decide_with(&grades, &[false, true]);
+        assert!(v.pass);
+        assert!((v.score - 0.5).abs() < 1e-12);
+        assert!(!rule.decide(&grades).pass);
+        // An advisory grader that could not grade does not fail the sample either.
+        let grades = [
+            Grade::pass("required"),
+            Grade {
+                outcome: GradeOutcome::Error,
+                ..Grade::fail("judge down")
+            },
+        ];
+        assert!(rule.decide_with(&grades, &[false, true]).pass);
+        assert!(
+            VerdictRule::AllPass
+                .decide_with(&grades, &[false, true])
+                .pass
+        );
+    }
 
     #[test]
     fn all_pass_names_first_failure() {

@@ -24,6 +24,60 @@ use crate::{Completion, CompletionRequest};
 /// # Cancel safety
 /// Dropping the future cancels the request: the provider must stop work for it (close the
 /// connection, stop decoding) and must not report it later.
+///
+/// # Example
+/// A provider that answers with the last user message (a plugin also implements the SDK's
+/// `ProviderPlugin` and calls `export_provider!`: see `llmbench-plugin-sdk`).
+///
+/// ```
+/// use std::time::Instant;
+///
+/// use async_trait::async_trait;
+/// use llmbench_core::{
+///     Completion, CompletionRequest, Message, Provider, ProviderError, ProviderErrorKind,
+///     StopReason, Timings, Usage,
+/// };
+///
+/// struct Echo;
+///
+/// #[async_trait]
+/// impl Provider for Echo {
+///     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+///         let start = Instant::now();
+///         let Some(last) = request.messages.last() else {
+///             // Classified, not retried: the runner never retries a bad request.
+///             return Err(ProviderError::new(ProviderErrorKind::BadRequest, "no message"));
+///         };
+///         Ok(Completion {
+///             text: last.content.clone(),
+///             stop_reason: StopReason::EndTurn,
+///             // Counts this provider does not know are `None`, never 0.
+///             usage: Usage::default(),
+///             // Not streamed: no time to first token.
+///             timings: Timings { latency: start.elapsed(), time_to_first_token: None },
+///             response_model: None,
+///         })
+///     }
+/// }
+///
+/// let request = CompletionRequest {
+///     model: "echo".into(),
+///     system: None,
+///     messages: vec![Message::user("hello")],
+///     max_tokens: 16,
+///     sampling: Default::default(),
+///     stream: false,
+///     sample: None,
+/// };
+/// // The future awaits nothing, so one poll finishes it (the host runs it on its runtime).
+/// let mut future = std::pin::pin!(Echo.complete(&request));
+/// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// let std::task::Poll::Ready(Ok(completion)) = future.as_mut().poll(&mut cx) else {
+///     panic!("echo answers at once");
+/// };
+/// assert_eq!(completion.text, "hello");
+/// assert_eq!(completion.usage.output_tokens, None);
+/// ```
 #[async_trait]
 pub trait Provider: Send + Sync {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError>;

@@ -17,6 +17,49 @@ pub struct Item {
 ///
 /// Tasks are pure: rendering does no I/O (items are loaded when the config is built), so the
 /// same task renders the same request on every machine of a sharded sweep.
+///
+/// # Example
+/// ```
+/// use std::collections::BTreeMap;
+///
+/// use llmbench_core::{CompletionRequest, Item, Message, Task, VerdictRule};
+///
+/// /// "Reverse WORD", one item per word.
+/// struct Reverse {
+///     items: Vec<Item>,
+/// }
+///
+/// impl Task for Reverse {
+///     fn id(&self) -> &str {
+///         "reverse"
+///     }
+///     fn items(&self) -> &[Item] {
+///         &self.items
+///     }
+///     fn render(&self, item: &Item) -> CompletionRequest {
+///         CompletionRequest {
+///             // The provider entry's model and sampling replace these.
+///             model: String::new(),
+///             system: None,
+///             messages: vec![Message::user(format!("Reverse {}", item.vars["word"]))],
+///             max_tokens: 32,
+///             sampling: Default::default(),
+///             stream: true,
+///             sample: None,
+///         }
+///     }
+///     fn verdict_rule(&self) -> &VerdictRule {
+///         &VerdictRule::AllPass
+///     }
+/// }
+///
+/// let item = Item {
+///     id: "one".into(),
+///     vars: BTreeMap::from([("word".to_owned(), "abc".to_owned())]),
+/// };
+/// let task = Reverse { items: vec![item.clone()] };
+/// assert_eq!(task.render(&item).messages[0].content, "Reverse abc");
+/// ```
 pub trait Task: Send + Sync {
     /// Stable id, used in sample ids and metric labels.
     fn id(&self) -> &str;

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use llmbench_core::{
-    Completion, CompletionRequest, Grade, GradeRequest, Grader, GraderError, PluginContext,
-    Provider, ProviderError, ProviderErrorKind, ReportError, Reporter, RunReport,
+    Completion, CompletionRequest, FileBytes, Grade, GradeRequest, Grader, GraderError,
+    PluginContext, Provider, ProviderError, ProviderErrorKind, ReportError, Reporter, RunReport,
 };
 use llmbench_plugin_abi::PluginKind;
 
@@ -59,8 +59,44 @@ macro_rules! adapter {
             pub fn name(&self) -> &str {
                 &self.name
             }
+
+            /// The files the instance read while it was created (through the SDK's
+            /// `read_limited`: an answers file, a harness, a rubric), each as `(path as the
+            /// plugin resolved it, bytes as read)`, in the order first read; served from
+            /// `PluginContext::stored_files` where it was given copies. The plugin hands them
+            /// over once: ask right after creating it. A plugin built by an SDK without the
+            /// method read none that it can tell. Blocking.
+            pub fn files_read(&self) -> Result<Vec<(String, Vec<u8>)>, LoadError> {
+                files_read(&self.instance, &self.name)
+            }
         }
     };
+}
+
+/// The method the SDK answers for every plugin kind with the files an instance read while it
+/// was created (the SDK's `FILES_READ_METHOD`; the host does not depend on the SDK).
+pub const FILES_READ_METHOD: &str = "files-read";
+
+fn files_read(instance: &Instance, name: &str) -> Result<Vec<(String, Vec<u8>)>, LoadError> {
+    let error = |reason: String| LoadError::FilesRead {
+        name: name.to_owned(),
+        reason,
+    };
+    match futures_block_on(instance.call(FILES_READ_METHOD, b"null")) {
+        CallOutcome::Ok(bytes) => {
+            let files: Vec<(String, FileBytes)> = serde_json::from_slice(&bytes)
+                .map_err(|e| error(format!("invalid answer: {e}")))?;
+            Ok(files.into_iter().map(|(path, b)| (path, b.0)).collect())
+        }
+        CallOutcome::BadRequest(reason) if reason.contains("has no method") => {
+            tracing::debug!(plugin = %name, "no `{FILES_READ_METHOD}` method: no files recorded");
+            Ok(Vec::new())
+        }
+        CallOutcome::Error(bytes) => Err(error(String::from_utf8_lossy(&bytes).into_owned())),
+        CallOutcome::BadRequest(reason) => Err(error(reason)),
+        CallOutcome::Panic(message) => Err(error(format!("panicked: {message}"))),
+        CallOutcome::Cancelled => Err(error("cancelled".into())),
+    }
 }
 
 adapter!(PluginProvider, PluginKind::Provider);

@@ -157,14 +157,17 @@ impl Plugin {
 
     /// Check `options` as the plugin would at `create`, without creating anything: no model
     /// is loaded, no client made (the plugin's `check_options`; plugins that do not implement
-    /// it accept any options here). What `llmbench validate` runs. Blocking, but quick.
+    /// it accept any options here). What `llmbench validate` runs. `context` is the one
+    /// [`instantiate`](Self::instantiate) would get (the plugin resolves the files its options
+    /// name against its `config_dir`). Blocking, but quick.
     pub fn check_options(
         &self,
         expected: PluginKind,
         options: &serde_json::Value,
+        context: &PluginContext,
     ) -> Result<(), LoadError> {
         self.expect_kind(expected)?;
-        let token = self.create(options, &PluginContext::default(), true, None)?;
+        let token = self.create(options, context, true, None)?;
         (self.decl.vtable.destroy)(token);
         Ok(())
     }

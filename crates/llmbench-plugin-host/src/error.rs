@@ -47,6 +47,9 @@ pub enum LoadError {
         message: String,
         help: Option<String>,
     },
+    /// The instance did not answer which files it read while created (`files-read`).
+    #[error("plugin `{name}` did not say which files it read: {reason}")]
+    FilesRead { name: String, reason: String },
 }
 
 fn not_found_help(suggestion: Option<&str>) -> String {
@@ -112,6 +115,7 @@ impl LoadError {
             Self::WrongKind { .. } => "wrong_kind",
             Self::Create { .. } => "create",
             Self::Options { .. } => "options",
+            Self::FilesRead { .. } => "files_read",
         }
     }
 }

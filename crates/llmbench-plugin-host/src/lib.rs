@@ -13,7 +13,7 @@ mod error;
 mod library;
 mod models;
 
-pub use adapters::CHECK_ITEM_METHOD;
+pub use adapters::{CHECK_ITEM_METHOD, FILES_READ_METHOD};
 pub use adapters::{PluginGrader, PluginProvider, PluginReporter};
 pub use call::{CallOutcome, Instance};
 pub use error::{LoadError, dotted};

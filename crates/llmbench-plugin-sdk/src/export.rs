@@ -55,7 +55,15 @@ pub const fn __decl<S: Service>(
 struct Instance<S> {
     runtime: Option<tokio::runtime::Runtime>,
     service: Option<Arc<S>>,
+    /// The files the plugin read while created ([`crate::files`]), until the host takes them
+    /// with [`FILES_READ_METHOD`].
+    files_read: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
 }
+
+/// The method, served for every plugin kind, that hands the host the files the instance read
+/// while it was created (through [`crate::read_limited`]), once: a JSON array of
+/// `[path, base64 bytes]` pairs, paths as the plugin resolved them. A second call answers `[]`.
+pub const FILES_READ_METHOD: &str = "files-read";
 
 /// A started call, owned by the host until `release_call`.
 struct CallHandle {
@@ -116,15 +124,16 @@ extern "C" fn create<S: Service>(
         let options = unsafe { options.as_slice() };
         let CreateRequest {
             options,
-            context,
+            mut context,
             check_only,
             judge,
         } = serde_json::from_slice(options).map_err(|e| format!("invalid create request: {e}"))?;
         if check_only {
-            S::check_options(&options)?;
+            S::check_options(&options, &context)?;
             let token = Box::new(Instance::<S> {
                 runtime: None,
                 service: None,
+                files_read: Default::default(),
             });
             return Ok(Box::into_raw(token).cast());
         }
@@ -137,17 +146,21 @@ extern "C" fn create<S: Service>(
         let judge = judge
             .zip(host)
             .map(|(j, host)| ModelHandle::from_host(j.provider, j.model, HostLink(host)));
+        // The stored copies are served while `create` runs, on this thread, and not kept.
+        let stored = std::mem::take(&mut context.stored_files);
         let context = match judge {
             Some(judge) => GraderContext::with_judge(&context, judge),
             None => GraderContext::new(&context),
         };
-        let service = {
+        let (service, files_read) = crate::files::record_reads(stored, || {
             let _entered = runtime.enter();
-            S::create(options, &context)?
-        };
+            S::create(options, &context)
+        });
+        let service = service?;
         let instance = Box::new(Instance {
             runtime: Some(runtime),
             service: Some(Arc::new(service)),
+            files_read: std::sync::Mutex::new(files_read),
         });
         Ok(Box::into_raw(instance).cast())
     }));
@@ -228,6 +241,21 @@ extern "C" fn start_call<S: Service>(
             );
             return CallHandle { abort: None };
         };
+        if method == FILES_READ_METHOD {
+            let files = std::mem::take(
+                &mut *instance
+                    .files_read
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            let files: Vec<(String, llmbench_core::FileBytes)> = files
+                .into_iter()
+                .map(|(path, bytes)| (path, llmbench_core::FileBytes(bytes)))
+                .collect();
+            let payload = serde_json::to_vec(&files).expect("paths and bytes serialize");
+            completion.finish(abi::STATUS_OK, &payload);
+            return CallHandle { abort: None };
+        }
         match service.call(&method, request) {
             Err(reason) => {
                 completion.finish(abi::STATUS_BAD_REQUEST, reason.as_bytes());

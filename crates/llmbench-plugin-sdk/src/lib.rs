@@ -26,12 +26,12 @@ mod model;
 mod options;
 mod service;
 
-pub use export::{__decl, RUSTC_VERSION};
+pub use export::{__decl, FILES_READ_METHOD, RUSTC_VERSION};
 pub use files::{FileError, MAX_OPTION_FILE_BYTES, read_limited, read_text_limited};
 pub use llmbench_core as core;
 pub use llmbench_plugin_abi as abi;
 pub use model::{GraderContext, ModelHandle};
-pub use options::{OptionsError, parse_options, suggest};
+pub use options::{OptionsError, check_option_file, parse_options, suggest};
 pub use service::{
     CHECK_ITEM_METHOD, CreateError, GraderAdapter, GraderPlugin, ProviderAdapter, ProviderPlugin,
     ReporterAdapter, ReporterPlugin, Service,

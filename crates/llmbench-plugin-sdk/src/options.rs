@@ -186,6 +186,45 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(c, _)| *c)
 }
 
+/// Check that `file`, named by the option at `path`, is there and is a regular file, from its
+/// metadata only (nothing is opened or read: `check_options` stays quick, and a FIFO cannot
+/// block it). Resolve a relative name first ([`PluginContext::resolve`]).
+///
+/// The error is about the option's value, so the host reports it at that value in the config:
+/// `option `answers`: no file at replay/a.jsonl`.
+///
+/// ```
+/// use llmbench_plugin_sdk::check_option_file;
+///
+/// let dir = std::env::temp_dir();
+/// let e = check_option_file(["answers"], &dir.join("no-such-file.jsonl")).unwrap_err();
+/// assert_eq!(e.path, ["answers"]);
+/// assert!(e.message.starts_with("no file at "), "{}", e.message);
+/// let e = check_option_file(["extra-files", "0"], &dir).unwrap_err();
+/// assert!(e.message.ends_with("is a directory, not a file"), "{}", e.message);
+/// ```
+///
+/// [`PluginContext::resolve`]: llmbench_core::PluginContext::resolve
+pub fn check_option_file<S: Into<String>>(
+    path: impl IntoIterator<Item = S>,
+    file: &std::path::Path,
+) -> Result<(), OptionsError> {
+    // A resumed run's plugin reads the copy its run stored, whatever is on disk now.
+    if crate::files::has_stored_copy(file) {
+        return Ok(());
+    }
+    let shown = file.display();
+    // `metadata` follows symlinks: a link to a regular file is fine.
+    let message = match std::fs::metadata(file) {
+        Ok(meta) if meta.is_file() => return Ok(()),
+        Ok(meta) if meta.is_dir() => format!("{shown} is a directory, not a file"),
+        Ok(_) => format!("{shown} is not a regular file (a device, pipe or socket)"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("no file at {shown}"),
+        Err(e) => format!("cannot read {shown}: {e}"),
+    };
+    Err(OptionsError::new(path, message))
+}
+
 /// How a create error crosses the boundary: an [`OptionsError`] is sent as this JSON object,
 /// any other reason as plain text. The host decodes the same shape.
 #[derive(serde::Serialize)]

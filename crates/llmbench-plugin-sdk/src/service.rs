@@ -23,10 +23,16 @@ pub trait ProviderPlugin: Provider + Sized + 'static {
     /// of [`create`](Self::create) (so a model is not loaded and no client is made), and the
     /// host calls it before `create` at the start of a run, so a bad option is reported at
     /// its place in the config. Implement it by parsing the options struct with
-    /// [`parse_options`](crate::parse_options) (plus any check that needs no I/O). Default:
+    /// [`parse_options`](crate::parse_options), plus checks that need no more I/O than a
+    /// file's metadata: a file an option names is resolved against `context`
+    /// ([`PluginContext::resolve`]: relative to the config's directory) and checked with
+    /// [`check_option_file`](crate::check_option_file), which opens nothing. Default:
     /// nothing is checked here.
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
-        let _ = options;
+    fn check_options(
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<(), OptionsError> {
+        let _ = (options, context);
         Ok(())
     }
 }
@@ -46,8 +52,11 @@ pub trait GraderPlugin: Grader + Sized + 'static {
     }
 
     /// As [`ProviderPlugin::check_options`].
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
-        let _ = options;
+    fn check_options(
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<(), OptionsError> {
+        let _ = (options, context);
         Ok(())
     }
 
@@ -68,8 +77,11 @@ pub trait ReporterPlugin: Reporter + Sized + 'static {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String>;
 
     /// As [`ProviderPlugin::check_options`].
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
-        let _ = options;
+    fn check_options(
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<(), OptionsError> {
+        let _ = (options, context);
         Ok(())
     }
 }
@@ -81,7 +93,10 @@ pub type CallFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, Vec<u8>>> + Se
 pub trait Service: Send + Sync + Sized + 'static {
     const KIND: PluginKind;
     /// The plugin's [`ProviderPlugin::check_options`] (or the grader's, reporter's).
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError>;
+    fn check_options(
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<(), OptionsError>;
     /// Check the options, then build the instance.
     fn create(options: serde_json::Value, context: &GraderContext<'_>)
     -> Result<Self, CreateError>;
@@ -145,14 +160,17 @@ macro_rules! adapter {
 
         impl<T: $plugin> Service for $adapter<T> {
             const KIND: PluginKind = $kind;
-            fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
-                T::check_options(options)
+            fn check_options(
+                options: &serde_json::Value,
+                context: &PluginContext,
+            ) -> Result<(), OptionsError> {
+                T::check_options(options, context)
             }
             fn create(
                 $options: serde_json::Value,
                 $context: &GraderContext<'_>,
             ) -> Result<Self, CreateError> {
-                T::check_options(&$options)?;
+                T::check_options(&$options, $context.plugin_context())?;
                 let created: Result<T, String> = $create;
                 Ok(created.map(|t| Self(t, PhantomData))?)
             }

@@ -162,7 +162,10 @@ impl llmbench_plugin_sdk::ProviderPlugin for AnthropicProvider {
         Self::from_options(options, context)
     }
 
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+    fn check_options(
+        options: &serde_json::Value,
+        _context: &PluginContext,
+    ) -> Result<(), OptionsError> {
         Options::parse(options).map(drop)
     }
 }

@@ -6,7 +6,12 @@ use std::sync::Arc;
 use llmbench_config::{Config, GraderConfig, PriceConfig, ProviderConfig, TaskConfig};
 use llmbench_core::{Grader, PluginContext, Provider, Sampling, Secret};
 use llmbench_plugin_host::{JudgeModel, LoadError, PluginGrader, PluginProvider};
+use llmbench_store::RunFile;
 use tokio::sync::Semaphore;
+
+use crate::inputs::{
+    StoredPluginFiles, grader_entry, plugin_run_file, provider_entry, warn_unstored,
+};
 
 use crate::judge::{GraderModels, JudgeRouter};
 use crate::ratelimit::Limiter;
@@ -62,6 +67,10 @@ pub struct Components {
     /// The provider entries graders ask (`judge-only` ones, and models under test named by a
     /// grader's `judge`, sharing their slots), served while a run executes.
     pub(crate) judges: Arc<JudgeRouter>,
+    /// The files the plugins read while created (an answers file, a harness, a rubric), as
+    /// a new run stores them ([`crate::plugin_run_file`]), in the order built. Take them
+    /// (`std::mem::take`) to store them: the components live as long as the run.
+    pub plugin_files: Vec<RunFile>,
 }
 
 /// Why a config's components could not be built. Names the config entry at fault.
@@ -116,16 +125,40 @@ impl BuildError {
 /// Load every plugin the config names from `plugin_dir` (or the paths it gives) and create
 /// one instance per provider and per grader entry. Plugin creation may block (a model load),
 /// so it runs on the blocking pool.
+///
+/// The files the plugins read while created are in [`Components::plugin_files`], for a new
+/// run to store.
 pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, BuildError> {
+    build_with(config, plugin_dir, None).await
+}
+
+/// [`build`] for resuming a run: each plugin is created with the copies its entry stored of
+/// the files it read when the run started (`PluginContext::stored_files`), and reads those
+/// instead of the files on disk now. A file it reads without a stored copy is read from
+/// disk, with a warning.
+pub async fn build_resumed(
+    config: &Config,
+    plugin_dir: &Path,
+    stored: &StoredPluginFiles,
+) -> Result<Components, BuildError> {
+    build_with(config, plugin_dir, Some(stored)).await
+}
+
+async fn build_with(
+    config: &Config,
+    plugin_dir: &Path,
+    stored: Option<&StoredPluginFiles>,
+) -> Result<Components, BuildError> {
+    let mut plugin_files = Vec::new();
     let mut providers = Vec::new();
     for p in &config.providers {
-        providers.push(provider_slot(config, p, plugin_dir).await?);
+        providers.push(provider_slot(config, p, plugin_dir, stored, &mut plugin_files).await?);
     }
     // Judges: the `judge-only` entries, and the models under test, whose slots (limits
     // included) their samples and the graders that name them share.
     let mut judge_slots = providers.clone();
     for p in &config.judges {
-        judge_slots.push(provider_slot(config, p, plugin_dir).await?);
+        judge_slots.push(provider_slot(config, p, plugin_dir, stored, &mut plugin_files).await?);
     }
     let judges = Arc::new(JudgeRouter::new(judge_slots));
     let runtime = tokio::runtime::Handle::current();
@@ -135,10 +168,12 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
         let mut graders: Vec<(String, Arc<dyn Grader>)> = Vec::new();
         for (i, g) in t.graders.iter().enumerate() {
             let at = format!("tasks.{}.graders[{i}] ({})", t.name, g.name);
+            let entry = grader_entry(&t.name, &g.name);
             let context = PluginContext {
                 config_dir: config.dir.clone(),
                 instance_name: g.name.clone(),
                 api_key: read_api_key(&at, g.api_key_env.as_deref())?,
+                stored_files: stored.map(|s| s.for_entry(&entry)).unwrap_or_default(),
             };
             let (spec, options, dir, base) = (
                 g.plugin.clone(),
@@ -159,20 +194,23 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
                 }),
                 runtime: runtime.clone(),
             });
-            let grader = blocking(move || {
+            let (grader, read) = blocking(move || {
                 let plugin = llmbench_plugin_host::load(&llmbench_plugin_host::resolve(
                     &spec, &dir, &base,
                 )?)?;
-                match judge {
+                let grader = match judge {
                     Some(judge) => PluginGrader::with_judge(&plugin, &options, &context, judge),
                     None => PluginGrader::new(&plugin, &options, &context),
-                }
+                }?;
+                let read = grader.files_read()?;
+                Ok((grader, read))
             })
             .await
             .map_err(|error| BuildError::Plugin {
                 at,
                 error: Box::new(error),
             })?;
+            note_files(stored, &entry, read, &mut plugin_files);
             check_items(t, g, &grader, &mut item_failures).await;
             graders.push((g.name.clone(), Arc::new(grader)));
         }
@@ -191,7 +229,25 @@ pub async fn build(config: &Config, plugin_dir: &Path) -> Result<Components, Bui
         providers,
         tasks,
         judges,
+        plugin_files,
     })
+}
+
+/// Keeps the files entry `entry`'s plugin read for the run to store, and on resume warns
+/// about those it read without a stored copy.
+fn note_files(
+    stored: Option<&StoredPluginFiles>,
+    entry: &str,
+    read: Vec<(String, Vec<u8>)>,
+    plugin_files: &mut Vec<RunFile>,
+) {
+    if let Some(stored) = stored {
+        warn_unstored(stored, entry, &read);
+    }
+    plugin_files.extend(
+        read.into_iter()
+            .map(|(path, bytes)| plugin_run_file(entry, &path, bytes)),
+    );
 }
 
 /// Load and instantiate the plugin of provider entry `p`, with its limits.
@@ -199,13 +255,17 @@ async fn provider_slot(
     config: &Config,
     p: &ProviderConfig,
     plugin_dir: &Path,
+    stored: Option<&StoredPluginFiles>,
+    plugin_files: &mut Vec<RunFile>,
 ) -> Result<ProviderSlot, BuildError> {
     let at = format!("providers.{}", p.name);
+    let entry = provider_entry(&p.name);
     let api_key = read_api_key(&at, p.api_key_env.as_deref())?;
     let context = PluginContext {
         config_dir: config.dir.clone(),
         instance_name: p.name.clone(),
         api_key,
+        stored_files: stored.map(|s| s.for_entry(&entry)).unwrap_or_default(),
     };
     let (spec, options, dir, base) = (
         p.plugin.clone(),
@@ -213,16 +273,19 @@ async fn provider_slot(
         plugin_dir.to_owned(),
         config.dir.clone(),
     );
-    let provider = blocking(move || {
+    let (provider, read) = blocking(move || {
         let plugin =
             llmbench_plugin_host::load(&llmbench_plugin_host::resolve(&spec, &dir, &base)?)?;
-        PluginProvider::new(&plugin, &options, &context)
+        let provider = PluginProvider::new(&plugin, &options, &context)?;
+        let read = provider.files_read()?;
+        Ok((provider, read))
     })
     .await
     .map_err(|error| BuildError::Plugin {
         at,
         error: Box::new(error),
     })?;
+    note_files(stored, &entry, read, plugin_files);
     Ok(ProviderSlot {
         name: p.name.clone(),
         model: p.model.clone(),

@@ -465,10 +465,15 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
                     }
                 }
             }
+            // An advisory grader's failure is reported as such; it never fails the sample.
+            if config.is_some_and(|g| g.advisory) && grade.outcome != GradeOutcome::Pass {
+                grade.evidence = format!("advisory: {}", grade.evidence);
+            }
             grades.push((name.clone(), grade));
         }
         let only: Vec<Grade> = grades.iter().map(|(_, g)| g.clone()).collect();
-        verdict = Some(slot.task.verdict_rule().decide(&only));
+        let advisory: Vec<bool> = slot.task.graders.iter().map(|g| g.advisory).collect();
+        verdict = Some(slot.task.verdict_rule().decide_with(&only, &advisory));
     }
     let cost = completion.as_ref().and_then(|c| {
         provider

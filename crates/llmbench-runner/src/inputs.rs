@@ -6,15 +6,22 @@
 //! rebuilt from those stored copies ([`resume_config`]), never from the files on disk now,
 //! so that an items file edited or truncated between a kill and a resume changes nothing.
 //!
-//! Not covered: files a plugin reads itself because its options name them (a grader's
-//! harness or rubric, a replay provider's answers file). The host cannot tell a path from
-//! any other string in plugin options, and plugins read them in their own process space;
-//! a resumed run's plugins read those files as they are on disk at the resume.
+//! Files a plugin reads itself because its options name them (a grader's harness, extra
+//! files or rubric, a replay provider's answers file) are stored too: the host cannot tell a
+//! path from any other string in plugin options, so the plugin SDK records what a plugin
+//! reads while it is created (`PluginProvider::files_read`), and [`crate::build`] collects
+//! them ([`Components::plugin_files`](crate::Components)), stored with role `plugin-file` and
+//! the path `ENTRY:PATH` ([`plugin_run_file`]: `providers.NAME` or `tasks.TASK.graders.NAME`,
+//! then the path as the plugin resolved it). A resumed run gives each plugin the copies its
+//! entry stored ([`stored_plugin_files`], `PluginContext::stored_files`), which it reads
+//! instead of the disk; a file it reads that the run has no copy of (a run stored before
+//! runs stored the files plugins read) is read from disk, with a warning.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use llmbench_config::{Config, ConfigErrors, SourceRole};
+use llmbench_core::FileBytes;
 use llmbench_store::{FileRole, RunFile, Store, StoreError};
 
 /// The files a run of `config` stores with it ([`Store::create_run_with_files`]).
@@ -85,4 +92,98 @@ pub fn resume_config(store: &Store, run_id: &str) -> Result<(Config, InputsSourc
     let config =
         llmbench_config::parse_stored(&stored.config_toml, &path, &copies).map_err(invalid)?;
     Ok((config, InputsSource::Stored))
+}
+
+/// The name a provider entry's plugin files are stored under: `providers.NAME` (judge-only
+/// entries too).
+pub(crate) fn provider_entry(name: &str) -> String {
+    format!("providers.{name}")
+}
+
+/// The name a grader entry's plugin files are stored under: `tasks.TASK.graders.NAME`.
+pub(crate) fn grader_entry(task: &str, name: &str) -> String {
+    format!("tasks.{task}.graders.{name}")
+}
+
+/// A file the plugin of config entry `entry` read while created, as a run stores it: role
+/// `plugin-file`, path `ENTRY:PATH` (the `run_files` table has no other column for the entry;
+/// entry names never hold a `:`).
+pub fn plugin_run_file(entry: &str, path: &str, bytes: Vec<u8>) -> RunFile {
+    RunFile {
+        role: FileRole::PluginFile,
+        path: format!("{entry}:{path}"),
+        bytes,
+    }
+}
+
+/// The copies of the files a stored run's plugins read, by config entry
+/// ([`stored_plugin_files`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredPluginFiles {
+    run_id: String,
+    by_entry: BTreeMap<String, BTreeMap<String, FileBytes>>,
+}
+
+impl StoredPluginFiles {
+    /// The run they were stored with.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The copies entry `entry`'s plugin is created with (`PluginContext::stored_files`):
+    /// path as the plugin resolved it -> bytes.
+    pub fn for_entry(&self, entry: &str) -> BTreeMap<String, FileBytes> {
+        self.by_entry.get(entry).cloned().unwrap_or_default()
+    }
+
+    /// How many copies there are, over all entries.
+    pub fn len(&self) -> usize {
+        self.by_entry.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The files run `run_id`'s plugins read when it started (role `plugin-file`), for resuming
+/// it; none for a run stored before runs stored them.
+pub fn stored_plugin_files(store: &Store, run_id: &str) -> Result<StoredPluginFiles, StoreError> {
+    let mut by_entry: BTreeMap<String, BTreeMap<String, FileBytes>> = BTreeMap::new();
+    for file in store.run_files(run_id)? {
+        if file.role != FileRole::PluginFile {
+            continue;
+        }
+        let Some((entry, path)) = file.path.split_once(':') else {
+            tracing::warn!(
+                run = run_id,
+                "ignoring stored plugin file `{}`: no entry name before its path",
+                file.path
+            );
+            continue;
+        };
+        by_entry
+            .entry(entry.to_owned())
+            .or_default()
+            .insert(path.to_owned(), FileBytes(file.bytes));
+    }
+    Ok(StoredPluginFiles {
+        run_id: run_id.to_owned(),
+        by_entry,
+    })
+}
+
+/// Warns about each file entry `entry`'s plugin read on resume that `stored` has no copy of:
+/// that one came from disk as it is now.
+pub(crate) fn warn_unstored(stored: &StoredPluginFiles, entry: &str, read: &[(String, Vec<u8>)]) {
+    let copies = stored.by_entry.get(entry);
+    for (path, _) in read {
+        if copies.is_none_or(|c| !c.contains_key(path)) {
+            tracing::warn!(
+                run = stored.run_id(),
+                "{entry}: the plugin read {path} from disk as it is now: run {} stored no copy of it (runs stored before they kept the files plugins read have none)",
+                stored.run_id()
+            );
+        }
+    }
 }

@@ -24,13 +24,16 @@ mod retry;
 mod shard;
 mod sweep;
 
-pub use build::{BuildError, Components, ProviderSlot, TaskSlot, build};
+pub use build::{BuildError, Components, ProviderSlot, TaskSlot, build, build_resumed};
 pub use estimate::{CostEstimate, estimate_cost};
 pub use execute::{
     Observer, RunError, RunOptions, RunOutcome, Stop, StopEvent, StopSignal, execute,
     sample_request,
 };
-pub use inputs::{InputsError, InputsSource, resume_config, run_files};
+pub use inputs::{
+    InputsError, InputsSource, StoredPluginFiles, plugin_run_file, resume_config, run_files,
+    stored_plugin_files,
+};
 pub use observers::Both;
 pub use plan::{Plan, PlannedSample};
 pub use retry::RetryPolicy;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use llmbench_config::Config;
 use llmbench_core::SampleId;
-use llmbench_store::{NewRun, RunStatus, Store, StoreError};
+use llmbench_store::{NewRun, RunFile, RunStatus, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::{
@@ -120,16 +120,26 @@ pub async fn run_sweep_sharded(
     stop: StopSignal,
     shard: Option<crate::Shard>,
 ) -> (Store, Result<SweepResult, SweepError>) {
-    let components = match crate::build(config, plugin_dir).await {
+    // A resumed run's plugins read the copies it stored of the files they read.
+    let built = match &start {
+        SweepStart::New { .. } => crate::build(config, plugin_dir).await,
+        SweepStart::Resume { run_id } => match crate::stored_plugin_files(&store, run_id) {
+            Ok(stored) => crate::build_resumed(config, plugin_dir, &stored).await,
+            Err(e) => return (store, Err(e.into())),
+        },
+    };
+    let mut components = match built {
         Ok(c) => c,
         Err(e) => return (store, Err(e.into())),
     };
+    let plugin_files = std::mem::take(&mut components.plugin_files);
     let mut plan = Plan::new(&components, config.run.repeats);
     if let Some(shard) = shard {
         plan = plan.sharded(&components, shard);
     }
     let run_id = start.run_id().to_owned();
-    let (done, already_spent_usd) = match prepare(config, &store, &start, plan.sweep_len()) {
+    let prepared = prepare(config, &store, &start, plan.sweep_len(), plugin_files);
+    let (done, already_spent_usd) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => return (store, Err(e.into())),
     };
@@ -186,6 +196,7 @@ fn prepare(
     store: &Store,
     start: &SweepStart,
     planned: u64,
+    plugin_files: Vec<RunFile>,
 ) -> Result<(HashSet<SampleId>, f64), StoreError> {
     match start {
         SweepStart::New { run_id } => {
@@ -214,7 +225,8 @@ fn prepare(
                         .collect(),
                     pass_at_k: config.run.pass_at_k.clone(),
                 },
-                &crate::run_files(config),
+                // The config's files, then those its plugins read.
+                &[crate::run_files(config), plugin_files].concat(),
             )?;
             Ok((HashSet::new(), 0.0))
         }

@@ -12,9 +12,11 @@
 //!
 //! # Opening: checked, and created only by writers
 //!
-//! [`Store::open`] (`run`, `serve`) creates a missing file; [`Store::open_existing`] (read
+//! [`Store::open`] (`run`) creates a missing file; [`Store::open_existing`] (read
 //! commands, `resume`) refuses a missing one with [`StoreError::NotFound`] naming the path,
-//! and creates nothing. Both run `PRAGMA quick_check` before anything is written and refuse
+//! and creates nothing. [`Store::open_in_dir_unverified`] (`serve`) reads at once and runs
+//! the check later ([`Store::verify`], which every write runs first), so that a daemon's
+//! start-up does not grow with the file. Both run `PRAGMA quick_check` before anything is written and refuse
 //! a damaged file with [`StoreError::Damaged`] (kind `damaged`), whose message says how to
 //! save what is readable. Cost: linear in the file's size; on a 100,000-sample store
 //! (197 MB, 1 KB answers) 0.27 s with an optimized build and 0.50 s unoptimized when the
@@ -59,8 +61,9 @@
 //! # Aggregates and retention
 //!
 //! [`Store::end_run`] writes the run's aggregates (schema version 4: `run_aggregates`,
-//! `run_aggregate_counts`, `run_aggregate_histograms`), from which `serve` can rebuild its
-//! metrics without reading samples ([`Store::run_aggregates`], computed on demand for runs
+//! `run_aggregate_counts`, `run_aggregate_histograms`; version 6 adds what each grader spent,
+//! `run_aggregate_grader_spend`), from which `serve` rebuilds its metrics exactly without
+//! reading samples ([`Store::run_aggregates`], computed on demand for runs
 //! without). [`Store::apply_retention`] deletes older runs' samples, completions, grades and
 //! attempts and keeps their runs and aggregates. Freed pages are reused by later samples, so
 //! the file stops growing once retention deletes as much as runs add; it never shrinks by

@@ -203,7 +203,7 @@ fn insert_sample(
     let request_hash = record
         .request
         .as_ref()
-        .map(|request| crate::inputs::insert_request(&tx, request))
+        .map(|request| crate::inputs::insert_request(tx, request))
         .transpose()
         .map_err(sql_err)?;
     tx.prepare_cached(

@@ -161,10 +161,13 @@ fn write_changes(body: &mut String, old: &RunReport, new: &RunReport) {
     body.push_str("</tbody></table>");
 }
 
+/// A sample's task, item, provider, repeat and verdict.
+type Changed = (String, String, String, u32, &'static str);
+
 /// Samples graded in both runs (the same task, item, provider and repeat: the same sample
 /// id) whose verdict differs, each linked to both samples.
 fn write_changed_verdicts(body: &mut String, old: &RunReport, new: &RunReport) {
-    let index = |r: &RunReport| -> BTreeMap<String, (String, String, String, u32, &'static str)> {
+    let index = |r: &RunReport| -> BTreeMap<String, Changed> {
         r.samples
             .iter()
             .map(|s| {
@@ -182,7 +185,7 @@ fn write_changed_verdicts(body: &mut String, old: &RunReport, new: &RunReport) {
             .collect()
     };
     let (in_a, in_b) = (index(old), index(new));
-    let changed: Vec<(&String, &(String, String, String, u32, &str), &str)> = in_a
+    let changed: Vec<(&String, &Changed, &str)> = in_a
         .iter()
         .filter_map(|(id, va)| {
             let vb = in_b.get(id)?;

@@ -494,6 +494,11 @@ fn sample_line(run: &str, providers: &[(String, String, String)], r: &SampleRow)
         Some(kind) => format!(r#"<span class="error">error: {}</span>"#, esc(kind)),
         None => format!(r#"<span class="{verdict}">{verdict}</span>"#),
     };
+    let open = format!(
+        r#"<a class="sample-link" href="/runs/{}/samples/{}">open</a>"#,
+        esc(&seg),
+        esc(&segment(&r.sample_id))
+    );
     format!(
         r#"<tr class="sample-row" data-verdict="{verdict}"><td>{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td>{verdict_cell}</td><td class="num">{}</td><td class="num">{}</td><td class="answer">{}</td><td>{}</td></tr>"#,
         esc(&r.task),
@@ -509,11 +514,7 @@ fn sample_line(run: &str, providers: &[(String, String, String)], r: &SampleRow)
         ms(r.latency_seconds),
         r.cost_usd.map_or_else(|| "-".to_owned(), usd),
         esc(r.answer_start.as_deref().unwrap_or("")),
-        format!(
-            r#"<a class="sample-link" href="/runs/{}/samples/{}">open</a>"#,
-            esc(&seg),
-            esc(&segment(&r.sample_id))
-        ),
+        open,
     )
 }
 

@@ -51,7 +51,9 @@ use llmbench_plugin_sdk::core::{
     GraderError, Message, PluginContext, Provider, ProviderError, Role, Sampling, StopReason,
     Usage,
 };
-use llmbench_plugin_sdk::{GraderContext, ModelHandle, OptionsError, parse_options};
+use llmbench_plugin_sdk::{
+    GraderContext, ModelHandle, OptionsError, check_option_file, parse_options,
+};
 use serde::Deserialize;
 
 use crate::verdict::Verdict;
@@ -362,10 +364,19 @@ impl llmbench_plugin_sdk::GraderPlugin for JudgeGrader {
         Self::from_options(options, context)
     }
 
-    /// The options' shape and ranges; the rubric file is read only at create.
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+    /// The options' shape and ranges, and that the `rubric-file` is there (its metadata
+    /// only: the rubric is read at create).
+    fn check_options(
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<(), OptionsError> {
         moved_option(options)?;
-        parse_options::<Options>(options)?.check()
+        let o: Options = parse_options(options)?;
+        o.check()?;
+        match &o.rubric_file {
+            Some(file) => check_option_file(["rubric-file"], &context.resolve(file)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -100,7 +100,10 @@ impl GraderPlugin for MatchGrader {
         Ok(Self::from_options(options)?)
     }
 
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+    fn check_options(
+        options: &serde_json::Value,
+        _context: &PluginContext,
+    ) -> Result<(), OptionsError> {
         Spec::from_options(options, Templates::Defer).map(|_| ())
     }
 

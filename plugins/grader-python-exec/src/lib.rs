@@ -192,9 +192,13 @@ impl llmbench_plugin_sdk::GraderPlugin for PythonExecGrader {
     }
 
     /// Checks the options without reading the files they name or starting the sandbox: an
-    /// unknown (misspelt) key is named with a suggestion, a value out of range with its key.
-    fn check_options(options: &serde_json::Value) -> Result<(), llmbench_plugin_sdk::OptionsError> {
-        options::check_options(options)
+    /// unknown (misspelt) key is named with a suggestion, a value out of range with its key,
+    /// a `harness` or `extra-files` entry that is not a regular file with its key.
+    fn check_options(
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<(), llmbench_plugin_sdk::OptionsError> {
+        options::check_options(options, context)
     }
 
     /// Refuses an item whose rendered options cannot be used: an empty `test`, an

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use llmbench_plugin_sdk::core::PluginContext;
-use llmbench_plugin_sdk::{MAX_OPTION_FILE_BYTES, read_limited};
+use llmbench_plugin_sdk::{MAX_OPTION_FILE_BYTES, check_option_file, read_limited};
 use serde::Deserialize;
 
 /// What the config says, as written.
@@ -201,15 +201,25 @@ impl OptionsError {
     }
 }
 
-/// Check `options` as [`Settings::from_options`] does, but for reading the files they name:
-/// what `GraderPlugin::check_options` runs (`llmbench validate`, and the host before
-/// creating the grader), so a misspelt key is reported at its place with a suggestion.
+/// Check `options` as [`Settings::from_options`] does, but for reading the files they name
+/// (each is only looked up: it must be a regular file, relative to `context`'s config
+/// directory): what `GraderPlugin::check_options` runs (`llmbench validate`, and the host
+/// before creating the grader), so a misspelt key or a missing file is reported at its place.
 pub(crate) fn check_options(
     options: &serde_json::Value,
+    context: &PluginContext,
 ) -> Result<(), llmbench_plugin_sdk::OptionsError> {
-    Checked::from_options(options)
-        .map(drop)
-        .map_err(OptionsError::into_sdk)
+    let c = Checked::from_options(options).map_err(OptionsError::into_sdk)?;
+    if let CheckedMode::Harness(harness) = &c.mode {
+        check_option_file(["harness"], &context.resolve(harness))?;
+    }
+    for (i, (path, _)) in c.extra_files.iter().enumerate() {
+        check_option_file(
+            ["extra-files".to_owned(), i.to_string()],
+            &context.resolve(path),
+        )?;
+    }
+    Ok(())
 }
 
 fn invalid(option: &'static str, reason: impl Into<String>) -> OptionsError {
@@ -700,39 +710,61 @@ mod tests {
 
     #[test]
     fn check_options_reads_no_file_and_names_the_option() {
-        // The files need not exist: only `create` reads them.
+        let dir = dir_with_harness();
+        let check = |options: serde_json::Value| check_options(&options, &context(dir.path()));
+        // The files must be there, as regular files; only `create` reads them.
         assert_eq!(
-            check_options(
-                &json!({ "harness": "/nonexistent/harness.py", "extra-files": ["/dev/zero"] })
-            ),
+            check(json!({ "harness": "task/harness.py", "extra-files": ["task/data.json"] })),
             Ok(())
         );
+        let e = check(json!({ "harness": "task/nonexistent.py" })).unwrap_err();
+        assert_eq!(e.path, ["harness"]);
         assert_eq!(
-            check_options(&json!({ "test": TEST, "entry-point": "f" })),
-            Ok(())
+            e.message,
+            format!(
+                "no file at {}",
+                dir.path().join("task/nonexistent.py").display()
+            )
         );
-        let e = check_options(&json!({ "harness": "h.py", "extra_file": ["x"] })).unwrap_err();
+        let e = check(
+            json!({ "harness": "task/harness.py", "extra-files": ["task/data.json", "/dev/zero"] }),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, ["extra-files", "1"]);
+        assert_eq!(
+            e.message,
+            "/dev/zero is not a regular file (a device, pipe or socket)"
+        );
+        let e = check(json!({ "harness": "task" })).unwrap_err();
+        assert_eq!(e.path, ["harness"]);
+        assert!(
+            e.message.ends_with("is a directory, not a file"),
+            "{}",
+            e.message
+        );
+        assert_eq!(check(json!({ "test": TEST, "entry-point": "f" })), Ok(()));
+        let e = check(json!({ "harness": "h.py", "extra_file": ["x"] })).unwrap_err();
         assert_eq!(e.path, ["extra_file"]);
         assert_eq!(e.message, "unknown option `extra_file`");
         assert_eq!(e.help.as_deref(), Some("did you mean `extra-files`?"));
-        let e = check_options(&json!({ "harness": "h.py", "memory-mb": 1 })).unwrap_err();
+        let e = check(json!({ "harness": "h.py", "memory-mb": 1 })).unwrap_err();
         assert_eq!(e.path, ["memory-mb"]);
         assert_eq!(e.message, "must be between 32 and 1048576, not 1");
-        let e = check_options(&json!({ "harness": 3 })).unwrap_err();
+        let e = check(json!({ "harness": 3 })).unwrap_err();
         assert_eq!(e.path, ["harness"]);
         // A missing key is about the table as a whole.
-        let e = check_options(&json!({})).unwrap_err();
+        let e = check(json!({})).unwrap_err();
         assert!(e.path.is_empty(), "{e:?}");
         assert!(
             e.message.starts_with("`harness` or `test` is required: "),
             "{}",
             e.message
         );
-        let e = check_options(&json!({ "test": TEST })).unwrap_err();
+        let e = check(json!({ "test": TEST })).unwrap_err();
         assert!(e.path.is_empty(), "{e:?}");
         // A template is checked per item, not here.
         assert_eq!(
-            check_options(&json!({ "test": "{{test}}", "entry-point": "{{entry_point}}" })),
+            check(json!({ "test": "{{test}}", "entry-point": "{{entry_point}}" })),
             Ok(())
         );
     }

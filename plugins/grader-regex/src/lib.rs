@@ -130,7 +130,10 @@ impl llmbench_plugin_sdk::GraderPlugin for RegexGrader {
         Self::from_options(options)
     }
 
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+    fn check_options(
+        options: &serde_json::Value,
+        _context: &PluginContext,
+    ) -> Result<(), OptionsError> {
         parse_options::<Options>(options)?.static_regex().map(drop)
     }
 
@@ -151,13 +154,19 @@ mod tests {
 
     #[test]
     fn options_are_checked_with_their_path() {
-        let e = RegexGrader::check_options(&json!({ "patern": "x" })).unwrap_err();
+        let e = RegexGrader::check_options(&json!({ "patern": "x" }), &PluginContext::default())
+            .unwrap_err();
         assert_eq!(e.path, ["patern"]);
         assert_eq!(e.help.as_deref(), Some("did you mean `pattern`?"));
-        let e = RegexGrader::check_options(&json!({ "pattern": "(" })).unwrap_err();
+        let e = RegexGrader::check_options(&json!({ "pattern": "(" }), &PluginContext::default())
+            .unwrap_err();
         assert_eq!(e.path, ["pattern"]);
         assert!(e.message.starts_with("invalid regex: "), "{}", e.message);
-        RegexGrader::check_options(&json!({ "pattern": "{{ expected }}" })).unwrap();
+        RegexGrader::check_options(
+            &json!({ "pattern": "{{ expected }}" }),
+            &PluginContext::default(),
+        )
+        .unwrap();
     }
 
     fn request(answer: &str, options: Option<serde_json::Value>) -> GradeRequest {

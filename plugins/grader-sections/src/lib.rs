@@ -302,7 +302,10 @@ impl llmbench_plugin_sdk::GraderPlugin for SectionsGrader {
         Self::from_options(options)
     }
 
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
+    fn check_options(
+        options: &serde_json::Value,
+        _context: &PluginContext,
+    ) -> Result<(), OptionsError> {
         Self::build(parse_options(options)?).map(drop)
     }
 }

@@ -49,7 +49,7 @@ use async_trait::async_trait;
 use llmbench_plugin_sdk::core::{
     Completion, CompletionRequest, PluginContext, Provider, ProviderError, ProviderErrorKind,
 };
-use llmbench_plugin_sdk::{OptionsError, parse_options};
+use llmbench_plugin_sdk::{OptionsError, check_option_file, parse_options};
 use serde::Deserialize;
 
 pub use crate::answers::{Answers, AnswersError, Recorded};
@@ -150,9 +150,14 @@ impl llmbench_plugin_sdk::ProviderPlugin for ReplayProvider {
         Self::from_options(options, context)
     }
 
-    /// The options' shape only: the answers file is read at create.
-    fn check_options(options: &serde_json::Value) -> Result<(), OptionsError> {
-        parse_options::<Options>(options).map(drop)
+    /// The options' shape, and that the answers file is there (its metadata only: the file
+    /// is read and checked at create).
+    fn check_options(
+        options: &serde_json::Value,
+        context: &PluginContext,
+    ) -> Result<(), OptionsError> {
+        let o: Options = parse_options(options)?;
+        check_option_file(["answers"], &context.resolve(&o.answers))
     }
 }
 

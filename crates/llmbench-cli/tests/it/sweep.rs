@@ -75,3 +75,47 @@ sections = ["Bug", "Fix"]
     // Both graders ran on the good samples: regex passed everywhere, sections only on `a`.
     assert!(a.to_string().contains("grader-sections"), "{a}");
 }
+
+#[test]
+fn an_advisory_grader_lowers_the_score_and_says_so_but_never_fails_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"
+[providers.echo]
+plugin = "provider-testkit"
+model = "echo-1"
+
+[tasks.t]
+prompt = "{{text}}"
+items = [{ id = "a", text = "the answer" }]
+
+[[tasks.t.graders]]
+name = "required"
+plugin = "grader-regex"
+options = { pattern = "answer" }
+
+[[tasks.t.graders]]
+name = "nice-to-have"
+plugin = "grader-regex"
+advisory = true
+options = { pattern = "never-there" }
+"#,
+    );
+    let out = llmbench(&["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let samples = export_jsonl(dir.path(), "latest");
+    assert_eq!(samples.len(), 1);
+    let s = &samples[0];
+    assert_eq!(s["verdict"]["pass"], true, "{s}");
+    assert_eq!(s["verdict"]["score"], 0.5, "{s}");
+    let advisory = s["grades"][1]["evidence"].as_str().unwrap();
+    assert!(
+        advisory.starts_with("advisory: /never-there/ did not match"),
+        "{advisory}"
+    );
+}

@@ -152,19 +152,107 @@ fn a_misspelt_option_of_each_converted_plugin_is_located_with_a_suggestion() {
     );
 }
 
+/// `llmbench COMMAND` on the config `config` (written in `dir`) exits 2, and its error is
+/// located at `needle` and starts with `message`; returns the error output.
+fn refused_by(
+    command: &[&str],
+    dir: &std::path::Path,
+    config: &str,
+    needle: &str,
+    message: &str,
+) -> String {
+    let path = crate::write_config(dir, config);
+    let out = llmbench(command).arg(&path).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let place = place_of(&path, needle);
+    assert!(
+        stderr.contains(&format!("{place}: {message}")),
+        "expected `{place}: {message}` in:\n{stderr}"
+    );
+    stderr
+}
+
 #[test]
 fn validate_checks_options_without_creating_the_plugin() {
-    // provider-replay reads its answers file at create; validate only checks the options, so
-    // a config whose answers file does not exist yet validates.
+    // provider-replay reads and checks its answers file at create; validate only looks the
+    // file up, so an answers file that is there validates even though it is no JSONL.
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("later.jsonl"), "not json yet\n").unwrap();
     let path = crate::write_config(
         dir.path(),
-        "[providers.p]\nplugin = \"provider-replay\"\nmodel = \"m\"\noptions = { answers = \"not-yet.jsonl\" }\n\n[tasks.t]\nprompt = \"hi\"\n",
+        "[providers.p]\nplugin = \"provider-replay\"\nmodel = \"m\"\noptions = { answers = \"later.jsonl\" }\n\n[tasks.t]\nprompt = \"hi\"\n",
     );
     let out = llmbench(&["validate"]).arg(&path).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains(": ok ("), "{stdout}");
+}
+
+#[test]
+fn a_missing_file_named_by_an_option_is_located_at_its_value() {
+    for plugin in ["provider-replay", "grader-python-exec", "grader-llm-judge"] {
+        require_plugin(plugin);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let replay = "[providers.p]\nplugin = \"provider-replay\"\nmodel = \"m\"\noptions = { answers = \"replay/missing.jsonl\" }\n\n[tasks.t]\nprompt = \"hi\"\n";
+    let missing = format!(
+        "no file at {}",
+        dir.path().join("replay/missing.jsonl").display()
+    );
+    // `validate`, and `run` before anything is created or stored.
+    for command in [&["validate"][..], &["run", "--config"]] {
+        let stderr = refused_by(
+            command,
+            dir.path(),
+            replay,
+            "\"replay/missing.jsonl\"",
+            &format!("provider `p`: `options.answers`: {missing}"),
+        );
+        assert!(!stderr.contains("help:"), "{stderr}");
+    }
+    assert!(!dir.path().join("results").exists(), "nothing is stored");
+
+    let grader = |plugin: &str, options: &str| {
+        format!(
+            "{PROVIDER}\n[tasks.t]\nprompt = \"hi\"\n\n[[tasks.t.graders]]\nname = \"g\"\nplugin = \"{plugin}\"\noptions = {options}\n"
+        )
+    };
+    refused_by(
+        &["validate"],
+        dir.path(),
+        &grader("grader-python-exec", "{ harness = \"task/harness.py\" }"),
+        "\"task/harness.py\"",
+        &format!(
+            "grader `g` of task `t`: `options.harness`: no file at {}",
+            dir.path().join("task/harness.py").display()
+        ),
+    );
+    // Each of `extra-files` is looked up, and the one missing is pointed at.
+    std::fs::create_dir(dir.path().join("task")).unwrap();
+    std::fs::write(dir.path().join("task/harness.py"), "print('{}')\n").unwrap();
+    std::fs::write(dir.path().join("task/data.json"), "[]\n").unwrap();
+    refused_by(
+        &["validate"],
+        dir.path(),
+        &grader(
+            "grader-python-exec",
+            "{ harness = \"task/harness.py\", extra-files = [\"task/data.json\", \"task/gone.txt\"] }",
+        ),
+        "\"task/gone.txt\"",
+        "grader `g` of task `t`: `options.extra-files[1]`: no file at ",
+    );
+    // A directory is not a rubric.
+    refused_by(
+        &["validate"],
+        dir.path(),
+        &grader("grader-llm-judge", "{ rubric-file = \"task\" }"),
+        "\"task\" }",
+        &format!(
+            "grader `g` of task `t`: `options.rubric-file`: {} is a directory, not a file",
+            dir.path().join("task").display()
+        ),
+    );
 }
 
 #[test]

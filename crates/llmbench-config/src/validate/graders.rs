@@ -112,6 +112,7 @@ impl Validator<'_> {
                 name,
                 plugin,
                 weight,
+                advisory: grader.advisory.unwrap_or(false),
                 judge,
                 api_key_env,
                 price,

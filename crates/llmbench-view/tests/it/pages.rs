@@ -290,7 +290,10 @@ fn nothing_from_an_answer_runs_four_links_deep() {
         frontier = next;
     }
     assert!(seen.len() > 40, "crawled {} pages", seen.len());
-    assert!(seen.iter().any(|p| p.contains("/item?")), "no item page reached");
+    assert!(
+        seen.iter().any(|p| p.contains("/item?")),
+        "no item page reached"
+    );
 }
 
 #[test]

@@ -144,6 +144,7 @@ pub fn create(
         config_dir: dir.to_owned(),
         instance_name: "judge".into(),
         api_key: None,
+        ..Default::default()
     };
     let judge = JudgeModel {
         provider: PROVIDER.into(),

@@ -67,6 +67,7 @@ fn the_former_model_options_say_where_the_judge_is_configured_now() {
             .check_options(
                 llmbench_plugin_host::PluginKind::Grader,
                 &options(json!({ key: "x" })),
+                &PluginContext::default(),
             )
             .unwrap_err()
             .to_string();

@@ -151,19 +151,21 @@ fn bad_options_are_refused_with_the_reason() {
         e.to_string(),
         "plugin `grader-python-exec` rejected its options: option `timeout`: unknown option `timeout` (did you mean `timeout-seconds`?)"
     );
-    let message = try_grader(json!({ "harness": "no-such-harness.py" }))
-        .unwrap_err()
-        .to_string();
+    // A file the options name is looked up by `check_options` too, and named at its option.
+    let e = try_grader(json!({ "harness": "no-such-harness.py" })).unwrap_err();
+    assert_eq!(e.kind(), "options");
+    let message = e.to_string();
     assert!(
-        message.contains("cannot read the harness ")
-            && message.contains("tests/fixtures/no-such-harness.py: No such file or directory"),
+        message.contains("option `harness`: no file at ")
+            && message.ends_with("tests/fixtures/no-such-harness.py"),
         "{message}"
-    ); // A device is refused before anything is read from it.
+    );
+    // A device is refused before anything is read from it.
     let e = try_grader(json!({ "harness": "/dev/zero" })).unwrap_err();
-    assert_eq!(e.kind(), "create");
+    assert_eq!(e.kind(), "options");
     assert_eq!(
         e.to_string(),
-        "plugin `grader-python-exec` rejected its options: cannot read the harness /dev/zero: it is not a regular file (a device, pipe or socket)"
+        "plugin `grader-python-exec` rejected its options: option `harness`: /dev/zero is not a regular file (a device, pipe or socket)"
     );
 }
 

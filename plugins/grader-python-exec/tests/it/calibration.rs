@@ -140,6 +140,7 @@ fn load_jobs() -> Vec<Job> {
         config_dir: configs.clone(),
         instance_name: "calibration".into(),
         api_key: None,
+        ..Default::default()
     };
 
     let mut tasks: Vec<PathBuf> = std::fs::read_dir(configs.join("tasks"))

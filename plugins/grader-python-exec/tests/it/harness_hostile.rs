@@ -55,6 +55,7 @@ fn task_grader(task: &str, extra: serde_json::Value) -> PluginGrader {
         config_dir: configs(),
         instance_name: "hostile".into(),
         api_key: None,
+        ..Default::default()
     };
     PluginGrader::new(&plugin, &options, &context).expect("the grader is created")
 }

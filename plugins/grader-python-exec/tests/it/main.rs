@@ -73,6 +73,7 @@ fn try_grader(options: serde_json::Value) -> Result<PluginGrader, LoadError> {
         config_dir: fixtures(),
         instance_name: "exec".into(),
         api_key: Some(Secret::new(FAKE_KEY)),
+        ..Default::default()
     };
     PluginGrader::new(&plugin, &all, &context)
 }
@@ -89,6 +90,7 @@ fn item_grader(options: serde_json::Value) -> PluginGrader {
         config_dir: fixtures(),
         instance_name: "exec".into(),
         api_key: Some(Secret::new(FAKE_KEY)),
+        ..Default::default()
     };
     PluginGrader::new(&plugin, &options, &context).expect("the grader is created")
 }

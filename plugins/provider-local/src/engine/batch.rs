@@ -110,7 +110,9 @@ impl Model {
                 shape.context_tokens
             ))
         })?;
-        // Not unified: one stream per sequence, as a one-sequence context lays it out.
+        // Not unified: one stream per sequence, as a one-sequence context lays it out. (A
+        // unified cache interleaves the sequences' cells, which changes the order of the sums
+        // in the attention: greedy answers then drifted from the sequential ones in the tests.)
         let params = shape
             .params(options)
             .with_n_ctx(NonZeroU32::new(total))

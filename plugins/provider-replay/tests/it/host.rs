@@ -22,6 +22,7 @@ fn provider(options: serde_json::Value) -> Result<PluginProvider, LoadError> {
         config_dir: configs_dir(),
         instance_name: "replay".into(),
         api_key: None,
+        ..Default::default()
     };
     PluginProvider::new(&plugin, &options, &context)
 }
