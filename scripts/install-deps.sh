@@ -6,7 +6,7 @@
 #   sandbox bubblewrap: the sandbox of grader-python-exec
 #   metrics prometheus and prometheus-pushgateway: the metrics integration test
 #   browser chromium: the HTML report's headless-browser test
-#   deploy  kubernetes-validate (from the Python registry, into a venv under target/deploy-venv)
+#   deploy  kubernetes-validate 1.37.0 (pinned, from the Python registry, into a venv under target/deploy-venv)
 #           and python3-venv: the schema check of deploy/kubernetes
 #   all     every group above (what `cargo xtask ci` installs)
 #
@@ -63,7 +63,7 @@ install_deploy() {
         return
     fi
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet 'kubernetes-validate==1.*'
+    "$venv/bin/pip" install --quiet 'kubernetes-validate==1.37.0'
     echo "install-deps: installed kubernetes-validate into $venv"
 }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use llmbench_core::RunReport;
 use llmbench_report::stats::Bootstrap;
 
-use crate::{EXIT_STORE, Failure, default_output_dir, open_store, print, resolve_run};
+use crate::common::{EXIT_STORE, Failure, default_output_dir, open_store, print, resolve_run};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CompareArgs {

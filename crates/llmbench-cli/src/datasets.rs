@@ -9,7 +9,7 @@ use std::path::Path;
 
 use llmbench_models::{DATASETS, Dataset, cached_dataset, dataset, datasets_cache};
 
-use crate::{EXIT_CONFIG, Failure, print};
+use crate::common::{EXIT_CONFIG, Failure, print};
 
 /// `llmbench datasets ...`
 #[derive(Debug, clap::Args)]

@@ -1,4 +1,5 @@
-//! `llmbench export --per-item`: one row per (task, item, provider) instead of one per sample,
+//! `llmbench export`: every sample of a run as JSON Lines or CSV (the store's export), or with
+//! `--per-item` one row per (task, item, provider) instead of one per sample,
 //! with the item's samples, `n` (graded samples), `c` (passed) and pass@k for each k
 //! (`llmbench_report::pass_at_k`, the estimator the reports use).
 //!
@@ -8,11 +9,91 @@
 //! `pass@<k>` column per k, empty for `null`.
 
 use std::io::Write;
+use std::path::PathBuf;
 
+use clap::ValueEnum;
 use llmbench_core::RunReport;
 use llmbench_report::pass_at_k::{item_outcomes, ks_for};
 use llmbench_store::ExportFormat;
 use serde_json::{Value, json};
+
+use crate::common::{EXIT_DONE, EXIT_STORE, Failure, default_output_dir, open_store, resolve_run};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// The run (`latest` for the newest).
+    #[arg(default_value = "latest")]
+    run_id: String,
+    /// JSON Lines (one object per sample) or CSV (with a header).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: Format,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// The directory of the results store. Default: `./llmbench-results`.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// One row per (task, item, provider) instead of per sample: its samples, `n` graded
+    /// samples, `c` passed, and pass@k for each k (empty/null when n < k).
+    #[arg(long)]
+    per_item: bool,
+    /// The k of pass@k for `--per-item`, e.g. `1,10`. Default: the run's `[run] pass-at-k`,
+    /// else 1.
+    #[arg(long, value_name = "K,...", value_delimiter = ',', requires = "per_item",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pass_at_k: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    /// JSON Lines: one object per row.
+    Jsonl,
+    /// Comma-separated values, with a header row.
+    Csv,
+}
+
+pub(crate) fn run(args: ExportArgs) -> Result<u8, Failure> {
+    let ExportArgs {
+        run_id,
+        format,
+        output,
+        output_dir,
+        per_item,
+        pass_at_k,
+    } = args;
+    let store = open_store(&output_dir.unwrap_or_else(default_output_dir))?;
+    let run_id = resolve_run(&store, &run_id)?;
+    let format = match format {
+        Format::Jsonl => ExportFormat::Jsonl,
+        Format::Csv => ExportFormat::Csv,
+    };
+    let mut out: Box<dyn std::io::Write> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let to = output
+        .as_ref()
+        .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
+    let rows = if per_item {
+        let report = store
+            .report(&run_id)
+            .map_err(|e| Failure::new(EXIT_STORE, e))?;
+        let ks = ks(&report, &pass_at_k);
+        write_per_item(&report, &ks, format, &mut out)
+            .map_err(|e| anyhow::anyhow!("cannot write {to}: {e}"))?
+    } else {
+        store
+            .export(&run_id, format, &mut out)
+            .map_err(|e| Failure::new(EXIT_STORE, e))?
+    };
+    out.flush()
+        .map_err(|e| anyhow::anyhow!("cannot write {to}: {e}"))?;
+    tracing::info!(rows, "exported");
+    Ok(EXIT_DONE)
+}
 
 /// The k to export: `asked` (from `--pass-at-k`), else the run's (or pass@1 when it repeated
 /// items), else 1. Sorted, without duplicates.
@@ -204,7 +285,7 @@ mod tests {
     #[test]
     fn flags_parse() {
         use clap::Parser as _;
-        let cli = crate::Cli::try_parse_from([
+        let cli = crate::args::Cli::try_parse_from([
             "llmbench",
             "export",
             "r1",
@@ -215,21 +296,29 @@ mod tests {
             "csv",
         ])
         .unwrap();
-        let crate::Command::Export {
+        let crate::args::Command::Export(ExportArgs {
             per_item,
             pass_at_k,
             ..
-        } = cli.command
+        }) = cli.command
         else {
             panic!("{cli:?}")
         };
         assert!(per_item);
         assert_eq!(pass_at_k, vec![1, 10]);
         // --pass-at-k only means something per item; k = 0 is refused.
-        assert!(crate::Cli::try_parse_from(["llmbench", "export", "--pass-at-k", "1"]).is_err());
         assert!(
-            crate::Cli::try_parse_from(["llmbench", "export", "--per-item", "--pass-at-k", "0"])
-                .is_err()
+            crate::args::Cli::try_parse_from(["llmbench", "export", "--pass-at-k", "1"]).is_err()
+        );
+        assert!(
+            crate::args::Cli::try_parse_from([
+                "llmbench",
+                "export",
+                "--per-item",
+                "--pass-at-k",
+                "0"
+            ])
+            .is_err()
         );
     }
 }

@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use llmbench_report::gate::{Tolerances, evaluate};
 use llmbench_report::stats::Bootstrap;
 
+use crate::common::{EXIT_CONFIG, Failure, print};
 use crate::compare::load_run;
-use crate::{EXIT_CONFIG, Failure, print};
 
 /// The gate ran and at least one check failed.
 pub(crate) const EXIT_GATE_FAILED: u8 = crate::exit::ExitCode::GateFailed.code();

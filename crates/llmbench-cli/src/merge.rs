@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use llmbench_store::{MergeError, Store};
 
-use crate::{EXIT_CONFIG, EXIT_STORE, Failure, print};
+use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure, print};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct MergeArgs {
@@ -61,5 +61,5 @@ pub(crate) fn run(args: MergeArgs) -> Result<u8, Failure> {
         if outcome.runs.len() == 1 { "" } else { "s" },
         outcome.runs.join(", ")
     ));
-    Ok(crate::EXIT_DONE)
+    Ok(crate::common::EXIT_DONE)
 }

@@ -2,9 +2,37 @@
 
 use std::path::Path;
 
+use clap::Subcommand;
 use llmbench_models::{Cache, ModelSpec, smollm2_135m_instruct};
 
-use crate::{EXIT_CONFIG, Failure, load_config, print};
+use crate::args::OptionalConfigArg;
+use crate::common::{EXIT_CONFIG, EXIT_FAILED, Failure, load_config, print};
+use crate::datasets;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsCommand {
+    /// Download and verify the models a config's local providers use (default: the
+    /// default model), and the named datasets its tasks use.
+    Fetch {
+        #[command(flatten)]
+        config: OptionalConfigArg,
+    },
+    /// List the cached model files.
+    List,
+}
+
+pub(crate) fn run(command: ModelsCommand) -> Result<u8, Failure> {
+    match command {
+        ModelsCommand::Fetch { config } => {
+            let config = config.into_path();
+            if let Some(config) = &config {
+                datasets::fetch_for_config(config)?;
+            }
+            fetch(config.as_deref())
+        }
+        ModelsCommand::List => list(),
+    }
+}
 
 /// The plugin whose `model` option names a model file.
 const LOCAL_PLUGIN: &str = "provider-local";
@@ -36,16 +64,16 @@ fn specs(config: Option<&Path>) -> Result<Vec<(String, ModelSpec)>, Failure> {
 
 fn cache() -> Result<Cache, Failure> {
     Ok(Cache::new(
-        Cache::default_dir().map_err(|e| Failure::new(crate::EXIT_FAILED, e))?,
+        Cache::default_dir().map_err(|e| Failure::new(EXIT_FAILED, e))?,
     ))
 }
 
-pub(crate) fn fetch(config: Option<&Path>) -> Result<u8, Failure> {
+fn fetch(config: Option<&Path>) -> Result<u8, Failure> {
     let cache = cache()?;
     for (who, spec) in specs(config)? {
         let path = cache
             .ensure(&spec)
-            .map_err(|e| Failure::new(crate::EXIT_FAILED, e))?;
+            .map_err(|e| Failure::new(EXIT_FAILED, e))?;
         print(&format!(
             "{who}: {} -> {}\n",
             spec.describe(),
@@ -55,13 +83,10 @@ pub(crate) fn fetch(config: Option<&Path>) -> Result<u8, Failure> {
     Ok(0)
 }
 
-pub(crate) fn list() -> Result<u8, Failure> {
+fn list() -> Result<u8, Failure> {
     let cache = cache()?;
     let mut text = format!("models in {}:\n", cache.dir().display());
-    for m in cache
-        .list()
-        .map_err(|e| Failure::new(crate::EXIT_FAILED, e))?
-    {
+    for m in cache.list().map_err(|e| Failure::new(EXIT_FAILED, e))? {
         let digest = m.sha256.map_or_else(
             || "not verified".to_owned(),
             |d| format!("sha256 {}", d.prefix(16)),

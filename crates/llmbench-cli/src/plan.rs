@@ -3,7 +3,7 @@
 use llmbench_report::format::{percent, points, thousands};
 use llmbench_report::stats::samples_per_model;
 
-use crate::{EXIT_CONFIG, Failure, print};
+use crate::common::{EXIT_CONFIG, Failure, print};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::{EXIT_CONFIG, Failure};
+use crate::common::{EXIT_CONFIG, Failure};
 
 /// Load `config` with every provider replaced by `provider-replay` reading `answers`.
 pub(crate) fn load_replayed(

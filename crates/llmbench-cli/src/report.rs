@@ -22,7 +22,7 @@ use llmbench_report::reporters::{MARKDOWN_PLUGIN, ReporterChoice, UnknownFormat,
 use llmbench_report::stats::Bootstrap;
 use llmbench_report::summary::SampleLimits;
 
-use crate::{
+use crate::common::{
     EXIT_CONFIG, EXIT_PLUGIN, EXIT_STORE, Failure, default_output_dir, default_plugin_dir,
     open_store, print, resolve_run,
 };

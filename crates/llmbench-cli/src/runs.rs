@@ -2,9 +2,24 @@
 //! started, its status, its config, its models (by label, as reports name them) and how many
 //! samples it holds.
 
+use std::path::PathBuf;
+
 use llmbench_store::Store;
 
-use crate::{EXIT_STORE, Failure};
+use crate::common::{EXIT_DONE, EXIT_STORE, Failure, default_output_dir, open_store, print};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunsArgs {
+    /// The directory of the results store. Default: `./llmbench-results`.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: RunsArgs) -> Result<u8, Failure> {
+    let store = open_store(&args.output_dir.unwrap_or_else(default_output_dir))?;
+    print(&render(&store)?);
+    Ok(EXIT_DONE)
+}
 
 /// One row of the listing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use llmbench_config::Config;
 use llmbench_runner::{Shard, SweepStart};
 
-use crate::{Dirs, EXIT_CONFIG, EXIT_STORE, Failure, default_output_dir};
+use crate::args::Dirs;
+use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure, default_output_dir};
 
 /// The sharding flags of `llmbench run`.
 #[derive(Debug, Clone, clap::Args)]

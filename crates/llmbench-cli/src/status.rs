@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use llmbench_store::{RunStatus, Store};
 
-use crate::{EXIT_CONFIG, EXIT_STORE, Failure, default_output_dir, print};
+use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure, default_output_dir, print};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
@@ -125,7 +125,7 @@ pub(crate) fn run(args: StatusArgs) -> Result<u8, Failure> {
         ));
     }
     print(&render(&args.run_id, &shards));
-    Ok(crate::EXIT_DONE)
+    Ok(crate::common::EXIT_DONE)
 }
 
 fn render(run_id: &str, shards: &[Progress]) -> String {

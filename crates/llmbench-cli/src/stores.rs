@@ -5,7 +5,7 @@ use std::path::Path;
 
 use llmbench_store::{Store, StoreError};
 
-use crate::{EXIT_CONFIG, EXIT_STORE, Failure};
+use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure};
 
 /// The store in `dir`, which must exist: `runs`, `report`, `export`, `compare`, `gate` and
 /// `resume`. No store there is exit 2 (the arguments name nothing), naming where it looked.

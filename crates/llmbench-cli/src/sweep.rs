@@ -8,9 +8,10 @@ use llmbench_config::Config;
 use llmbench_core::Reporter as _;
 use llmbench_runner::{CostEstimate, StopEvent, StopSignal, SweepError, SweepStart};
 
-use crate::{
-    Dirs, EXIT_BUDGET, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_NO_ANSWERS, EXIT_PLUGIN, EXIT_STORE,
-    Failure, default_output_dir, default_plugin_dir, open_store, print,
+use crate::args::Dirs;
+use crate::common::{
+    EXIT_BUDGET, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_NO_ANSWERS, EXIT_PLUGIN, EXIT_STORE, Failure,
+    default_output_dir, default_plugin_dir, open_store, print,
 };
 
 /// `--grace-seconds`, for the commands that run sweeps (`run`, `resume`, `serve`).
@@ -145,9 +146,16 @@ pub(crate) async fn sweep(
             )),
         )),
     };
-    let (store, result) =
-        llmbench_runner::run_sweep_sharded(&config, &plugin_dir, store, start, observer, stop, shard)
-            .await;
+    let (store, result) = llmbench_runner::run_sweep_sharded(
+        &config,
+        &plugin_dir,
+        store,
+        start,
+        observer,
+        stop,
+        shard,
+    )
+    .await;
     progress.finish();
     let result = result.map_err(|e| match e {
         // Dataset values a grader cannot use are the config's fault, not a plugin's.
@@ -197,7 +205,7 @@ pub(crate) async fn sweep(
     if let Some(why) = crate::outcome::unanswered(&report) {
         return Err(Failure::new(EXIT_NO_ANSWERS, anyhow::anyhow!(why)));
     }
-    Ok(crate::EXIT_DONE)
+    Ok(crate::common::EXIT_DONE)
 }
 
 /// The command that resumes `run_id` from the store in `output_dir`.

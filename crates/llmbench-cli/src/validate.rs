@@ -13,7 +13,7 @@ use llmbench_plugin_host::PluginKind;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::{EXIT_CONFIG, Failure, default_plugin_dir, load_config, print};
+use crate::common::{EXIT_CONFIG, Failure, default_plugin_dir, load_config, print};
 
 /// `llmbench validate CONFIG`: the config, then its plugins and their options.
 pub(crate) fn run(path: &Path) -> Result<u8, Failure> {

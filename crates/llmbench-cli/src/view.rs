@@ -8,7 +8,9 @@ use std::sync::Arc;
 use llmbench_store::Store;
 use llmbench_view::App;
 
-use crate::{EXIT_CONFIG, EXIT_DONE, EXIT_STORE, Failure, default_output_dir, print, runtime};
+use crate::common::{
+    EXIT_CONFIG, EXIT_DONE, EXIT_STORE, Failure, default_output_dir, print, runtime,
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ViewArgs {

@@ -200,12 +200,15 @@ pub struct TaskConfig {
     pub max_tokens: u32,
     /// At least 1; `max_tokens` unless set.
     pub expected_output_tokens: u32,
-    /// At least one; ids unique. Only those `limit` or `sample` keep, in file order.
-    pub items: Vec<Item>,
+    /// At least one; ids unique. Only those `limit` or `sample` keep, in file order. Shared,
+    /// so that cloning a task (the runner keeps one per run) does not copy its items: an items
+    /// file of 100,000 items holds tens of megabytes.
+    pub items: Arc<[Item]>,
     /// Where each of `items` was defined, in the same order, for messages:
     /// `tasks/items.jsonl:12` (an items file's line), `configs/x.toml:20:11` (an inline item),
     /// or the task's place in the config for the implicit `default` item.
-    pub item_places: Vec<String>,
+    /// Shared like `items`.
+    pub item_places: Arc<[String]>,
     /// Names unique within the task.
     pub graders: Vec<GraderConfig>,
     /// For `Weighted`, `weights` are the graders' weights in order.

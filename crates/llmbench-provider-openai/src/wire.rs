@@ -123,12 +123,21 @@ pub(crate) struct ChoiceMessage {
 /// One streamed chunk.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Chunk {
+    /// The chunk has an `error` field (whatever its value, `null` included): it is an error
+    /// event, read again as a whole for its message.
+    #[serde(default, rename = "error", deserialize_with = "present")]
+    pub(crate) has_error: bool,
     #[serde(default)]
     pub(crate) model: Option<String>,
     #[serde(default)]
     pub(crate) choices: Vec<ChunkChoice>,
     #[serde(default)]
     pub(crate) usage: Option<WireUsage>,
+}
+
+/// True for a field that is there, whatever it holds.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Debug, Deserialize)]

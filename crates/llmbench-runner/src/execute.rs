@@ -209,8 +209,10 @@ pub async fn execute(
     // Whether every sample of the plan was started (or skipped as done).
     let mut all_started = true;
 
+    // A new run has nothing done: no key to build and hash per sample.
+    let resuming = !shared.options.done.is_empty();
     'plan: for sample in plan.iter() {
-        if shared.options.done.contains(&sample.id(&shared.components)) {
+        if resuming && shared.options.done.contains(&sample.id(&shared.components)) {
             outcome.skipped += 1;
             shared.observer.sample_skipped();
             continue;
@@ -415,16 +417,20 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
     let slot = &components.tasks[sample.task];
     let mut grades = Vec::with_capacity(slot.graders.len());
     let mut verdict = None;
-    if let Some(completion) = &completion {
+    let mut completion = completion;
+    if let Some(answer) = completion.take() {
         let item = &slot.task.items()[sample.item];
+        // The completion moves into the request and back out after grading: no copy of
+        // its text per sample.
         let mut grade_request = GradeRequest {
             task: key.task.clone(),
             item: key.item.clone(),
             vars: item.vars.clone(),
             options: None,
-            completion: completion.clone(),
+            completion: answer,
         };
-        for (i, (name, grader)) in slot.graders.iter().enumerate() {
+        let mut graded = Vec::with_capacity(slot.graders.len());
+        for (i, (_, grader)) in slot.graders.iter().enumerate() {
             // Options that use item variables are rendered for this item (once per sample
             // and grader); the others stay `None`, and the grader keeps its own.
             grade_request.options = slot
@@ -469,11 +475,18 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
             if config.is_some_and(|g| g.advisory) && grade.outcome != GradeOutcome::Pass {
                 grade.evidence = format!("advisory: {}", grade.evidence);
             }
-            grades.push((name.clone(), grade));
+            graded.push(grade);
         }
-        let only: Vec<Grade> = grades.iter().map(|(_, g)| g.clone()).collect();
         let advisory: Vec<bool> = slot.task.graders.iter().map(|g| g.advisory).collect();
-        verdict = Some(slot.task.verdict_rule().decide_with(&only, &advisory));
+        verdict = Some(slot.task.verdict_rule().decide_with(&graded, &advisory));
+        // Grades decided on, then named: moved, not cloned.
+        grades.extend(
+            slot.graders
+                .iter()
+                .map(|(name, _)| name.clone())
+                .zip(graded),
+        );
+        completion = Some(grade_request.completion);
     }
     let cost = completion.as_ref().and_then(|c| {
         provider

@@ -232,17 +232,17 @@ fn prepare(
         }
         SweepStart::Resume { run_id } => {
             let done = store.finished_sample_ids(run_id)?;
-            // The models' spend and the graders' (a judge's), as the cap counts them.
-            let spent = store
-                .report(run_id)?
-                .samples
-                .iter()
-                .flat_map(|s| {
-                    s.cost_usd
-                        .into_iter()
-                        .chain(s.grades.iter().filter_map(|(_, g)| g.cost_usd))
-                })
-                .sum();
+            // The models' spend and the graders' (a judge's), as the cap counts them. Read
+            // one sample outline at a time (no texts): a full report of a large run would
+            // hold every sample's texts in memory and delay the first request by seconds.
+            let mut spent = 0.0;
+            store.for_each_sample_outline(run_id, |s| {
+                let costs = s.cost_usd.into_iter();
+                for cost in costs.chain(s.grades.iter().filter_map(|(_, g)| g.cost_usd)) {
+                    spent += cost;
+                }
+                Ok(())
+            })?;
             store.set_run_status(run_id, RunStatus::Running, None)?;
             Ok((done, spent))
         }

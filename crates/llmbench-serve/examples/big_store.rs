@@ -72,7 +72,7 @@ fn main() {
 }
 
 fn sample(text: &str, i: u32) -> (SampleRecord, Vec<AttemptRecord>) {
-    let pass = i % 10 != 0;
+    let pass = !i.is_multiple_of(10);
     let record = SampleRecord {
         key: SampleKey {
             task: "t".into(),
@@ -111,7 +111,7 @@ fn sample(text: &str, i: u32) -> (SampleRecord, Vec<AttemptRecord>) {
             first_failure: (!pass).then_some(0),
         }),
         cost_usd: Some(0.000_42),
-        attempts: if i % 20 == 0 { 2 } else { 1 },
+        attempts: if i.is_multiple_of(20) { 2 } else { 1 },
         request: None,
     };
     let ok = AttemptRecord {
@@ -120,7 +120,7 @@ fn sample(text: &str, i: u32) -> (SampleRecord, Vec<AttemptRecord>) {
         wait_seconds: 0.0,
         duration_seconds: 0.9,
     };
-    let attempts = if i % 20 == 0 {
+    let attempts = if i.is_multiple_of(20) {
         vec![
             AttemptRecord {
                 outcome: "rate_limited".into(),

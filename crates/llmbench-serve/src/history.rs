@@ -418,12 +418,12 @@ items = [{ id = "a" }, { id = "b" }]
                 time_to_first_token: Some(std::time::Duration::from_millis(250)),
             };
             c.usage.output_tokens = Some(9 + u64::from(n % 4) * 8);
-            c.usage.cache_read_tokens = (n % 2 == 0).then_some(64);
+            c.usage.cache_read_tokens = n.is_multiple_of(2).then_some(64);
             record.cost_usd = Some(0.125 + quarter);
             record.grades = vec![
                 (
                     "match".into(),
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         Grade::pass("matched")
                     } else {
                         Grade::fail("no")
@@ -444,7 +444,7 @@ items = [{ id = "a" }, { id = "b" }]
                     },
                 ),
             ];
-            let pass = n % 3 == 0;
+            let pass = n.is_multiple_of(3);
             record.verdict = Some(Verdict {
                 pass,
                 score: f64::from(u8::from(pass)),

@@ -53,7 +53,7 @@ fn main() -> Result<(), String> {
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     let dir = plugin_dir()?;
     let load = |package: &str, options: Value| -> Result<PluginGrader, String> {
-        let library = dir.join(llmbench_plugin_host::library_file_name(package));
+        let library = newest_library(&dir, package);
         let plugin = llmbench_plugin_host::load(&library).map_err(|e| {
             format!(
                 "{}: {e} (build it with `cargo build --release -p {package}`)",
@@ -173,6 +173,18 @@ fn plugin_dir() -> Result<PathBuf, String> {
         .and_then(Path::parent)
         .map(Path::to_owned)
         .ok_or_else(|| format!("{}: not in target/<profile>/examples", exe.display()))
+}
+
+/// The newer of `dir/lib<name>.so` and `dir/deps/lib<name>.so`: cargo writes the library to
+/// `deps/` on every build and copies it up only when the package is named on the command
+/// line (`cargo run --example` builds this package's without naming it so).
+fn newest_library(dir: &Path, package: &str) -> PathBuf {
+    let file = llmbench_plugin_host::library_file_name(package);
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    [dir.join("deps").join(&file), dir.join(&file)]
+        .into_iter()
+        .max_by_key(|path| modified(path))
+        .expect("two candidates")
 }
 
 /// Each of CPU and wall time is kept at its best (lowest) round.

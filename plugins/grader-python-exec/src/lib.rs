@@ -53,7 +53,7 @@ use llmbench_plugin_sdk::core::{Grade, GradeRequest, Grader, GraderError, Plugin
 pub use crate::options::OptionsError;
 use crate::options::{ItemTest, RUNNER_FILE, Run, RunFile, SOLUTION_FILE, Settings};
 pub use crate::sandbox::SandboxError;
-use crate::sandbox::{Launch, Sandbox};
+use crate::sandbox::{Launch, Pool, Sandbox};
 
 /// Why the grader could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +69,9 @@ pub enum CreateError {
 pub struct PythonExecGrader {
     settings: Settings,
     sandbox: Sandbox,
-    /// The trusted runner of item-test mode, as a run file.
-    runner: RunFile,
+    /// Item-test mode's started sandboxes: the trusted runner (and the extra files), each
+    /// waiting for one answer's payload.
+    pool: Pool,
 }
 
 impl PythonExecGrader {
@@ -82,10 +83,27 @@ impl PythonExecGrader {
     ) -> Result<Self, CreateError> {
         let settings = Settings::from_options(options, context)?;
         let sandbox = Sandbox::new(&settings.python, settings.limits.clone())?;
+        let mut files = vec![item_test::runner_file()];
+        files.extend(settings.extra_files.iter().cloned());
+        let pool_size = if matches!(settings.mode, options::Mode::Test(_)) {
+            settings.pool.size
+        } else {
+            0
+        };
+        let pool = Pool::new(
+            sandbox.clone(),
+            files,
+            item_test::RUNNER_FLAGS,
+            RUNNER_FILE,
+            options::PoolSettings {
+                size: pool_size,
+                lifetime: settings.pool.lifetime,
+            },
+        );
         Ok(Self {
             settings,
             sandbox,
-            runner: item_test::runner_file(),
+            pool,
         })
     }
 
@@ -155,17 +173,9 @@ impl PythonExecGrader {
         };
         let nonce = item_test::nonce()?;
         let stdin = item_test::payload(&nonce, item, &code, self.sandbox.limits());
-        let mut files = vec![&self.runner];
-        files.extend(&self.settings.extra_files);
-        let launch = Launch {
-            flags: item_test::RUNNER_FLAGS,
-            script: RUNNER_FILE,
-            stdin: Some(stdin),
-            verdict_fd: true,
-        };
         let outcome = self
-            .sandbox
-            .run(&files, launch)
+            .pool
+            .run(stdin)
             .await
             .map_err(|e| GraderError::new(e.to_string()))?;
         let mut grade = report::item_grade(&outcome, self.sandbox.limits(), &nonce)?;

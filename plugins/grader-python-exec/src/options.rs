@@ -42,6 +42,12 @@ struct OptionsWire {
     python: String,
     #[serde(default)]
     extra_files: Vec<PathBuf>,
+    /// Item-test mode: how many sandboxes are kept started, each waiting for one answer.
+    #[serde(default = "default_pool_size")]
+    pool_size: u64,
+    /// Item-test mode: how long a started sandbox may wait before it is replaced.
+    #[serde(default = "default_pool_lifetime_seconds")]
+    pool_lifetime_seconds: f64,
 }
 
 fn default_timeout_seconds() -> f64 {
@@ -61,6 +67,30 @@ fn default_max_output_bytes() -> u64 {
 }
 fn default_python() -> String {
     "python3".to_owned()
+}
+fn default_pool_size() -> u64 {
+    2
+}
+fn default_pool_lifetime_seconds() -> f64 {
+    60.0
+}
+
+/// The pool of started sandboxes (item-test mode): each is used for exactly one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PoolSettings {
+    /// How many are kept started; 0: each grading starts its own.
+    pub(crate) size: usize,
+    /// How long one may wait unused before it is killed and replaced.
+    pub(crate) lifetime: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            size: default_pool_size() as usize,
+            lifetime: Duration::from_secs_f64(default_pool_lifetime_seconds()),
+        }
+    }
 }
 
 /// The harness's file name in the run directory.
@@ -144,6 +174,7 @@ pub(crate) struct Settings {
     /// Advisory checks of a harness count as required.
     pub(crate) strict: bool,
     pub(crate) limits: Limits,
+    pub(crate) pool: PoolSettings,
     pub(crate) python: String,
     pub(crate) extra_files: Vec<RunFile>,
     /// The options as given, but for [`ITEM_OPTIONS`]: what every item's rendered options
@@ -266,6 +297,7 @@ struct Checked {
     code_in_section: Option<String>,
     strict: bool,
     limits: Limits,
+    pool: PoolSettings,
     python: String,
     /// Each extra file's path as given, and its name in the run directory.
     extra_files: Vec<(PathBuf, String)>,
@@ -291,6 +323,18 @@ impl Checked {
             max_processes: in_range("max-processes", o.max_processes, 1, 100_000)?,
             max_output_bytes: in_range("max-output-bytes", o.max_output_bytes, 1024, 1 << 30)?
                 as usize,
+        };
+
+        let lifetime = o.pool_lifetime_seconds;
+        if !(lifetime.is_finite() && lifetime > 0.0 && lifetime <= 86_400.0) {
+            return Err(invalid(
+                "pool-lifetime-seconds",
+                format!("must be more than 0 and at most 86400, not {lifetime}"),
+            ));
+        }
+        let pool = PoolSettings {
+            size: in_range("pool-size", o.pool_size, 0, 64)? as usize,
+            lifetime: Duration::from_secs_f64(lifetime),
         };
 
         let code_in_section = match o.code_in_section {
@@ -401,6 +445,7 @@ impl Checked {
             code_in_section,
             strict: o.strict,
             limits,
+            pool,
             python: o.python,
             extra_files,
             fixed,
@@ -435,6 +480,7 @@ impl Settings {
             code_in_section: c.code_in_section,
             strict: c.strict,
             limits: c.limits,
+            pool: c.pool,
             python: c.python,
             extra_files,
             fixed: c.fixed,

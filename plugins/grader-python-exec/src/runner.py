@@ -33,26 +33,16 @@ least one call, with every call answered by plain data.
 import sys
 import os
 
-# 1. Read everything first, and leave nothing readable on stdin for anyone else.
-_RAW = sys.stdin.buffer.read()
-_null = os.open(os.devnull, os.O_RDONLY)
-os.dup2(_null, 0)
-os.close(_null)
-del _null
-
+# 1. Everything this process needs is imported, and it protects itself, before it reads
+# anything: a warm sandbox (the grader keeps a few started) waits here, with no item, code or
+# nonce in it yet, until it is used for exactly one answer.
 import ast  # noqa: E402
 import builtins  # noqa: E402
+import ctypes  # noqa: E402
 import json  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
-
-PAYLOAD = json.loads(_RAW)
-del _RAW
-NONCE = PAYLOAD["nonce"]
-VERDICT_FD = PAYLOAD["verdict_fd"]
-# Not passed on to any process this one starts (subprocess closes it anyway).
-os.set_inheritable(VERDICT_FD, False)
 
 # Where the item's texts are compiled from: tracebacks name these, nothing on disk.
 PROMPT_FILE = "<item prompt>"
@@ -81,8 +71,6 @@ def report(outcome, evidence):
 def _non_dumpable():
     """PR_SET_DUMPABLE 0, checked: /proc/<pid>/{mem,fd,environ} and ptrace then need
     CAP_SYS_PTRACE, which nothing in the sandbox has."""
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     pr_get_dumpable, pr_set_dumpable = 3, 4
     if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
@@ -92,9 +80,8 @@ def _non_dumpable():
     return None
 
 
-_problem = _non_dumpable()
-if _problem is not None:
-    report("error", "the runner cannot protect itself: " + _problem)
+# Reported once the payload (the nonce, the verdict pipe) has been read.
+_PROBLEM = _non_dumpable()
 # Python turns SIGINT into an exception that item code might swallow; the answer's process
 # could send it. Ignored (other signals kill, which is a failed grade).
 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -218,13 +205,19 @@ def _serve(requests, replies):
 _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
 """
 
-    def __init__(self, limits, code_line):
-        self.limits = limits
-        self.code_line = code_line
+    def __init__(self):
+        """Start the interpreter that will run the answer: before this process reads its
+        payload (so its start-up overlaps the wait of a warm sandbox). Until `begin` sends
+        it the program, it runs only the stub above, waiting on its request pipe; it never
+        gets this process's stdin (it is `/dev/null`), the verdict pipe or the nonce."""
+        self.limits = None
+        self.code_line = 1
         self.fault = None
         self.output = 0
         self.output_lock = threading.Lock()
         self.stderr_tail = b""
+        self.process = None
+        self.start_error = None
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
@@ -238,15 +231,22 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
                 close_fds=True,
             )
         except OSError as e:
-            raise ItemProblem(
-                "cannot start the answer's process (max-processes %d): %s"
-                % (limits["max_processes"], exception_text(e))
-            )
+            self.start_error = e
         finally:
             os.close(request_read)
             os.close(reply_write)
         self.requests = open(request_write, "wb")
         self.replies = open(reply_read, "rb")
+
+    def begin(self, limits, code_line):
+        """The answer's grading starts: the limits are known; drain its output."""
+        self.limits = limits
+        self.code_line = code_line
+        if self.start_error is not None:
+            raise ItemProblem(
+                "cannot start the answer's process (max-processes %d): %s"
+                % (limits["max_processes"], exception_text(self.start_error))
+            )
         for stream, keep_tail in ((self.process.stdout, False), (self.process.stderr, True)):
             threading.Thread(target=self._drain, args=(stream, keep_tail), daemon=True).start()
 
@@ -285,6 +285,8 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
         raise AnswerFault(self.fault)
 
     def kill(self):
+        if self.process is None:
+            return
         try:
             self.process.kill()
         except OSError:
@@ -292,6 +294,8 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
 
     def stop(self):
         self.kill()
+        if self.process is None:
+            return
         try:
             self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -466,7 +470,7 @@ def failure_evidence(e, proxy):
     return text
 
 
-def main():
+def main(process):
     entry = PAYLOAD["entry_point"]
     prompt = PAYLOAD.get("prompt")
     namespace = {"__name__": "__item__", "__builtins__": builtins}
@@ -496,7 +500,7 @@ def main():
     except (ValueError, MemoryError, RecursionError) as e:
         report("fail", "the answer's code does not compile: " + exception_text(e))
 
-    process = AnswerProcess(PAYLOAD["limits"], code_line)
+    process.begin(PAYLOAD["limits"], code_line)
     proxy = Proxy(process, entry)
     try:
         try:
@@ -542,10 +546,30 @@ def main():
     report("pass", "all assertions of check(%s) passed (%d calls)" % (entry, proxy.calls))
 
 
+# 2. The answer's interpreter starts; then this process waits for its one payload (a warm
+# sandbox waits here), reads it to the end, and leaves nothing readable on stdin for anyone
+# else. No code of the answer's runs before this: the program reaches the answer's process
+# only in `main`.
+_ANSWER = AnswerProcess()
+_RAW = sys.stdin.buffer.read()
+_null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_null, 0)
+os.close(_null)
+del _null
+
+PAYLOAD = json.loads(_RAW)
+del _RAW
+NONCE = PAYLOAD["nonce"]
+VERDICT_FD = PAYLOAD["verdict_fd"]
+# Not passed on to any process this one starts (subprocess closes it anyway).
+os.set_inheritable(VERDICT_FD, False)
+if _PROBLEM is not None:
+    _ANSWER.stop()
+    report("error", "the runner cannot protect itself: " + _PROBLEM)
 TEST_LINES = PAYLOAD["test"].splitlines() or [""]
 
 try:
-    main()
+    main(_ANSWER)
 except ItemProblem as e:
     report("error", str(e))
 except BaseException as e:  # noqa: BLE001 (a failure of this runner is never a pass)

@@ -199,3 +199,100 @@ fn resume_after_kill_9_uses_the_stored_inputs_not_the_edited_and_truncated_files
         assert_eq!(row["text"], format!("echo: Solve item {i}"), "{row}");
     }
 }
+
+/// Writes the replay provider's answers file: one answer per item of [`ITEMS`], `{word}
+/// answer to item {i}`, each answered after `latency_ms` (`simulate-latency`).
+fn write_answers(dir: &Path, word: &str, latency_ms: u64) {
+    let lines: String = (0..ITEMS)
+        .map(|i| {
+            format!(
+                "{{\"task\": \"t\", \"item\": \"i{i:02}\", \"model\": \"m\", \"text\": \"{word} answer to item {i}\", \"latency-ms\": {latency_ms}}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("answers.jsonl"), lines).unwrap();
+}
+
+/// How many samples the store in `dir` holds now (0 while it cannot be read yet).
+fn stored_samples(dir: &Path) -> usize {
+    let out = llmbench(&["export", "latest", "--format", "jsonl", "--output-dir"])
+        .arg(dir.join("results"))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return 0;
+    }
+    text(&out).0.lines().count()
+}
+
+#[test]
+fn resume_after_kill_9_answers_from_the_stored_copy_of_the_file_a_plugin_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), "Solve {{ text }}", ITEMS, "");
+    write_answers(dir.path(), "ORIGINAL", 400);
+    let config = write_config(
+        dir.path(),
+        r#"concurrency = 2
+
+[providers.replay]
+plugin = "provider-replay"
+model = "m"
+[providers.replay.options]
+answers = "answers.jsonl"
+simulate-latency = true
+
+[tasks.t]
+prompt-file = "prompt.txt"
+items-file = "items.jsonl"
+"#,
+    );
+    let mut child = llmbench(&["run", "--config"]).arg(&config).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the run did not start in time");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        if stored_samples(dir.path()) >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = export_jsonl(dir.path(), "latest");
+    assert!(
+        !before.is_empty() && before.len() < ITEMS,
+        "killed mid-sweep: {} stored",
+        before.len()
+    );
+    let run_id = before[0]["run_id"].as_str().unwrap().to_owned();
+
+    // Between the kill and the resume the answers file, which only the plugin reads (its
+    // options name it), is rewritten: every answer changes.
+    write_answers(dir.path(), "EDITED", 0);
+
+    let out = llmbench(&["resume", &run_id, "--output-dir"])
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!("{ITEMS}/{ITEMS} samples")),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("from disk"),
+        "every file had a copy: {stderr}"
+    );
+
+    let rows = export_jsonl(dir.path(), "latest");
+    assert_eq!(rows.len(), ITEMS, "every planned sample finished");
+    // The samples answered after the resume too come from the answers the run started with.
+    for row in &rows {
+        let i: usize = row["item"].as_str().unwrap()[1..].parse().unwrap();
+        assert_eq!(row["text"], format!("ORIGINAL answer to item {i}"), "{row}");
+    }
+}

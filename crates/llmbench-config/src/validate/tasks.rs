@@ -114,8 +114,8 @@ impl Validator<'_> {
             prompt: prompt.map(|p| p.text().to_owned()).unwrap_or_default(),
             max_tokens,
             expected_output_tokens,
-            items,
-            item_places,
+            items: items.into(),
+            item_places: item_places.into(),
             graders,
             verdict,
         }

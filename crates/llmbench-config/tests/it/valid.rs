@@ -161,7 +161,7 @@ fn full_config_becomes_the_expected_values() {
     assert_eq!(race.description.as_deref(), Some("Find the race"));
     assert_eq!(race.max_tokens, 512);
     assert_eq!(
-        race.items,
+        *race.items,
         [
             Item {
                 id: "stampede".into(),
@@ -221,7 +221,7 @@ fn full_config_becomes_the_expected_values() {
     let plain = config.task("plain").unwrap();
     assert_eq!(plain.max_tokens, 1024);
     assert_eq!(
-        plain.items,
+        *plain.items,
         [Item {
             id: "default".into(),
             vars: Default::default()

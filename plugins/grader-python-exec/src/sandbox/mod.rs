@@ -23,6 +23,7 @@
 mod argv;
 mod interpreter;
 mod output;
+mod pool;
 mod rundir;
 mod tree;
 
@@ -40,6 +41,7 @@ use self::interpreter::{
     Interpreter, find_on_path, find_system_tool, resolve_interpreter, userns_hint,
 };
 pub(crate) use self::output::truncate;
+pub(crate) use self::pool::Pool;
 use self::output::{end_of, keep, setup_failure};
 use self::rundir::RunDir;
 use self::tree::{Tree, pidfd_open, read_init_pid};
@@ -206,8 +208,25 @@ impl Sandbox {
     pub(crate) async fn run(
         &self,
         files: &[&RunFile],
-        launch: Launch<'_>,
+        mut launch: Launch<'_>,
     ) -> Result<Outcome, SandboxError> {
+        let stdin = launch.stdin.take();
+        let started = self.start(files, &launch, stdin.is_some()).await?;
+        self.finish(started, stdin).await
+    }
+
+    /// Start `launch` in a fresh directory holding `files`, its stdin a pipe if `stdin` (not
+    /// yet written: [`Sandbox::finish`] writes it), and return as soon as bubblewrap's init
+    /// is known. The run's wall-clock limit starts in [`Sandbox::finish`]; until then the
+    /// sandbox's first process waits (the trusted runner blocks reading its stdin).
+    ///
+    /// Dropping the result kills the whole process tree (without waiting for it).
+    pub(crate) async fn start(
+        &self,
+        files: &[&RunFile],
+        launch: &Launch<'_>,
+        stdin: bool,
+    ) -> Result<Started, SandboxError> {
         let run = RunDir::new(self.setpriv.is_some(), files)?;
         let (info_read, info_write) = pipe().map_err(|e| {
             SandboxError::Failed(format!("cannot make a pipe for bwrap's --info-fd: {e}"))
@@ -228,25 +247,16 @@ impl Sandbox {
             verdict.as_ref().map(|(_, write)| write.as_raw_fd()),
             &argv,
         ));
-        if launch.stdin.is_some() {
+        if stdin {
             command.stdin(Stdio::piped());
         }
         command.kill_on_drop(true);
-        let mut child = command.spawn().map_err(|error| SandboxError::Spawn {
+        let child = command.spawn().map_err(|error| SandboxError::Spawn {
             path: self.bwrap.clone(),
             error,
         })?;
-        if let (Some(bytes), Some(mut stdin)) = (launch.stdin, child.stdin.take()) {
-            // Written beside the reading below (a payload larger than the pipe's buffer
-            // would otherwise block both sides); an error means the process is gone, which
-            // the run's end reports.
-            tokio::spawn(async move {
-                let _ = stdin.write_all(&bytes).await;
-            });
-        }
-        let deadline = tokio::time::Instant::now() + self.limits.wall;
         drop(info_write);
-        let mut verdict_pipe = match verdict {
+        let verdict_pipe = match verdict {
             Some((read, _write)) => Some(
                 tokio::net::unix::pipe::Receiver::from_owned_fd(read).map_err(|e| {
                     SandboxError::Failed(format!("cannot read the verdict pipe: {e}"))
@@ -257,9 +267,45 @@ impl Sandbox {
         let mut tree = Tree::new(child.id());
         // bwrap reports its init's pid as soon as it has cloned it.
         let info = tokio::task::spawn_blocking(move || read_init_pid(info_read));
-        if let Ok(Ok(Some(pid))) = tokio::time::timeout_at(deadline, info).await {
+        if let Ok(Ok(Some(pid))) = tokio::time::timeout(TEARDOWN_GRACE, info).await {
             tree.init = pidfd_open(pid);
         }
+        Ok(Started {
+            _run: run,
+            child,
+            verdict_pipe,
+            tree,
+            born: Instant::now(),
+        })
+    }
+
+    /// Write `stdin` (then close it), and run `started` to its end: its verdict line, its
+    /// exit, the wall-clock limit (from now) or the output limit; then kill its whole process
+    /// tree and wait until it is gone.
+    ///
+    /// # Cancel safety
+    /// Dropping the future kills the whole process tree (without waiting for it).
+    pub(crate) async fn finish(
+        &self,
+        started: Started,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Outcome, SandboxError> {
+        let Started {
+            _run,
+            mut child,
+            mut verdict_pipe,
+            mut tree,
+            born: _,
+        } = started;
+        if let (Some(bytes), Some(mut stdin)) = (stdin, child.stdin.take()) {
+            // Written beside the reading below (a payload larger than the pipe's buffer
+            // would otherwise block both sides); an error means the process is gone, which
+            // the run's end reports.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&bytes).await;
+            });
+        }
+        let deadline = tokio::time::Instant::now() + self.limits.wall;
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
 
@@ -431,6 +477,31 @@ impl Sandbox {
             String::new()
         };
         Err(SandboxError::Probe { reason, hint })
+    }
+}
+
+/// A started sandbox (see [`Sandbox::start`]), not yet given its stdin. Dropping it kills
+/// its whole process tree and removes its run directory.
+#[derive(Debug)]
+pub(crate) struct Started {
+    /// Dropped first: kills the tree.
+    tree: Tree,
+    child: tokio::process::Child,
+    verdict_pipe: Option<tokio::net::unix::pipe::Receiver>,
+    /// The run's files on the host; removed when the run is over.
+    _run: RunDir,
+    born: Instant,
+}
+
+impl Started {
+    /// How long ago it was started.
+    pub(crate) fn age(&self) -> Duration {
+        self.born.elapsed()
+    }
+
+    /// Whether its outer bwrap is still running (its first process has not exited).
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

@@ -1,0 +1,154 @@
+//! A pool of started sandboxes for the trusted runner (item-test mode): each one a fresh
+//! bubblewrap sandbox in which the runner has already started, imported what it needs, made
+//! itself non-dumpable and started the answer's interpreter, and waits on its stdin for its
+//! one payload. Nothing about an answer exists in it before it is taken: the item, the code
+//! and the nonce arrive only then. Each is used for exactly one answer and then torn down
+//! like any run (the whole process tree killed, the grade returning only once it is gone);
+//! the pool is refilled in the background. What this saves is latency, not isolation: the
+//! fixed start-up costs (bwrap's set-up, two interpreters' start-up and imports) are paid
+//! while no grading waits for them.
+//!
+//! A started sandbox waits at most the pool's lifetime, then is killed and replaced; one
+//! whose first process has exited is never used. Dropping the pool (the grader) kills every
+//! started sandbox it holds; a refill still starting when the pool is dropped kills its
+//! sandbox as soon as it has started.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, Weak};
+
+use super::{Launch, Outcome, Sandbox, SandboxError, Started};
+use crate::options::{PoolSettings, RunFile};
+
+/// Started sandboxes for one launch (`flags`, `script`, `files`), each given a payload on
+/// stdin when used.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sandbox: Sandbox,
+    files: Vec<RunFile>,
+    flags: &'static [&'static str],
+    script: &'static str,
+    settings: PoolSettings,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    warm: VecDeque<Started>,
+    /// Refills under way.
+    starting: usize,
+}
+
+impl Inner {
+    fn launch(&self) -> Launch<'static> {
+        Launch {
+            flags: self.flags,
+            script: self.script,
+            stdin: None,
+            verdict_fd: true,
+        }
+    }
+
+    async fn start(&self) -> Result<Started, SandboxError> {
+        let files: Vec<&RunFile> = self.files.iter().collect();
+        self.sandbox.start(&files, &self.launch(), true).await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves a consistent queue: go on with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Pool {
+    /// A pool for `python3 FLAGS SCRIPT` in a run directory holding `files`, each run with
+    /// a verdict pipe. Empty until first used.
+    pub(crate) fn new(
+        sandbox: Sandbox,
+        files: Vec<RunFile>,
+        flags: &'static [&'static str],
+        script: &'static str,
+        settings: PoolSettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sandbox,
+                files,
+                flags,
+                script,
+                settings,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Run one grading with `payload` on the runner's stdin, in a started sandbox taken from
+    /// the pool (or, when none is ready, one started now), and refill the pool.
+    ///
+    /// # Cancel safety
+    /// Dropping the future kills the sandbox's whole process tree.
+    pub(crate) async fn run(&self, payload: Vec<u8>) -> Result<Outcome, SandboxError> {
+        let warm = self.take();
+        self.refill();
+        let started = match warm {
+            Some(started) => started,
+            None => self.inner.start().await?,
+        };
+        self.inner.sandbox.finish(started, Some(payload)).await
+    }
+
+    /// A started sandbox that is still running and within its lifetime, if one is ready.
+    /// The others are dropped (killed) on the way.
+    fn take(&self) -> Option<Started> {
+        let lifetime = self.inner.settings.lifetime;
+        let mut state = self.inner.lock();
+        while let Some(mut started) = state.warm.pop_front() {
+            if started.age() < lifetime && started.alive() {
+                return Some(started);
+            }
+        }
+        None
+    }
+
+    /// Start, in the background, as many sandboxes as the pool lacks. Without a tokio
+    /// runtime (never the case inside the plugin), nothing is started ahead.
+    fn refill(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let missing = {
+            let mut state = self.inner.lock();
+            let missing = self
+                .inner
+                .settings
+                .size
+                .saturating_sub(state.warm.len() + state.starting);
+            state.starting += missing;
+            missing
+        };
+        for _ in 0..missing {
+            let pool: Weak<Inner> = Arc::downgrade(&self.inner);
+            runtime.spawn(async move {
+                let Some(inner) = pool.upgrade() else {
+                    return;
+                };
+                let started = inner.start().await;
+                let mut state = inner.lock();
+                state.starting -= 1;
+                match started {
+                    Ok(started) if state.warm.len() < inner.settings.size => {
+                        state.warm.push_back(started);
+                    }
+                    Ok(_) => {}
+                    // The grading that finds the pool empty starts its own sandbox and
+                    // reports why it cannot.
+                    Err(error) => tracing::debug!("cannot start a sandbox ahead: {error}"),
+                }
+            });
+        }
+    }
+}
