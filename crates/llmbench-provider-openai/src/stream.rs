@@ -171,6 +171,26 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_read_straight_into_its_type_still_sees_errors() {
+        // Any `error` field, `null` included, or an `error` event makes the chunk an error,
+        // as when every chunk was read as a JSON value first.
+        let content = r#"{"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]"#;
+        for stream in [
+            format!("data: {content},\"error\":null}}\n\n"),
+            format!("event: error\ndata: {content}}}\n\n"),
+        ] {
+            assert!(run(&stream).is_err(), "{stream}");
+        }
+        // A duplicate key, which a typed read refuses, is read as before (the last wins).
+        let c = run(&format!(
+            "data: {content},\"model\":\"m2\"}}\n\ndata: [DONE]\n\n"
+        ))
+        .unwrap();
+        assert_eq!(c.text, "hi");
+        assert_eq!(c.response_model.as_deref(), Some("m2"));
+    }
+
+    #[test]
     fn a_missing_usage_chunk_is_unknown_usage_not_zero() {
         let without: String = FIXTURE
             .split("\n\n")

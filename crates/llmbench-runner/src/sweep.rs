@@ -225,8 +225,13 @@ fn prepare(
                         .collect(),
                     pass_at_k: config.run.pass_at_k.clone(),
                 },
-                // The config's files, then those its plugins read.
-                &[crate::run_files(config), plugin_files].concat(),
+                // The config's files, then those its plugins read (moved, not copied: an
+                // items file can be large).
+                &{
+                    let mut files = crate::run_files(config);
+                    files.extend(plugin_files);
+                    files
+                },
             )?;
             Ok((HashSet::new(), 0.0))
         }

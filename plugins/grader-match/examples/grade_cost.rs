@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p grader-regex -p grader-match
-//! cargo run --release -p grader-match --example grade_cost [-- GRADES]
+//! cargo run --release -p grader-match --example grade_cost [-- GRADES [GRADER...]]
 //! ```
 //!
 //! The graders and answers are those of `cargo xtask perf match`: the mock server's echo
@@ -17,6 +17,10 @@
 //!    by the plugin host: the request and the grade cross as JSON), and
 //! 2. `grader-match` in-process (`MatchGrader::grade_answer`), the grader's own work alone.
 //!
+//! GRADER selects some of them (`regex`, `match`, `match-rendered`, `match-in-process`,
+//! `match-rendered-in-process`; default all), for a profiler or an instruction count
+//! (`valgrind --tool=callgrind`) of one grader alone.
+//!
 //! Prints, per grader, the best round's CPU time (user + system, all threads of this
 //! process: the plugin's runtime does the grading) and wall time per grade.
 
@@ -27,7 +31,8 @@ use std::time::{Duration, Instant};
 use grader_match::MatchGrader;
 use llmbench_plugin_host::PluginGrader;
 use llmbench_plugin_sdk::core::{
-    Completion, GradeOutcome, GradeRequest, Grader as _, PluginContext, StopReason, Timings, Usage,
+    Completion, Grade, GradeOutcome, GradeRequest, Grader as _, PluginContext, StopReason, Timings,
+    Usage,
 };
 use serde_json::{Value, json};
 
@@ -40,19 +45,39 @@ const ANSWER: &str = "mock-5f0c6b1e9a3d2c47 tango bravo six lima oscar quebec de
                       kilo mike zulu echo five alpha romeo hotel uniform one xray papa india \
                       sierra november juliett victor three golf whiskey foxtrot charlie four";
 
+/// How a benchmark grades.
+enum Via {
+    /// Through the plugin ABI, as the runner calls a grader.
+    Abi(PluginGrader),
+    /// `grader-match`'s own work alone.
+    InProcess(MatchGrader),
+}
+
+/// One grader to measure.
+struct Bench {
+    /// Selects it on the command line.
+    key: &'static str,
+    name: &'static str,
+    via: Via,
+    /// The options the runner renders for the item, if the grader's use item variables.
+    options: Option<Value>,
+}
+
 #[expect(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 fn main() -> Result<(), String> {
-    let grades: usize = match std::env::args().nth(1) {
+    let mut args = std::env::args().skip(1);
+    let grades: usize = match args.next() {
         Some(n) => n
             .parse()
             .map_err(|e| format!("GRADES must be a number, not {n:?}: {e}"))?,
         None => DEFAULT_GRADES,
     };
+    let only: Vec<String> = args.collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     let dir = plugin_dir()?;
-    let load = |package: &str, options: Value| -> Result<PluginGrader, String> {
+    let load = |package: &str, options: Value| -> Result<Via, String> {
         let library = newest_library(&dir, package);
         let plugin = llmbench_plugin_host::load(&library).map_err(|e| {
             format!(
@@ -61,39 +86,60 @@ fn main() -> Result<(), String> {
             )
         })?;
         PluginGrader::new(&plugin, &options, &PluginContext::default())
+            .map(Via::Abi)
             .map_err(|e| format!("{package}: {e}"))
     };
-    let rendered_options = json!({ "mode": "contains", "expected": "{{ expected }}" });
+    let in_process = |options: Value| -> Result<Via, String> {
+        MatchGrader::from_options(options)
+            .map(Via::InProcess)
+            .map_err(|e| e.to_string())
+    };
+    let variable = json!({ "mode": "contains" });
+    let template = json!({ "mode": "contains", "expected": "{{ expected }}" });
     let rendered = json!({ "mode": "contains", "expected": "mock" });
-    let abi = [
-        (
-            "grader-regex, one pattern (ABI)",
-            load("grader-regex", json!({ "pattern": "mock" }))?,
-            None,
-        ),
-        (
-            "grader-match, the item's `expected` variable (ABI)",
-            load("grader-match", json!({ "mode": "contains" }))?,
-            None,
-        ),
-        (
-            "grader-match, options rendered per item (ABI)",
-            load("grader-match", rendered_options.clone())?,
-            Some(rendered.clone()),
-        ),
+    let benches = [
+        Bench {
+            key: "regex",
+            name: "grader-regex, one pattern (ABI)",
+            via: load("grader-regex", json!({ "pattern": "mock" }))?,
+            options: None,
+        },
+        Bench {
+            key: "match",
+            name: "grader-match, the item's `expected` variable (ABI)",
+            via: load("grader-match", variable.clone())?,
+            options: None,
+        },
+        Bench {
+            key: "match-rendered",
+            name: "grader-match, options rendered per item (ABI)",
+            via: load("grader-match", template.clone())?,
+            options: Some(rendered.clone()),
+        },
+        Bench {
+            key: "match-in-process",
+            name: "grader-match, the item's `expected` variable (in-process)",
+            via: in_process(variable)?,
+            options: None,
+        },
+        Bench {
+            key: "match-rendered-in-process",
+            name: "grader-match, options rendered per item (in-process)",
+            via: in_process(template)?,
+            options: Some(rendered),
+        },
     ];
-    let in_process = [
-        (
-            "grader-match, the item's `expected` variable (in-process)",
-            MatchGrader::from_options(json!({ "mode": "contains" })).map_err(|e| e.to_string())?,
-            None,
-        ),
-        (
-            "grader-match, options rendered per item (in-process)",
-            MatchGrader::from_options(rendered_options).map_err(|e| e.to_string())?,
-            Some(rendered),
-        ),
-    ];
+    if let Some(unknown) = only.iter().find(|k| !benches.iter().any(|b| b.key == *k)) {
+        let keys: Vec<&str> = benches.iter().map(|b| b.key).collect();
+        return Err(format!(
+            "unknown grader {unknown:?} (one of {})",
+            keys.join(", ")
+        ));
+    }
+    let benches: Vec<Bench> = benches
+        .into_iter()
+        .filter(|b| only.is_empty() || only.iter().any(|k| k == b.key))
+        .collect();
     let vars: BTreeMap<String, String> = [
         ("id", "q1"),
         ("text", "Question number 1: what is 1 plus 1?"),
@@ -103,62 +149,58 @@ fn main() -> Result<(), String> {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
 
-    let mut best = vec![(Duration::MAX, Duration::MAX); abi.len() + in_process.len()];
+    let mut best = vec![(Duration::MAX, Duration::MAX); benches.len()];
     for _ in 0..ROUNDS {
-        for (i, (name, grader, options)) in abi.iter().enumerate() {
-            let request = GradeRequest {
-                task: "perf".into(),
-                item: "q1".into(),
-                vars: vars.clone(),
-                options: options.clone(),
-                completion: Completion {
-                    text: ANSWER.into(),
-                    stop_reason: StopReason::EndTurn,
-                    usage: Usage::default(),
-                    timings: Timings::default(),
-                    response_model: None,
-                },
+        for (bench, best) in benches.iter().zip(&mut best) {
+            let passed = |grade: Grade| match grade.outcome {
+                GradeOutcome::Pass => Ok(()),
+                _ => Err(format!("{}: not a pass: {}", bench.name, grade.evidence)),
             };
-            let took = measure(|| {
-                runtime.block_on(async {
+            let took = match &bench.via {
+                Via::Abi(grader) => {
+                    let request = GradeRequest {
+                        task: "perf".into(),
+                        item: "q1".into(),
+                        vars: vars.clone(),
+                        options: bench.options.clone(),
+                        completion: Completion {
+                            text: ANSWER.into(),
+                            stop_reason: StopReason::EndTurn,
+                            usage: Usage::default(),
+                            timings: Timings::default(),
+                            response_model: None,
+                        },
+                    };
+                    measure(|| {
+                        runtime.block_on(async {
+                            for _ in 0..grades {
+                                passed(grader.grade(&request).await.map_err(|e| e.to_string())?)?;
+                            }
+                            Ok(())
+                        })
+                    })?
+                }
+                Via::InProcess(grader) => measure(|| {
                     for _ in 0..grades {
-                        let grade = grader.grade(&request).await.map_err(|e| e.to_string())?;
-                        if grade.outcome != GradeOutcome::Pass {
-                            return Err(format!("{name}: not a pass: {}", grade.evidence));
-                        }
+                        passed(std::hint::black_box(grader.grade_answer(
+                            std::hint::black_box(ANSWER),
+                            bench.options.as_ref(),
+                            vars.get("expected").map(String::as_str),
+                        )))?;
                     }
                     Ok(())
-                })
-            })?;
-            keep_best(&mut best[i], took);
-        }
-        for (i, (name, grader, options)) in in_process.iter().enumerate() {
-            let took = measure(|| {
-                for _ in 0..grades {
-                    let grade = grader.grade_answer(
-                        std::hint::black_box(ANSWER),
-                        options.as_ref(),
-                        vars.get("expected").map(String::as_str),
-                    );
-                    if grade.outcome != GradeOutcome::Pass {
-                        return Err(format!("{name}: not a pass: {}", grade.evidence));
-                    }
-                    std::hint::black_box(grade);
-                }
-                Ok(())
-            })?;
-            keep_best(&mut best[abi.len() + i], took);
+                })?,
+            };
+            best.0 = best.0.min(took.0);
+            best.1 = best.1.min(took.1);
         }
     }
-    let names = abi
-        .iter()
-        .map(|g| g.0)
-        .chain(in_process.iter().map(|g| g.0));
     println!("{grades} grades per grader and round, best of {ROUNDS} rounds:");
-    for (name, (cpu, wall)) in names.zip(&best) {
+    for (bench, (cpu, wall)) in benches.iter().zip(&best) {
         let per = |d: &Duration| d.as_secs_f64() * 1e6 / grades as f64;
         println!(
-            "  {name}: CPU {:.2} µs/grade, wall {:.2} µs/grade",
+            "  {}: CPU {:.2} µs/grade, wall {:.2} µs/grade",
+            bench.name,
             per(cpu),
             per(wall)
         );
@@ -185,12 +227,6 @@ fn newest_library(dir: &Path, package: &str) -> PathBuf {
         .into_iter()
         .max_by_key(|path| modified(path))
         .expect("two candidates")
-}
-
-/// Each of CPU and wall time is kept at its best (lowest) round.
-fn keep_best(best: &mut (Duration, Duration), (cpu, wall): (Duration, Duration)) {
-    best.0 = best.0.min(cpu);
-    best.1 = best.1.min(wall);
 }
 
 /// The process CPU time (all threads) and the wall time `work` took.

@@ -51,7 +51,11 @@ impl Normalization {
 
 /// Strips surrounding whitespace and [`TRIMMED`] punctuation.
 pub(crate) fn trim_punctuation(text: &str) -> &str {
-    text.trim_matches(|c: char| c.is_whitespace() || TRIMMED.contains(&c))
+    // A letter or digit ends the trimming at once (the usual first and last characters),
+    // before the list is searched.
+    text.trim_matches(|c: char| {
+        !c.is_ascii_alphanumeric() && (c.is_whitespace() || TRIMMED.contains(&c))
+    })
 }
 
 static ARTICLES: LazyLock<Regex> =
@@ -110,30 +114,41 @@ pub(crate) struct Quoted<'a>(pub &'a str);
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 60;
-        let (text, cut) = match self.0.char_indices().nth(MAX) {
-            Some((end, _)) => (&self.0[..end], true),
-            None => (self.0, false),
-        };
+        let (text, cut) = excerpt(self.0, MAX);
         f.write_char('"')?;
-        // Runs without an escape are written as one slice.
+        // The escaped characters are ASCII, so never part of a longer UTF-8 sequence: the
+        // bytes are scanned, and runs without an escape are written as one slice.
         let mut from = 0;
-        for (i, c) in text.char_indices() {
-            let escaped = match c {
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                '"' => "\\\"",
+        for (i, byte) in text.bytes().enumerate() {
+            let escaped = match byte {
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                b'"' => "\\\"",
                 _ => continue,
             };
             f.write_str(&text[from..i])?;
             f.write_str(escaped)?;
-            from = i + c.len_utf8();
+            from = i + 1;
         }
         f.write_str(&text[from..])?;
-        if cut {
-            f.write_char('…')?;
-        }
-        f.write_char('"')
+        f.write_str(if cut { "…\"" } else { "\"" })
+    }
+}
+
+/// The first `max` characters of `text`, and whether there were more.
+fn excerpt(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        // At most `max` bytes, so at most `max` characters.
+        return (text, false);
+    }
+    if text.as_bytes()[..=max].is_ascii() {
+        // The usual case: `max + 1` one-byte characters, so more than `max`.
+        return (&text[..max], true);
+    }
+    match text.char_indices().nth(max) {
+        Some((end, _)) => (&text[..end], true),
+        None => (text, false),
     }
 }
 
@@ -186,7 +201,15 @@ mod tests {
     #[test]
     fn quotes_are_short_and_on_one_line() {
         assert_eq!(quote("a\n\"b\""), r#""a\n\"b\"""#);
+        assert_eq!(quote("\ta\r"), r#""\ta\r""#);
         let long = "x".repeat(100);
         assert_eq!(quote(&long), format!("\"{}…\"", "x".repeat(60)));
+        // 60 characters are kept whole, whatever their length in bytes.
+        assert_eq!(quote(&"x".repeat(60)), format!("\"{}\"", "x".repeat(60)));
+        let accented = "é".repeat(61);
+        assert_eq!(quote(&accented), format!("\"{}…\"", "é".repeat(60)));
+        assert_eq!(quote(&"é".repeat(60)), format!("\"{}\"", "é".repeat(60)));
+        let mixed = format!("{}é\n{}", "x".repeat(58), "y".repeat(10));
+        assert_eq!(quote(&mixed), format!("\"{}é\\n…\"", "x".repeat(58)));
     }
 }

@@ -69,7 +69,7 @@ fn default_python() -> String {
     "python3".to_owned()
 }
 fn default_pool_size() -> u64 {
-    2
+    0
 }
 fn default_pool_lifetime_seconds() -> f64 {
     60.0
@@ -680,6 +680,40 @@ mod tests {
         Settings::from_options(options, &context(dir.path()))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn the_pool_has_defaults_and_bounds() {
+        let dir = dir_with_harness();
+        let s = Settings::from_options(
+            json!({ "test": "def check(c):\n    assert c()\n", "entry-point": "f" }),
+            &context(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(s.pool, PoolSettings::default());
+        assert_eq!(s.pool.size, 2);
+        assert_eq!(s.pool.lifetime, Duration::from_secs(60));
+        let s = Settings::from_options(
+            json!({ "test": "def check(c):\n    assert c()\n", "entry-point": "f",
+                    "pool-size": 0, "pool-lifetime-seconds": 0.5 }),
+            &context(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(
+            s.pool,
+            PoolSettings {
+                size: 0,
+                lifetime: Duration::from_millis(500)
+            }
+        );
+        assert_eq!(
+            refused(json!({ "harness": "task/harness.py", "pool-size": 65 })),
+            "`pool-size` must be between 0 and 64, not 65"
+        );
+        assert_eq!(
+            refused(json!({ "harness": "task/harness.py", "pool-lifetime-seconds": 0 })),
+            "`pool-lifetime-seconds` must be more than 0 and at most 86400, not 0"
+        );
     }
 
     #[test]

@@ -2,7 +2,11 @@
 
 It is the sandbox's first process (`python3 -I -S -B runner.py`; `-I` keeps the run
 directory, which the answer can write to, off `sys.path`) and it never imports or executes
-the answer's code. It reads one JSON object from stdin: a one-time `nonce`, the descriptor
+the answer's code. Before it reads anything it imports what it needs, makes itself
+non-dumpable (1. below) and starts the answer's interpreter, which runs only the stub
+`AnswerProcess.CHILD` and waits for a program on its request pipe: so the grader can keep
+sandboxes started ahead, each waiting here for the one answer it is used for. It then reads
+one JSON object from stdin: a one-time `nonce`, the descriptor
 of its verdict pipe `verdict_fd` (bubblewrap's init closed its own copy: only this process
 holds it), the item's `prompt`, `test` and `entry_point`, the answer's `code`, and the
 limits (for messages). Then:
@@ -14,8 +18,9 @@ limits (for messages). Then:
    its own namespace: both are trusted item data;
 3. it compiles the program, `prompt + "\n" + code`, to report a syntax error, without
    running it;
-4. it starts the answer's process: a fresh interpreter that executes the program and answers
-   calls of the entry point over a pair of pipes, arguments and results as `repr` text;
+4. it sends the program to the answer's process (the fresh interpreter started above), which
+   executes it and answers calls of the entry point over a pair of pipes, arguments and
+   results as `repr` text;
 5. it runs `check(candidate)` itself, `candidate` being a proxy that sends each call to the
    answer's process and reads the result back with `ast.literal_eval` (plus `inf` and
    `nan`): only plain data (numbers, strings, bytes, lists, tuples, dicts, sets, booleans,

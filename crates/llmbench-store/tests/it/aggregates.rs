@@ -283,5 +283,10 @@ fn grader_spend_is_kept_per_grader_and_old_aggregates_are_recomputed() {
     .unwrap();
     let b = store.run_aggregates("b").unwrap();
     assert_eq!(judged(&b), judged(&a));
-    assert!(count(&conn, "SELECT count(*) FROM run_aggregate_grader_spend WHERE run_id = 'b'") > 0);
+    assert!(
+        count(
+            &conn,
+            "SELECT count(*) FROM run_aggregate_grader_spend WHERE run_id = 'b'"
+        ) > 0
+    );
 }

@@ -41,8 +41,8 @@ use self::interpreter::{
     Interpreter, find_on_path, find_system_tool, resolve_interpreter, userns_hint,
 };
 pub(crate) use self::output::truncate;
-pub(crate) use self::pool::Pool;
 use self::output::{end_of, keep, setup_failure};
+pub(crate) use self::pool::Pool;
 use self::rundir::RunDir;
 use self::tree::{Tree, pidfd_open, read_init_pid};
 use crate::options::{HARNESS_FILE, Limits, RunFile};

@@ -152,3 +152,87 @@ impl Pool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsRawFd as _, OwnedFd};
+    use std::time::{Duration, Instant};
+
+    use super::super::tree::pidfd_open;
+    use super::*;
+    use crate::options::Limits;
+
+    /// Whether the process behind `pidfd` has exited, waiting at most `limit`.
+    fn exited(pidfd: &OwnedFd, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let mut poll = libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, no waiting.
+            if unsafe { libc::poll(&mut poll, 1, 0) } == 1 {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_started_sandbox_runs_once_and_a_dropped_pool_kills_the_rest() {
+        let sandbox = Sandbox::new("python3", Limits::default()).expect("the sandbox starts");
+        // Prints its payload (each run's own) and its pid namespace's view of itself.
+        let script = RunFile {
+            name: "echo.py".into(),
+            contents:
+                b"import os, sys\nsys.stdout.write(sys.stdin.read() + ' ' + str(os.getpid()))\n"
+                    .to_vec(),
+        };
+        let pool = Pool::new(
+            sandbox,
+            vec![script],
+            &["-I", "-S", "-B"],
+            "echo.py",
+            PoolSettings {
+                size: 2,
+                lifetime: Duration::from_secs(60),
+            },
+        );
+        for payload in ["first", "second", "third"] {
+            let outcome = pool.run(payload.as_bytes().to_vec()).await.unwrap();
+            // A fresh sandbox each time: its first process is the first of its namespace.
+            assert_eq!(
+                String::from_utf8_lossy(&outcome.stdout),
+                format!("{payload} 2")
+            );
+        }
+        let start = Instant::now();
+        while pool.inner.lock().warm.len() < 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the pool did not refill"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pidfds: Vec<OwnedFd> = pool
+            .inner
+            .lock()
+            .warm
+            .iter()
+            .map(|started| pidfd_open(started.child.id().unwrap() as i32).unwrap())
+            .collect();
+        assert_eq!(pidfds.len(), 2);
+        assert!(!exited(&pidfds[0], Duration::ZERO), "waiting, not gone");
+        drop(pool);
+        for pidfd in &pidfds {
+            assert!(
+                exited(pidfd, Duration::from_secs(5)),
+                "a started sandbox outlived its pool"
+            );
+        }
+    }
+}
