@@ -5,8 +5,8 @@
 //!   engine, model, threads and prompt (`provider-local`'s `decode_bench` example). Then the
 //!   batched figure (release build): 4 repeats of the founding task (`race-condition`)
 //!   through `llmbench run`, one request at a time against `parallel-sequences = 4`: total
-//!   output tokens/s over the span of the samples, target at least 2x, greedy answers
-//!   identical.
+//!   output tokens/s over the span of the samples (best of 2 alternated runs each), target
+//!   at least 2x, greedy answers identical.
 //! - `exec`: sandboxed execution gradings per second (`grader-python-exec`'s example).
 //! - `scrape`: `/metrics` scrape time with 50 models x 20 tasks of series.
 //! - `throughput`: N samples through the real runner, the OpenAI provider plugin and the
@@ -846,11 +846,17 @@ const BATCH_MAX_TOKENS: u32 = 256;
 /// `parallel-sequences = 4` should at least double the tokens/s of one request at a time.
 const BATCH_TARGET: f64 = 2.0;
 
+/// Runs of each mode, alternated (one at a time, batched, one at a time, ...): the best rate of
+/// each counts, so load from elsewhere on a shared machine skews the ratio less.
+const BATCH_ROUNDS: usize = 2;
+
 /// What one run of the founding task's repeats produced.
 struct LocalRun {
     output_tokens: f64,
     /// From the first sample's start (its end less its latency) to the last one's end.
     span_seconds: f64,
+    /// User + system time of the `llmbench` process (model loading included).
+    cpu_seconds: f64,
     texts: Vec<String>,
 }
 
@@ -864,24 +870,41 @@ impl LocalRun {
 /// and with `parallel-sequences = 4`: total output tokens/s, the speed-up and its target.
 fn local_batched() -> anyhow::Result<()> {
     build(&["llmbench-cli", "provider-local"])?;
-    let sequential = local_run(1)?;
-    let batched = local_run(BATCH_REPEATS)?;
+    let mut sequential = Vec::new();
+    let mut batched = Vec::new();
+    for _ in 0..BATCH_ROUNDS {
+        sequential.push(local_run(1)?);
+        batched.push(local_run(BATCH_REPEATS)?);
+    }
     let _ = std::fs::remove_dir(tempfile_dir()?);
-    let speedup = batched.rate() / sequential.rate();
-    let identical = batched.texts == sequential.texts;
+    let best = |runs: &[LocalRun]| -> usize {
+        (0..runs.len())
+            .max_by(|&a, &b| runs[a].rate().total_cmp(&runs[b].rate()))
+            .expect("at least one round")
+    };
+    let (s, b) = (&sequential[best(&sequential)], &batched[best(&batched)]);
+    let speedup = b.rate() / s.rate();
+    let identical = sequential
+        .iter()
+        .chain(&batched)
+        .all(|run| run.texts == sequential[0].texts);
     eprintln!();
     eprintln!(
-        "local model batched (the founding task `race-condition`, {BATCH_REPEATS} repeats, greedy, up to {BATCH_MAX_TOKENS} tokens, 1 thread, release build):"
+        "local model batched (the founding task `race-condition`, {BATCH_REPEATS} repeats, greedy, up to {BATCH_MAX_TOKENS} tokens, 1 thread, release build; best of {BATCH_ROUNDS} alternated runs):"
     );
-    for (label, run) in [
+    for (label, runs) in [
         ("one at a time        ", &sequential),
         ("parallel-sequences 4 ", &batched),
     ] {
+        let all: Vec<String> = runs.iter().map(|r| format!("{:.1}", r.rate())).collect();
+        let run = &runs[best(runs)];
         eprintln!(
-            "  {label}: {:.0} output tokens in {:.2} s = {:.1} tok/s",
+            "  {label}: {:.0} output tokens in {:.2} s = {:.1} tok/s (runs: {} tok/s; llmbench CPU {:.1} s)",
             run.output_tokens,
             run.span_seconds,
-            run.rate()
+            run.rate(),
+            all.join(", "),
+            run.cpu_seconds,
         );
     }
     eprintln!(
@@ -926,13 +949,14 @@ items-file = "{task}/items.jsonl"
     )?;
     let exe = release().join("llmbench");
     let results = dir.join("results");
-    let status = Command::new(&exe)
+    let child = Command::new(&exe)
         .args(["run", "--config"])
         .arg(&config)
         .arg("--output-dir")
         .arg(&results)
         .stdout(Stdio::null())
-        .status()?;
+        .spawn()?;
+    let (status, (cpu, _)) = wait_with_usage(child)?;
     if !status.success() {
         bail!("llmbench run failed: {status}");
     }
@@ -974,6 +998,7 @@ items-file = "{task}/items.jsonl"
     Ok(LocalRun {
         output_tokens,
         span_seconds: last_end - first_start,
+        cpu_seconds: cpu.as_secs_f64(),
         texts,
     })
 }

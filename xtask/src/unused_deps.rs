@@ -69,7 +69,11 @@ mod tests {
     }
 
     fn is_plugin(name: &str) -> bool {
-        root().join("plugins").join(name).join("Cargo.toml").exists()
+        root()
+            .join("plugins")
+            .join(name)
+            .join("Cargo.toml")
+            .exists()
     }
 
     fn named(ident: &str, text: &str) -> bool {

@@ -594,7 +594,10 @@ mod tests {
         assert!(e.message.contains("expected seconds, got x"), "{e}");
         assert!(!e.message.contains("<redacted>"), "{e}");
         // Seven characters is still too short; eight is redacted.
-        assert_eq!(Redactor::new(Some(Secret::new("abcdefg"))).text("abcdefg"), "abcdefg");
+        assert_eq!(
+            Redactor::new(Some(Secret::new("abcdefg"))).text("abcdefg"),
+            "abcdefg"
+        );
         assert_eq!(
             Redactor::new(Some(Secret::new("abcdefgh"))).text("key abcdefgh!"),
             "key <redacted>!"

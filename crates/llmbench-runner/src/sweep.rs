@@ -240,14 +240,25 @@ fn prepare(
             // The models' spend and the graders' (a judge's), as the cap counts them. Read
             // one sample outline at a time (no texts): a full report of a large run would
             // hold every sample's texts in memory and delay the first request by seconds.
+            // Graders cost something only through a judge or a price of their own; without
+            // either (the common case) the samples' costs are one SQL sum.
+            let graders_cost = config
+                .tasks
+                .iter()
+                .flat_map(|t| &t.graders)
+                .any(|g| g.judge.is_some() || g.price.is_some());
             let mut spent = 0.0;
-            store.for_each_sample_outline(run_id, |s| {
-                let costs = s.cost_usd.into_iter();
-                for cost in costs.chain(s.grades.iter().filter_map(|(_, g)| g.cost_usd)) {
-                    spent += cost;
-                }
-                Ok(())
-            })?;
+            if !graders_cost {
+                spent = store.run_progress(run_id)?.1.cost_usd.unwrap_or(0.0);
+            } else {
+                store.for_each_sample_outline(run_id, |s| {
+                    let costs = s.cost_usd.into_iter();
+                    for cost in costs.chain(s.grades.iter().filter_map(|(_, g)| g.cost_usd)) {
+                        spent += cost;
+                    }
+                    Ok(())
+                })?;
+            }
             store.set_run_status(run_id, RunStatus::Running, None)?;
             Ok((done, spent))
         }

@@ -94,7 +94,6 @@ impl Grading<'_> {
             Err(evidence) => return Grade::fail(evidence),
         };
         let got = self.norm.apply(&candidate);
-        let wanted: Vec<Cow<'_, str>> = alternatives.iter().map(|a| self.norm.apply(a)).collect();
         let (test, yes, no): (fn(&str, &str) -> bool, &str, &str) = match self.mode {
             Mode::Contains => (|g, e| g.contains(e), "contains", "does not contain"),
             Mode::StartsWith => (
@@ -104,17 +103,25 @@ impl Grading<'_> {
             ),
             _ => (|g, e| g == e, "=", "!="),
         };
+        let hit = alternatives.iter().enumerate().find_map(|(i, a)| {
+            let wanted = self.norm.apply(a);
+            test(&got, &wanted).then_some((i, wanted))
+        });
         let (got, how) = (Quoted(&got), self.norm.describe());
-        match wanted.iter().position(|e| test(got.0, e)) {
-            Some(i) => Grade::pass(evidence(format_args!(
+        match hit {
+            Some((i, wanted)) => Grade::pass(evidence(format_args!(
                 "extracted {got} ({label}{how}) {yes} expected {}{}",
-                Quoted(&wanted[i]),
-                Alternative(i, wanted.len())
+                Quoted(&wanted),
+                Alternative(i, alternatives.len())
             ))),
-            None => Grade::fail(evidence(format_args!(
-                "extracted {got} ({label}{how}) {no} {}",
-                ExpectedList(&wanted)
-            ))),
+            None => {
+                let wanted: Vec<Cow<'_, str>> =
+                    alternatives.iter().map(|a| self.norm.apply(a)).collect();
+                Grade::fail(evidence(format_args!(
+                    "extracted {got} ({label}{how}) {no} {}",
+                    ExpectedList(&wanted)
+                )))
+            }
         }
     }
 

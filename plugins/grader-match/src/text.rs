@@ -117,7 +117,14 @@ impl fmt::Display for Quoted<'_> {
         let (text, cut) = excerpt(self.0, MAX);
         f.write_char('"')?;
         // The escaped characters are ASCII, so never part of a longer UTF-8 sequence: the
-        // bytes are scanned, and runs without an escape are written as one slice.
+        // bytes are scanned (first all of them, a loop without an exit that the compiler
+        // vectorises: most excerpts have nothing to escape), and runs without an escape are
+        // written as one slice.
+        let escape = |byte: u8| matches!(byte, b'\n' | b'\r' | b'\t' | b'"');
+        if !text.bytes().fold(false, |any, byte| any | escape(byte)) {
+            f.write_str(text)?;
+            return f.write_str(if cut { "…\"" } else { "\"" });
+        }
         let mut from = 0;
         for (i, byte) in text.bytes().enumerate() {
             let escaped = match byte {

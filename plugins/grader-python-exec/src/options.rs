@@ -69,7 +69,7 @@ fn default_python() -> String {
     "python3".to_owned()
 }
 fn default_pool_size() -> u64 {
-    0
+    2
 }
 fn default_pool_lifetime_seconds() -> f64 {
     60.0

@@ -22,8 +22,8 @@ mod proportion;
 mod sentence;
 
 pub use bootstrap::{
-    Bootstrap, Difference, Estimate, SUBSAMPLE, Statistic, bootstrap_interval, independent_bootstrap,
-    paired_bootstrap,
+    Bootstrap, Difference, Estimate, SUBSAMPLE, Statistic, bootstrap_interval,
+    independent_bootstrap, paired_bootstrap,
 };
 pub use dist::{chi_square_sf, normal_cdf, normal_quantile, sign_test_p_value};
 pub use mcnemar::{EXACT_BELOW_DISCORDANT, McNemar, McNemarMethod, mcnemar, mcnemar_counts};
