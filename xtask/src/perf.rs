@@ -18,6 +18,8 @@
 //!   samples, each graded against its item's reference answer: the item's `expected`
 //!   variable, then `expected = "{{ expected }}"`, options rendered per item), beside the
 //!   same run with `grader-regex`: harness CPU per sample, target no worse than regex's.
+//!   Then the graders alone (`grader-match`'s `grade_cost` example): CPU per grade of each,
+//!   through the plugin ABI and in-process, which the harness's noise hides.
 //! - `million [N]`: memory flat in the size of the sweep, reports that scale: N samples
 //!   (1,000,000 by default) through the `throughput` setup at 0 ms, its peak RSS against the
 //!   target (under 100 MB); then `report --format console|markdown|html` and `export` on that
@@ -105,6 +107,16 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
                     verdict(m <= r * MATCH_NOISE)
                 );
             }
+            // The graders alone (a few µs of the harness's ~0.25 ms per sample, below its
+            // noise): 100,000 grades each, through the plugin ABI and in-process.
+            run(cargo().args([
+                "run",
+                "--release",
+                "-p",
+                "grader-match",
+                "--example",
+                "grade_cost",
+            ]))?;
             eprintln!("machine: {}", machine());
             Ok(())
         }

@@ -50,7 +50,7 @@ enum Via {
     /// Through the plugin ABI, as the runner calls a grader.
     Abi(PluginGrader),
     /// `grader-match`'s own work alone.
-    InProcess(MatchGrader),
+    InProcess(Box<MatchGrader>),
 }
 
 /// One grader to measure.
@@ -91,7 +91,7 @@ fn main() -> Result<(), String> {
     };
     let in_process = |options: Value| -> Result<Via, String> {
         MatchGrader::from_options(options)
-            .map(Via::InProcess)
+            .map(|g| Via::InProcess(Box::new(g)))
             .map_err(|e| e.to_string())
     };
     let variable = json!({ "mode": "contains" });
