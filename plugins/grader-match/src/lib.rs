@@ -431,6 +431,82 @@ mod tests {
         );
     }
 
+    /// Per item, only the values that were templates are read again; the grades and checks
+    /// are those of the rendered options read whole (a grader created from them).
+    #[test]
+    fn per_item_values_grade_as_the_whole_rendered_options() {
+        let cases = [
+            (
+                json!({ "mode": "contains", "expected": "{{ expected }}" }),
+                "expected",
+                &["mock", "Paris", " . ", r#"["x","mock"]"#][..],
+            ),
+            (
+                json!({ "mode": "numeric", "expected": "{{ e }}", "abs-tolerance": 0.5 }),
+                "expected",
+                &["42", "41.6", "abc", r#"["1","x"]"#][..],
+            ),
+            (
+                json!({ "mode": "choice", "expected": "C", "choices": "{{ letters }}" }),
+                "choices",
+                &["ABCD", "AB", "ABCDE", "AB1", ""][..],
+            ),
+            (
+                json!({ "mode": "equals", "expected": "42", "extract": { "regex": "{{ r }}" } }),
+                "extract",
+                &[r"#### (\d+)", r"(\d+)", "(", r"a(b)(c)"][..],
+            ),
+            (
+                json!({ "mode": "json", "json-equal": false, "schema": "{{ schema }}" }),
+                "schema",
+                &[
+                    r#"{"type":"object"}"#,
+                    r#"{"type":"array"}"#,
+                    "{",
+                    r#"{"type":"objekt"}"#,
+                ][..],
+            ),
+        ];
+        let answers = [
+            "mock-1 Paris",
+            "#### 42",
+            "The answer is (C).",
+            "{}",
+            "[1]",
+            "41.9",
+        ];
+        for (configured, key, values) in cases {
+            let g = grader(configured.clone());
+            for value in values {
+                let mut rendered = configured.clone();
+                rendered[key] = match key {
+                    "extract" => json!({ "regex": value }),
+                    _ => json!(value),
+                };
+                let whole = MatchGrader::from_options(rendered.clone());
+                assert_eq!(
+                    g.check_item(&rendered),
+                    whole.as_ref().map(|_| ()).map_err(ToString::to_string),
+                    "{rendered}"
+                );
+                for answer in answers {
+                    for expected in [None, Some("42")] {
+                        let fast = g.grade_answer(answer, Some(&rendered), expected);
+                        let want = match &whole {
+                            Ok(w) => w.grade_answer(answer, None, expected),
+                            Err(e) => error_grade(format!("this item's options are invalid: {e}")),
+                        };
+                        assert_eq!(
+                            (fast.outcome, fast.score, &fast.evidence),
+                            (want.outcome, want.score, &want.evidence),
+                            "{rendered} {answer:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn check_item_refuses_what_the_mode_cannot_use() {
         let g = grader(json!({ "mode": "numeric", "expected": "{{ expected }}" }));
