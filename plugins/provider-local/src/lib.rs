@@ -39,6 +39,40 @@ impl llmbench_plugin_sdk::ProviderPlugin for LocalProvider {
     fn create(options: serde_json::Value, context: &PluginContext) -> Result<Self, String> {
         LocalProvider::create(Options::from_json(options)?, context)
     }
+
+    /// The options' shape (a misspelt key gets a suggestion) and ranges, without loading or
+    /// fetching the model: what `llmbench validate` runs.
+    fn check_options(
+        options: &serde_json::Value,
+        _context: &PluginContext,
+    ) -> Result<(), llmbench_plugin_sdk::OptionsError> {
+        if options.is_null() {
+            return Ok(());
+        }
+        llmbench_plugin_sdk::parse_options::<Options>(options)?;
+        Options::from_json(options.clone())
+            .map(drop)
+            .map_err(|e| llmbench_plugin_sdk::OptionsError::new(Vec::<String>::new(), e))
+    }
 }
 
 llmbench_plugin_sdk::export_provider!(LocalProvider);
+
+#[cfg(test)]
+mod tests {
+    use llmbench_plugin_sdk::ProviderPlugin;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn options_are_checked_without_loading_the_model() {
+        let context = PluginContext::default();
+        assert!(LocalProvider::check_options(&json!({ "threads": 2 }), &context).is_ok());
+        let e = LocalProvider::check_options(&json!({ "thread": 2 }), &context).unwrap_err();
+        assert_eq!(e.path, ["thread"]);
+        assert_eq!(e.help.as_deref(), Some("did you mean `threads`?"), "{e:?}");
+        let e = LocalProvider::check_options(&json!({ "threads": 0 }), &context).unwrap_err();
+        assert!(e.message.contains("`threads` must be at least 1"), "{e:?}");
+    }
+}
