@@ -69,8 +69,9 @@ fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
-pub(crate) fn init_logging(verbose: u8) {
+pub(crate) fn init_logging(verbose: u8, daemon: bool) {
     let default = match verbose {
+        0 if daemon => "warn,llmbench_serve=info",
         0 => "warn",
         1 => "info",
         2 => "debug",

@@ -39,7 +39,10 @@ use crate::common::Failure;
 fn main() -> std::process::ExitCode {
     let matches = args::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    common::init_logging(cli.verbose);
+    // A daemon says what it does: `serve` logs each sweep's start and end (and the schedule)
+    // by default; the other commands print only warnings unless asked (`-v`).
+    let daemon = matches!(cli.command, args::Command::Serve(_));
+    common::init_logging(cli.verbose, daemon);
     match dispatch(cli.command) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(failure) => failure.report(),
