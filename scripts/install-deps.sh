@@ -58,10 +58,12 @@ install_deploy() {
     local root venv
     root="$(cd "$(dirname "$0")/.." && pwd)"
     venv="$root/target/deploy-venv"
-    if [ -x "$venv/bin/kubernetes-validate" ]; then
+    # A venv that was moved (its scripts name the old path) or half-made does not run: made anew.
+    if "$venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
         echo "install-deps: already installed: kubernetes-validate ($venv)"
         return
     fi
+    rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'kubernetes-validate==1.37.0'
     echo "install-deps: installed kubernetes-validate into $venv"
