@@ -56,5 +56,8 @@ async fn the_plugin_answers_with_usage_and_time_to_first_token() {
 #[test]
 fn the_plugin_refuses_unknown_options() {
     let e = provider(json!({ "thread": 1 })).unwrap_err();
-    assert!(e.contains("unknown field `thread`"), "{e}");
+    assert!(
+        e.contains("unknown option `thread`") && e.contains("did you mean `threads`?"),
+        "{e}"
+    );
 }
