@@ -37,7 +37,7 @@
 //!   against the store's documented bound (`perf_store.rs`).
 
 use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -624,16 +624,10 @@ fn humaneval(concurrency: usize) -> anyhow::Result<HumanEval> {
     if !status.success() {
         bail!("llmbench run failed: {status}");
     }
-    let export = Command::new(&exe)
-        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
-        .arg(&results)
-        .output()?;
-    if !export.status.success() {
-        bail!("llmbench export failed: {}", export.status);
-    }
+    let export = export_latest(exe.as_ref(), results.as_ref())?;
     let mut samples = 0;
     let mut passed = 0;
-    for line in String::from_utf8(export.stdout)?.lines() {
+    for line in export.lines() {
         let row: serde_json::Value = serde_json::from_str(line)?;
         samples += 1;
         if row["verdict"]["pass"].as_bool() == Some(true) {
@@ -795,13 +789,10 @@ prompt-file = "prompt.txt"
     if !status.success() {
         bail!("llmbench run failed: {status}");
     }
-    let export = Command::new(&exe)
-        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
-        .arg(&results)
-        .output()?;
+    let export = export_latest(exe.as_ref(), results.as_ref())?;
     let mut prompt_rates = Vec::new();
     let mut decode_rates = Vec::new();
-    for line in String::from_utf8(export.stdout)?.lines() {
+    for line in export.lines() {
         let row: serde_json::Value = serde_json::from_str(line)?;
         let f = |k: &str| {
             row[k]
@@ -972,18 +963,12 @@ items-file = "{task}/items.jsonl"
     if !status.success() {
         bail!("llmbench run failed: {status}");
     }
-    let export = Command::new(&exe)
-        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
-        .arg(&results)
-        .output()?;
-    if !export.status.success() {
-        bail!("llmbench export failed: {}", export.status);
-    }
+    let export = export_latest(exe.as_ref(), results.as_ref())?;
     let mut output_tokens = 0.0;
     let mut first_start = f64::INFINITY;
     let mut last_end = f64::NEG_INFINITY;
     let mut texts = Vec::new();
-    for line in String::from_utf8(export.stdout)?.lines() {
+    for line in export.lines() {
         let row: serde_json::Value = serde_json::from_str(line)?;
         let number = |k: &str| {
             row[k]
@@ -1013,4 +998,17 @@ items-file = "{task}/items.jsonl"
         cpu_seconds: cpu.as_secs_f64(),
         texts,
     })
+}
+
+/// The latest run of the store in `results` as JSON Lines (`llmbench export latest`), for the
+/// benchmarks that read their figures back from the stored samples.
+fn export_latest(exe: &Path, results: &Path) -> anyhow::Result<String> {
+    let export = Command::new(exe)
+        .args(["export", "latest", "--format", "jsonl", "--output-dir"])
+        .arg(results)
+        .output()?;
+    if !export.status.success() {
+        bail!("llmbench export failed: {}", export.status);
+    }
+    Ok(String::from_utf8(export.stdout)?)
 }
