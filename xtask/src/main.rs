@@ -5,7 +5,7 @@
 //!   print the table. Without `--config`, runs `configs/default.toml`.
 //! - `ci`: what CI runs (`.ci/run` calls it): setup, format check, clippy with `-D warnings`,
 //!   the build, then the whole test suite (tidy tests included).
-//! - `perf [throughput|match|million|local|exec|humaneval|scrape|view|serve-start|wal|all]`: benchmark programs, built in
+//! - `perf [throughput|match|million|local|exec|humaneval|scrape|view|serve-start|wal|store|all]`: benchmark programs, built in
 //!   release (see `perf.rs`).
 //! - `fuzz [--seconds N] [--seed S] [TARGET]`: every fuzz target of `llmbench-fuzz` (or one)
 //!   for N seconds each (default 60), built in release (see `fuzz.rs`).
@@ -20,6 +20,7 @@ mod codegen;
 mod fuzz;
 mod perf;
 mod perf_store;
+mod perf_table;
 mod perf_view;
 mod scaffold;
 mod tidy;
@@ -44,7 +45,7 @@ fn main() -> anyhow::Result<()> {
         "new" => scaffold::new(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput|match|million|local|exec|humaneval|scrape|view|serve-start|wal|all] | codegen [--check] | new provider|grader|reporter NAME | fuzz [--seconds N] [--seed S] [TARGET]>"
+                "usage: cargo xtask <bench [--config FILE] [llmbench run options] | ci | setup | perf [throughput|match|million|local|exec|humaneval|scrape|view|serve-start|wal|store|all] | codegen [--check] | new provider|grader|reporter NAME | fuzz [--seconds N] [--seed S] [TARGET]>"
             );
             bail!("unknown command `{command}`")
         }
@@ -70,7 +71,7 @@ pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render(cmd: &Command) -> String {
+pub(crate) fn render(cmd: &Command) -> String {
     std::iter::once(cmd.get_program().to_string_lossy().into_owned())
         .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()

@@ -10,6 +10,10 @@
 //!   write-ahead log every millisecond while it runs. Prints the largest WAL against the
 //!   store's documented bound (`llmbench-store`'s docs: while a run writes, the store needs
 //!   at most its database size plus about 2 MiB), and the WAL left after the run.
+//! - `store`: samples stored per second: 10,000 samples by one `llmbench run` into SQLite,
+//!   and by 4 shard processes (`--shard I/4 --store postgres://...`) at once into one private
+//!   PostgreSQL server started for the benchmark; the PostgreSQL run's samples counted by
+//!   `export`. Target: PostgreSQL keeps up with 2,000 samples/s from the 4 writers.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -118,6 +122,20 @@ items = [{ id = "a", text = "a" }]
             .join(", "),
         START_TARGET.as_secs(),
         crate::perf::verdict(median < START_TARGET)
+    );
+    crate::perf_table::record(
+        "serve-start",
+        format!(
+            "`llmbench serve` on {} samples over {RUNS} runs ({:.0} MB store)",
+            crate::perf::thousands(expected as usize),
+            size as f64 / 1e6
+        ),
+        format!(
+            "first full `/metrics` scrape {:.3} s after start (median of {STARTS})",
+            median.as_secs_f64()
+        ),
+        format!("< {} s", START_TARGET.as_secs()),
+        Some(median < START_TARGET),
     );
     eprintln!("machine: {}", crate::perf::machine());
     Ok(())
@@ -271,6 +289,7 @@ pub(crate) fn wal() -> anyhow::Result<()> {
         Duration::ZERO,
         64,
         crate::perf::Grader::Regex,
+        true,
         false,
     );
     let f = watch.finish();
@@ -296,6 +315,203 @@ pub(crate) fn wal() -> anyhow::Result<()> {
         crate::perf::verdict(f.max_wal <= WAL_BOUND_BYTES),
         crate::perf::verdict(f.wal_at_end == 0),
     );
+    crate::perf_table::record(
+        "wal",
+        format!(
+            "{} samples through the runner",
+            crate::perf::thousands(SAMPLES)
+        ),
+        format!(
+            "largest write-ahead log {:.2} MiB (database {:.2} MiB then); {} bytes after the run",
+            mib(f.max_wal),
+            mib(f.db_at_max_wal),
+            f.wal_at_end
+        ),
+        format!("<= {:.0} MiB, 0 bytes at the end", mib(WAL_BOUND_BYTES)),
+        Some(f.max_wal <= WAL_BOUND_BYTES && f.wal_at_end == 0),
+    );
     eprintln!("machine: {}", crate::perf::machine());
+    Ok(())
+}
+
+/// Samples of the `store` benchmark, and its shard processes.
+const STORE_SAMPLES: usize = 10_000;
+const STORE_SHARDS: usize = 4;
+/// PostgreSQL should keep up with this many samples per second from the shard writers.
+const STORE_TARGET_PER_SECOND: f64 = 2_000.0;
+
+/// A private PostgreSQL server for the benchmark: a data directory in `dir` owned by the
+/// `postgres` system user (the server refuses to run as root), listening on loopback at a
+/// free port; stopped (immediate mode) on drop.
+struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    url: String,
+}
+
+impl Postgres {
+    fn start(dir: &Path) -> anyhow::Result<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("pg_ctl").exists())
+            .max()
+            .context(
+                "no PostgreSQL server in /usr/lib/postgresql/*/bin: run scripts/install-deps.sh",
+            )?;
+        let data = dir.join("pg");
+        let sock = dir.join("sock");
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(&data)?;
+        std::fs::create_dir_all(&sock)?;
+        for d in [dir, &data, &sock] {
+            run(Command::new("chown").arg("postgres").arg(d))?;
+        }
+        let as_postgres = |tool: &str| {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+            cmd
+        };
+        run(as_postgres("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null()))?;
+        let port = crate::perf::free_port()?;
+        run(as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                sock.display()
+            ))
+            .args(["-w", "-l"])
+            .arg(dir.join("server.log"))
+            .arg("start")
+            .stdout(Stdio::null()))?;
+        Ok(Self {
+            bin,
+            data,
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+/// `perf store`: samples stored per second: 10,000 samples (the `throughput` setup at 0 ms)
+/// by one process into SQLite, then by 4 shard processes at once into one private
+/// PostgreSQL server; each store's sample count checked by `export`.
+pub(crate) fn store() -> anyhow::Result<()> {
+    crate::perf::build(&["llmbench-cli", "provider-openai", "grader-regex"])?;
+    let dir = root().join("target/perf-store");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let n = crate::perf::thousands(STORE_SAMPLES);
+
+    let single = crate::perf::throughput_in(
+        &dir.join("sqlite"),
+        STORE_SAMPLES,
+        Duration::ZERO,
+        64,
+        crate::perf::Grader::Regex,
+        true,
+        true,
+    )?;
+    let sqlite_rate = STORE_SAMPLES as f64 / single.wall.as_secs_f64();
+
+    let pg = Postgres::start(Path::new("/tmp/llmbench-perf-pg"))?;
+    let sweep = crate::perf::mock_sweep(
+        &dir.join("pg-config"),
+        STORE_SAMPLES,
+        Duration::ZERO,
+        64,
+        crate::perf::Grader::Regex,
+        true,
+    )?;
+    let started = Instant::now();
+    let shards = (0..STORE_SHARDS)
+        .map(|i| {
+            Command::new(&sweep.exe)
+                .args(["run", "--config"])
+                .arg(&sweep.config)
+                .args(["--shard", &format!("{i}/{STORE_SHARDS}")])
+                .args(["--run-id", "perf-store", "--store", &pg.url])
+                .stdout(Stdio::null())
+                .spawn()
+                .context("start a shard")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for mut shard in shards {
+        let status = shard.wait()?;
+        if !status.success() {
+            bail!("a shard failed: {status}");
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let pg_rate = STORE_SAMPLES as f64 / wall;
+    let exported = Command::new(&sweep.exe)
+        .args([
+            "export",
+            "perf-store",
+            "--format",
+            "jsonl",
+            "--store",
+            &pg.url,
+        ])
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !exported.status.success() {
+        bail!("export from PostgreSQL failed: {}", exported.status);
+    }
+    let stored = exported
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    drop(sweep);
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+    if stored != STORE_SAMPLES {
+        bail!("PostgreSQL holds {stored} samples of the run, want {STORE_SAMPLES}");
+    }
+    eprintln!();
+    eprintln!(
+        "store: {n} samples by 1 process into SQLite: {:.2} s = {sqlite_rate:.0} samples/s (harness CPU {:.3} ms/sample)",
+        single.wall.as_secs_f64(),
+        single.cpu_per_sample_ms()
+    );
+    eprintln!(
+        "store: {n} samples by {STORE_SHARDS} shard processes at once into PostgreSQL: {wall:.2} s = {pg_rate:.0} samples/s, {stored} stored (target >= {STORE_TARGET_PER_SECOND:.0}/s: {})",
+        crate::perf::verdict(pg_rate >= STORE_TARGET_PER_SECOND)
+    );
+    eprintln!("machine: {}", crate::perf::machine());
+    crate::perf_table::record(
+        "store",
+        format!("{n} samples (mock server, 0 ms) by 1 process into SQLite"),
+        format!("{sqlite_rate:.0} samples/s"),
+        "none (the reference)",
+        None,
+    );
+    crate::perf_table::record(
+        "store",
+        format!("{n} samples by {STORE_SHARDS} shard processes at once into PostgreSQL"),
+        format!("{pg_rate:.0} samples/s, {stored} stored"),
+        format!(">= {STORE_TARGET_PER_SECOND:.0} samples/s"),
+        Some(pg_rate >= STORE_TARGET_PER_SECOND),
+    );
     Ok(())
 }

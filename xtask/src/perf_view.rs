@@ -74,6 +74,20 @@ pub(crate) fn perf_view() -> anyhow::Result<()> {
         if !met {
             failed += 1;
         }
+        crate::perf_table::record(
+            "view",
+            format!(
+                "`llmbench view` over {} samples in {RUNS} runs: `{page}`",
+                crate::perf::thousands(RUNS * ITEMS * MODELS.len())
+            ),
+            format!(
+                "median {:.1} ms, max {:.1} ms",
+                median.as_secs_f64() * 1000.0,
+                max.as_secs_f64() * 1000.0
+            ),
+            format!("< {} ms", TARGET.as_millis()),
+            Some(met),
+        );
         eprintln!(
             "{:<44} median {:>6.1} ms  max {:>6.1} ms  (target < {} ms: {})",
             page,

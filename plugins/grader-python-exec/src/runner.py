@@ -3,7 +3,8 @@
 It is the sandbox's first process (`python3 -I -S -B runner.py`; `-I` keeps the run
 directory, which the answer can write to, off `sys.path`) and it never imports or executes
 the answer's code. Before it reads anything it imports what it needs, makes itself
-non-dumpable (1. below) and starts the answer's interpreter, which runs only the stub
+non-dumpable (1. below) and forks the answer's process (a copy of this one made before
+anything of the item, the answer or the nonce is in it), which runs only the stub
 `AnswerProcess.CHILD` and waits for a program on its request pipe: so the grader can keep
 sandboxes started ahead, each waiting here for the one answer it is used for. It then reads
 one JSON object from stdin: a one-time `nonce`, the descriptor
@@ -18,7 +19,7 @@ limits (for messages). Then:
    its own namespace: both are trusted item data;
 3. it compiles the program, `prompt + "\n" + code`, to report a syntax error, without
    running it;
-4. it sends the program to the answer's process (the fresh interpreter started above), which
+4. it sends the program to the answer's process (the process forked above), which
    executes it and answers calls of the entry point over a pair of pipes, arguments and
    results as `repr` text;
 5. it runs `check(candidate)` itself, `candidate` being a proxy that sends each call to the
@@ -41,13 +42,20 @@ import os
 # 1. Everything this process needs is imported, and it protects itself, before it reads
 # anything: a warm sandbox (the grader keeps a few started) waits here, with no item, code or
 # nonce in it yet, until it is used for exactly one answer.
+#
+# The imports are the fewest that do the work, because every grading pays for them in CPU
+# (start-up, not isolation, is what limits gradings per second): `_signal` and `_thread` (the
+# C modules under `signal` and `threading`, which would import `enum` and more) and no
+# `subprocess` (the answer's process is a fork of this one, see `AnswerProcess`). `ast` and
+# `json` are needed by the answer's process's stub too: imported once here, before the fork,
+# they cost one import for both processes.
+import _signal  # noqa: E402
+import _thread  # noqa: E402
 import ast  # noqa: E402
 import builtins  # noqa: E402
 import ctypes  # noqa: E402
 import json  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
+import time  # noqa: E402
 
 # Where the item's texts are compiled from: tracebacks name these, nothing on disk.
 PROMPT_FILE = "<item prompt>"
@@ -73,14 +81,16 @@ def report(outcome, evidence):
     os._exit(0)
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+
+
 def _non_dumpable():
     """PR_SET_DUMPABLE 0, checked: /proc/<pid>/{mem,fd,environ} and ptrace then need
     CAP_SYS_PTRACE, which nothing in the sandbox has."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_get_dumpable, pr_set_dumpable = 3, 4
-    if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+    if _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         return "prctl(PR_SET_DUMPABLE) failed: errno %d" % ctypes.get_errno()
-    if libc.prctl(pr_get_dumpable, 0, 0, 0, 0) != 0:
+    if _LIBC.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0:
         return "prctl(PR_GET_DUMPABLE) says it is still dumpable"
     return None
 
@@ -89,7 +99,16 @@ def _non_dumpable():
 _PROBLEM = _non_dumpable()
 # Python turns SIGINT into an exception that item code might swallow; the answer's process
 # could send it. Ignored (other signals kill, which is a failed grade).
-signal.signal(signal.SIGINT, signal.SIG_IGN)
+_signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+
+# Signal names, as `signal.Signals(n).name` gives them (without importing `signal`, which
+# imports `enum`): the first of a number's names in this order wins over its aliases.
+_ALIASES = ("SIGIOT", "SIGCLD", "SIGPOLL")
+SIGNAL_NAMES = {}
+for _name in sorted(dir(_signal), key=lambda n: n in _ALIASES):
+    if _name.startswith("SIG") and not _name.startswith("SIG_"):
+        SIGNAL_NAMES.setdefault(getattr(_signal, _name), _name)
+del _name
 
 
 class _NonFinite(ast.NodeTransformer):
@@ -132,10 +151,7 @@ def innermost_line(tb, filename):
 
 
 def signal_name(number):
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "signal %d" % number
+    return SIGNAL_NAMES.get(number, "signal %d" % number)
 
 
 class AnswerFault(BaseException):
@@ -150,6 +166,40 @@ class ItemProblem(BaseException):
 
 class AnswerError(Exception):
     """An exception of the answer's that is not a builtin exception type, relayed by name."""
+
+
+def _answer_main(request_read, reply_write, stdout_write, stderr_write):
+    """The answer's process, just forked from this one (before the payload was read): made
+    what `python3 -E -S -B -c STUB REQUEST_FD REPLY_FD` would be, then running the stub. Its
+    stdin is `/dev/null`, its stdout and stderr its own pipes, and it keeps no other
+    descriptor of this process: not this process's stdin (the payload), stdout, stderr or the
+    verdict pipe. It never returns: the stub's end (or the answer's `SystemExit`, or an
+    uncaught exception) leaves the module as an interpreter's main script would, so the
+    interpreter exits as it would have: atexit hooks, threads joined, the exception printed,
+    the exit status."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(stdout_write, 1)
+    os.dup2(stderr_write, 2)
+    low = 3
+    for fd in sorted((request_read, reply_write)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+    # A fresh interpreter is dumpable (this process made itself non-dumpable before the fork,
+    # and the flag is inherited): the answer's process may read its own /proc entries, as an
+    # exec'd one could. Its memory holds nothing of the item or the nonce.
+    _LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    # As under `-E -c`: the working directory first on sys.path and a `__main__` of its own.
+    # Signal dispositions are already what a fresh interpreter started from here would have:
+    # SIGINT ignored (inherited across exec too), SIGPIPE and SIGXFSZ ignored by Python.
+    sys.path.insert(0, "")
+    sys.argv[:] = ["-c", str(request_read), str(reply_write)]
+    main = type(sys)("__main__")
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    exec(compile(AnswerProcess.CHILD, "<string>", "exec"), main.__dict__)
+    sys.exit(0)
 
 
 class AnswerProcess:
@@ -211,35 +261,39 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
 """
 
     def __init__(self):
-        """Start the interpreter that will run the answer: before this process reads its
-        payload (so its start-up overlaps the wait of a warm sandbox). Until `begin` sends
-        it the program, it runs only the stub above, waiting on its request pipe; it never
-        gets this process's stdin (it is `/dev/null`), the verdict pipe or the nonce."""
+        """Start the answer's process: before this process reads its payload (so that a warm
+        sandbox waits with it started). It is a fork of this process, made before anything
+        of the item, the answer or the nonce is in this process's memory, so there is nothing
+        in its copy of it to find; a fork rather than a fresh interpreter because the start-up
+        and the imports of one are most of a grading's CPU. Until `begin` sends it the
+        program, it runs only the stub above, waiting on its request pipe; it never gets this
+        process's stdin (its stdin is `/dev/null`), the verdict pipe or the nonce."""
         self.limits = None
         self.code_line = 1
         self.fault = None
         self.output = 0
-        self.output_lock = threading.Lock()
+        self.output_lock = _thread.allocate_lock()
         self.stderr_tail = b""
-        self.process = None
+        self.pid = None
+        self.returncode = None
         self.start_error = None
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        stderr_read, stderr_write = os.pipe()
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-E", "-S", "-B", "-c", self.CHILD,
-                 str(request_read), str(reply_write)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(request_read, reply_write),
-                close_fds=True,
-            )
+            pid = os.fork()
         except OSError as e:
+            pid = None
             self.start_error = e
-        finally:
-            os.close(request_read)
-            os.close(reply_write)
+        if pid == 0:
+            # Outside any `try`: the child never comes back here (see `_answer_main`).
+            _answer_main(request_read, reply_write, stdout_write, stderr_write)
+        self.pid = pid
+        for fd in (request_read, reply_write, stdout_write, stderr_write):
+            os.close(fd)
+        self.stdout_fd = stdout_read
+        self.stderr_fd = stderr_read
         self.requests = open(request_write, "wb")
         self.replies = open(reply_read, "rb")
 
@@ -252,12 +306,11 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
                 "cannot start the answer's process (max-processes %d): %s"
                 % (limits["max_processes"], exception_text(self.start_error))
             )
-        for stream, keep_tail in ((self.process.stdout, False), (self.process.stderr, True)):
-            threading.Thread(target=self._drain, args=(stream, keep_tail), daemon=True).start()
+        for fd, keep_tail in ((self.stdout_fd, False), (self.stderr_fd, True)):
+            _thread.start_new_thread(self._drain, (fd, keep_tail))
 
-    def _drain(self, stream, keep_tail):
+    def _drain(self, fd, keep_tail):
         """Read the answer's stdout or stderr; past `max-output-bytes` together, kill it."""
-        fd = stream.fileno()
         cap = self.limits["max_output_bytes"]
         while True:
             try:
@@ -290,38 +343,55 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
         raise AnswerFault(self.fault)
 
     def kill(self):
-        if self.process is None:
+        # Never once it is reaped: its pid may then be another process's.
+        if self.pid is None or self.returncode is not None:
             return
         try:
-            self.process.kill()
+            os.kill(self.pid, _signal.SIGKILL)
         except OSError:
             pass
 
+    def wait(self, timeout):
+        """Its exit code (negative: killed by that signal), waiting at most `timeout`
+        seconds; None if it is still running."""
+        if self.pid is None or self.returncode is not None:
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -_signal.SIGKILL
+                return self.returncode
+            if pid != 0:
+                if os.WIFSIGNALED(status):
+                    self.returncode = -os.WTERMSIG(status)
+                else:
+                    self.returncode = os.WEXITSTATUS(status)
+                return self.returncode
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.001)
+
     def stop(self):
         self.kill()
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
+        self.wait(2)
 
     def status(self):
         """How the process ended, waiting a little for it."""
-        try:
-            code = self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
+        code = self.wait(2)
+        if code is None:
             self.kill()
             return "closed its reply pipe"
         if code >= 0:
             return "exited with status %d" % code
         number = -code
         name = signal_name(number)
-        if number == signal.SIGXCPU:
+        if number == _signal.SIGXCPU:
             return "was killed by SIGXCPU (CPU time limit %d s)" % self.limits["cpu_seconds"]
-        if number == signal.SIGXFSZ:
+        if number == _signal.SIGXFSZ:
             return "was killed by SIGXFSZ (file size limit)"
-        if number == signal.SIGKILL:
+        if number == _signal.SIGKILL:
             return "was killed by SIGKILL (the CPU time limit is %d s)" % self.limits["cpu_seconds"]
         return "was killed by " + name
 
@@ -551,7 +621,7 @@ def main(process):
     report("pass", "all assertions of check(%s) passed (%d calls)" % (entry, proxy.calls))
 
 
-# 2. The answer's interpreter starts; then this process waits for its one payload (a warm
+# 2. The answer's process is forked; then this process waits for its one payload (a warm
 # sandbox waits here), reads it to the end, and leaves nothing readable on stdin for anyone
 # else. No code of the answer's runs before this: the program reaches the answer's process
 # only in `main`.

@@ -1,11 +1,11 @@
 //! A pool of started sandboxes for the trusted runner (item-test mode): each one a fresh
 //! bubblewrap sandbox in which the runner has already started, imported what it needs, made
-//! itself non-dumpable and started the answer's interpreter, and waits on its stdin for its
+//! itself non-dumpable and forked the answer's process, and waits on its stdin for its
 //! one payload. Nothing about an answer exists in it before it is taken: the item, the code
 //! and the nonce arrive only then. Each is used for exactly one answer and then torn down
 //! like any run (the whole process tree killed, the grade returning only once it is gone);
 //! the pool is refilled in the background. What this saves is latency, not isolation: the
-//! fixed start-up costs (bwrap's set-up, two interpreters' start-up and imports) are paid
+//! fixed start-up costs (bwrap's set-up, the interpreter's start-up and imports) are paid
 //! while no grading waits for them.
 //!
 //! A started sandbox waits at most the pool's lifetime, then is killed and replaced; one
