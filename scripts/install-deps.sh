@@ -6,6 +6,8 @@
 #   sandbox bubblewrap: the sandbox of grader-python-exec
 #   metrics prometheus and prometheus-pushgateway: the metrics integration test
 #   browser chromium: the HTML report's headless-browser test
+#   postgres postgresql: the PostgreSQL store's tests (each starts a private server from
+#           /usr/lib/postgresql/*/bin; the package's own cluster is not used)
 #   deploy  kubernetes-validate 1.37.0 (pinned, from the Python registry, into a venv under target/deploy-venv)
 #           and python3-venv: the schema check of deploy/kubernetes
 #   all     every group above (what `cargo xtask ci` installs)
@@ -15,7 +17,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,14s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -29,12 +31,13 @@ for group in "$@"; do
         sandbox) wanted+=(bubblewrap) ;;
         metrics) wanted+=(prometheus prometheus-pushgateway) ;;
         browser) wanted+=(chromium) ;;
+        postgres) wanted+=(postgresql) ;;
         deploy)
             wanted+=(python3-venv)
             want_deploy=1
             ;;
         all)
-            wanted+=(cmake libclang-dev bubblewrap prometheus prometheus-pushgateway chromium python3-venv)
+            wanted+=(cmake libclang-dev bubblewrap prometheus prometheus-pushgateway chromium postgresql python3-venv)
             want_deploy=1
             ;;
         -h | --help) usage ;;

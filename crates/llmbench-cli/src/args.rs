@@ -128,6 +128,8 @@ pub(crate) struct Dirs {
     /// `./llmbench-results`.
     #[arg(long)]
     pub(crate) output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) store: crate::stores::StoreArgs,
     /// Where plugins named in the config are looked up. Default: the config's `plugin-dir`,
     /// else the directory of the llmbench executable.
     #[arg(long)]

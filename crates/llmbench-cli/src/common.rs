@@ -130,11 +130,8 @@ pub(crate) fn resolve_run(store: &Store, run_id: &str) -> Result<String, Failure
             Err(e) if e.kind() == "run_not_found" => Err(Failure::new(
                 EXIT_CONFIG,
                 anyhow::anyhow!(
-                    "{e}; `llmbench runs --output-dir {}` lists the runs it holds",
-                    store
-                        .path()
-                        .parent()
-                        .map_or_else(|| ".".to_owned(), |d| d.display().to_string())
+                    "{e}; `llmbench runs {}` lists the runs it holds",
+                    crate::stores::flag_of(store)
                 ),
             )),
             Err(e) => Err(Failure::new(EXIT_STORE, e)),

@@ -17,7 +17,7 @@ use llmbench_report::pass_at_k::{item_outcomes, ks_for};
 use llmbench_store::ExportFormat;
 use serde_json::{Value, json};
 
-use crate::common::{EXIT_DONE, EXIT_STORE, Failure, default_output_dir, open_store, resolve_run};
+use crate::common::{EXIT_DONE, EXIT_STORE, Failure, resolve_run};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ExportArgs {
@@ -33,6 +33,8 @@ pub(crate) struct ExportArgs {
     /// The directory of the results store. Default: `./llmbench-results`.
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: crate::stores::StoreArgs,
     /// One row per (task, item, provider) instead of per sample: its samples, `n` graded
     /// samples, `c` passed, and pass@k for each k (empty/null when n < k).
     #[arg(long)]
@@ -58,10 +60,12 @@ pub(crate) fn run(args: ExportArgs) -> Result<u8, Failure> {
         format,
         output,
         output_dir,
+        store,
         per_item,
         pass_at_k,
     } = args;
-    let store = open_store(&output_dir.unwrap_or_else(default_output_dir))?;
+    let store =
+        crate::stores::Location::resolve(&store, output_dir.as_deref(), None)?.open_existing()?;
     let run_id = resolve_run(&store, &run_id)?;
     let format = match format {
         Format::Jsonl => ExportFormat::Jsonl,

@@ -15,9 +15,14 @@ pub(crate) struct MergeArgs {
     #[arg(required = true)]
     shards: Vec<PathBuf>,
     /// The store to merge into: a results directory (created if missing) or a `.sqlite`
-    /// file.
+    /// file. (A PostgreSQL URL is refused: merging into PostgreSQL is not available yet;
+    /// shards write to it directly with `llmbench run --shard I/N --store URL`.)
     #[arg(long, value_name = "STORE")]
     into: PathBuf,
+    /// The environment variable that holds the password of a PostgreSQL `--into`. Default:
+    /// `PGPASSWORD`.
+    #[arg(long, value_name = "NAME")]
+    store_password_env: Option<String>,
 }
 
 /// A store file as given, or `llmbench.sqlite` in a directory.
@@ -30,6 +35,23 @@ fn store_file(path: PathBuf) -> PathBuf {
 }
 
 pub(crate) fn run(args: MergeArgs) -> Result<u8, Failure> {
+    if args.into.to_string_lossy().contains("://") {
+        let location = crate::stores::Location::resolve(
+            &crate::stores::StoreArgs {
+                store: Some(args.into.to_string_lossy().into_owned()),
+                store_password_env: args.store_password_env.clone(),
+            },
+            None,
+            None,
+        )?;
+        let mut store = location.open_for_writing()?;
+        let sources: Vec<PathBuf> = args.shards.into_iter().map(store_file).collect();
+        return match store.merge_from(&sources) {
+            Ok(_) => Ok(crate::common::EXIT_DONE),
+            Err(MergeError::Store(e)) => Err(crate::stores::failure(e)),
+            Err(e) => Err(Failure::new(EXIT_STORE, e)),
+        };
+    }
     let into = if args.into.extension().is_some_and(|e| e == "sqlite") {
         args.into
     } else {

@@ -23,8 +23,7 @@ use llmbench_report::stats::Bootstrap;
 use llmbench_report::summary::SampleLimits;
 
 use crate::common::{
-    EXIT_CONFIG, EXIT_PLUGIN, EXIT_STORE, Failure, default_output_dir, default_plugin_dir,
-    open_store, print, resolve_run,
+    EXIT_CONFIG, EXIT_PLUGIN, EXIT_STORE, Failure, default_plugin_dir, print, resolve_run,
 };
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +34,8 @@ pub(crate) struct ReportArgs {
     /// The directory of the results store. Default: `./llmbench-results`.
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: crate::stores::StoreArgs,
     /// The reporter: `console` (the results table, built in), `markdown` (the article, the
     /// shipped reporter-markdown plugin), `html` (one self-contained page, built in), or any
     /// reporter plugin by name (looked up in the plugin directory) or by the path of its
@@ -106,7 +107,8 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
             Chosen::Plugin(plugin_reporter(spec, &plugin_dir, &all.into())?)
         }
     };
-    let store = open_store(&args.output_dir.unwrap_or_else(default_output_dir))?;
+    let store = crate::stores::Location::resolve(&args.store, args.output_dir.as_deref(), None)?
+        .open_existing()?;
     let run_id = resolve_run(&store, &args.run_id)?;
     let report = read_bounded(
         &store,

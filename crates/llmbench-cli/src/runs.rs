@@ -6,17 +6,20 @@ use std::path::PathBuf;
 
 use llmbench_store::Store;
 
-use crate::common::{EXIT_DONE, EXIT_STORE, Failure, default_output_dir, open_store, print};
+use crate::common::{EXIT_DONE, EXIT_STORE, Failure, print};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunsArgs {
     /// The directory of the results store. Default: `./llmbench-results`.
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: crate::stores::StoreArgs,
 }
 
 pub(crate) fn run(args: RunsArgs) -> Result<u8, Failure> {
-    let store = open_store(&args.output_dir.unwrap_or_else(default_output_dir))?;
+    let store = crate::stores::Location::resolve(&args.store, args.output_dir.as_deref(), None)?
+        .open_existing()?;
     print(&render(&store)?);
     Ok(EXIT_DONE)
 }

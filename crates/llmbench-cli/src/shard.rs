@@ -5,15 +5,15 @@
 //! `SLURM_ARRAY_TASK_COUNT`); which samples a shard runs is [`llmbench_runner::Shard`]'s
 //! fixed function of their ids. Every shard writes to the same run id (`--run-id`, else
 //! derived from the config's content and `--job`), so a shard started again finds its run in
-//! its store and runs only what it still lacks.
-
-use std::path::PathBuf;
+//! its store and runs only what it still lacks. With a PostgreSQL store (`--store
+//! postgres://...`) all shards write into one database at once: the first creates the run,
+//! the others join it, and each holds its own shard's lock.
 
 use llmbench_config::Config;
 use llmbench_runner::{Shard, SweepStart};
 
 use crate::args::Dirs;
-use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure, default_output_dir};
+use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure};
 
 /// The sharding flags of `llmbench run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -62,12 +62,12 @@ pub(crate) async fn run(
         (Some(id), _) => id.clone(),
         (None, Some(_)) => llmbench_runner::derived_run_id(&config, &args.job),
     };
-    let output_dir: PathBuf = dirs
-        .output_dir
-        .clone()
-        .or_else(|| config.run.output_dir.clone())
-        .unwrap_or_else(default_output_dir);
-    let store = crate::stores::open_for_writing(&output_dir)?;
+    let location = crate::stores::Location::resolve(
+        &dirs.store,
+        dirs.output_dir.as_deref(),
+        Some(&config.run),
+    )?;
+    let store = location.open_for_writing()?;
     let start = match store.run(&run_id) {
         Ok(stored) => {
             let planned = llmbench_runner::estimate_cost(&config).samples;
@@ -91,5 +91,5 @@ pub(crate) async fn run(
         Some(s) => tracing::info!(shard = %s, run = start.run_id(), "running one shard"),
         None => tracing::info!(run = start.run_id(), "running"),
     }
-    crate::sweep::sweep(config, dirs, output_dir, start, push_gateway, shard).await
+    crate::sweep::sweep(config, dirs, location, start, push_gateway, shard).await
 }

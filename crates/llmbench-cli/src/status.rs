@@ -15,8 +15,11 @@ pub(crate) struct StatusArgs {
     /// The run (`llmbench run --shard` prints it; all shards share it).
     run_id: String,
     /// The shards' stores: `.sqlite` files or results directories. Default:
-    /// `./llmbench-results`.
+    /// `./llmbench-results` (none with `--store`).
     stores: Vec<PathBuf>,
+    /// Also (or only) this store: the PostgreSQL database all shards write to.
+    #[command(flatten)]
+    store: crate::stores::StoreArgs,
     /// How many shards the sweep was split into.
     #[arg(long, value_name = "COUNT", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -50,18 +53,29 @@ fn open(path: &Path) -> Result<Store, Failure> {
 }
 
 pub(crate) fn run(args: StatusArgs) -> Result<u8, Failure> {
-    let stores = if args.stores.is_empty() {
+    let shared = match &args.store.store {
+        Some(_) => Some(crate::stores::Location::resolve(&args.store, None, None)?),
+        None => None,
+    };
+    let stores = if args.stores.is_empty() && shared.is_none() {
         vec![default_output_dir()]
     } else {
         args.stores.clone()
     };
+    let mut opened = Vec::new();
+    for path in &stores {
+        opened.push((path.display().to_string(), open(path)?));
+    }
+    if let Some(shared) = &shared {
+        let store = shared.open_existing()?;
+        opened.push((store.path().display().to_string(), store));
+    }
     let count = args.shard_count;
     let mut shards: Vec<Progress> = (0..count).map(|_| Progress::default()).collect();
     let mut shard_of: Option<HashMap<String, u32>> = None;
     let mut seen: HashMap<String, ()> = HashMap::new();
     let mut found = false;
-    for path in &stores {
-        let store = open(path)?;
+    for (_, store) in &opened {
         let stored = match store.run(&args.run_id) {
             Ok(run) => run,
             Err(e) if e.kind() == "run_not_found" => continue,
@@ -70,7 +84,7 @@ pub(crate) fn run(args: StatusArgs) -> Result<u8, Failure> {
         found = true;
         if shard_of.is_none() {
             // The sweep's samples, from the config and inputs the run stored.
-            let (config, _) = llmbench_runner::resume_config(&store, &args.run_id)
+            let (config, _) = llmbench_runner::resume_config(store, &args.run_id)
                 .map_err(|e| Failure::new(EXIT_STORE, e))?;
             let mut map = HashMap::new();
             for key in llmbench_runner::sweep_keys(&config) {
@@ -116,9 +130,9 @@ pub(crate) fn run(args: StatusArgs) -> Result<u8, Failure> {
             anyhow::anyhow!(
                 "no run {} in {}",
                 args.run_id,
-                stores
+                opened
                     .iter()
-                    .map(|p| p.display().to_string())
+                    .map(|(name, _)| name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

@@ -1,28 +1,164 @@
-//! Opening the results store: read commands and `resume` open an existing store and create
-//! nothing; only `run` creates one. Both refuse a damaged file (exit 4).
+//! Where the results store is and opening it: read commands and `resume` open an existing
+//! store and create nothing; only `run` (and `merge --into`) creates one. Both refuse a
+//! damaged file (exit 4).
+//!
+//! A store is a SQLite file in a directory (`--output-dir DIR`, `--store DIR`, the config's
+//! `output-dir`, else `./llmbench-results`) or a shared PostgreSQL database (`--store
+//! postgres://USER@HOST:PORT/DATABASE`, or the config's `[run] store`). A PostgreSQL URL never
+//! holds the password: it comes from the environment variable `--store-password-env` (or the
+//! config's `store-password-env`) names, else `PGPASSWORD`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use llmbench_store::{Store, StoreError};
+use llmbench_store::{PgTarget, Store, StoreError};
 
-use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure};
+use crate::common::{EXIT_CONFIG, EXIT_STORE, Failure, default_output_dir};
 
-/// The store in `dir`, which must exist: `runs`, `report`, `export`, `compare`, `gate` and
-/// `resume`. No store there is exit 2 (the arguments name nothing), naming where it looked.
+/// The libpq variable a PostgreSQL store's password is read from by default.
+const DEFAULT_PASSWORD_ENV: &str = "PGPASSWORD";
+
+/// `--store` and `--store-password-env`, for every command that opens a store.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// The results store: a `postgres://USER@HOST:PORT/DATABASE` URL (a PostgreSQL database
+    /// that the shards of a sweep write to at once; never with a password in it), or a
+    /// directory (its SQLite store, as with `--output-dir`). Default: the config's `store`
+    /// or `output-dir`, else `./llmbench-results`.
+    #[arg(long, value_name = "URL|DIR")]
+    pub(crate) store: Option<String>,
+    /// The environment variable that holds the PostgreSQL store's password. Default: the
+    /// config's `store-password-env`, else `PGPASSWORD`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) store_password_env: Option<String>,
+}
+
+/// A results store's place.
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    /// The SQLite store in this directory.
+    Dir(PathBuf),
+    /// A PostgreSQL database (its password, if any, already read from the environment).
+    Postgres(Box<PgTarget>),
+}
+
+impl Location {
+    /// The store the arguments and the config name: `--store`, else `--output-dir`, else the
+    /// config's `store`, else its `output-dir`, else `./llmbench-results`. `--store` and
+    /// `--output-dir` together are refused.
+    pub(crate) fn resolve(
+        args: &StoreArgs,
+        output_dir: Option<&Path>,
+        config: Option<&llmbench_config::RunSettings>,
+    ) -> Result<Self, Failure> {
+        if let (Some(_), Some(_)) = (&args.store, output_dir) {
+            return Err(Failure::new(
+                EXIT_CONFIG,
+                anyhow::anyhow!("--store and --output-dir name two stores: give one"),
+            ));
+        }
+        let password_env = args
+            .store_password_env
+            .as_deref()
+            .or_else(|| config.and_then(|c| c.store_password_env.as_deref()));
+        if let Some(store) = &args.store {
+            return Self::parse(store, password_env);
+        }
+        if let Some(dir) = output_dir {
+            return Ok(Self::Dir(dir.to_owned()));
+        }
+        if let Some(run) = config {
+            if let Some(url) = &run.store {
+                return Self::postgres(url, password_env);
+            }
+            if let Some(dir) = &run.output_dir {
+                return Ok(Self::Dir(dir.clone()));
+            }
+        }
+        Ok(Self::Dir(default_output_dir()))
+    }
+
+    /// `--store` as given: a PostgreSQL URL, else a directory.
+    fn parse(text: &str, password_env: Option<&str>) -> Result<Self, Failure> {
+        if text.contains("://") {
+            Self::postgres(text, password_env)
+        } else {
+            Ok(Self::Dir(PathBuf::from(text)))
+        }
+    }
+
+    fn postgres(url: &str, password_env: Option<&str>) -> Result<Self, Failure> {
+        let target = PgTarget::parse(url).map_err(failure)?;
+        let password = match password_env {
+            Some(name) => Some(std::env::var(name).map_err(|_| {
+                Failure::new(
+                    EXIT_CONFIG,
+                    anyhow::anyhow!(
+                        "{}: the store's password variable {name} is not set (or not UTF-8)",
+                        target.shown()
+                    ),
+                )
+            })?),
+            None => std::env::var(DEFAULT_PASSWORD_ENV).ok(),
+        };
+        Ok(Self::Postgres(Box::new(target.with_password(password))))
+    }
+
+    /// The store, which must exist: `runs`, `report`, `export`, `status` and `resume`. No
+    /// store there is exit 2 (the arguments name nothing), naming where it looked.
+    pub(crate) fn open_existing(&self) -> Result<Store, Failure> {
+        match self {
+            Self::Dir(dir) => Store::open_existing_in_dir(dir),
+            Self::Postgres(target) => Store::open_existing_postgres(target),
+        }
+        .map_err(failure)
+    }
+
+    /// The store, created if needed, for writing a run (`run`, `resume`). Aggregates are
+    /// counted in the metrics' buckets.
+    pub(crate) fn open_for_writing(&self) -> Result<Store, Failure> {
+        let mut store = match self {
+            Self::Dir(dir) => Store::open_in_dir(dir),
+            Self::Postgres(target) => Store::open_postgres(target),
+        }
+        .map_err(failure)?;
+        store.set_histogram_buckets(llmbench_serve::histogram_buckets());
+        Ok(store)
+    }
+
+    /// The flag that names this store again (empty for the default directory).
+    pub(crate) fn flag(&self) -> String {
+        match self {
+            Self::Dir(dir) if *dir == default_output_dir() => String::new(),
+            Self::Dir(dir) => format!(" --output-dir {}", dir.display()),
+            Self::Postgres(target) => format!(" --store {}", target.shown()),
+        }
+    }
+}
+
+/// The store in `dir`, which must exist.
 pub(crate) fn open_existing(dir: &Path) -> Result<Store, Failure> {
     Store::open_existing_in_dir(dir).map_err(failure)
 }
 
-/// The store in `dir`, created if needed, for writing a new run (`run`). Aggregates are
-/// counted in the metrics' buckets.
-pub(crate) fn open_for_writing(dir: &Path) -> Result<Store, Failure> {
-    let mut store = Store::open_in_dir(dir).map_err(failure)?;
-    store.set_histogram_buckets(llmbench_serve::histogram_buckets());
-    Ok(store)
+/// The flag naming `store` for another command: `--store URL` or `--output-dir DIR`.
+pub(crate) fn flag_of(store: &Store) -> String {
+    if store.is_postgres() {
+        format!("--store {}", store.path().display())
+    } else {
+        format!(
+            "--output-dir {}",
+            store
+                .path()
+                .parent()
+                .map_or_else(|| ".".to_owned(), |d| d.display().to_string())
+        )
+    }
 }
 
-fn failure(e: StoreError) -> Failure {
-    let code = if e.kind() == "not_found" {
+/// A bad URL, no store there or an operation a PostgreSQL store lacks is a usage error
+/// (exit 2); anything else exit 4.
+pub(crate) fn failure(e: StoreError) -> Failure {
+    let code = if matches!(e.kind(), "not_found" | "bad_url" | "not_on_postgres") {
         EXIT_CONFIG
     } else {
         EXIT_STORE

@@ -1,6 +1,5 @@
 //! `llmbench run` and `llmbench resume`: one sweep from config to stored results and table.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +10,9 @@ use llmbench_runner::{CostEstimate, StopEvent, StopSignal, SweepError, SweepStar
 use crate::args::Dirs;
 use crate::common::{
     EXIT_BUDGET, EXIT_BUSY, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_NO_ANSWERS, EXIT_PLUGIN,
-    EXIT_STORE, Failure, default_output_dir, default_plugin_dir, open_store, print,
+    EXIT_STORE, Failure, default_plugin_dir, print,
 };
+use crate::stores::Location;
 
 /// `--grace-seconds`, for the commands that run sweeps (`run`, `resume`, `serve`).
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -51,16 +51,12 @@ pub(crate) async fn run_new(
     dirs: Dirs,
     push_gateway: Option<String>,
 ) -> Result<u8, Failure> {
-    let output_dir = dirs
-        .output_dir
-        .clone()
-        .or_else(|| config.run.output_dir.clone())
-        .unwrap_or_else(default_output_dir);
+    let location = Location::resolve(&dirs.store, dirs.output_dir.as_deref(), Some(&config.run))?;
     let run_id = llmbench_store::new_run_id();
     sweep(
         config,
         dirs,
-        output_dir,
+        location,
         SweepStart::New { run_id },
         push_gateway,
         None,
@@ -73,8 +69,8 @@ pub(crate) async fn run_new(
 /// ([`llmbench_runner::resume_config`]). A run stored before runs stored their files reads
 /// them from disk, and is refused when they no longer give the samples it planned.
 pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
-    let output_dir = dirs.output_dir.clone().unwrap_or_else(default_output_dir);
-    let store = open_store(&output_dir)?;
+    let location = Location::resolve(&dirs.store, dirs.output_dir.as_deref(), None)?;
+    let store = location.open_existing()?;
     let stored = store
         .run(&run_id)
         .map_err(|e| Failure::new(EXIT_STORE, e))?;
@@ -103,7 +99,7 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
     sweep(
         config,
         dirs,
-        output_dir,
+        location,
         SweepStart::Resume { run_id },
         None,
         None,
@@ -115,20 +111,24 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
 pub(crate) async fn sweep(
     mut config: Config,
     dirs: Dirs,
-    output_dir: PathBuf,
+    location: Location,
     start: SweepStart,
     push_gateway: Option<String>,
     shard: Option<llmbench_runner::Shard>,
 ) -> Result<u8, Failure> {
     let estimate = llmbench_runner::estimate_cost(&config);
     check_budget(&config, &estimate, dirs.allow_over_budget)?;
-    let store = crate::stores::open_for_writing(&output_dir)?;
+    let mut store = location.open_for_writing()?;
+    if let Some(shard) = shard {
+        // On PostgreSQL, shards of one run hold their own locks and join the run.
+        store.set_claim_scope(&shard.to_string());
+    }
     let plugin_dir = dirs
         .plugin_dir
         .or_else(|| config.run.plugin_dir.clone())
         .unwrap_or_else(default_plugin_dir);
     dirs.grace.apply(&mut config);
-    let resume = resume_command(start.run_id(), &output_dir);
+    let resume = resume_command(start.run_id(), &location);
     let stop = StopSignal {
         requests: llmbench_runner::stop_on_signals()
             .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C and SIGTERM: {e}"))?,
@@ -210,16 +210,9 @@ pub(crate) async fn sweep(
     Ok(crate::common::EXIT_DONE)
 }
 
-/// The command that resumes `run_id` from the store in `output_dir`.
-fn resume_command(run_id: &str, output_dir: &Path) -> String {
-    if output_dir == default_output_dir() {
-        format!("llmbench resume {run_id}")
-    } else {
-        format!(
-            "llmbench resume {run_id} --output-dir {}",
-            output_dir.display()
-        )
-    }
+/// The command that resumes `run_id` from the store at `location`.
+fn resume_command(run_id: &str, location: &Location) -> String {
+    format!("llmbench resume {run_id}{}", location.flag())
 }
 
 /// Says what a stopping sweep does.

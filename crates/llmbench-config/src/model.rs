@@ -103,6 +103,11 @@ impl Config {
 pub struct RunSettings {
     /// Resolved against the config's directory; `None`: the caller's default.
     pub output_dir: Option<PathBuf>,
+    /// A PostgreSQL store URL (`postgres://` or `postgresql://`, without a password); `None`:
+    /// the SQLite file in `output_dir`.
+    pub store: Option<String>,
+    /// The environment variable the store's password is read from; `None`: `PGPASSWORD`.
+    pub store_password_env: Option<String>,
     /// At least 1.
     pub repeats: u32,
     /// At least 1.
@@ -124,6 +129,8 @@ impl Default for RunSettings {
     fn default() -> Self {
         Self {
             output_dir: None,
+            store: None,
+            store_password_env: None,
             repeats: 1,
             concurrency: 4,
             timeout: Duration::from_secs(300),

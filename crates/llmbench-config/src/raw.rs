@@ -85,6 +85,15 @@ pub(crate) struct RawRun {
     /// Where results are written, relative to the config file's directory. Default: the
     /// `llmbench-results` directory in the current directory.
     pub output_dir: Option<Spanned<String>>,
+    /// A shared PostgreSQL results store instead of the SQLite file in `output-dir`:
+    /// `postgres://USER@HOST:PORT/DATABASE` (or `postgresql://`), which all the shards of a
+    /// sweep can write to at once. It must not hold a password: the password is read from the
+    /// environment variable `store-password-env` names, else `PGPASSWORD`. Default: none (the
+    /// SQLite file); `--store` overrides. Not with `output-dir`.
+    pub store: Option<Spanned<String>>,
+    /// The environment variable holding the password of the PostgreSQL `store` (its name, never
+    /// the password itself). Default: `PGPASSWORD`, the standard libpq variable.
+    pub store_password_env: Option<Spanned<String>>,
     /// How many times each (task, item, provider) is asked. Default 1, at least 1.
     pub repeats: Option<Spanned<i64>>,
     /// The most samples in flight at once, across all providers. Default 4, at least 1.

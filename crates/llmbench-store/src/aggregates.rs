@@ -235,9 +235,10 @@ impl Store {
     /// in other buckets than the store's. A run whose samples were deleted returns what was
     /// kept, whatever its buckets.
     pub fn run_aggregates(&self, run_id: &str) -> Result<RunAggregates, StoreError> {
+        self.sqlite_only("run aggregates (serve's metrics history, the Pushgateway push)")?;
         let sql_err = |source| self.sql_err("read run aggregates", source);
         let state = self
-            .conn
+            .conn()?
             .query_row(
                 "SELECT aggregated_at IS NOT NULL, histogram_buckets_json,
                      samples_deleted_at IS NOT NULL
@@ -294,7 +295,7 @@ impl Store {
     pub(crate) fn write_aggregates(&self, run_id: &str) -> Result<RunAggregates, StoreError> {
         let aggregates = self.compute_aggregates(run_id)?;
         let sql_err = |source| self.sql_err("write run aggregates", source);
-        let tx = self.conn.unchecked_transaction().map_err(sql_err)?;
+        let tx = self.conn()?.unchecked_transaction().map_err(sql_err)?;
         forget(&tx, run_id).map_err(sql_err)?;
         insert(&tx, &aggregates).map_err(sql_err)?;
         tx.commit().map_err(sql_err)?;
@@ -410,7 +411,7 @@ impl Store {
         let sql_err = |source| self.sql_err("read run aggregates", source);
         let mut groups: BTreeMap<GroupKey, AggregateGroup> = BTreeMap::new();
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT provider, model, task, samples, errors, passes, fails, input_tokens,
                      output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
@@ -447,7 +448,7 @@ impl Store {
             groups.insert(key, g);
         }
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT provider, model, task, name, label1, label2, value
                  FROM run_aggregate_counts WHERE run_id = ?1",
@@ -508,7 +509,7 @@ impl Store {
         }
 
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT provider, model, task, grader, input_tokens, output_tokens, cost_usd
                  FROM run_aggregate_grader_spend WHERE run_id = ?1",
@@ -543,7 +544,7 @@ impl Store {
         }
 
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT provider, model, task, name, label, count, sum, buckets_json
                  FROM run_aggregate_histograms WHERE run_id = ?1",

@@ -206,7 +206,8 @@ impl Store {
     /// From now on this store's connection refuses every write (`PRAGMA query_only`): what a
     /// browser of the store opens it with, so that no code path can change it by mistake.
     pub fn make_query_only(&self) -> Result<(), StoreError> {
-        self.conn
+        self.sqlite_only("a read-only connection (`llmbench view`)")?;
+        self.conn()?
             .pragma_update(None, "query_only", true)
             .map_err(|source| self.sql_err("make the connection read-only", source))
     }
@@ -214,9 +215,10 @@ impl Store {
     /// Every run, newest first, with its totals: from its stored aggregates when it has
     /// some, else counted from its samples.
     pub fn browse_runs(&self) -> Result<Vec<RunListing>, StoreError> {
+        self.sqlite_only("browsing runs (`llmbench view`)")?;
         let sql_err = |source| self.sql_err("list runs", source);
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT r.id, r.created_at, r.config_path, r.status, r.status_reason,
                      r.finished_at, r.providers_json, r.planned_samples,
@@ -277,8 +279,11 @@ impl Store {
     /// A run's status as readers see it and its totals so far, counted from its samples
     /// (what a page polls while the run goes on).
     pub fn run_progress(&self, run_id: &str) -> Result<(RunStatus, RunTotals), StoreError> {
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_run_progress(pg, run_id));
+        }
         let row = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT status, planned_samples, aggregated_at IS NOT NULL FROM runs WHERE id = ?1",
             )
@@ -333,7 +338,7 @@ impl Store {
                  ifnull(sum(verdict_pass = 1), 0), count(verdict_pass), sum(cost_usd)
              FROM samples WHERE run_id = ?1"
         };
-        self.conn
+        self.conn()?
             .prepare_cached(sql)
             .and_then(|mut stmt| {
                 stmt.query_row([run_id], |row| {
@@ -352,9 +357,10 @@ impl Store {
 
     /// The distinct providers, tasks, graders and error kinds of a run's samples.
     pub fn sample_facets(&self, run_id: &str) -> Result<SampleFacets, StoreError> {
+        self.sqlite_only("browsing samples (`llmbench view`)")?;
         let sql_err = |source| self.sql_err("read a run's sample values", source);
         let distinct = |sql: &str| -> Result<Vec<String>, StoreError> {
-            let mut stmt = self.conn.prepare_cached(sql).map_err(sql_err)?;
+            let mut stmt = self.conn()?.prepare_cached(sql).map_err(sql_err)?;
             stmt.query_map([run_id], |row| row.get::<_, String>(0))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(sql_err)
@@ -379,6 +385,7 @@ impl Store {
         run_id: &str,
         filter: &SampleFilter,
     ) -> Result<SamplePage, StoreError> {
+        self.sqlite_only("browsing samples (`llmbench view`)")?;
         let sql_err = |source| self.sql_err("read samples", source);
         self.require_run(run_id)?;
         let mut conditions = vec!["s.run_id = ?".to_owned()];
@@ -435,7 +442,7 @@ impl Store {
             conditions.join(" AND ")
         );
         let total: u64 = self
-            .conn
+            .conn()?
             .prepare_cached(&format!("SELECT count(*) {from}"))
             .and_then(|mut stmt| stmt.query_row(params_from_iter(&values), |row| row.get(0)))
             .map_err(sql_err)?;
@@ -443,7 +450,7 @@ impl Store {
         page_values.push(Value::Integer(filter.limit.min(i64::MAX as u64) as i64));
         page_values.push(Value::Integer(filter.offset.min(i64::MAX as u64) as i64));
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(&format!(
                 "SELECT {ROW_COLUMNS} {from}
                  ORDER BY s.task, s.provider, s.item, s.repeat LIMIT ? OFFSET ?"
@@ -463,6 +470,7 @@ impl Store {
         run_id: &str,
         sample_id: &str,
     ) -> Result<Option<SampleDetail>, StoreError> {
+        self.sqlite_only("browsing samples (`llmbench view`)")?;
         self.require_run(run_id)?;
         Ok(self
             .details(run_id, "s.sample_id = ?2", sample_id, None)?
@@ -477,6 +485,7 @@ impl Store {
         task: &str,
         item: &str,
     ) -> Result<Vec<SampleDetail>, StoreError> {
+        self.sqlite_only("browsing samples (`llmbench view`)")?;
         self.require_run(run_id)?;
         self.details(run_id, "s.task = ?2 AND s.item = ?3", task, Some(item))
     }
@@ -490,7 +499,7 @@ impl Store {
     ) -> Result<Vec<SampleDetail>, StoreError> {
         let sql_err = |source| self.sql_err("read a sample", source);
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(&format!(
                 "SELECT {ROW_COLUMNS}, {DETAIL_COLUMNS}
                  FROM samples s
@@ -530,7 +539,7 @@ impl Store {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(sql_err)?;
         let mut grades = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens,
                      cost_usd

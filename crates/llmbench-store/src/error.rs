@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use llmbench_core::{SampleId, SampleKey};
 
-/// Why the store could not do what was asked. Every variant names the SQLite file.
+/// Why the store could not do what was asked. Every variant names the SQLite file, or the
+/// PostgreSQL store's URL without its password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: cannot create the output directory: {source}")]
@@ -101,6 +102,48 @@ pub enum StoreError {
         table: &'static str,
         detail: String,
     },
+    #[error("`{url}` is not a PostgreSQL store URL: {detail}")]
+    PgUrl { url: String, detail: String },
+    #[error(
+        "`{url}`: the store URL holds a password, which would show in process lists, logs and shell history; remove it and give it in the environment (PGPASSWORD, or the variable `[run] store-password-env` names)"
+    )]
+    PgPasswordInUrl {
+        /// The URL with its password replaced by `***`.
+        url: String,
+    },
+    #[error("{path}: cannot connect to the PostgreSQL store: {source}")]
+    PgConnect {
+        path: PathBuf,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("{path}: cannot {action}: {source}")]
+    Postgres {
+        path: PathBuf,
+        /// What the store was doing, as a fragment after "cannot".
+        action: &'static str,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error(
+        "{path}: no llmbench results store in this database (it has no table llmbench_schema; nothing was created): run `llmbench run --store URL` first"
+    )]
+    PgNoSchema { path: PathBuf },
+    #[error(
+        "{path}: {operation} is not available on a PostgreSQL store yet; use a SQLite store (--output-dir) for it"
+    )]
+    NotOnPostgres {
+        path: PathBuf,
+        operation: &'static str,
+    },
+    #[error(
+        "{path}: run `{run_id}` exists with another {what}: it is another sweep; pass another --run-id"
+    )]
+    RunDiffers {
+        path: PathBuf,
+        run_id: String,
+        what: &'static str,
+    },
     #[error("{path}: cannot write the export of run `{run_id}`: {source}")]
     Export {
         path: PathBuf,
@@ -138,6 +181,18 @@ impl StoreError {
             Self::InvalidRecord { .. } => "invalid_record",
             Self::Corrupt { .. } => "corrupt",
             Self::Export { .. } => "export",
+            Self::PgUrl { .. } | Self::PgPasswordInUrl { .. } => "bad_url",
+            Self::PgConnect { .. } => "open",
+            Self::Postgres { source, .. } => match source.code() {
+                Some(code) if code.code().starts_with("40") || code.code().starts_with("55") => {
+                    "busy"
+                }
+                Some(code) if code.code() == "53100" => "disk_full",
+                _ => "postgres",
+            },
+            Self::PgNoSchema { .. } => "not_found",
+            Self::NotOnPostgres { .. } => "not_on_postgres",
+            Self::RunDiffers { .. } => "run_exists",
         }
     }
 }

@@ -178,9 +178,12 @@ impl Store {
     /// hash is reported as [`StoreError::Corrupt`].
     pub fn run_files(&self, run_id: &str) -> Result<Vec<RunFile>, StoreError> {
         self.require_run(run_id)?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id));
+        }
         let sql_err = |source| self.sql_err("read a run's files", source);
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare(
                 "SELECT f.role, f.path, f.sha256, c.bytes FROM run_files f
                  JOIN file_contents c ON c.sha256 = f.sha256
@@ -222,7 +225,11 @@ impl Store {
     /// on): when it did not, its inputs can only be read again from disk, as they are now.
     pub fn run_stored_files(&self, run_id: &str) -> Result<bool, StoreError> {
         self.require_run(run_id)?;
-        self.conn
+        if let Some(pg) = self.pg() {
+            let files = crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id))?;
+            return Ok(!files.is_empty());
+        }
+        self.conn()?
             .query_row(
                 "SELECT 1 FROM run_files WHERE run_id = ?1 LIMIT 1",
                 [run_id],
@@ -235,7 +242,8 @@ impl Store {
 
     /// How many distinct requests the store holds (every run's samples share them).
     pub fn request_count(&self) -> Result<u64, StoreError> {
-        self.conn
+        self.sqlite_only("counting stored requests")?;
+        self.conn()?
             .query_row("SELECT count(*) FROM requests", [], |row| row.get(0))
             .map_err(|source| self.sql_err("count stored requests", source))
     }

@@ -10,6 +10,15 @@
 //!
 //! The store never receives a secret and has no column for one.
 //!
+//! # Or a shared PostgreSQL database
+//!
+//! [`Store::open_postgres`] opens a PostgreSQL database ([`PgTarget`]: a URL without a
+//! password, the password given apart) behind the same API, for the shards of a sweep to
+//! write into at once: runs, samples, resume, reports and exports work on it; what is not
+//! ported yet (aggregates, retention, vacuum, browsing, merging into it) returns
+//! [`StoreError::NotOnPostgres`]. See the `pg` module for its schema, concurrency and
+//! liveness (session advisory locks per shard, [`Store::set_claim_scope`]).
+//!
 //! # Opening: checked, and created only by writers
 //!
 //! [`Store::open`] (`run`) creates a missing file; [`Store::open_existing`] (read
@@ -77,6 +86,7 @@ mod export;
 mod inputs;
 mod liveness;
 mod merge;
+mod pg;
 mod retention;
 mod run;
 mod samples;
@@ -97,6 +107,7 @@ pub use export::{CSV_COLUMNS, ExportFormat};
 pub use inputs::{FileRole, RunFile, request_hash, sha256_hex};
 pub use liveness::RunClaim;
 pub use merge::{MergeError, MergeOutcome, SampleProgress};
+pub use pg::{PG_SCHEMA_VERSION, PgTarget, is_postgres_url};
 pub use retention::RetentionOutcome;
 pub use run::{NewRun, RunStatus, RunSummaryRow, StoredRun};
 pub use samples::AttemptRecord;

@@ -104,6 +104,7 @@ fn common_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String
 impl Store {
     /// Merges the runs of the store files `sources` into this store (see the module docs).
     pub fn merge_from(&mut self, sources: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
+        self.sqlite_only("merging shard stores into it (`llmbench merge --into`)")?;
         let mut outcome = MergeOutcome::default();
         // Which source of this merge gave each sample it added: a conflict names it.
         let mut given_by: HashMap<(String, String), usize> = HashMap::new();
@@ -124,7 +125,7 @@ impl Store {
                     source,
                 }
             };
-            self.conn
+            self.conn()?
                 .execute(
                     "ATTACH DATABASE ?1 AS src",
                     [source.to_string_lossy().as_ref()],
@@ -132,7 +133,7 @@ impl Store {
                 .map_err(sql("attach it"))?;
             let result = self.merge_attached(source, sources, index, &mut given_by, &mut outcome);
             let detached = self
-                .conn
+                .conn()?
                 .execute("DETACH DATABASE src", [])
                 .map_err(sql("detach it"));
             result?;
@@ -158,13 +159,13 @@ impl Store {
             }
         };
         let version: i64 = self
-            .conn
+            .conn()?
             .query_row("PRAGMA src.user_version", [], |r| r.get(0))
             .map_err(sql("read its schema version"))?;
         debug_assert_eq!(version, SCHEMA_VERSION);
         let dest = self.path.clone();
         let tx = self
-            .conn
+            .conn_mut()?
             .transaction()
             .map_err(sql("start a transaction"))?;
         let runs: Vec<String> = {
@@ -338,9 +339,14 @@ impl Store {
     /// Every stored sample of `run_id`: its id, whether it is done (not an error) and when it
     /// finished. For per-shard progress (`llmbench status`).
     pub fn sample_progress(&self, run_id: &str) -> Result<Vec<SampleProgress>, StoreError> {
+        if let Some(pg) = self.pg() {
+            self.require_run(run_id)?;
+            return crate::pg::blocking(&self.path, || self.pg_sample_progress(pg, run_id));
+        }
         self.require_run(run_id)?;
+        let conn = self.conn()?;
         let read = || -> rusqlite::Result<Vec<SampleProgress>> {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = conn.prepare(
                 "SELECT sample_id, status = 'done', finished_at FROM samples WHERE run_id = ?1",
             )?;
             stmt.query_map([run_id], |r| {

@@ -41,10 +41,11 @@ impl Store {
         if keep_runs.is_none() && keep_days.is_none() {
             return Ok(outcome);
         }
+        self.sqlite_only("the retention policy")?;
         self.verify()?;
         let sql_err = |source| self.sql_err("apply the retention policy", source);
         let runs = self
-            .conn
+            .conn()?
             .prepare(
                 "SELECT id, created_at, samples_deleted_at IS NOT NULL FROM runs
                  WHERE ?1 IS NULL OR config_path = ?1
@@ -75,7 +76,7 @@ impl Store {
         for id in prune {
             // Current aggregates first: they are all that will be left.
             self.run_aggregates(&id)?;
-            let tx = self.conn.unchecked_transaction().map_err(sql_err)?;
+            let tx = self.conn()?.unchecked_transaction().map_err(sql_err)?;
             for table in ["attempts", "grades", "completions"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [&id])
                     .map_err(sql_err)?;
@@ -95,7 +96,7 @@ impl Store {
         }
         if !outcome.runs.is_empty() {
             // Requests no sample refers to any more (the runs' files are kept with the runs).
-            self.conn
+            self.conn()?
                 .execute(
                     "DELETE FROM requests WHERE hash NOT IN
                          (SELECT request_hash FROM samples WHERE request_hash IS NOT NULL)",
@@ -110,8 +111,9 @@ impl Store {
     /// Rewrites the file without its free pages (`VACUUM`), then truncates the WAL. Needs
     /// free disk space of about the file's size and blocks other writers while it runs.
     pub fn vacuum(&self) -> Result<(), StoreError> {
+        self.sqlite_only("vacuum")?;
         self.verify()?;
-        self.conn
+        self.conn()?
             .execute_batch("VACUUM")
             .map_err(|source| self.sql_err("vacuum the store", source))?;
         self.checkpoint();

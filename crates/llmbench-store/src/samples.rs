@@ -53,6 +53,9 @@ impl Store {
         samples: impl IntoIterator<Item = (&'a SampleRecord, &'a [AttemptRecord])>,
     ) -> Result<(), StoreError> {
         self.verify()?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_record_samples(pg, run_id, samples));
+        }
         let path = &self.path;
         let sql_err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -60,8 +63,13 @@ impl Store {
             source,
         };
         let finished_at = crate::utc_now_rfc3339();
-        let tx = self
-            .conn
+        let crate::store::Backend::Sqlite(conn) = &mut self.backend else {
+            return Err(StoreError::NotOnPostgres {
+                path: path.clone(),
+                operation: "recording samples",
+            });
+        };
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err)?;
         if !run_exists(&tx, run_id).map_err(sql_err)? {
@@ -82,9 +90,12 @@ impl Store {
         run_id: &str,
         sample_id: SampleId,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_attempts(pg, run_id, sample_id));
+        }
         let sql_err = |source| self.sql_err("read attempts", source);
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "SELECT outcome, http_status, wait_seconds, duration_seconds FROM attempts
                  WHERE run_id = ?1 AND sample_id = ?2 ORDER BY attempt",
@@ -111,10 +122,13 @@ impl Store {
         run_id: &str,
         mut each: impl FnMut(StoredSample) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_for_each_sample(pg, run_id, each));
+        }
         let sql_err = |source| self.sql_err("read samples", source);
-        let mut samples = self.conn.prepare(SAMPLES_IN_ORDER).map_err(sql_err)?;
+        let mut samples = self.conn()?.prepare(SAMPLES_IN_ORDER).map_err(sql_err)?;
         let mut grades = self
-            .conn
+            .conn()?
             .prepare(
                 "SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens,
                         cost_usd
@@ -326,7 +340,7 @@ pub(crate) fn run_exists(conn: &Connection, run_id: &str) -> rusqlite::Result<bo
 }
 
 /// Non-finite numbers would be stored as NULL by SQLite and break a column's meaning.
-fn validate(record: &SampleRecord, attempts: &[AttemptRecord]) -> Result<(), String> {
+pub(crate) fn validate(record: &SampleRecord, attempts: &[AttemptRecord]) -> Result<(), String> {
     let finite = |what: &str, x: f64| {
         if x.is_finite() {
             Ok(())
@@ -384,37 +398,37 @@ ORDER BY
 
 /// A `samples` row joined with its completion, as SQLite types.
 pub(crate) struct RawSample {
-    sample_id: String,
-    task: String,
-    item: String,
-    provider: String,
-    repeat: u32,
-    model: String,
-    status: String,
-    error_kind: Option<String>,
-    error_message: Option<String>,
-    http_status: Option<u16>,
-    error_provider_code: Option<String>,
-    error_retry_after_seconds: Option<f64>,
-    error_should_retry: Option<bool>,
-    attempts: u32,
-    cost_usd: Option<f64>,
-    verdict_pass: Option<bool>,
-    verdict_score: Option<f64>,
-    first_failure: Option<u64>,
-    finished_at: String,
-    completion: Option<RawCompletion>,
+    pub(crate) sample_id: String,
+    pub(crate) task: String,
+    pub(crate) item: String,
+    pub(crate) provider: String,
+    pub(crate) repeat: u32,
+    pub(crate) model: String,
+    pub(crate) status: String,
+    pub(crate) error_kind: Option<String>,
+    pub(crate) error_message: Option<String>,
+    pub(crate) http_status: Option<u16>,
+    pub(crate) error_provider_code: Option<String>,
+    pub(crate) error_retry_after_seconds: Option<f64>,
+    pub(crate) error_should_retry: Option<bool>,
+    pub(crate) attempts: u32,
+    pub(crate) cost_usd: Option<f64>,
+    pub(crate) verdict_pass: Option<bool>,
+    pub(crate) verdict_score: Option<f64>,
+    pub(crate) first_failure: Option<u64>,
+    pub(crate) finished_at: String,
+    pub(crate) completion: Option<RawCompletion>,
     /// The stored request's JSON; `None` for samples stored before schema version 5.
-    request_json: Option<String>,
+    pub(crate) request_json: Option<String>,
 }
 
-struct RawCompletion {
-    text: String,
-    stop_reason: String,
-    response_model: Option<String>,
-    usage: Usage,
-    latency_seconds: f64,
-    ttft_seconds: Option<f64>,
+pub(crate) struct RawCompletion {
+    pub(crate) text: String,
+    pub(crate) stop_reason: String,
+    pub(crate) response_model: Option<String>,
+    pub(crate) usage: Usage,
+    pub(crate) latency_seconds: f64,
+    pub(crate) ttft_seconds: Option<f64>,
 }
 
 impl RawSample {
@@ -544,14 +558,14 @@ impl RawSample {
 }
 
 pub(crate) struct RawGrade {
-    grader: String,
-    outcome: String,
-    score: f64,
-    evidence: String,
-    kind: String,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    cost_usd: Option<f64>,
+    pub(crate) grader: String,
+    pub(crate) outcome: String,
+    pub(crate) score: f64,
+    pub(crate) evidence: String,
+    pub(crate) kind: String,
+    pub(crate) input_tokens: Option<u64>,
+    pub(crate) output_tokens: Option<u64>,
+    pub(crate) cost_usd: Option<f64>,
 }
 
 impl RawGrade {

@@ -457,7 +457,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let version: i64 = user_version(&store.conn).unwrap();
+        let version: i64 = user_version(store.conn().unwrap()).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         let report = store.report("r1").unwrap();
         let (name, grade) = &report.samples[0].grades[0];
@@ -506,7 +506,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(user_version(store.conn().unwrap()).unwrap(), SCHEMA_VERSION);
         assert_eq!(SCHEMA_VERSION, 6);
         let old = store.run("old").unwrap();
         assert!(old.pass_at_k.is_empty());
@@ -569,7 +569,7 @@ mod tests {
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(user_version(store.conn().unwrap()).unwrap(), SCHEMA_VERSION);
         assert!(!store.run_stored_files("old").unwrap());
         assert!(store.run_files("old").unwrap().is_empty());
         let report = store.report("old").unwrap();
@@ -618,7 +618,8 @@ mod tests {
         let path = dir.path().join("llmbench.sqlite");
         let store = Store::open(&path).unwrap();
         let err = store
-            .conn
+            .conn()
+            .unwrap()
             .execute_batch(
                 r#"INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
                        planned_samples, providers_json, graders_json, status, pass_at_k_json)

@@ -26,19 +26,77 @@ pub const STORE_FILE_NAME: &str = "llmbench.sqlite";
 /// thread. Other processes (a report, `sqlite3`) may read the file while it is written.
 #[derive(Debug)]
 pub struct Store {
-    pub(crate) conn: Connection,
+    /// The SQLite connection, or the PostgreSQL client ([`crate::pg`]).
+    pub(crate) backend: Backend,
+    /// The SQLite file; for a PostgreSQL store, its URL without a password
+    /// (`postgres://user@host:port/db`), which every message names.
     pub(crate) path: PathBuf,
     /// The histogram bounds aggregates are counted in; see [`Store::set_histogram_buckets`].
     pub(crate) buckets: Option<HistogramBuckets>,
     /// The runs this store is running: claimed by [`Store::create_run`] and by a return to
     /// `running`, released by any other status (or when the store is dropped).
-    claims: RefCell<HashMap<String, RunClaim>>,
+    pub(crate) claims: RefCell<HashMap<String, RunClaim>>,
     /// The file passed `PRAGMA quick_check` (at open, or by [`Store::verify`]). Nothing is
     /// written before.
-    verified: Cell<bool>,
+    pub(crate) verified: Cell<bool>,
+}
+
+/// Where a store's rows live.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Sqlite(Connection),
+    Postgres(Box<crate::pg::Pg>),
 }
 
 impl Store {
+    /// The SQLite connection; [`StoreError::NotOnPostgres`] on a PostgreSQL store, for the
+    /// operations not ported to it (each names itself first with [`Store::sqlite_only`]).
+    pub(crate) fn conn(&self) -> Result<&Connection, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(conn) => Ok(conn),
+            Backend::Postgres(_) => Err(self.not_on_postgres("this operation")),
+        }
+    }
+
+    /// [`Store::conn`], for a transaction.
+    pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection, StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(conn) => Ok(conn),
+            Backend::Postgres(_) => Err(StoreError::NotOnPostgres {
+                path: self.path.clone(),
+                operation: "this operation",
+            }),
+        }
+    }
+
+    /// Refuses `operation` on a PostgreSQL store with [`StoreError::NotOnPostgres`].
+    pub(crate) fn sqlite_only(&self, operation: &'static str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(_) => Err(self.not_on_postgres(operation)),
+        }
+    }
+
+    pub(crate) fn not_on_postgres(&self, operation: &'static str) -> StoreError {
+        StoreError::NotOnPostgres {
+            path: self.path.clone(),
+            operation,
+        }
+    }
+
+    /// The PostgreSQL backend, when this store is one.
+    pub(crate) fn pg(&self) -> Option<&crate::pg::Pg> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg),
+        }
+    }
+
+    /// Whether the store is a PostgreSQL database (else a SQLite file).
+    pub fn is_postgres(&self) -> bool {
+        self.pg().is_some()
+    }
+
     /// Opens the store at `path` for writing runs, creating the file and its schema if
     /// needed (the parent directory must exist). What `run` and `serve` use.
     ///
@@ -89,7 +147,7 @@ impl Store {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        schema::check(&self.conn, &self.path)?;
+        schema::check(self.conn()?, &self.path)?;
         self.verified.set(true);
         tracing::debug!(path = %self.path.display(), seconds = started.elapsed().as_secs_f64(), "checked the results store");
         self.record_dead_runs();
@@ -137,7 +195,7 @@ impl Store {
         let verified = schema::prepare(&mut conn, path, defer_check)?;
         tracing::debug!(path = %path.display(), verified, "opened results store");
         Ok(Store {
-            conn,
+            backend: Backend::Sqlite(conn),
             path: path.to_owned(),
             buckets: None,
             claims: RefCell::default(),
@@ -163,10 +221,13 @@ impl Store {
     /// stored once in the file, however many runs read it.
     pub fn create_run_with_files(&self, run: &NewRun, files: &[RunFile]) -> Result<(), StoreError> {
         self.verify()?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_create_run(pg, run, files));
+        }
         let sql_err = |source| self.sql_err("create a run", source);
         // Claimed before it exists: nobody ever sees it `running` and unheld.
         self.hold(&run.id)?;
-        if crate::samples::run_exists(&self.conn, &run.id).map_err(sql_err)? {
+        if crate::samples::run_exists(self.conn()?, &run.id).map_err(sql_err)? {
             return Err(StoreError::RunExists {
                 run_id: run.id.clone(),
                 path: self.path.clone(),
@@ -175,8 +236,9 @@ impl Store {
         let providers = serde_json::to_string(&run.providers).expect("strings serialize");
         let graders = serde_json::to_string(&run.graders).expect("strings serialize");
         let pass_at_k = serde_json::to_string(&run.pass_at_k).expect("integers serialize");
+        let conn = self.conn()?;
         let insert = || -> rusqlite::Result<()> {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = conn.unchecked_transaction()?;
             tx.execute(
                 "INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
                      planned_samples, providers_json, graders_json, pass_at_k_json, status)
@@ -217,6 +279,18 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.verify()?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || {
+                if status == RunStatus::Running {
+                    self.pg_hold(pg, run_id)?;
+                }
+                let result = self.pg_update_status(pg, run_id, status, reason);
+                if status != RunStatus::Running || result.is_err() {
+                    self.pg_release(pg, run_id);
+                }
+                result
+            });
+        }
         if status == RunStatus::Running {
             self.hold(run_id)?;
         }
@@ -249,7 +323,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let finished_at = (status != RunStatus::Running).then(crate::utc_now_rfc3339);
         let changed = self
-            .conn
+            .conn()?
             .execute(
                 "UPDATE runs SET status = ?2, status_reason = ?3, finished_at = ?4 WHERE id = ?1",
                 params![run_id, status.as_str(), reason, finished_at],
@@ -260,7 +334,7 @@ impl Store {
         }
         if status == RunStatus::Running {
             // More samples are coming: the aggregates are recomputed at the end.
-            crate::aggregates::forget(&self.conn, run_id)
+            crate::aggregates::forget(self.conn()?, run_id)
                 .map_err(|source| self.sql_err("set a run's status", source))?;
         }
         Ok(())
@@ -276,6 +350,7 @@ impl Store {
     /// store themselves, and any other status releases it: callers of those need not call
     /// this. It is for holding a run without a store doing so.
     pub fn claim_run(&self, run_id: &str) -> Result<RunClaim, StoreError> {
+        self.sqlite_only("claiming a run apart from running it")?;
         liveness::claim(&self.path, run_id)?.ok_or_else(|| StoreError::RunBusy {
             path: self.path.clone(),
             run_id: run_id.to_owned(),
@@ -285,6 +360,11 @@ impl Store {
 
     /// Whether a process (this one included) holds run `run_id` (see [`Store::claim_run`]).
     pub fn run_is_held(&self, run_id: &str) -> bool {
+        if let Some(pg) = self.pg() {
+            // When the server cannot say, trust the stored status (as with a file system
+            // without locks).
+            return crate::pg::blocking(&self.path, || self.pg_is_held(pg, run_id)).unwrap_or(true);
+        }
         liveness::is_held(&self.path, run_id)
     }
 
@@ -300,6 +380,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.set_run_status(run_id, status, reason)?;
         if status != RunStatus::Running
+            && !self.is_postgres()
             && self.buckets.is_some()
             && let Err(e) = self.write_aggregates(run_id)
         {
@@ -311,15 +392,17 @@ impl Store {
 
     /// Copies the WAL into the database file and truncates it (`wal_checkpoint(TRUNCATE)`).
     pub fn checkpoint(&self) {
-        schema::checkpoint(&self.conn, &self.path);
+        if let Ok(conn) = self.conn() {
+            schema::checkpoint(conn, &self.path);
+        }
     }
 
     /// Records as `interrupted` every run stored as `running` that no process holds. Its
     /// `finished_at` is when its last sample was stored (else when it was created). Failures
     /// are logged: readers see the same status through the liveness check.
     fn record_dead_runs(&self) {
-        let running = self
-            .conn
+        let Ok(conn) = self.conn() else { return };
+        let running = conn
             .prepare("SELECT id FROM runs WHERE status = 'running'")
             .and_then(|mut stmt| {
                 stmt.query_map([], |row| row.get::<_, String>(0))?
@@ -341,7 +424,7 @@ impl Store {
                     continue;
                 }
             };
-            let fixed = self.conn.execute(
+            let fixed = conn.execute(
                 "UPDATE runs SET status = 'interrupted', status_reason = ?2,
                      finished_at = ifnull((SELECT max(s.finished_at) FROM samples s
                                            WHERE s.run_id = runs.id), runs.created_at)
@@ -373,8 +456,11 @@ impl Store {
                 at,
             });
         }
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_finished_sample_ids(pg, run_id));
+        }
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare("SELECT sample_id FROM samples WHERE run_id = ?1")
             .map_err(sql_err)?;
         let ids = stmt
@@ -388,8 +474,11 @@ impl Store {
 
     /// A run's metadata.
     pub fn run(&self, run_id: &str) -> Result<StoredRun, StoreError> {
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_run(pg, run_id));
+        }
         let row = self
-            .conn
+            .conn()?
             .query_row(
                 "SELECT id, created_at, config_path, config_toml, prices_json, planned_samples,
                      providers_json, graders_json, status, finished_at, status_reason,
@@ -473,7 +562,10 @@ impl Store {
 
     /// The most recently created run, if any.
     pub fn latest_run_id(&self) -> Result<Option<String>, StoreError> {
-        self.conn
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_latest_run_id(pg));
+        }
+        self.conn()?
             .query_row(
                 "SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1",
                 [],
@@ -487,9 +579,12 @@ impl Store {
     /// them (a run that ended, or whose samples retention deleted: one row per group read),
     /// else counted in its samples.
     pub fn list_runs(&self) -> Result<Vec<RunSummaryRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_list_runs(pg));
+        }
         let sql_err = |source| self.sql_err("list runs", source);
         let mut stmt = self
-            .conn
+            .conn()?
             .prepare(
                 "SELECT r.id, r.created_at, r.status, r.planned_samples,
                      CASE WHEN r.samples_deleted_at IS NULL AND r.aggregated_at IS NULL
@@ -560,8 +655,12 @@ impl Store {
     }
 
     pub(crate) fn require_run(&self, run_id: &str) -> Result<(), StoreError> {
-        let exists = crate::samples::run_exists(&self.conn, run_id)
-            .map_err(|source| self.sql_err("read a run", source))?;
+        let exists = if let Some(pg) = self.pg() {
+            crate::pg::blocking(&self.path, || self.pg_run_exists(pg, run_id))?
+        } else {
+            crate::samples::run_exists(self.conn()?, run_id)
+                .map_err(|source| self.sql_err("read a run", source))?
+        };
         if exists {
             Ok(())
         } else {

@@ -63,6 +63,11 @@ impl Store {
         run_id: &str,
         mut each: impl FnMut(SampleRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || {
+                self.pg_for_each_sample(pg, run_id, |s| each(crate::pg::outline(s.record)))
+            });
+        }
         let run = self.run(run_id)?;
         let sql_err = |source| self.sql_err("read samples", source);
         // Ranks by CASE over the run's own names: cheaper per row than looking the names up
@@ -88,7 +93,7 @@ impl Store {
         let sql = format!(
             "{OUTLINE}{tasks}, s.task, {providers}, s.provider, s.item, s.repeat, g.position"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(sql_err)?;
+        let mut stmt = self.conn()?.prepare(&sql).map_err(sql_err)?;
         let mut rows = stmt
             .query(params_from_iter(params.iter()))
             .map_err(sql_err)?;
@@ -126,6 +131,24 @@ impl Store {
         keys: &[SampleKey],
     ) -> Result<Vec<SampleRecord>, StoreError> {
         self.require_run(run_id)?;
+        if let Some(pg) = self.pg() {
+            // One pass over the run, keeping the samples asked for.
+            let wanted: std::collections::HashMap<String, usize> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.id().to_string(), i))
+                .collect();
+            let mut found: Vec<Option<SampleRecord>> = vec![None; keys.len()];
+            crate::pg::blocking(&self.path, || {
+                self.pg_for_each_sample(pg, run_id, |s| {
+                    if let Some(&i) = wanted.get(&s.record.key.id().to_string()) {
+                        found[i] = Some(s.record);
+                    }
+                    Ok(())
+                })
+            })?;
+            return Ok(found.into_iter().flatten().collect());
+        }
         let sql_err = |source| self.sql_err("read samples", source);
         // The report query's columns and joins, for one sample.
         let select = SAMPLES_IN_ORDER
@@ -133,11 +156,11 @@ impl Store {
             .next()
             .unwrap_or(SAMPLES_IN_ORDER);
         let mut one = self
-            .conn
+            .conn()?
             .prepare(&format!("{select} AND s.sample_id = ?2"))
             .map_err(sql_err)?;
         let mut grades = self
-            .conn
+            .conn()?
             .prepare(
                 "SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens,
                         cost_usd

@@ -27,6 +27,8 @@
 //! manifest). That is a superset of what the build read (a module behind a disabled feature
 //! counts too), so it can only refuse more, never accept a stale library.
 
+pub mod postgres;
+
 use std::collections::BTreeSet;
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};

@@ -13,6 +13,7 @@ mod reporter_plugins;
 mod reports;
 mod resume;
 mod serve;
+mod postgres;
 mod shards;
 mod stop;
 mod store_faults;

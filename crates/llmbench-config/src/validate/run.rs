@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use toml::Spanned;
+
 use super::checker::{FloatRange, Validator};
 use crate::error::ConfigErrorKind;
 use crate::model::RunSettings;
@@ -14,6 +16,28 @@ impl Validator<'_> {
         let mut run = RunSettings::default();
         if let Some(dir) = &raw.output_dir {
             run.output_dir = Some(self.path("run.output-dir", dir));
+        }
+        if let Some(url) = &raw.store {
+            run.store = Some(self.store_url(url, raw.output_dir.is_some()));
+        }
+        if let Some(name) = &raw.store_password_env {
+            let value = name.get_ref();
+            let valid = value
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if valid {
+                run.store_password_env = Some(value.clone());
+            } else {
+                self.sink
+                    .error(
+                        K::InvalidValue,
+                        name.span(),
+                        "`run.store-password-env` is not an environment variable name".to_owned(),
+                    )
+                    .help("name the variable that holds the password (letters, digits and `_`, e.g. `LLMBENCH_DB_PASSWORD`), never the password itself");
+            }
         }
         if let Some(dir) = &raw.plugin_dir {
             run.plugin_dir = Some(self.path("run.plugin-dir", dir));
@@ -85,5 +109,67 @@ impl Validator<'_> {
             }
         }
         run
+    }
+
+    /// A PostgreSQL URL without a password. The value is not quoted back when it holds one.
+    fn store_url(&mut self, url: &Spanned<String>, with_output_dir: bool) -> String {
+        let value = url.get_ref().trim();
+        let lower = value.to_ascii_lowercase();
+        if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    url.span(),
+                    "`run.store` is not a PostgreSQL URL".to_owned(),
+                )
+                .help("give `postgres://USER@HOST:PORT/DATABASE`, or set `output-dir` for a SQLite store in a directory");
+        } else if url_has_password(value) {
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    url.span(),
+                    "`run.store` holds a password".to_owned(),
+                )
+                .help("remove it from the URL and put it in the environment: `PGPASSWORD`, or the variable `run.store-password-env` names");
+        } else if with_output_dir {
+            self.sink
+                .error(
+                    K::InvalidValue,
+                    url.span(),
+                    "`run.store` and `run.output-dir` are both set".to_owned(),
+                )
+                .help("results go to one store: keep `store` (PostgreSQL) or `output-dir` (a SQLite file)");
+        }
+        value.to_owned()
+    }
+}
+
+/// Whether a `postgres://` URL holds a password: in its user part (`user:password@`) or as a
+/// `password=` parameter.
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
+        || rest.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|pair| pair.trim().to_ascii_lowercase().starts_with("password="))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_has_password;
+
+    #[test]
+    fn passwords_in_urls_are_found() {
+        assert!(url_has_password("postgres://u:pw@h/db"));
+        assert!(url_has_password(
+            "postgres://u@h/db?sslmode=disable&password=pw"
+        ));
+        assert!(!url_has_password("postgres://u@h:5432/db"));
+        assert!(!url_has_password("postgres://h/db?application_name=a:b"));
     }
 }

@@ -110,7 +110,7 @@ fn unknown_key_without_a_close_match_lists_the_keys() {
     let e = errors(&with_minimal("[run]\nbanana = 1\n"));
     assert_snapshot!(shown(&e), @r"
     configs/x.toml:9:1: unknown key `banana` in `run`
-      help: valid keys: `output-dir`, `repeats`, `concurrency`, `timeout-seconds`, `grace-seconds`, `plugin-dir`, `max-cost-usd`, `pass-at-k`
+      help: valid keys: `output-dir`, `store`, `store-password-env`, `repeats`, `concurrency`, `timeout-seconds`, `grace-seconds`, `plugin-dir`, `max-cost-usd`, `pass-at-k`
       [unknown_key]
     ");
 }

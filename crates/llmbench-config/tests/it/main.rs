@@ -6,6 +6,7 @@ mod datasets;
 mod errors;
 mod files;
 mod schedule;
+mod store;
 mod stored;
 mod valid;
 

@@ -88,6 +88,8 @@ fn full_config_becomes_the_expected_values() {
         config.run,
         RunSettings {
             output_dir: Some(dir.join("results")),
+            store: None,
+            store_password_env: None,
             repeats: 3,
             concurrency: 8,
             timeout: Duration::from_millis(2500),

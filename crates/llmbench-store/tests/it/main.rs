@@ -6,6 +6,7 @@ mod crash;
 mod export;
 mod faults;
 mod open;
+mod postgres;
 mod remember;
 mod runs;
 mod samples;
