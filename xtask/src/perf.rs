@@ -67,6 +67,7 @@ const CPU_PER_SAMPLE_TARGET_MS: f64 = 0.10;
 const WALL_OVER_IDEAL_TARGET: f64 = 0.02;
 
 fn benchmark(args: &[String]) -> anyhow::Result<()> {
+    crate::perf_table::begin();
     let what = args.first().map_or("throughput", String::as_str);
     match what {
         "throughput" => {

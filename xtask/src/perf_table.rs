@@ -52,6 +52,22 @@ pub(crate) struct Row {
 
 static ROWS: Mutex<Vec<Row>> = Mutex::new(Vec::new());
 
+/// The 1-minute load average when the benchmark now running started (its own load not yet
+/// in it): what a figure's `measured` cell reports.
+static LOAD_AT_START: Mutex<Option<String>> = Mutex::new(None);
+
+/// Notes the machine's load as a benchmark starts.
+pub(crate) fn begin() {
+    *LOAD_AT_START.lock().unwrap_or_else(|e| e.into_inner()) = Some(load_average());
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// Records one figure of benchmark `command`; `met` is `None` for a figure without a target.
 pub(crate) fn record(
     command: &str,
@@ -75,14 +91,15 @@ pub(crate) fn record(
     ROWS.lock().unwrap_or_else(|e| e.into_inner()).push(row);
 }
 
-/// Today's date (UTC) and the 1-minute load average: a figure measured on a busy machine
-/// says so.
+/// Today's date (UTC) and the 1-minute load average as the benchmark started ([`begin`]):
+/// a figure measured on a busy machine says so.
 fn measured_now() -> String {
     let date = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".to_owned());
+    let load = LOAD_AT_START
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(load_average);
     format!("{date}, load {load}")
 }
 
