@@ -219,7 +219,7 @@ pub struct RunAggregates {
     pub samples_deleted: bool,
 }
 
-type GroupKey = (String, String, String);
+pub(crate) type GroupKey = (String, String, String);
 
 impl Store {
     /// The histogram bounds aggregates are counted in (the metrics crate's buckets). Without
@@ -235,25 +235,26 @@ impl Store {
     /// in other buckets than the store's. A run whose samples were deleted returns what was
     /// kept, whatever its buckets.
     pub fn run_aggregates(&self, run_id: &str) -> Result<RunAggregates, StoreError> {
-        self.sqlite_only("run aggregates (serve's metrics history, the Pushgateway push)")?;
-        let sql_err = |source| self.sql_err("read run aggregates", source);
-        let state = self
-            .conn()?
-            .query_row(
-                "SELECT aggregated_at IS NOT NULL, histogram_buckets_json,
-                     samples_deleted_at IS NOT NULL
-                 FROM runs WHERE id = ?1",
-                [run_id],
-                |row| {
-                    Ok((
-                        row.get::<_, bool>(0)?,
-                        row.get::<_, Option<String>>(1)?,
-                        row.get::<_, bool>(2)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(sql_err)?;
+        let state = if let Some(pg) = self.pg() {
+            crate::pg::blocking(&self.path, || self.pg_aggregate_state(pg, run_id))?
+        } else {
+            self.conn()?
+                .query_row(
+                    "SELECT aggregated_at IS NOT NULL, histogram_buckets_json,
+                         samples_deleted_at IS NOT NULL
+                     FROM runs WHERE id = ?1",
+                    [run_id],
+                    |row| {
+                        Ok((
+                            row.get::<_, bool>(0)?,
+                            row.get::<_, Option<String>>(1)?,
+                            row.get::<_, bool>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(|source| self.sql_err("read run aggregates", source))?
+        };
         let Some((aggregated, stored_buckets, samples_deleted)) = state else {
             return Err(StoreError::RunNotFound {
                 run_id: run_id.to_owned(),
@@ -291,9 +292,22 @@ impl Store {
         }
     }
 
-    /// Computes a run's aggregates from its samples and attempts, and stores them.
+    /// Computes a run's aggregates from its samples and attempts, and stores them. On
+    /// PostgreSQL they are stored only while no shard runs the run and no sample came in
+    /// meanwhile (else they are returned unstored: computed again when next asked for).
     pub(crate) fn write_aggregates(&self, run_id: &str) -> Result<RunAggregates, StoreError> {
         let aggregates = self.compute_aggregates(run_id)?;
+        if let Some(pg) = self.pg() {
+            let stored =
+                crate::pg::blocking(&self.path, || self.pg_store_aggregates(pg, &aggregates))?;
+            if !stored {
+                tracing::debug!(
+                    run = run_id,
+                    "run aggregates not stored: the run changed or is running"
+                );
+            }
+            return Ok(aggregates);
+        }
         let sql_err = |source| self.sql_err("write run aggregates", source);
         let tx = self.conn()?.unchecked_transaction().map_err(sql_err)?;
         forget(&tx, run_id).map_err(sql_err)?;
@@ -311,10 +325,21 @@ impl Store {
                 path: self.path.clone(),
             })?;
         self.require_run(run_id)?;
+        // On PostgreSQL the one connection streams the samples, so the run's attempts are read
+        // first, in one query (a few dozen bytes per attempt in memory).
+        let mut pg_attempts = match self.pg() {
+            Some(pg) => Some(crate::pg::blocking(&self.path, || {
+                self.pg_run_attempts(pg, run_id)
+            })?),
+            None => None,
+        };
         let mut groups: BTreeMap<GroupKey, AggregateGroup> = BTreeMap::new();
         self.for_each_sample(run_id, |sample| {
             let record = sample.record;
-            let attempts = self.attempts(run_id, record.key.id())?;
+            let attempts = match &mut pg_attempts {
+                Some(all) => all.remove(&record.key.id().to_string()).unwrap_or_default(),
+                None => self.attempts(run_id, record.key.id())?,
+            };
             let key = (
                 record.key.provider.clone(),
                 record.model.clone(),
@@ -408,65 +433,42 @@ impl Store {
         buckets: HistogramBuckets,
         samples_deleted: bool,
     ) -> Result<RunAggregates, StoreError> {
-        let sql_err = |source| self.sql_err("read run aggregates", source);
+        let rows = match self.pg() {
+            Some(pg) => crate::pg::blocking(&self.path, || self.pg_aggregate_rows(pg, run_id))?,
+            None => read_rows(self.conn()?, run_id)
+                .map_err(|source| self.sql_err("read run aggregates", source))?,
+        };
+        self.assemble_aggregates(run_id, buckets, samples_deleted, rows)
+    }
+
+    /// The aggregates that stored `rows` hold.
+    fn assemble_aggregates(
+        &self,
+        run_id: &str,
+        buckets: HistogramBuckets,
+        samples_deleted: bool,
+        rows: AggregateRows,
+    ) -> Result<RunAggregates, StoreError> {
         let mut groups: BTreeMap<GroupKey, AggregateGroup> = BTreeMap::new();
-        let mut stmt = self
-            .conn()?
-            .prepare_cached(
-                "SELECT provider, model, task, samples, errors, passes, fails, input_tokens,
-                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-                     total_input_tokens, cost_usd, grader_cost_usd
-                 FROM run_aggregates WHERE run_id = ?1",
-            )
-            .map_err(sql_err)?;
-        let mut rows = stmt.query([run_id]).map_err(sql_err)?;
-        while let Some(row) = rows.next().map_err(sql_err)? {
-            let key: GroupKey = (
-                row.get(0).map_err(sql_err)?,
-                row.get(1).map_err(sql_err)?,
-                row.get(2).map_err(sql_err)?,
-            );
-            let mut g = AggregateGroup::new(&key, &buckets);
-            let mut read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
-                g.samples = row.get(3)?;
-                g.errors = row.get(4)?;
-                g.passes = row.get(5)?;
-                g.fails = row.get(6)?;
-                g.tokens = TokenTotals {
-                    input: row.get(7)?,
-                    output: row.get(8)?,
-                    cache_read: row.get(9)?,
-                    cache_write: row.get(10)?,
-                    reasoning: row.get(11)?,
-                    total_input: row.get(12)?,
-                };
-                g.cost_usd = row.get(13)?;
-                g.grader_cost_usd = row.get(14)?;
-                Ok(())
-            };
-            read(row).map_err(sql_err)?;
-            groups.insert(key, g);
+        for row in rows.groups {
+            let mut g = AggregateGroup::new(&row.key, &buckets);
+            g.samples = row.samples;
+            g.errors = row.errors;
+            g.passes = row.passes;
+            g.fails = row.fails;
+            g.tokens = row.tokens;
+            g.cost_usd = row.cost_usd;
+            g.grader_cost_usd = row.grader_cost_usd;
+            groups.insert(row.key, g);
         }
-        let mut stmt = self
-            .conn()?
-            .prepare_cached(
-                "SELECT provider, model, task, name, label1, label2, value
-                 FROM run_aggregate_counts WHERE run_id = ?1",
-            )
-            .map_err(sql_err)?;
-        let counts = stmt
-            .query_map([run_id], |row| {
-                Ok((
-                    (row.get(0)?, row.get(1)?, row.get(2)?),
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, u64>(6)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(GroupKey, _, _, _, _)>>>())
-            .map_err(sql_err)?;
-        for (key, name, label1, label2, value) in counts {
+        for CountRow {
+            key,
+            name,
+            label1,
+            label2,
+            value,
+        } in rows.counts
+        {
             let corrupt = |detail: String| {
                 self.corrupt("run_aggregate_counts", format!("run `{run_id}`: {detail}"))
             };
@@ -507,63 +509,30 @@ impl Store {
                 other => return Err(corrupt(format!("count `{other}`"))),
             }
         }
-
-        let mut stmt = self
-            .conn()?
-            .prepare_cached(
-                "SELECT provider, model, task, grader, input_tokens, output_tokens, cost_usd
-                 FROM run_aggregate_grader_spend WHERE run_id = ?1",
-            )
-            .map_err(sql_err)?;
-        let spend = stmt
-            .query_map([run_id], |row| {
-                Ok((
-                    (row.get(0)?, row.get(1)?, row.get(2)?),
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<u64>>(4)?,
-                    row.get::<_, Option<u64>>(5)?,
-                    row.get::<_, Option<f64>>(6)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(GroupKey, _, _, _, _)>>>())
-            .map_err(sql_err)?;
-        for (key, grader, input, output, cost) in spend {
-            let g = groups.get_mut(&key).ok_or_else(|| {
+        for row in rows.spend {
+            let g = groups.get_mut(&row.key).ok_or_else(|| {
                 self.corrupt(
                     "run_aggregate_grader_spend",
-                    format!("run `{run_id}`: no group {key:?}"),
+                    format!("run `{run_id}`: no group {:?}", row.key),
                 )
             })?;
             let totals = g
                 .grades
-                .entry(grader)
+                .entry(row.grader)
                 .or_insert_with(|| GradeTotals::empty(&buckets.grade_score));
-            totals.input_tokens = input;
-            totals.output_tokens = output;
-            totals.cost_usd = cost;
+            totals.input_tokens = row.input_tokens;
+            totals.output_tokens = row.output_tokens;
+            totals.cost_usd = row.cost_usd;
         }
-
-        let mut stmt = self
-            .conn()?
-            .prepare_cached(
-                "SELECT provider, model, task, name, label, count, sum, buckets_json
-                 FROM run_aggregate_histograms WHERE run_id = ?1",
-            )
-            .map_err(sql_err)?;
-        let histograms = stmt
-            .query_map([run_id], |row| {
-                Ok((
-                    (row.get(0)?, row.get(1)?, row.get(2)?),
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, u64>(5)?,
-                    row.get::<_, f64>(6)?,
-                    row.get::<_, String>(7)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(GroupKey, _, _, _, _, _)>>>())
-            .map_err(sql_err)?;
-        for (key, name, label, count, sum, json) in histograms {
+        for HistogramRow {
+            key,
+            name,
+            label,
+            count,
+            sum,
+            buckets_json,
+        } in rows.histograms
+        {
             let corrupt = |detail: String| {
                 self.corrupt(
                     "run_aggregate_histograms",
@@ -573,8 +542,8 @@ impl Store {
             let g = groups
                 .get_mut(&key)
                 .ok_or_else(|| corrupt(format!("no group {key:?}")))?;
-            let counts: Vec<u64> =
-                serde_json::from_str(&json).map_err(|e| corrupt(format!("{name} buckets: {e}")))?;
+            let counts: Vec<u64> = serde_json::from_str(&buckets_json)
+                .map_err(|e| corrupt(format!("{name} buckets: {e}")))?;
             let (slot, bounds) = match (name.as_str(), label.as_str()) {
                 ("request_seconds", "success") => {
                     (&mut g.request_seconds_success, &buckets.request_seconds)
@@ -620,6 +589,230 @@ impl Store {
     }
 }
 
+/// A run's aggregates as the rows of the aggregate tables, the same on both backends: what
+/// is written ([`AggregateRows::of`]) and read back ([`Store::assemble_aggregates`]).
+#[derive(Debug, Default)]
+pub(crate) struct AggregateRows {
+    /// `run_aggregates`.
+    pub groups: Vec<GroupRow>,
+    /// `run_aggregate_counts`.
+    pub counts: Vec<CountRow>,
+    /// `run_aggregate_grader_spend`.
+    pub spend: Vec<SpendRow>,
+    /// `run_aggregate_histograms`.
+    pub histograms: Vec<HistogramRow>,
+}
+
+#[derive(Debug)]
+pub(crate) struct GroupRow {
+    pub key: GroupKey,
+    pub samples: u64,
+    pub errors: u64,
+    pub passes: u64,
+    pub fails: u64,
+    pub tokens: TokenTotals,
+    pub cost_usd: Option<f64>,
+    pub grader_cost_usd: Option<f64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CountRow {
+    pub key: GroupKey,
+    pub name: String,
+    pub label1: String,
+    pub label2: String,
+    pub value: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct SpendRow {
+    pub key: GroupKey,
+    pub grader: String,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct HistogramRow {
+    pub key: GroupKey,
+    pub name: String,
+    pub label: String,
+    pub count: u64,
+    pub sum: f64,
+    /// Per-bucket counts, a JSON array of integers.
+    pub buckets_json: String,
+}
+
+impl AggregateRows {
+    /// The rows that store `a`: empty histograms, zero grade counts and spend nobody knew
+    /// are left out.
+    pub(crate) fn of(a: &RunAggregates) -> Self {
+        let mut rows = AggregateRows::default();
+        for g in &a.groups {
+            let key: GroupKey = (g.provider.clone(), g.model.clone(), g.task.clone());
+            rows.groups.push(GroupRow {
+                key: key.clone(),
+                samples: g.samples,
+                errors: g.errors,
+                passes: g.passes,
+                fails: g.fails,
+                tokens: g.tokens,
+                cost_usd: g.cost_usd,
+                grader_cost_usd: g.grader_cost_usd,
+            });
+            let mut count = |name: &str, label1: &str, label2: &str, value: u64| {
+                rows.counts.push(CountRow {
+                    key: key.clone(),
+                    name: name.to_owned(),
+                    label1: label1.to_owned(),
+                    label2: label2.to_owned(),
+                    value,
+                });
+            };
+            for (kind, n) in &g.sample_errors {
+                count("sample_error", kind, "", *n);
+            }
+            for ((outcome, status), n) in &g.attempt_errors {
+                let status = status.map(|s| s.to_string()).unwrap_or_default();
+                count("attempt_error", outcome, &status, *n);
+            }
+            for (outcome, n) in &g.attempt_retries {
+                count("attempt_retry", outcome, "", *n);
+            }
+            for (grader, totals) in &g.grades {
+                for (outcome, n) in [
+                    ("pass", totals.pass),
+                    ("fail", totals.fail),
+                    ("error", totals.error),
+                ] {
+                    if n > 0 {
+                        count("grade", grader, outcome, n);
+                    }
+                }
+            }
+            for (grader, t) in &g.grades {
+                if t.input_tokens.is_some() || t.output_tokens.is_some() || t.cost_usd.is_some() {
+                    rows.spend.push(SpendRow {
+                        key: key.clone(),
+                        grader: grader.clone(),
+                        input_tokens: t.input_tokens,
+                        output_tokens: t.output_tokens,
+                        cost_usd: t.cost_usd,
+                    });
+                }
+            }
+            let mut histogram = |name: &str, label: &str, h: &Histogram| {
+                if h.count > 0 {
+                    rows.histograms.push(HistogramRow {
+                        key: key.clone(),
+                        name: name.to_owned(),
+                        label: label.to_owned(),
+                        count: h.count,
+                        sum: h.sum,
+                        buckets_json: serde_json::to_string(&h.buckets)
+                            .expect("integers serialize"),
+                    });
+                }
+            };
+            histogram("request_seconds", "success", &g.request_seconds_success);
+            histogram("request_seconds", "error", &g.request_seconds_error);
+            histogram("first_token_seconds", "", &g.first_token_seconds);
+            histogram("output_tokens_per_second", "", &g.output_tokens_per_second);
+            for (grader, totals) in &g.grades {
+                histogram("grade_score", grader, &totals.score);
+            }
+        }
+        rows
+    }
+}
+
+/// The stored rows of a run's aggregates (SQLite).
+fn read_rows(conn: &Connection, run_id: &str) -> rusqlite::Result<AggregateRows> {
+    let key = |row: &rusqlite::Row<'_>| -> rusqlite::Result<GroupKey> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    };
+    let groups = conn
+        .prepare_cached(
+            "SELECT provider, model, task, samples, errors, passes, fails, input_tokens,
+                 output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+                 total_input_tokens, cost_usd, grader_cost_usd
+             FROM run_aggregates WHERE run_id = ?1",
+        )?
+        .query_map([run_id], |row| {
+            Ok(GroupRow {
+                key: key(row)?,
+                samples: row.get(3)?,
+                errors: row.get(4)?,
+                passes: row.get(5)?,
+                fails: row.get(6)?,
+                tokens: TokenTotals {
+                    input: row.get(7)?,
+                    output: row.get(8)?,
+                    cache_read: row.get(9)?,
+                    cache_write: row.get(10)?,
+                    reasoning: row.get(11)?,
+                    total_input: row.get(12)?,
+                },
+                cost_usd: row.get(13)?,
+                grader_cost_usd: row.get(14)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let counts = conn
+        .prepare_cached(
+            "SELECT provider, model, task, name, label1, label2, value
+             FROM run_aggregate_counts WHERE run_id = ?1",
+        )?
+        .query_map([run_id], |row| {
+            Ok(CountRow {
+                key: key(row)?,
+                name: row.get(3)?,
+                label1: row.get(4)?,
+                label2: row.get(5)?,
+                value: row.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let spend = conn
+        .prepare_cached(
+            "SELECT provider, model, task, grader, input_tokens, output_tokens, cost_usd
+             FROM run_aggregate_grader_spend WHERE run_id = ?1",
+        )?
+        .query_map([run_id], |row| {
+            Ok(SpendRow {
+                key: key(row)?,
+                grader: row.get(3)?,
+                input_tokens: row.get(4)?,
+                output_tokens: row.get(5)?,
+                cost_usd: row.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let histograms = conn
+        .prepare_cached(
+            "SELECT provider, model, task, name, label, count, sum, buckets_json
+             FROM run_aggregate_histograms WHERE run_id = ?1",
+        )?
+        .query_map([run_id], |row| {
+            Ok(HistogramRow {
+                key: key(row)?,
+                name: row.get(3)?,
+                label: row.get(4)?,
+                count: row.get(5)?,
+                sum: row.get(6)?,
+                buckets_json: row.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(AggregateRows {
+        groups,
+        counts,
+        spend,
+        histograms,
+    })
+}
+
 /// Deletes a run's aggregates and marks it as having none.
 pub(crate) fn forget(conn: &Connection, run_id: &str) -> rusqlite::Result<()> {
     for table in [
@@ -639,34 +832,20 @@ pub(crate) fn forget(conn: &Connection, run_id: &str) -> rusqlite::Result<()> {
 
 fn insert(conn: &Connection, a: &RunAggregates) -> rusqlite::Result<()> {
     let run_id = a.run_id.as_str();
-    let mut group_stmt = conn.prepare_cached(
+    let rows = AggregateRows::of(a);
+    let mut stmt = conn.prepare_cached(
         "INSERT INTO run_aggregates (run_id, provider, model, task, samples, errors, passes,
              fails, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
              reasoning_tokens, total_input_tokens, cost_usd, grader_cost_usd)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
-    let mut count_stmt = conn.prepare_cached(
-        "INSERT INTO run_aggregate_counts (run_id, provider, model, task, name, label1, label2,
-             value)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    let mut spend_stmt = conn.prepare_cached(
-        "INSERT INTO run_aggregate_grader_spend (run_id, provider, model, task, grader,
-             input_tokens, output_tokens, cost_usd)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    let mut histogram_stmt = conn.prepare_cached(
-        "INSERT INTO run_aggregate_histograms (run_id, provider, model, task, name, label,
-             count, sum, buckets_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    for g in &a.groups {
+    for g in &rows.groups {
         let t = &g.tokens;
-        group_stmt.execute(params![
+        stmt.execute(params![
             run_id,
-            g.provider,
-            g.model,
-            g.task,
+            g.key.0,
+            g.key.1,
+            g.key.2,
             g.samples,
             g.errors,
             g.passes,
@@ -680,62 +859,51 @@ fn insert(conn: &Connection, a: &RunAggregates) -> rusqlite::Result<()> {
             g.cost_usd,
             g.grader_cost_usd,
         ])?;
-        let mut count = |name: &str, label1: &str, label2: &str, value: u64| {
-            count_stmt.execute(params![
-                run_id, g.provider, g.model, g.task, name, label1, label2, value
-            ])
-        };
-        for (kind, n) in &g.sample_errors {
-            count("sample_error", kind, "", *n)?;
-        }
-        for ((outcome, status), n) in &g.attempt_errors {
-            let status = status.map(|s| s.to_string()).unwrap_or_default();
-            count("attempt_error", outcome, &status, *n)?;
-        }
-        for (outcome, n) in &g.attempt_retries {
-            count("attempt_retry", outcome, "", *n)?;
-        }
-        for (grader, totals) in &g.grades {
-            for (outcome, n) in [
-                ("pass", totals.pass),
-                ("fail", totals.fail),
-                ("error", totals.error),
-            ] {
-                if n > 0 {
-                    count("grade", grader, outcome, n)?;
-                }
-            }
-        }
-        for (grader, t) in &g.grades {
-            if t.input_tokens.is_some() || t.output_tokens.is_some() || t.cost_usd.is_some() {
-                spend_stmt.execute(params![
-                    run_id,
-                    g.provider,
-                    g.model,
-                    g.task,
-                    grader,
-                    t.input_tokens,
-                    t.output_tokens,
-                    t.cost_usd
-                ])?;
-            }
-        }
-        let mut histogram = |name: &str, label: &str, h: &Histogram| {
-            if h.count == 0 {
-                return Ok(0);
-            }
-            let buckets = serde_json::to_string(&h.buckets).expect("integers serialize");
-            histogram_stmt.execute(params![
-                run_id, g.provider, g.model, g.task, name, label, h.count, h.sum, buckets
-            ])
-        };
-        histogram("request_seconds", "success", &g.request_seconds_success)?;
-        histogram("request_seconds", "error", &g.request_seconds_error)?;
-        histogram("first_token_seconds", "", &g.first_token_seconds)?;
-        histogram("output_tokens_per_second", "", &g.output_tokens_per_second)?;
-        for (grader, totals) in &g.grades {
-            histogram("grade_score", grader, &totals.score)?;
-        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO run_aggregate_counts (run_id, provider, model, task, name, label1, label2,
+             value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for c in &rows.counts {
+        stmt.execute(params![
+            run_id, c.key.0, c.key.1, c.key.2, c.name, c.label1, c.label2, c.value
+        ])?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO run_aggregate_grader_spend (run_id, provider, model, task, grader,
+             input_tokens, output_tokens, cost_usd)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for s in &rows.spend {
+        stmt.execute(params![
+            run_id,
+            s.key.0,
+            s.key.1,
+            s.key.2,
+            s.grader,
+            s.input_tokens,
+            s.output_tokens,
+            s.cost_usd
+        ])?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO run_aggregate_histograms (run_id, provider, model, task, name, label,
+             count, sum, buckets_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for h in &rows.histograms {
+        stmt.execute(params![
+            run_id,
+            h.key.0,
+            h.key.1,
+            h.key.2,
+            h.name,
+            h.label,
+            h.count,
+            h.sum,
+            h.buckets_json
+        ])?;
     }
     conn.execute(
         "UPDATE runs SET aggregated_at = ?2, histogram_buckets_json = ?3 WHERE id = ?1",

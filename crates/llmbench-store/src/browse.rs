@@ -206,7 +206,9 @@ impl Store {
     /// From now on this store's connection refuses every write (`PRAGMA query_only`): what a
     /// browser of the store opens it with, so that no code path can change it by mistake.
     pub fn make_query_only(&self) -> Result<(), StoreError> {
-        self.sqlite_only("a read-only connection (`llmbench view`)")?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_make_query_only(pg));
+        }
         self.conn()?
             .pragma_update(None, "query_only", true)
             .map_err(|source| self.sql_err("make the connection read-only", source))
@@ -215,7 +217,9 @@ impl Store {
     /// Every run, newest first, with its totals: from its stored aggregates when it has
     /// some, else counted from its samples.
     pub fn browse_runs(&self) -> Result<Vec<RunListing>, StoreError> {
-        self.sqlite_only("browsing runs (`llmbench view`)")?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_browse_runs(pg));
+        }
         let sql_err = |source| self.sql_err("list runs", source);
         let mut stmt = self
             .conn()?
@@ -357,7 +361,9 @@ impl Store {
 
     /// The distinct providers, tasks, graders and error kinds of a run's samples.
     pub fn sample_facets(&self, run_id: &str) -> Result<SampleFacets, StoreError> {
-        self.sqlite_only("browsing samples (`llmbench view`)")?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_sample_facets(pg, run_id));
+        }
         let sql_err = |source| self.sql_err("read a run's sample values", source);
         let distinct = |sql: &str| -> Result<Vec<String>, StoreError> {
             let mut stmt = self.conn()?.prepare_cached(sql).map_err(sql_err)?;
@@ -385,9 +391,11 @@ impl Store {
         run_id: &str,
         filter: &SampleFilter,
     ) -> Result<SamplePage, StoreError> {
-        self.sqlite_only("browsing samples (`llmbench view`)")?;
-        let sql_err = |source| self.sql_err("read samples", source);
         self.require_run(run_id)?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_browse_samples(pg, run_id, filter));
+        }
+        let sql_err = |source| self.sql_err("read samples", source);
         let mut conditions = vec!["s.run_id = ?".to_owned()];
         let mut values = vec![Value::Text(run_id.to_owned())];
         for (column, value) in [
@@ -470,8 +478,14 @@ impl Store {
         run_id: &str,
         sample_id: &str,
     ) -> Result<Option<SampleDetail>, StoreError> {
-        self.sqlite_only("browsing samples (`llmbench view`)")?;
         self.require_run(run_id)?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || {
+                Ok(self
+                    .pg_details(pg, run_id, "s.sample_id = $2", sample_id, None)?
+                    .pop())
+            });
+        }
         Ok(self
             .details(run_id, "s.sample_id = ?2", sample_id, None)?
             .pop())
@@ -485,8 +499,12 @@ impl Store {
         task: &str,
         item: &str,
     ) -> Result<Vec<SampleDetail>, StoreError> {
-        self.sqlite_only("browsing samples (`llmbench view`)")?;
         self.require_run(run_id)?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || {
+                self.pg_details(pg, run_id, "s.task = $2 AND s.item = $3", task, Some(item))
+            });
+        }
         self.details(run_id, "s.task = ?2 AND s.item = ?3", task, Some(item))
     }
 

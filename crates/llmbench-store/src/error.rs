@@ -7,9 +7,12 @@ use llmbench_core::{SampleId, SampleKey};
 
 /// Why the store could not do what was asked. Every variant names the SQLite file, or the
 /// PostgreSQL store's URL without its password.
+///
+/// A variant with a cause keeps it as its [`std::error::Error::source`] and does not repeat
+/// it in its message: callers print the chain (the CLI does), so each cause shows once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: cannot create the output directory: {source}")]
+    #[error("{path}: cannot create the output directory")]
     CreateDir {
         path: PathBuf,
         #[source]
@@ -26,7 +29,7 @@ pub enum StoreError {
         file = path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
     )]
     Damaged { path: PathBuf, detail: String },
-    #[error("{path}: cannot open the results store: {source}")]
+    #[error("{path}: cannot open the results store")]
     Open {
         path: PathBuf,
         #[source]
@@ -40,7 +43,7 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    #[error("{path}: cannot {action}: {source}")]
+    #[error("{path}: cannot {action}")]
     Sqlite {
         path: PathBuf,
         /// What the store was doing, as a fragment after "cannot".
@@ -58,7 +61,7 @@ pub enum StoreError {
         run_id: String,
         lock: PathBuf,
     },
-    #[error("{lock}: cannot lock run `{run_id}`: {source}")]
+    #[error("{lock}: cannot lock run `{run_id}`")]
     Lock {
         lock: PathBuf,
         run_id: String,
@@ -111,13 +114,13 @@ pub enum StoreError {
         /// The URL with its password replaced by `***`.
         url: String,
     },
-    #[error("{path}: cannot connect to the PostgreSQL store: {source}")]
+    #[error("{path}: cannot connect to the PostgreSQL store")]
     PgConnect {
         path: PathBuf,
         #[source]
         source: postgres::Error,
     },
-    #[error("{path}: cannot {action}: {source}")]
+    #[error("{path}: cannot {action}")]
     Postgres {
         path: PathBuf,
         /// What the store was doing, as a fragment after "cannot".
@@ -144,7 +147,7 @@ pub enum StoreError {
         run_id: String,
         what: &'static str,
     },
-    #[error("{path}: cannot write the export of run `{run_id}`: {source}")]
+    #[error("{path}: cannot write the export of run `{run_id}`")]
     Export {
         path: PathBuf,
         run_id: String,
@@ -221,9 +224,85 @@ mod tests {
             ),
         };
         assert_eq!(busy.kind(), "busy");
-        assert!(
-            busy.to_string()
-                .starts_with("x.sqlite: cannot record a sample: ")
-        );
+        assert_eq!(busy.to_string(), "x.sqlite: cannot record a sample");
+    }
+
+    /// Issue 12: the cause is the error's source, printed once by whoever prints the chain,
+    /// so the message must not hold it too.
+    #[test]
+    fn messages_do_not_repeat_their_source() {
+        use std::error::Error as _;
+        let path = || PathBuf::from("/out/llmbench.sqlite");
+        let io = || io::Error::other("disk on fire: no space left");
+        let sqlite = || {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("database or disk is full".into()),
+            )
+        };
+        let pg = || {
+            // A real postgres::Error without a server: connecting to a port nothing listens
+            // on (loopback; refused at once).
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            postgres::Config::new()
+                .host("127.0.0.1")
+                .port(port)
+                .user("nobody")
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .connect(postgres::NoTls)
+                .err()
+                .expect("nothing listens there")
+        };
+        let errors = [
+            StoreError::CreateDir {
+                path: path(),
+                source: io(),
+            },
+            StoreError::Open {
+                path: path(),
+                source: sqlite(),
+            },
+            StoreError::Sqlite {
+                path: path(),
+                action: "record a sample",
+                source: sqlite(),
+            },
+            StoreError::Lock {
+                lock: path(),
+                run_id: "r1".into(),
+                source: io(),
+            },
+            StoreError::Export {
+                path: path(),
+                run_id: "r1".into(),
+                source: io(),
+            },
+            StoreError::PgConnect {
+                path: path(),
+                source: pg(),
+            },
+            StoreError::Postgres {
+                path: path(),
+                action: "record a sample",
+                source: pg(),
+            },
+        ];
+        for e in errors {
+            let text = e.to_string();
+            let source = e.source().expect("a cause").to_string();
+            assert!(!source.is_empty());
+            assert!(!text.contains(&source), "{text} repeats {source}");
+            assert!(text.starts_with("/out/llmbench.sqlite: cannot "), "{text}");
+        }
+        let merge = crate::MergeError::Sql {
+            path: path(),
+            action: "copy its samples",
+            source: sqlite(),
+        };
+        let source = merge.source().expect("a cause").to_string();
+        assert!(!merge.to_string().contains(&source), "{merge}");
     }
 }

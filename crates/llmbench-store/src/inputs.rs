@@ -242,7 +242,9 @@ impl Store {
 
     /// How many distinct requests the store holds (every run's samples share them).
     pub fn request_count(&self) -> Result<u64, StoreError> {
-        self.sqlite_only("counting stored requests")?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_request_count(pg));
+        }
         self.conn()?
             .query_row("SELECT count(*) FROM requests", [], |row| row.get(0))
             .map_err(|source| self.sql_err("count stored requests", source))

@@ -14,10 +14,13 @@
 //!
 //! [`Store::open_postgres`] opens a PostgreSQL database ([`PgTarget`]: a URL without a
 //! password, the password given apart) behind the same API, for the shards of a sweep to
-//! write into at once: runs, samples, resume, reports and exports work on it; what is not
-//! ported yet (aggregates, retention, vacuum, browsing, merging into it) returns
-//! [`StoreError::NotOnPostgres`]. See the `pg` module for its schema, concurrency and
-//! liveness (session advisory locks per shard, [`Store::set_claim_scope`]).
+//! write into at once. Everything works on it as on a SQLite file: runs, samples, resume,
+//! reports and exports, run aggregates (written when the last shard ends), retention,
+//! browsing (`llmbench view`), and [`Store::merge_from`] of SQLite shard files into it;
+//! [`Store::vacuum`] is a plain `VACUUM` there (space reusable, tables not shrunk). Only
+//! [`Store::claim_run`] on its own returns [`StoreError::NotOnPostgres`]. See the `pg` module
+//! for its schema, concurrency and liveness (session advisory locks per shard,
+//! [`Store::set_claim_scope`]).
 //!
 //! # Opening: checked, and created only by writers
 //!

@@ -24,7 +24,7 @@ use crate::{SCHEMA_VERSION, Store, StoreError};
 pub enum MergeError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot merge {}: {action}: {source}", path.display())]
+    #[error("cannot merge {}: {action}", path.display())]
     Sql {
         path: PathBuf,
         action: &'static str,
@@ -104,7 +104,9 @@ fn common_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String
 impl Store {
     /// Merges the runs of the store files `sources` into this store (see the module docs).
     pub fn merge_from(&mut self, sources: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
-        self.sqlite_only("merging shard stores into it (`llmbench merge --into`)")?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || Ok(self.pg_merge_from(pg, sources)))?;
+        }
         let mut outcome = MergeOutcome::default();
         // Which source of this merge gave each sample it added: a conflict names it.
         let mut given_by: HashMap<(String, String), usize> = HashMap::new();

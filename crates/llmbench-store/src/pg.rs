@@ -13,12 +13,18 @@
 //!
 //! # Schema
 //!
-//! The tables of the SQLite schema that runs, resumes, exports and reports need (`runs`,
-//! `samples`, `completions`, `grades`, `attempts`, `requests`, `file_contents`, `run_files`),
-//! with the same columns and PostgreSQL types; the version is the one row of
-//! `llmbench_schema`. A writer creates it if missing, in one transaction under a transaction
-//! advisory lock, so that shards starting together create it once. Aggregate tables are not
-//! kept: operations on aggregates, retention, vacuum and browsing return
+//! The tables of the SQLite schema (`runs`, `samples`, `completions`, `grades`, `attempts`,
+//! `requests`, `file_contents`, `run_files`, and from version 2 the aggregate tables
+//! `run_aggregates`, `run_aggregate_counts`, `run_aggregate_histograms`,
+//! `run_aggregate_grader_spend`), with the same columns and PostgreSQL types; the version is
+//! the one row of `llmbench_schema`. A writer creates it if missing, and any process migrates
+//! an older one, in one transaction under a session advisory lock, so that shards starting
+//! together create or migrate it once.
+//!
+//! Aggregates (`aggregates` submodule) are stored only once no shard runs the run; retention
+//! (`retention` submodule) never deletes the samples of a run a shard holds, nor a request a
+//! shard is about to refer to; `merge` imports SQLite shard files; `browse` serves
+//! `llmbench view`. [`Store::claim_run`] on its own is the one operation that returns
 //! [`StoreError::NotOnPostgres`].
 //!
 //! # Shards writing at once
@@ -46,6 +52,11 @@
 //! finishes its part while another shard's samples are missing records `interrupted`, with a
 //! reason saying how many are there; the last shard to finish records `finished`.
 
+mod aggregates;
+mod browse;
+mod merge;
+mod retention;
+
 use std::cell::{RefCell, RefMut};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -66,8 +77,11 @@ use crate::{
     Store, StoreError, StoredRun,
 };
 
-/// The schema version this build writes into `llmbench_schema`.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+/// The schema version this build writes into `llmbench_schema`: the number of migrations.
+pub const PG_SCHEMA_VERSION: i32 = PG_MIGRATIONS.len() as i32;
+
+/// Version N of the schema is the first N of these, applied in order.
+const PG_MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// The transaction advisory lock key that serializes schema creation (`"llmbench"` in ASCII).
 const SCHEMA_LOCK: i64 = 0x6c6c_6d62_656e_6368;
@@ -186,6 +200,81 @@ CREATE TABLE run_files (
     sha256   TEXT NOT NULL REFERENCES file_contents (sha256),
     size     BIGINT NOT NULL CHECK (size >= 0),
     PRIMARY KEY (run_id, position)
+);
+"#;
+
+/// Version 2: per-run aggregates, as in the SQLite schema (its versions 4 and 6): the
+/// columns `runs.aggregated_at` and `runs.histogram_buckets_json`, and the tables
+/// `run_aggregates`, `run_aggregate_counts`, `run_aggregate_histograms` and
+/// `run_aggregate_grader_spend`, with the same columns and meanings.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE runs ADD COLUMN aggregated_at TEXT;
+ALTER TABLE runs ADD COLUMN histogram_buckets_json TEXT
+    CHECK (histogram_buckets_json IS NULL OR histogram_buckets_json::jsonb IS NOT NULL);
+
+CREATE TABLE run_aggregates (
+    run_id             TEXT NOT NULL REFERENCES runs (id),
+    provider           TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    task               TEXT NOT NULL,
+    samples            BIGINT NOT NULL CHECK (samples >= 0),
+    errors             BIGINT NOT NULL CHECK (errors >= 0),
+    passes             BIGINT NOT NULL CHECK (passes >= 0),
+    fails              BIGINT NOT NULL CHECK (fails >= 0),
+    input_tokens       BIGINT CHECK (input_tokens >= 0),
+    output_tokens      BIGINT CHECK (output_tokens >= 0),
+    cache_read_tokens  BIGINT CHECK (cache_read_tokens >= 0),
+    cache_write_tokens BIGINT CHECK (cache_write_tokens >= 0),
+    reasoning_tokens   BIGINT CHECK (reasoning_tokens >= 0),
+    total_input_tokens BIGINT CHECK (total_input_tokens >= 0),
+    cost_usd           DOUBLE PRECISION,
+    grader_cost_usd    DOUBLE PRECISION,
+    PRIMARY KEY (run_id, provider, model, task)
+);
+
+CREATE TABLE run_aggregate_counts (
+    run_id   TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model    TEXT NOT NULL,
+    task     TEXT NOT NULL,
+    name     TEXT NOT NULL
+             CHECK (name IN ('sample_error', 'attempt_error', 'attempt_retry', 'grade')),
+    label1   TEXT NOT NULL,
+    label2   TEXT NOT NULL,
+    value    BIGINT NOT NULL CHECK (value >= 0),
+    PRIMARY KEY (run_id, provider, model, task, name, label1, label2),
+    FOREIGN KEY (run_id, provider, model, task)
+        REFERENCES run_aggregates (run_id, provider, model, task)
+);
+
+CREATE TABLE run_aggregate_histograms (
+    run_id       TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    task         TEXT NOT NULL,
+    name         TEXT NOT NULL CHECK (name IN ('request_seconds', 'first_token_seconds',
+                     'output_tokens_per_second', 'grade_score')),
+    label        TEXT NOT NULL,
+    count        BIGINT NOT NULL CHECK (count >= 0),
+    sum          DOUBLE PRECISION NOT NULL,
+    buckets_json TEXT NOT NULL CHECK (buckets_json::jsonb IS NOT NULL),
+    PRIMARY KEY (run_id, provider, model, task, name, label),
+    FOREIGN KEY (run_id, provider, model, task)
+        REFERENCES run_aggregates (run_id, provider, model, task)
+);
+
+CREATE TABLE run_aggregate_grader_spend (
+    run_id        TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    task          TEXT NOT NULL,
+    grader        TEXT NOT NULL,
+    input_tokens  BIGINT CHECK (input_tokens >= 0),
+    output_tokens BIGINT CHECK (output_tokens >= 0),
+    cost_usd      DOUBLE PRECISION,
+    PRIMARY KEY (run_id, provider, model, task, grader),
+    FOREIGN KEY (run_id, provider, model, task)
+        REFERENCES run_aggregates (run_id, provider, model, task)
 );
 "#;
 
@@ -542,16 +631,9 @@ impl Store {
 
     /// Whether any session holds a lock of run `run_id` (any shard).
     pub(crate) fn pg_is_held(&self, pg: &Pg, run_id: &str) -> Result<bool, StoreError> {
-        let (k1, _) = lock_keys(run_id, "");
         let row = self
             .client(pg)?
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
-                     AND objsubid = 2 AND granted AND classid = $1
-                     AND database = (SELECT oid FROM pg_database
-                                     WHERE datname = current_database()))",
-                &[&(k1 as u32)],
-            )
+            .query_one(aggregates::HELD_SQL, &[&aggregates::held_key(run_id)])
             .map_err(self.pg_err("check whether a run is alive"))?;
         Ok(row.get(0))
     }
@@ -696,6 +778,8 @@ impl Store {
                 &[&run.id],
             )
             .map_err(&err)?;
+            // More samples are coming: the aggregates are computed again at the end.
+            aggregates::forget(&mut tx, &run.id).map_err(&err)?;
         } else {
             for (position, file) in files.iter().enumerate() {
                 let sha = file.sha256();
@@ -770,6 +854,10 @@ impl Store {
             &[&run_id, &status.as_str(), &reason, &finished_at],
         )
         .map_err(&err)?;
+        if status == RunStatus::Running {
+            // More samples are coming: the aggregates are computed again at the end.
+            aggregates::forget(&mut tx, run_id).map_err(&err)?;
+        }
         tx.commit().map_err(&err)
     }
 
@@ -847,8 +935,16 @@ impl Store {
             .client(pg)?
             .query(
                 "SELECT r.id, r.created_at, r.status, r.planned_samples,
-                     (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'done'),
-                     (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'error')
+                     CASE WHEN r.samples_deleted_at IS NULL AND r.aggregated_at IS NULL
+                         THEN (SELECT count(*) FROM samples s
+                               WHERE s.run_id = r.id AND s.status = 'done')
+                         ELSE (SELECT coalesce(sum(a.samples - a.errors), 0)::bigint
+                               FROM run_aggregates a WHERE a.run_id = r.id) END,
+                     CASE WHEN r.samples_deleted_at IS NULL AND r.aggregated_at IS NULL
+                         THEN (SELECT count(*) FROM samples s
+                               WHERE s.run_id = r.id AND s.status = 'error')
+                         ELSE (SELECT coalesce(sum(a.errors), 0)::bigint
+                               FROM run_aggregates a WHERE a.run_id = r.id) END
                  FROM runs r ORDER BY r.created_at, r.seq",
                 &[],
             )
@@ -921,28 +1017,56 @@ impl Store {
         run_id: &str,
     ) -> Result<(RunStatus, crate::RunTotals), StoreError> {
         let run = self.pg_run(pg, run_id)?;
-        let row = self
+        let aggregated: bool = self
             .client(pg)?
             .query_one(
-                "SELECT count(*) FILTER (WHERE status = 'done'),
-                     count(*) FILTER (WHERE status = 'error'),
-                     count(*) FILTER (WHERE verdict_pass), count(verdict_pass), sum(cost_usd)
-                 FROM samples WHERE run_id = $1",
+                "SELECT aggregated_at IS NOT NULL FROM runs WHERE id = $1",
                 &[&run_id],
             )
+            .map_err(self.pg_err("read a run's progress"))?
+            .get(0);
+        let totals = self.pg_totals(
+            pg,
+            run_id,
+            run.planned_samples,
+            aggregated && run.status != RunStatus::Running,
+        )?;
+        Ok((run.status, totals))
+    }
+
+    /// A run's totals: from its stored aggregates when `aggregated`, else counted in its
+    /// samples.
+    pub(crate) fn pg_totals(
+        &self,
+        pg: &Pg,
+        run_id: &str,
+        planned: u64,
+        aggregated: bool,
+    ) -> Result<crate::RunTotals, StoreError> {
+        let sql = if aggregated {
+            "SELECT coalesce(sum(samples - errors), 0)::bigint, coalesce(sum(errors), 0)::bigint,
+                 coalesce(sum(passes), 0)::bigint, coalesce(sum(passes + fails), 0)::bigint,
+                 sum(cost_usd)
+             FROM run_aggregates WHERE run_id = $1"
+        } else {
+            "SELECT count(*) FILTER (WHERE status = 'done'),
+                 count(*) FILTER (WHERE status = 'error'),
+                 count(*) FILTER (WHERE verdict_pass), count(verdict_pass), sum(cost_usd)
+             FROM samples WHERE run_id = $1"
+        };
+        let row = self
+            .client(pg)?
+            .query_one(sql, &[&run_id])
             .map_err(self.pg_err("count a run's samples"))?;
         let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or_default();
-        Ok((
-            run.status,
-            crate::RunTotals {
-                planned: run.planned_samples,
-                done: count(0),
-                errors: count(1),
-                passed: count(2),
-                graded: count(3),
-                cost_usd: row.get(4),
-            },
-        ))
+        Ok(crate::RunTotals {
+            planned,
+            done: count(0),
+            errors: count(1),
+            passed: count(2),
+            graded: count(3),
+            cost_usd: row.get(4),
+        })
     }
 
     pub(crate) fn pg_run_files(&self, pg: &Pg, run_id: &str) -> Result<Vec<RunFile>, StoreError> {
@@ -1132,19 +1256,30 @@ impl Store {
             });
         }
         for (record, attempts) in samples {
-            self.pg_insert_sample(&mut tx, run_id, record, attempts, &finished_at)?;
+            let inserted =
+                self.pg_insert_sample(&mut tx, run_id, record, attempts, &finished_at)?;
+            if !inserted && !self.pg_stored_same(&mut tx, run_id, record, attempts, None)? {
+                return Err(StoreError::DuplicateSample {
+                    path: self.path.clone(),
+                    run_id: run_id.to_owned(),
+                    sample_id: record.key.id(),
+                    key: Box::new(record.key.clone()),
+                });
+            }
         }
         tx.commit().map_err(&err)
     }
 
-    fn pg_insert_sample(
+    /// Inserts a sample with its completion, grades, attempts and request, unless the run
+    /// already holds a sample with its id: whether it was inserted.
+    pub(crate) fn pg_insert_sample(
         &self,
         tx: &mut postgres::Transaction<'_>,
         run_id: &str,
         record: &SampleRecord,
         attempts: &[AttemptRecord],
         finished_at: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let err = self.pg_err("record a sample");
         let sample_id = record.key.id();
         if let Err(reason) = crate::samples::validate(record, attempts) {
@@ -1209,7 +1344,7 @@ impl Store {
             )
             .map_err(&err)?;
         if inserted == 0 {
-            return self.pg_check_same(tx, run_id, record, attempts);
+            return Ok(false);
         }
         if let Some(c) = &record.completion {
             let tokens = |n: Option<u64>| n.map(to_i64);
@@ -1273,17 +1408,19 @@ impl Store {
             )
             .map_err(&err)?;
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// A sample already stored: fine when identical (record and attempts), else refused.
-    fn pg_check_same(
+    /// Whether the sample stored with `record`'s id equals it (record and attempts, and
+    /// `finished_at` when given).
+    pub(crate) fn pg_stored_same(
         &self,
         tx: &mut postgres::Transaction<'_>,
         run_id: &str,
         record: &SampleRecord,
         attempts: &[AttemptRecord],
-    ) -> Result<(), StoreError> {
+        finished_at: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let err = self.pg_err("compare a sample stored twice");
         let id = record.key.id().to_string();
         let row = tx
@@ -1303,16 +1440,13 @@ impl Store {
             .iter()
             .map(attempt_of)
             .collect();
-        if stored.record == *record && stored_attempts == attempts {
+        let same = stored.record == *record
+            && stored_attempts == attempts
+            && finished_at.is_none_or(|at| stored.finished_at == at);
+        if same {
             tracing::debug!(run = run_id, sample = %id, "sample already stored identically");
-            return Ok(());
         }
-        Err(StoreError::DuplicateSample {
-            path: self.path.clone(),
-            run_id: run_id.to_owned(),
-            sample_id: record.key.id(),
-            key: Box::new(record.key.clone()),
-        })
+        Ok(same)
     }
 }
 
@@ -1345,10 +1479,12 @@ FROM samples s
 LEFT JOIN completions c ON c.run_id = s.run_id AND c.sample_id = s.sample_id
 LEFT JOIN requests q ON q.hash = s.request_hash";
 
-/// Creates the schema (when `create`) or checks it is there, at [`PG_SCHEMA_VERSION`].
+/// Creates the schema (when `create`) or checks it is there, and migrates an older one to
+/// [`PG_SCHEMA_VERSION`] (in one transaction: all the missing versions or none).
 ///
-/// Writers starting together: each takes a session advisory lock, then looks again in a new
-/// transaction (one that sees what the previous holder committed) before creating anything.
+/// Processes starting together: each takes a session advisory lock, then looks again in a
+/// new transaction (one that sees what the previous holder committed) before creating or
+/// migrating anything, so the work is done once.
 fn prepare_schema(
     client: &mut Client,
     path: &std::path::Path,
@@ -1376,7 +1512,9 @@ fn prepare_schema(
     };
     match version(client).map_err(err)? {
         Some(v) if v > PG_SCHEMA_VERSION => return Err(too_new(v)),
-        Some(_) => return Ok(()),
+        Some(v) if v == PG_SCHEMA_VERSION => return Ok(()),
+        // An older schema is migrated, by readers too (as a SQLite file is on open).
+        Some(_) => {}
         None if !create => {
             return Err(StoreError::PgNoSchema {
                 path: path.to_owned(),
@@ -1387,30 +1525,47 @@ fn prepare_schema(
     client
         .execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK])
         .map_err(err)?;
-    let created = (|| -> Result<bool, StoreError> {
-        match version(client).map_err(err)? {
+    let changed = (|| -> Result<Option<i32>, StoreError> {
+        let from = match version(client).map_err(err)? {
             Some(v) if v > PG_SCHEMA_VERSION => return Err(too_new(v)),
-            Some(_) => return Ok(false),
-            None => {}
-        }
+            Some(v) if v == PG_SCHEMA_VERSION => return Ok(None),
+            Some(v) => v,
+            None => 0,
+        };
         let mut tx = client.transaction().map_err(err)?;
-        tx.batch_execute(SCHEMA_V1).map_err(err)?;
-        tx.batch_execute("CREATE TABLE llmbench_schema (version INTEGER NOT NULL)")
+        for migration in &PG_MIGRATIONS[usize::try_from(from).unwrap_or_default()..] {
+            tx.batch_execute(migration).map_err(err)?;
+        }
+        if from == 0 {
+            tx.batch_execute("CREATE TABLE llmbench_schema (version INTEGER NOT NULL)")
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO llmbench_schema (version) VALUES ($1)",
+                &[&PG_SCHEMA_VERSION],
+            )
             .map_err(err)?;
-        tx.execute(
-            "INSERT INTO llmbench_schema (version) VALUES ($1)",
-            &[&PG_SCHEMA_VERSION],
-        )
-        .map_err(err)?;
+        } else {
+            tx.execute(
+                "UPDATE llmbench_schema SET version = $1",
+                &[&PG_SCHEMA_VERSION],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)?;
-        Ok(true)
+        Ok(Some(from))
     })();
     // Released with the session anyway: a failure here only delays other writers' start.
     if let Err(e) = client.execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK]) {
         tracing::warn!(error = %e, "cannot release the schema lock");
     }
-    if created? {
-        tracing::info!(store = %path.display(), version = PG_SCHEMA_VERSION, "created the PostgreSQL results store's schema");
+    match changed? {
+        Some(0) => {
+            tracing::info!(store = %path.display(), version = PG_SCHEMA_VERSION, "created the PostgreSQL results store's schema");
+        }
+        Some(from) => {
+            tracing::info!(store = %path.display(), from, to = PG_SCHEMA_VERSION, "migrated the PostgreSQL results store's schema");
+        }
+        None => {}
     }
     Ok(())
 }

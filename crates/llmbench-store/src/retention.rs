@@ -41,27 +41,31 @@ impl Store {
         if keep_runs.is_none() && keep_days.is_none() {
             return Ok(outcome);
         }
-        self.sqlite_only("the retention policy")?;
         self.verify()?;
         let sql_err = |source| self.sql_err("apply the retention policy", source);
-        let runs = self
-            .conn()?
-            .prepare(
-                "SELECT id, created_at, samples_deleted_at IS NOT NULL FROM runs
-                 WHERE ?1 IS NULL OR config_path = ?1
-                 ORDER BY created_at DESC, rowid DESC",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_map([config_path], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, bool>(2)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(sql_err)?;
+        let runs = match self.pg() {
+            Some(pg) => {
+                crate::pg::blocking(&self.path, || self.pg_retention_runs(pg, config_path))?
+            }
+            None => self
+                .conn()?
+                .prepare(
+                    "SELECT id, created_at, samples_deleted_at IS NOT NULL FROM runs
+                     WHERE ?1 IS NULL OR config_path = ?1
+                     ORDER BY created_at DESC, rowid DESC",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map([config_path], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, bool>(2)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(sql_err)?,
+        };
         let cutoff = keep_days.map(crate::time::utc_days_ago_rfc3339);
         let mut prune = Vec::new();
         for (newest, (id, created_at, deleted)) in runs.into_iter().enumerate() {
@@ -76,33 +80,48 @@ impl Store {
         for id in prune {
             // Current aggregates first: they are all that will be left.
             self.run_aggregates(&id)?;
-            let tx = self.conn()?.unchecked_transaction().map_err(sql_err)?;
-            for table in ["attempts", "grades", "completions"] {
-                tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [&id])
+            let samples = if let Some(pg) = self.pg() {
+                match crate::pg::blocking(&self.path, || self.pg_prune_run(pg, &id))? {
+                    Some(samples) => samples,
+                    None => {
+                        tracing::info!(run = %id, "retention: left the run alone (a shard runs it, or it changed since its aggregates were computed)");
+                        continue;
+                    }
+                }
+            } else {
+                let tx = self.conn()?.unchecked_transaction().map_err(sql_err)?;
+                for table in ["attempts", "grades", "completions"] {
+                    tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [&id])
+                        .map_err(sql_err)?;
+                }
+                let samples = tx
+                    .execute("DELETE FROM samples WHERE run_id = ?1", [&id])
                     .map_err(sql_err)?;
-            }
-            let samples = tx
-                .execute("DELETE FROM samples WHERE run_id = ?1", [&id])
+                tx.execute(
+                    "UPDATE runs SET samples_deleted_at = ?2 WHERE id = ?1",
+                    params![id, crate::utc_now_rfc3339()],
+                )
                 .map_err(sql_err)?;
-            tx.execute(
-                "UPDATE runs SET samples_deleted_at = ?2 WHERE id = ?1",
-                params![id, crate::utc_now_rfc3339()],
-            )
-            .map_err(sql_err)?;
-            tx.commit().map_err(sql_err)?;
+                tx.commit().map_err(sql_err)?;
+                samples as u64
+            };
             tracing::info!(run = %id, samples, "retention: deleted the run's samples, kept its aggregates");
-            outcome.samples += samples as u64;
+            outcome.samples += samples;
             outcome.runs.push(id);
         }
         if !outcome.runs.is_empty() {
             // Requests no sample refers to any more (the runs' files are kept with the runs).
-            self.conn()?
-                .execute(
-                    "DELETE FROM requests WHERE hash NOT IN
-                         (SELECT request_hash FROM samples WHERE request_hash IS NOT NULL)",
-                    [],
-                )
-                .map_err(sql_err)?;
+            if let Some(pg) = self.pg() {
+                crate::pg::blocking(&self.path, || self.pg_delete_unused_requests(pg))?;
+            } else {
+                self.conn()?
+                    .execute(
+                        "DELETE FROM requests WHERE hash NOT IN
+                             (SELECT request_hash FROM samples WHERE request_hash IS NOT NULL)",
+                        [],
+                    )
+                    .map_err(sql_err)?;
+            }
         }
         self.checkpoint();
         Ok(outcome)
@@ -110,8 +129,13 @@ impl Store {
 
     /// Rewrites the file without its free pages (`VACUUM`), then truncates the WAL. Needs
     /// free disk space of about the file's size and blocks other writers while it runs.
+    ///
+    /// On PostgreSQL: a plain `VACUUM` of the store's tables, which makes deleted rows' space
+    /// reusable at once but does not shrink them (see the `pg` module).
     pub fn vacuum(&self) -> Result<(), StoreError> {
-        self.sqlite_only("vacuum")?;
+        if let Some(pg) = self.pg() {
+            return crate::pg::blocking(&self.path, || self.pg_vacuum(pg));
+        }
         self.verify()?;
         self.conn()?
             .execute_batch("VACUUM")

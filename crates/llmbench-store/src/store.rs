@@ -370,7 +370,8 @@ impl Store {
 
     /// Ends a run: records its final status, writes its aggregates (when histogram buckets
     /// were given, [`Store::set_histogram_buckets`]; otherwise they are computed when first
-    /// asked for) and checkpoints the WAL back to 0 bytes. Only the status is required to
+    /// asked for; on PostgreSQL, by the last shard to end) and checkpoints the WAL back to 0
+    /// bytes. Only the status is required to
     /// succeed: an aggregate or checkpoint failure is logged.
     pub fn end_run(
         &self,
@@ -379,9 +380,11 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.set_run_status(run_id, status, reason)?;
+        // On PostgreSQL, while another shard runs the run its aggregates would not be stored
+        // (see `pg::aggregates`): the last shard to end computes them.
         if status != RunStatus::Running
-            && !self.is_postgres()
             && self.buckets.is_some()
+            && !(self.is_postgres() && self.run_is_held(run_id))
             && let Err(e) = self.write_aggregates(run_id)
         {
             tracing::warn!(run = run_id, error = %e, "cannot write the run's aggregates; they are computed when next asked for");

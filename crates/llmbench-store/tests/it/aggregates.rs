@@ -9,7 +9,7 @@ use crate::common::*;
 
 /// Run `id` with a mix of answered, failed and unknown-usage samples over two providers
 /// and two tasks, ended as finished.
-fn add_run(store: &mut Store, id: &str, created_at: &str) {
+pub(crate) fn add_run(store: &mut Store, id: &str, created_at: &str) {
     store.create_run(&new_run(id, created_at)).unwrap();
     for i in 0..12u32 {
         let task = if i % 2 == 0 { "t1" } else { "t2" };

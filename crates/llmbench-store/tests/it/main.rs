@@ -7,6 +7,7 @@ mod export;
 mod faults;
 mod open;
 mod postgres;
+mod postgres_ops;
 mod remember;
 mod runs;
 mod samples;
