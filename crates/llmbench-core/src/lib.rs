@@ -57,3 +57,35 @@ pub use request::{CompletionRequest, Message, Role, Sampling};
 pub use sample::{SampleId, SampleKey};
 pub use stats::{median, quantile};
 pub use task::{Item, Task};
+
+/// An error and its sources, `: `-separated, skipping a source whose text its parent
+/// already includes: what a log line or a page shows of an error whose message leaves its
+/// cause to `source()` (as every error in this workspace does).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the store")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        let e = Outer(std::io::Error::other("disk full"));
+        assert_eq!(super::error_chain(&e), "cannot open the store: disk full");
+        let io = std::io::Error::other("disk full");
+        assert_eq!(super::error_chain(&io), "disk full");
+    }
+}

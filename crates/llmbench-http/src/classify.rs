@@ -292,7 +292,7 @@ pub fn transport_error(error: &reqwest::Error) -> ProviderError {
     } else {
         K::Other
     };
-    ProviderError::new(kind, chain(error))
+    ProviderError::new(kind, llmbench_core::error_chain(error))
 }
 
 /// Whether an error's causes include an I/O failure (the peer closed or reset mid-body).
@@ -313,22 +313,6 @@ pub fn decode_error(message: impl Into<String>, request_id: Option<&str>) -> Pro
         ProviderErrorKind::Decode,
         with_request_id(message.into(), request_id),
     )
-}
-
-/// An error and its sources, `: `-separated, skipping a source whose text its parent
-/// already includes.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = e.source();
-    }
-    text
 }
 
 /// Removes a secret from error text: if a server echoes the API key in an error body, it

@@ -660,8 +660,9 @@ pub(crate) fn store_error(e: StoreError) -> Page {
     if e.kind() == "run_not_found" {
         not_found("This store holds no such run.")
     } else {
-        tracing::warn!(error = %e, "cannot read the store");
-        server_error(&e.to_string())
+        let text = llmbench_core::error_chain(&e);
+        tracing::warn!(error = %text, "cannot read the store");
+        server_error(&text)
     }
 }
 
