@@ -116,11 +116,6 @@ pub(crate) fn default_plugin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// An existing store, for reading (and `resume`); see [`crate::stores`].
-pub(crate) fn open_store(dir: &Path) -> Result<Store, Failure> {
-    crate::stores::open_existing(dir)
-}
-
 /// The id `run_id` names in `store` (`latest`: the newest run). A run the store does not
 /// hold is a bad argument (exit 2), not a store failure.
 pub(crate) fn resolve_run(store: &Store, run_id: &str) -> Result<String, Failure> {

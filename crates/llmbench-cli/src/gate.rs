@@ -24,7 +24,8 @@ use llmbench_report::gate::{Tolerances, evaluate};
 use llmbench_report::stats::Bootstrap;
 
 use crate::common::{EXIT_CONFIG, Failure, print};
-use crate::compare::load_run;
+use crate::compare::{load_run, two_stores};
+use crate::stores::StoreArgs;
 
 /// The gate ran and at least one check failed.
 pub(crate) const EXIT_GATE_FAILED: u8 = crate::exit::ExitCode::GateFailed.code();
@@ -51,9 +52,17 @@ pub(crate) struct GateArgs {
     /// The results store holding the run (and the baseline, unless `--baseline-output-dir`).
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    /// The results store holding the run (and the baseline, unless `--baseline-store`), as a
+    /// URL or a directory.
+    #[command(flatten)]
+    store: StoreArgs,
     /// The results store holding the baseline, when it is not the run's.
     #[arg(long)]
     baseline_output_dir: Option<PathBuf>,
+    /// The results store holding the baseline (`postgres://...` or a directory), when it is
+    /// not the run's; its password from the same variable as the run's store.
+    #[arg(long, value_name = "URL|DIR")]
+    baseline_store: Option<String>,
 }
 
 pub(crate) fn run(args: GateArgs) -> Result<u8, Failure> {
@@ -73,9 +82,15 @@ pub(crate) fn run(args: GateArgs) -> Result<u8, Failure> {
             ),
         )
     })?;
-    let baseline_dir = args.baseline_output_dir.or_else(|| args.output_dir.clone());
-    let run = load_run(args.output_dir, &args.run)?;
-    let baseline = load_run(baseline_dir, &args.baseline)?;
+    let (run_store, baseline_store) = two_stores(
+        (&args.store, args.output_dir.as_deref()),
+        (
+            args.baseline_store.as_deref(),
+            args.baseline_output_dir.as_deref(),
+        ),
+    )?;
+    let run = load_run(&run_store, &args.run)?;
+    let baseline = load_run(&baseline_store, &args.baseline)?;
     let (text, failed) = evaluate(&baseline, &run, &tolerances, &Bootstrap::default());
     print(&text);
     Ok(if failed { EXIT_GATE_FAILED } else { 0 })

@@ -118,7 +118,7 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
     )
     .map_err(|e| Failure::new(EXIT_STORE, e))?;
     let reporter: Box<dyn Reporter> = match chosen {
-        Chosen::Console => Box::new(llmbench_report::ConsoleReporter),
+        Chosen::Console => Box::new(llmbench_report::ConsoleReporter::default()),
         Chosen::Html => {
             // The page shows each item's prompt as the run stored it when it sent it.
             let (prompts, prompts_note) = prompts(&report);

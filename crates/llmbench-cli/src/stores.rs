@@ -37,8 +37,9 @@ pub(crate) struct StoreArgs {
 pub(crate) enum Location {
     /// The SQLite store in this directory.
     Dir(PathBuf),
-    /// A PostgreSQL database (its password, if any, already read from the environment).
-    Postgres(Box<PgTarget>),
+    /// A PostgreSQL database (its password, if any, already read from the environment), and
+    /// the variable named for the password (`--store-password-env` or the config's), if any.
+    Postgres(Box<PgTarget>, Option<String>),
 }
 
 impl Location {
@@ -100,7 +101,10 @@ impl Location {
             })?),
             None => std::env::var(DEFAULT_PASSWORD_ENV).ok(),
         };
-        Ok(Self::Postgres(Box::new(target.with_password(password))))
+        Ok(Self::Postgres(
+            Box::new(target.with_password(password)),
+            password_env.map(str::to_owned),
+        ))
     }
 
     /// The store, which must exist: `runs`, `report`, `export`, `status` and `resume`. No
@@ -108,7 +112,7 @@ impl Location {
     pub(crate) fn open_existing(&self) -> Result<Store, Failure> {
         match self {
             Self::Dir(dir) => Store::open_existing_in_dir(dir),
-            Self::Postgres(target) => Store::open_existing_postgres(target),
+            Self::Postgres(target, _) => Store::open_existing_postgres(target),
         }
         .map_err(failure)
     }
@@ -118,26 +122,49 @@ impl Location {
     pub(crate) fn open_for_writing(&self) -> Result<Store, Failure> {
         let mut store = match self {
             Self::Dir(dir) => Store::open_in_dir(dir),
-            Self::Postgres(target) => Store::open_postgres(target),
+            Self::Postgres(target, _) => Store::open_postgres(target),
         }
         .map_err(failure)?;
         store.set_histogram_buckets(llmbench_serve::histogram_buckets());
         Ok(store)
     }
 
-    /// The flag that names this store again (empty for the default directory).
+    /// The flags that name this store again (empty for the default directory): `--store
+    /// URL` (never with the password) and the password's variable when one was named.
     pub(crate) fn flag(&self) -> String {
         match self {
             Self::Dir(dir) if *dir == default_output_dir() => String::new(),
             Self::Dir(dir) => format!(" --output-dir {}", dir.display()),
-            Self::Postgres(target) => format!(" --store {}", target.shown()),
+            Self::Postgres(target, env) => format!(
+                " --store {}{}",
+                target.shown(),
+                env.as_ref()
+                    .map(|name| format!(" --store-password-env {name}"))
+                    .unwrap_or_default()
+            ),
         }
     }
-}
 
-/// The store in `dir`, which must exist.
-pub(crate) fn open_existing(dir: &Path) -> Result<Store, Failure> {
-    Store::open_existing_in_dir(dir).map_err(failure)
+    /// `--store URL|DIR` (and the password's variable when one was named), for the commands
+    /// that take a store that way (`status`, `resume`).
+    pub(crate) fn store_flag(&self) -> String {
+        match self {
+            Self::Dir(dir) => format!("--store {}", dir.display()),
+            Self::Postgres(..) => self.flag().trim_start().to_owned(),
+        }
+    }
+
+    /// For `resume`: a PostgreSQL store opened without a named password variable takes the
+    /// one the run's stored config names (`store-password-env`), when that variable is set
+    /// here; otherwise the store stays as it was opened (it was read with it).
+    pub(crate) fn with_stored_password_env(self, name: Option<&str>) -> Result<Self, Failure> {
+        match (&self, name) {
+            (Self::Postgres(target, None), Some(name)) if std::env::var_os(name).is_some() => {
+                Self::postgres(target.shown(), Some(name))
+            }
+            _ => Ok(self),
+        }
+    }
 }
 
 /// The flag naming `store` for another command: `--store URL` or `--output-dir DIR`.

@@ -80,6 +80,7 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
             e => Failure::new(EXIT_CONFIG, e),
         })?;
     drop(store);
+    let location = location.with_stored_password_env(config.run.store_password_env.as_deref())?;
     let planned = llmbench_runner::estimate_cost(&config).samples;
     if planned != stored.planned_samples {
         let why = match source {
@@ -129,6 +130,11 @@ pub(crate) async fn sweep(
         .unwrap_or_else(default_plugin_dir);
     dirs.grace.apply(&mut config);
     let resume = resume_command(start.run_id(), &location);
+    // The store as the table's hint names it: `status` (a shard's hint) takes `--store DIR`.
+    let store_flags = match shard {
+        Some(_) => location.store_flag(),
+        None => location.flag().trim_start().to_owned(),
+    };
     let stop = StopSignal {
         requests: llmbench_runner::stop_on_signals()
             .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C and SIGTERM: {e}"))?,
@@ -181,11 +187,25 @@ pub(crate) async fn sweep(
         },
     )
     .map_err(|e| Failure::new(EXIT_STORE, e))?;
-    print(&llmbench_report::ConsoleReporter.render(&report)?);
+    let console = llmbench_report::ConsoleReporter {
+        store_flags: Some(store_flags).filter(|flags| !flags.is_empty()),
+        shard: shard.map(|s| llmbench_report::ShardNote {
+            index: s.index,
+            count: s.count,
+            complete: !result.outcome.interrupted && !result.outcome.budget_exhausted,
+        }),
+    };
+    print(&console.render(&report)?);
     if let Some(gateway) = &push_gateway {
-        let outcome =
-            llmbench_serve::push::push_sweep(gateway, &config, &store, &result.run_id, &metrics)
-                .await?;
+        let outcome = llmbench_serve::push::push_sweep(
+            gateway,
+            &config,
+            &store,
+            &result.run_id,
+            &metrics,
+            shard,
+        )
+        .await?;
         tracing::info!(
             gateway,
             outcome = outcome.as_str(),

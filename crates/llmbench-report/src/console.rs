@@ -9,9 +9,26 @@ use crate::stats::Bootstrap;
 use crate::summary::Summary;
 
 /// Renders the results table as an aligned Markdown table with a header line naming the run
-/// and its store.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ConsoleReporter;
+/// and its store, and, for a run that did not finish, how to finish it.
+#[derive(Debug, Default, Clone)]
+pub struct ConsoleReporter {
+    /// The flags that name the run's store to another command (`--store URL
+    /// --store-password-env NAME`, `--output-dir DIR`). Default: from the report's store
+    /// (`--store URL` for a PostgreSQL store, whose shown URL holds no password).
+    pub store_flags: Option<String>,
+    /// The report is what one shard of a sharded run printed at its end.
+    pub shard: Option<ShardNote>,
+}
+
+/// One shard of a sharded run, for the hint under its table: its samples are its own, the
+/// run is the whole sweep's, and the other shards may still be running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardNote {
+    pub index: u32,
+    pub count: u32,
+    /// Whether this shard's part of the sweep is stored (it was not stopped early).
+    pub complete: bool,
+}
 
 impl Reporter for ConsoleReporter {
     fn render(&self, report: &RunReport) -> Result<String, ReportError> {
@@ -92,15 +109,55 @@ impl Reporter for ConsoleReporter {
             );
         }
         let _ = writeln!(out, "Store: {}", run.store_path);
-        if run.status != "finished" {
-            let _ = writeln!(
-                out,
-                "Resume with: llmbench resume {} --output-dir <dir of the store>",
-                run.run_id
-            );
+        // A shard's run is the whole sweep's: whatever it reads, other shards may be running.
+        if run.status != "finished" || self.shard.is_some() {
+            out.push_str(&self.unfinished_hint(run));
         }
         Ok(out)
     }
+}
+
+impl ConsoleReporter {
+    /// What to do about a run that is not finished: resume it; or, for a shard (finished or
+    /// not), run the shard again if it stopped early; the other shards may still be running.
+    fn unfinished_hint(&self, run: &llmbench_core::RunInfo) -> String {
+        let flags = match &self.store_flags {
+            Some(flags) => flags.clone(),
+            None if is_postgres_url(&run.store_path) => format!("--store {}", run.store_path),
+            None => "--output-dir <dir of the store>".to_owned(),
+        };
+        let id = &run.run_id;
+        match self.shard {
+            None => format!("Resume with: llmbench resume {id} {flags}\n"),
+            Some(ShardNote {
+                index,
+                count,
+                complete,
+            }) => {
+                let mine = if complete {
+                    format!("Shard {index}/{count} stored all its samples")
+                } else {
+                    format!(
+                        "Shard {index}/{count} stopped before storing all its samples: run the same command again to finish it (it runs only what it lacks)"
+                    )
+                };
+                // Shards on SQLite each have their own store; on PostgreSQL they share one.
+                let others = if is_postgres_url(&run.store_path) {
+                    ""
+                } else {
+                    " <the other shards' stores>"
+                };
+                format!(
+                    "{mine}; the run is the whole sweep's, and other shards may still be running. Each shard's progress: llmbench status {id} --shard-count {count} {flags}{others}\n"
+                )
+            }
+        }
+    }
+}
+
+/// Whether a store's shown path is a PostgreSQL URL.
+fn is_postgres_url(path: &str) -> bool {
+    path.starts_with("postgres://") || path.starts_with("postgresql://")
 }
 
 /// At most this many failing samples are listed under the table.
@@ -333,7 +390,7 @@ mod tests {
 
     #[test]
     fn judgement_is_labelled_and_its_cost_is_shown_apart() {
-        let out = ConsoleReporter.render(&judged_report()).unwrap();
+        let out = ConsoleReporter::default().render(&judged_report()).unwrap();
         assert!(
             out.contains(
                 "p · t/i #0 · judge (judgement, fail): judge gpt-j: score 0.2 (fail): misses the race"
@@ -353,8 +410,71 @@ mod tests {
     fn no_judge_cost_line_without_a_cost() {
         let mut report = judged_report();
         report.samples[0].grades[1].1.cost_usd = None;
-        let out = ConsoleReporter.render(&report).unwrap();
+        let out = ConsoleReporter::default().render(&report).unwrap();
         assert!(!out.contains("Judge cost"), "{out}");
+    }
+
+    #[test]
+    fn an_unfinished_run_says_how_to_finish_it_naming_its_store() {
+        let mut report = judged_report();
+        report.run.status = "interrupted".into();
+        report.run.store_path = "results/llmbench.sqlite".into();
+        let out = ConsoleReporter::default().render(&report).unwrap();
+        assert!(
+            out.ends_with("Resume with: llmbench resume r1 --output-dir <dir of the store>\n"),
+            "{out}"
+        );
+        report.run.store_path = "postgres://bench@db:5432/results".into();
+        let out = ConsoleReporter::default().render(&report).unwrap();
+        assert!(
+            out.ends_with(
+                "Resume with: llmbench resume r1 --store postgres://bench@db:5432/results\n"
+            ),
+            "{out}"
+        );
+        let flags = Some("--store postgres://bench@db:5432/results --store-password-env PW".into());
+        let out = ConsoleReporter {
+            store_flags: flags.clone(),
+            shard: None,
+        }
+        .render(&report)
+        .unwrap();
+        assert!(
+            out.ends_with("llmbench resume r1 --store postgres://bench@db:5432/results --store-password-env PW\n"),
+            "{out}"
+        );
+        // A shard is not resumed: it is run again, and the others may still be running.
+        for complete in [true, false] {
+            let out = ConsoleReporter {
+                store_flags: flags.clone(),
+                shard: Some(ShardNote {
+                    index: 2,
+                    count: 4,
+                    complete,
+                }),
+            }
+            .render(&report)
+            .unwrap();
+            assert!(!out.contains("Resume with"), "{out}");
+            assert!(out.contains("other shards may still be running"), "{out}");
+            assert!(
+                out.contains("llmbench status r1 --shard-count 4 --store postgres://bench@db:5432/results --store-password-env PW\n"),
+                "{out}"
+            );
+            assert_eq!(
+                out.contains(
+                    "Shard 2/4 stopped before storing all its samples: run the same command again"
+                ),
+                !complete,
+                "{out}"
+            );
+        }
+        report.run.status = "finished".into();
+        let out = ConsoleReporter::default().render(&report).unwrap();
+        assert!(
+            out.ends_with("Store: postgres://bench@db:5432/results\n"),
+            "{out}"
+        );
     }
 
     #[test]

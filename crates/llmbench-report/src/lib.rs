@@ -18,4 +18,4 @@ pub mod reporters;
 pub mod stats;
 pub mod summary;
 
-pub use console::ConsoleReporter;
+pub use console::{ConsoleReporter, ShardNote};

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use llmbench_config::Config;
 use llmbench_metrics::{EndedRun, Metrics, ModelLabels, SweepOutcome, SweepTotals};
+use llmbench_runner::Shard;
 use llmbench_store::{RunAggregates, RunStatus, Store, StoreError};
 
 /// Classifies a run that is no longer running: a finished run succeeded when every planned
@@ -35,6 +36,11 @@ pub fn sweep_outcome(
 /// Sets the sweep metrics of `sweep` from run `run_id` as stored (all its samples, those
 /// stored before a resume included): its end and duration, and for a run that ran every
 /// sample, the per-sweep totals. Returns how the run ended; the caller counts it.
+///
+/// For one shard of a sharded run (`llmbench run --shard I/N --push-gateway`), `part` is the
+/// shard and its planned samples: only the shard's samples count, and its part succeeded
+/// when all of them are stored (the run as a whole stays `interrupted` until every shard's
+/// are).
 pub fn account_run(
     metrics: &Metrics,
     store: &Store,
@@ -42,31 +48,51 @@ pub fn account_run(
     sweep: &str,
     providers: &HashMap<String, ModelLabels>,
     max_error_ratio: f64,
+    part: Option<(Shard, u64)>,
 ) -> Result<SweepOutcome, StoreError> {
     let run = store.run(run_id)?;
-    let report = store.report(run_id)?;
+    let mut report = store.report(run_id)?;
+    let (status, planned) = match part {
+        None => (run.status, run.planned_samples),
+        Some((shard, planned)) => {
+            report.samples.retain(|s| shard.contains(&s.key.id()));
+            // The run's status is the whole sweep's; the shard's part is finished when
+            // every one of its samples is stored.
+            let status = match run.status {
+                RunStatus::Failed => RunStatus::Failed,
+                _ if report.samples.len() as u64 >= planned => RunStatus::Finished,
+                _ => RunStatus::Interrupted,
+            };
+            (status, planned)
+        }
+    };
     let totals = SweepTotals::of_report(&report, providers);
     let outcome = sweep_outcome(
-        run.status,
-        run.planned_samples,
+        status,
+        planned,
         totals.samples,
         totals.errors,
         max_error_ratio,
     );
     let now = now_unix();
+    let ended = match part {
+        // A shard's part ends when it does, not when the last shard ends the run.
+        Some(_) => now,
+        None => run
+            .finished_at
+            .as_deref()
+            .and_then(unix_seconds)
+            .unwrap_or(now),
+    };
     metrics.set_ended_run(
         sweep,
         &EndedRun {
             outcome,
             created: unix_seconds(&run.created_at).unwrap_or(now),
-            ended: run
-                .finished_at
-                .as_deref()
-                .and_then(unix_seconds)
-                .unwrap_or(now),
+            ended,
         },
     );
-    if run.status == RunStatus::Finished {
+    if status == RunStatus::Finished {
         metrics.set_sweep_totals(sweep, &totals);
     }
     Ok(outcome)

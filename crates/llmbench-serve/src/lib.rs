@@ -358,6 +358,7 @@ impl Worker<'_> {
                     sweep,
                     &self.providers,
                     self.max_error_ratio,
+                    None,
                 );
                 match (accounted, &result) {
                     (Err(e), _) => {

@@ -3,7 +3,10 @@
 //! The Pushgateway's rules for batch jobs: the group is `job="llmbench"` and the sweep's
 //! name (`/metrics/job/llmbench/sweep/<name>`), with no `instance` label; the body is the
 //! text format without timestamps (the gateway rejects them). Counters in a push are the
-//! sweep's own totals: each push replaces the previous one's. A sweep that succeeded is
+//! sweep's own totals: each push replaces the previous one's. A shard of a sharded sweep
+//! (`llmbench run --shard I/N`) pushes to its own group, `.../sweep/<name>/shard/<I>`, with
+//! the totals of its own samples only, so shards do not overwrite each other's group (sum
+//! over `shard` for the sweep's). A sweep that succeeded is
 //! pushed with `PUT`, replacing the whole group; one that did not is pushed with `POST`,
 //! which replaces only the metrics it carries, so the previous
 //! `llmbench_last_success_timestamp_seconds` stays and the staleness alert can fire.
@@ -11,6 +14,8 @@
 use llmbench_config::Config;
 use llmbench_metrics::{CONTENT_TYPE, Metrics, SweepOutcome};
 use llmbench_store::{Store, StoreError};
+
+use llmbench_runner::Shard;
 
 use crate::{account_run, provider_labels, set_build_info};
 
@@ -56,13 +61,16 @@ pub enum PushSweepError {
 
 /// Accounts for one-shot run `run_id` of `config` in `metrics` (which the run's
 /// [`crate::MetricsObserver`] filled) and pushes them to the gateway: `PUT` when the sweep
-/// succeeded, `POST` otherwise (see the module docs). Returns how the sweep ended.
+/// succeeded, `POST` otherwise (see the module docs). For a shard, only its samples are
+/// accounted (against its planned samples) and the group is the shard's. Returns how the
+/// sweep (or the shard's part of it) ended.
 pub async fn push_sweep(
     gateway: &str,
     config: &Config,
     store: &Store,
     run_id: &str,
     metrics: &Metrics,
+    shard: Option<Shard>,
 ) -> Result<SweepOutcome, PushSweepError> {
     let sweep = config.sweep_name();
     let max_error_ratio = config.schedule.as_ref().map_or(0.1, |s| s.max_error_ratio);
@@ -72,6 +80,12 @@ pub async fn push_sweep(
         llmbench_config::Trigger::Cron { .. } => None,
     });
     metrics.init_sweep(&sweep, interval);
+    let part = shard.map(|shard| {
+        let planned = llmbench_runner::sweep_keys(config)
+            .filter(|key| shard.contains(&key.id()))
+            .count() as u64;
+        (shard, planned)
+    });
     let outcome = account_run(
         metrics,
         store,
@@ -79,6 +93,7 @@ pub async fn push_sweep(
         &sweep,
         &provider_labels(config),
         max_error_ratio,
+        part,
     )?;
     metrics.count_sweep(&sweep, outcome);
     let method = if outcome == SweepOutcome::Success {
@@ -86,7 +101,7 @@ pub async fn push_sweep(
     } else {
         PushMethod::Update
     };
-    push(gateway, &sweep, metrics.render(), method).await?;
+    push(gateway, &sweep, shard, metrics.render(), method).await?;
     Ok(outcome)
 }
 
@@ -102,9 +117,10 @@ impl PushError {
 }
 
 /// The URL of a sweep's group on the gateway at `gateway` (`http://host:9091`, with or
-/// without a trailing `/`). Label values that the URL path cannot carry are base64url
+/// without a trailing `/`): `/metrics/job/llmbench/sweep/<name>`, and `/shard/<index>` for
+/// a shard of a sharded sweep. Label values that the URL path cannot carry are base64url
 /// encoded (`/sweep@base64/...`).
-pub fn group_url(gateway: &str, sweep: &str) -> Result<String, PushError> {
+pub fn group_url(gateway: &str, sweep: &str, shard: Option<Shard>) -> Result<String, PushError> {
     let base = gateway.trim_end_matches('/');
     let rest = base
         .strip_prefix("http://")
@@ -128,17 +144,21 @@ pub fn group_url(gateway: &str, sweep: &str) -> Result<String, PushError> {
             if encoded.is_empty() { "=" } else { &encoded }
         )
     };
-    Ok(format!("{base}/metrics/job/{JOB}/{sweep_part}"))
+    let shard_part = shard
+        .map(|s| format!("/shard/{}", s.index))
+        .unwrap_or_default();
+    Ok(format!("{base}/metrics/job/{JOB}/{sweep_part}{shard_part}"))
 }
 
-/// Pushes `body` (the text format) to the sweep's group.
+/// Pushes `body` (the text format) to the sweep's group (the shard's, for a shard).
 pub async fn push(
     gateway: &str,
     sweep: &str,
+    shard: Option<Shard>,
     body: String,
     method: PushMethod,
 ) -> Result<(), PushError> {
-    let url = group_url(gateway, sweep)?;
+    let url = group_url(gateway, sweep, shard)?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
@@ -185,19 +205,36 @@ mod tests {
     #[test]
     fn group_urls() {
         assert_eq!(
-            group_url("http://127.0.0.1:9091/", "nightly").unwrap(),
+            group_url("http://127.0.0.1:9091/", "nightly", None).unwrap(),
             "http://127.0.0.1:9091/metrics/job/llmbench/sweep/nightly"
         );
         assert_eq!(
-            group_url("http://gw:9091", "a/b").unwrap(),
+            group_url("http://gw:9091", "a/b", None).unwrap(),
             "http://gw:9091/metrics/job/llmbench/sweep@base64/YS9i"
         );
         assert_eq!(
-            group_url("http://gw:9091", "").unwrap(),
+            group_url("http://gw:9091", "", None).unwrap(),
             "http://gw:9091/metrics/job/llmbench/sweep@base64/="
         );
-        assert!(group_url("gw:9091", "x").is_err());
-        assert!(group_url("http://", "x").is_err());
+        assert!(group_url("gw:9091", "x", None).is_err());
+        assert!(group_url("http://", "x", None).is_err());
+    }
+
+    #[test]
+    fn a_shard_pushes_to_its_own_group() {
+        let shard = |i| Some(Shard::new(i, 4).unwrap());
+        assert_eq!(
+            group_url("http://gw:9091/", "nightly", shard(2)).unwrap(),
+            "http://gw:9091/metrics/job/llmbench/sweep/nightly/shard/2"
+        );
+        assert_eq!(
+            group_url("http://gw:9091", "a/b", shard(0)).unwrap(),
+            "http://gw:9091/metrics/job/llmbench/sweep@base64/YS9i/shard/0"
+        );
+        assert_ne!(
+            group_url("http://gw:9091", "nightly", shard(1)).unwrap(),
+            group_url("http://gw:9091", "nightly", shard(3)).unwrap()
+        );
     }
 
     #[test]

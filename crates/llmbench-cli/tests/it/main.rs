@@ -2,18 +2,21 @@
 //! directory. `cargo test --workspace` (what `cargo xtask ci` runs) builds the plugins first.
 
 mod budget;
+mod dashboards_sql;
 mod doc_commands;
 mod exit_codes;
 mod faults;
 mod humaneval;
 mod judge;
+mod pg_parity;
+mod pg_sweeps;
+mod postgres;
 mod reference;
 mod remember;
 mod reporter_plugins;
 mod reports;
 mod resume;
 mod serve;
-mod postgres;
 mod shards;
 mod stop;
 mod store_faults;

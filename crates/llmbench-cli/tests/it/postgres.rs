@@ -47,7 +47,7 @@ pattern = "[13579]$"
     )
 }
 
-fn succeed(cmd: &mut std::process::Command) -> String {
+pub(crate) fn succeed(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -56,7 +56,10 @@ fn succeed(cmd: &mut std::process::Command) -> String {
 
 /// The JSON export of `run` from the store the flags name: sample id -> row, with the
 /// number of rows (duplicates would make it larger than the map).
-fn export(store_flags: &[&str], run: &str) -> (usize, BTreeMap<String, serde_json::Value>) {
+pub(crate) fn export(
+    store_flags: &[&str],
+    run: &str,
+) -> (usize, BTreeMap<String, serde_json::Value>) {
     let out = succeed(llmbench(&["export", run, "--format", "jsonl"]).args(store_flags));
     let rows: Vec<serde_json::Value> = out
         .lines()
@@ -155,7 +158,7 @@ fn four_shards_into_postgres_with_a_kill_9_equal_the_single_process_run() {
         single.keys().collect::<Vec<_>>()
     );
     for (id, s) in &single {
-        for field in ["text", "verdict", "item", "repeat", "status"] {
+        for field in crate::shards::SAME_IN_EVERY_EXECUTION {
             assert_eq!(pg[id][field], s[field], "sample {id}: {field}");
         }
     }
@@ -243,6 +246,38 @@ fn a_store_password_is_read_from_the_environment_and_never_shown() {
         assert_eq!(code, Some(0), "{args:?}: {out}");
         everything.push_str(&out);
     }
+    // A shard's table names the store and the password's variable (never the password)
+    // for `status`; the run it leaves unfinished is resumed with `--store URL` alone: the
+    // stored config's `store-password-env` is read for the writes (the first read takes
+    // PGPASSWORD, as every command without the flag does).
+    let (code, out) = all_output(
+        llmbench(&["run", "--shard", "0/2", "--run-id", "pw-shards", "--config"])
+            .arg(&config_path)
+            .env("BENCH_DB_PW", SECRET),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "llmbench status pw-shards --shard-count 2 --store {url} --store-password-env BENCH_DB_PW\n"
+        )),
+        "{out}"
+    );
+    everything.push_str(&out);
+    let resume = |pw: &str| {
+        all_output(
+            llmbench(&["resume", "pw-shards", "--store", &url])
+                .env("PGPASSWORD", SECRET)
+                .env("BENCH_DB_PW", pw),
+        )
+    };
+    let (code, out) = resume(&format!("{SECRET}-wrong"));
+    assert_eq!(code, Some(4), "the stored variable is used: {out}");
+    assert!(out.contains("password authentication failed"), "{out}");
+    everything.push_str(&out);
+    let (code, out) = resume(SECRET);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Run pw-shards (finished)"), "{out}");
+    everything.push_str(&out);
     assert!(everything.contains("\"text\""), "the export ran");
     assert!(
         !everything.contains(SECRET),

@@ -764,15 +764,9 @@ items = [{}]
     assert_eq!(stored(dir.path()).len(), ITEMS);
 }
 
-/// `llmbench run --push-gateway`: a real Pushgateway receives the sweep's totals under
-/// `job="llmbench"` and the sweep's name, with no instance; a failed sweep updates the group
-/// without erasing the last success.
-#[test]
-fn run_pushes_its_sweep_to_a_real_pushgateway() {
+/// A real Pushgateway on a free port, ready.
+fn start_pushgateway(children: &mut Children) -> SocketAddr {
     let pushgateway = require("prometheus-pushgateway");
-    check_plugins();
-    let dir = tempfile::tempdir().unwrap();
-    let mut children = Children::default();
     let address: SocketAddr = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap()
@@ -787,6 +781,18 @@ fn run_pushes_its_sweep_to_a_real_pushgateway() {
     wait_until("the Pushgateway", Duration::from_secs(20), || {
         get(address, "/-/ready").filter(|(s, _)| *s == 200)
     });
+    address
+}
+
+/// `llmbench run --push-gateway`: a real Pushgateway receives the sweep's totals under
+/// `job="llmbench"` and the sweep's name, with no instance; a failed sweep updates the group
+/// without erasing the last success.
+#[test]
+fn run_pushes_its_sweep_to_a_real_pushgateway() {
+    check_plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let mut children = Children::default();
+    let address = start_pushgateway(&mut children);
     let config = |name: &str, prompt: &str| {
         write_config(
             dir.path(),
@@ -853,4 +859,99 @@ items = [{{ id = "a" }}, {{ id = "b" }}]
         None,
         "the failed sweep's totals replaced the good one's: {text}"
     );
+}
+
+/// A sharded `llmbench run --push-gateway`: each shard pushes to its own group
+/// (`.../sweep/<name>/shard/<i>`), so none overwrites another's, with the totals of its own
+/// samples and a success once its own part is stored (the run as a whole is not finished
+/// until the last shard's part is). On SQLite shard stores, then on one PostgreSQL store
+/// that all shards share (where the run holds every shard's samples).
+#[test]
+fn shards_push_their_own_samples_to_their_own_groups() {
+    check_plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let mut children = Children::default();
+    let address = start_pushgateway(&mut children);
+    let gateway = format!("http://{address}");
+    let items: Vec<String> = (0..12).map(|i| format!("{{ id = \"i{i}\" }}")).collect();
+    let config = write_config(
+        dir.path(),
+        "sharded",
+        &format!(
+            r#"
+[schedule]
+name = "sharded"
+interval-seconds = 3600
+
+[providers.echo]
+plugin = "provider-testkit"
+model = "echo"
+
+[tasks.t]
+prompt = "hello"
+items = [{}]
+"#,
+            items.join(", ")
+        ),
+    );
+    let run = |i: usize, store: &str| {
+        let out = crate::llmbench(&["run", "--push-gateway", &gateway, "--run-id", "sh"])
+            .args(["--shard", &format!("{i}/2"), "--store", store, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = crate::text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        stdout
+    };
+    let shard_store = |i: usize| dir.path().join(format!("shard{i}")).display().to_string();
+    let mut own = Vec::new();
+    for i in 0..2 {
+        let table = run(i, &shard_store(i));
+        assert!(
+            table.contains(&format!("Shard {i}/2 stored all its samples")),
+            "{table}"
+        );
+        own.push(crate::postgres::export(&["--store", &shard_store(i)], "sh").0);
+    }
+    assert_eq!(own.iter().sum::<usize>(), 12);
+    assert!(own.iter().all(|&n| n > 0), "{own:?}");
+    let check = |own: &[usize]| {
+        let (_, text) = get(address, "/metrics").unwrap();
+        let samples = series(&text, "llmbench_samples_total");
+        for (i, &n) in own.iter().enumerate() {
+            let group = format!(
+                r#"gen_ai_provider_name="testkit",gen_ai_request_model="echo",instance="",job="llmbench",provider="echo",result="pass",shard="{i}",sweep="sharded",task="t""#
+            );
+            assert_eq!(samples.get(&group), Some(&(n as f64)), "shard {i}: {text}");
+            let sweeps = series(&text, "llmbench_sweeps_total");
+            assert_eq!(
+                sweeps.get(&format!(
+                    r#"instance="",job="llmbench",result="success",shard="{i}",sweep="sharded""#
+                )),
+                Some(&1.0),
+                "shard {i}'s part succeeded: {text}"
+            );
+        }
+        assert!(
+            samples.keys().all(|labels| labels.contains("shard=")),
+            "no group without its shard: {text}"
+        );
+    };
+    check(&own);
+
+    // One PostgreSQL store for both: each shard still counts only its own samples.
+    let pg = llmbench_testsupport::postgres::PgServer::start();
+    let url = pg.url();
+    let first = run(0, &url);
+    assert!(first.contains("Run sh (interrupted)"), "{first}");
+    assert!(
+        first.contains(&format!(
+            "Shard 0/2 stored all its samples; the run is the whole sweep's, and other shards may still be running. Each shard's progress: llmbench status sh --shard-count 2 --store {url}\n"
+        )),
+        "{first}"
+    );
+    let last = run(1, &url);
+    assert!(last.contains("Run sh (finished): 12/12"), "{last}");
+    check(&own);
 }

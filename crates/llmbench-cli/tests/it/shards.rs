@@ -11,6 +11,23 @@ const ITEMS: usize = 10;
 const REPEATS: usize = 2;
 const SAMPLES: usize = ITEMS * REPEATS;
 
+/// The exported fields of a sample that two executions of one config store alike (not its
+/// times).
+pub(crate) const SAME_IN_EVERY_EXECUTION: [&str; 12] = [
+    "task",
+    "item",
+    "provider",
+    "repeat",
+    "model",
+    "status",
+    "text",
+    "verdict",
+    "input_tokens",
+    "output_tokens",
+    "request",
+    "attempts",
+];
+
 /// The same config text in `dir` (so the same derived run id), counting calls in
 /// `dir/calls.tsv`.
 fn config(dir: &Path) -> PathBuf {
@@ -238,20 +255,7 @@ fn four_shards_with_a_kill_9_merge_into_the_single_process_run() {
     );
     for (id, m) in &merged_once {
         let s = &single_samples[id];
-        for field in [
-            "task",
-            "item",
-            "provider",
-            "repeat",
-            "model",
-            "status",
-            "text",
-            "verdict",
-            "input_tokens",
-            "output_tokens",
-            "request",
-            "attempts",
-        ] {
+        for field in SAME_IN_EVERY_EXECUTION {
             assert_eq!(m[field], s[field], "sample {id}: {field}");
         }
     }
