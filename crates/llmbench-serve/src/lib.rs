@@ -317,7 +317,7 @@ impl Worker<'_> {
                     Some(config)
                 }
                 Err(e) => {
-                    tracing::warn!(sweep, run = %run_id, error = %e, "cannot rebuild the run's stored inputs; resuming with the config as loaded");
+                    tracing::warn!(sweep, run = %run_id, error = %llmbench_core::error_chain(&e), "cannot rebuild the run's stored inputs; resuming with the config as loaded");
                     None
                 }
             },
@@ -336,7 +336,7 @@ impl Worker<'_> {
         let outcome = match &result {
             Err(SweepError::Build(e)) => {
                 // Nothing was stored: the run was never created.
-                tracing::error!(sweep, error = %e, "the sweep could not start");
+                tracing::error!(sweep, error = %llmbench_core::error_chain(&e), "the sweep could not start");
                 self.metrics.set_ended_run(
                     sweep,
                     &EndedRun {
@@ -349,7 +349,7 @@ impl Worker<'_> {
             }
             _ => {
                 if let Err(e) = &result {
-                    tracing::error!(sweep, error = %e, "the sweep failed");
+                    tracing::error!(sweep, error = %llmbench_core::error_chain(&e), "the sweep failed");
                 }
                 let accounted = account_run(
                     self.metrics,
@@ -362,7 +362,7 @@ impl Worker<'_> {
                 );
                 match (accounted, &result) {
                     (Err(e), _) => {
-                        tracing::error!(sweep, error = %e, "cannot read the sweep's results back");
+                        tracing::error!(sweep, error = %llmbench_core::error_chain(&e), "cannot read the sweep's results back");
                         SweepOutcome::Failure
                     }
                     // Stopped by the spend cap, not by us: it did not succeed, and it is not
@@ -409,7 +409,7 @@ pub(crate) fn retain(store: &mut Store, config: &Config, sweep: &str) {
         ),
         Err(e) => tracing::warn!(
             sweep,
-            error = %e,
+            error = %llmbench_core::error_chain(&e),
             "retention failed; it is tried again after the next sweep"
         ),
     }
