@@ -18,7 +18,8 @@
 //! - `match`: the `throughput` run with `grader-match` instead of `grader-regex` (10,000
 //!   samples, each graded against its item's reference answer: the item's `expected`
 //!   variable, then `expected = "{{ expected }}"`, options rendered per item), beside the
-//!   same run with `grader-regex`: harness CPU per sample, target no worse than regex's.
+//!   same run with `grader-regex`: harness CPU per sample, target no worse than regex's
+//!   (the three runs in turn, 3 rounds, each grader's best round compared).
 //!   Then the graders alone (`grader-match`'s `grade_cost` example): CPU per grade of each,
 //!   through the plugin ABI and in-process, which the harness's noise hides.
 //! - `million [N]`: memory flat in the size of the sweep, reports that scale: N samples
@@ -151,26 +152,91 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
                 "grader-regex",
                 "grader-match",
             ])?;
-            let regex = throughput(10_000, Duration::ZERO, 64)?;
-            let runs = [
-                throughput_graded(10_000, Duration::ZERO, 64, Grader::Match)?,
-                throughput_graded(10_000, Duration::ZERO, 64, Grader::MatchRendered)?,
-            ];
+            // Rounds of the three runs in turn, each grader's best round compared: a burst of
+            // load from other work on the machine inflates a run's CPU time (by 10-20% seen),
+            // and hits one grader's only run, but rarely all of its rounds.
             let per_sample = |t: &Throughput| t.cpu.as_secs_f64() * 1000.0 / t.samples as f64;
+            let graders = [Grader::Regex, Grader::Match, Grader::MatchRendered];
+            let mut best: [Option<Throughput>; 3] = [None, None, None];
+            let mut lines = Vec::new();
+            for round in 1..=MATCH_ROUNDS {
+                for (grader, best) in graders.iter().zip(&mut best) {
+                    let run = throughput_graded(10_000, Duration::ZERO, 64, *grader)?;
+                    lines.push(format!("round {round}: {}", run.line()));
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| per_sample(&run) < per_sample(b))
+                    {
+                        *best = Some(run);
+                    }
+                }
+            }
+            let [Some(regex), Some(matched), Some(rendered)] = best else {
+                bail!("no match benchmark round ran");
+            };
             let r = per_sample(&regex);
             eprintln!();
-            eprintln!("{}", regex.line());
-            for run in &runs {
-                eprintln!("{}", run.line());
+            for line in &lines {
+                eprintln!("{line}");
             }
-            for run in &runs {
+            eprintln!(
+                "best of {MATCH_ROUNDS} rounds: grader-regex {r:.3} ms/sample, {} {:.3}, {} {:.3}",
+                matched.grader.describe(),
+                per_sample(&matched),
+                rendered.grader.describe(),
+                per_sample(&rendered)
+            );
+            for run in [&matched, &rendered] {
                 let m = per_sample(run);
                 eprintln!(
-                    "match ({}): harness CPU {m:.3} ms/sample, grader-regex {r:.3} ms/sample ({:+.1}%); target: no worse than grader-regex: {}",
+                    "match ({}): harness CPU {m:.3} ms/sample, grader-regex {r:.3} ms/sample ({:+.1}%), best of {MATCH_ROUNDS} rounds each; target: no worse than grader-regex: {}",
                     run.grader.describe(),
                     (m / r - 1.0) * 100.0,
                     verdict(m <= r * MATCH_NOISE)
                 );
+                crate::perf_table::record(
+                    "match",
+                    run.what(),
+                    format!(
+                        "harness CPU {m:.3} ms/sample against grader-regex's {r:.3} ({:+.1}%), best of {MATCH_ROUNDS} rounds each",
+                        (m / r - 1.0) * 100.0
+                    ),
+                    format!(
+                        "no worse than grader-regex (within {:.0}% run-to-run noise)",
+                        (MATCH_NOISE - 1.0) * 100.0
+                    ),
+                    Some(m <= r * MATCH_NOISE),
+                );
+            }
+            // Instructions, which the machine's load does not change: the same run under
+            // callgrind, 2,000 samples, grader-regex against options rendered per item.
+            match (
+                instructions_per_sample(CALLGRIND_SAMPLES, Grader::Regex),
+                instructions_per_sample(CALLGRIND_SAMPLES, Grader::MatchRendered),
+            ) {
+                (Ok(regex), Ok(rendered)) => {
+                    let more = (rendered / regex - 1.0) * 100.0;
+                    eprintln!(
+                        "callgrind, {CALLGRIND_SAMPLES} samples: grader-regex {regex:.0} instructions/sample, grader-match with options rendered per item {rendered:.0} ({more:+.1}%)"
+                    );
+                    crate::perf_table::record(
+                        "match",
+                        format!(
+                            "{} samples under callgrind, grader-match with options rendered per item",
+                            thousands(CALLGRIND_SAMPLES)
+                        ),
+                        format!(
+                            "{:.0}k instructions/sample against grader-regex's {:.0}k ({more:+.1}%)",
+                            rendered / 1e3,
+                            regex / 1e3
+                        ),
+                        "no worse than grader-regex",
+                        Some(rendered <= regex),
+                    );
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("callgrind figures not taken: {e:#}");
+                }
             }
             // The graders alone (a few µs of the harness's ~0.25 ms per sample, below its
             // noise): 100,000 grades each, through the plugin ABI and in-process.
@@ -412,9 +478,53 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Samples of the callgrind runs of `perf match` (about a minute each under valgrind).
+const CALLGRIND_SAMPLES: usize = 2_000;
+
+/// Instructions per sample of `llmbench run` (the whole process: start-up, plugins, store)
+/// over `samples` samples of the throughput setup graded by `grader`, counted by valgrind's
+/// callgrind (the mock server runs outside it).
+fn instructions_per_sample(samples: usize, grader: Grader) -> anyhow::Result<f64> {
+    let dir = tempfile_dir()?.join(format!("callgrind-{grader:?}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sweep = mock_sweep(&dir, samples, Duration::ZERO, 64, grader, true)?;
+    let out = dir.join("callgrind.out");
+    let status = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&sweep.exe)
+        .args(["run", "--config"])
+        .arg(&sweep.config)
+        .arg("--output-dir")
+        .arg(dir.join("results"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("run valgrind (Debian's valgrind package)")?;
+    drop(sweep);
+    if !status.success() {
+        bail!("llmbench run under callgrind failed: {status}");
+    }
+    let text = std::fs::read_to_string(&out)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    // `summary: <Ir>` (or `totals:`), the run's instructions.
+    let total: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("summary: ")
+                .or_else(|| l.strip_prefix("totals: "))
+        })
+        .and_then(|n| n.split_whitespace().next()?.parse().ok())
+        .context("no summary line in callgrind's output")?;
+    Ok(total / samples as f64)
+}
+
 /// Harness CPU per sample differs by a few percent from run to run on a quiet machine: within
 /// this factor of grader-regex's figure, grader-match counts as no worse.
 const MATCH_NOISE: f64 = 1.05;
+
+/// `perf match` runs each grader this many times, in turn, and compares their best runs.
+const MATCH_ROUNDS: usize = 3;
 
 pub(crate) fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }

@@ -1,5 +1,7 @@
 //! Plugin instances seen through the `llmbench_core` traits.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use llmbench_core::{
     Completion, CompletionRequest, FileBytes, Grade, GradeRequest, Grader, GraderError,
@@ -149,6 +151,130 @@ impl PluginGrader {
             outcome => decode::<(), String>(&self.name, outcome, |reason| reason),
         }
     }
+}
+
+/// The grader method that checks many items' rendered options in one call (the SDK's
+/// `CHECK_ITEMS_METHOD`): the request is a JSON array of options, the answer the refusals as
+/// `[index in the array, reason]` pairs.
+pub const CHECK_ITEMS_METHOD: &str = "check-items";
+
+/// The most items one `check-items` call carries, so that a large dataset's check holds one
+/// chunk's rendered options (and their JSON) at a time, not the whole dataset's.
+pub const CHECK_ITEMS_CHUNK: usize = 1_000;
+
+impl PluginGrader {
+    /// [`check_item`](Self::check_item) for many items: `items` are `(key, the item's
+    /// rendered options)`, read lazily; the answer is the refused items' `(key, reason)`, in
+    /// the order of `items`, with the reasons `check_item` gives. The items go to the plugin
+    /// in chunks of [`CHECK_ITEMS_CHUNK`], one `check-items` call each (not one call per
+    /// item), which carries each distinct rendering once: items whose options render the
+    /// same (a multiple-choice letter, a repeated number) get the same answer, as
+    /// `check_item` is a check of the options alone. A plugin that does not serve that method
+    /// (built by an older SDK) is asked one item at a time, as is a chunk whose call failed
+    /// otherwise (a panic, an invalid answer), so that each of its items gets the outcome it
+    /// would get alone.
+    pub async fn check_items<I>(&self, items: I) -> Vec<(usize, String)>
+    where
+        I: IntoIterator<Item = (usize, serde_json::Value)>,
+    {
+        let mut items = items.into_iter();
+        let mut refused = Vec::new();
+        let mut batched = true;
+        let mut chunk = Vec::new();
+        loop {
+            chunk.clear();
+            chunk.extend(items.by_ref().take(CHECK_ITEMS_CHUNK));
+            if chunk.is_empty() {
+                return refused;
+            }
+            if batched {
+                match self.check_chunk(&chunk).await {
+                    Ok(found) => {
+                        refused.extend(found);
+                        continue;
+                    }
+                    Err(Unbatched::NoMethod) => {
+                        tracing::debug!(plugin = %self.name, "no `{CHECK_ITEMS_METHOD}` method: items checked one by one");
+                        batched = false;
+                    }
+                    Err(Unbatched::Failed(reason)) => {
+                        tracing::debug!(plugin = %self.name, %reason, "`{CHECK_ITEMS_METHOD}` failed: this chunk's items checked one by one");
+                    }
+                }
+            }
+            for (key, options) in &chunk {
+                if let Err(reason) = self.check_item(options).await {
+                    refused.push((*key, reason));
+                }
+            }
+        }
+    }
+
+    /// One `check-items` call for `chunk`, each distinct rendering sent once: its refusals,
+    /// keyed, in order.
+    async fn check_chunk(
+        &self,
+        chunk: &[(usize, serde_json::Value)],
+    ) -> Result<Vec<(usize, String)>, Unbatched> {
+        // The request array, and for each item of the chunk the index in it of its options.
+        let mut request = b"[".to_vec();
+        let mut sent: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut positions = Vec::with_capacity(chunk.len());
+        for (_, options) in chunk {
+            let next = sent.len();
+            let position = *sent.entry(encode(options)).or_insert_with_key(|json| {
+                if next > 0 {
+                    request.push(b',');
+                }
+                request.extend_from_slice(json);
+                next
+            });
+            positions.push(position);
+        }
+        request.push(b']');
+        let distinct = sent.len();
+        drop(sent);
+        let outcome = self.instance.call(CHECK_ITEMS_METHOD, &request).await;
+        let bytes = match outcome {
+            CallOutcome::Ok(bytes) => bytes,
+            CallOutcome::BadRequest(reason) if reason.contains("has no method") => {
+                return Err(Unbatched::NoMethod);
+            }
+            CallOutcome::Error(bytes) => {
+                let error = String::from_utf8_lossy(&bytes);
+                return Err(Unbatched::Failed(format!("error {error}")));
+            }
+            CallOutcome::BadRequest(reason) => {
+                return Err(Unbatched::Failed(format!("bad request: {reason}")));
+            }
+            CallOutcome::Panic(message) => {
+                return Err(Unbatched::Failed(format!("panicked: {message}")));
+            }
+            CallOutcome::Cancelled => return Err(Unbatched::Failed("cancelled".into())),
+        };
+        let found: Vec<(usize, String)> = serde_json::from_slice(&bytes)
+            .map_err(|e| Unbatched::Failed(format!("invalid answer: {e}")))?;
+        let mut reasons: Vec<Option<String>> = vec![None; distinct];
+        for (index, reason) in found {
+            *reasons
+                .get_mut(index)
+                .ok_or_else(|| Unbatched::Failed(format!("no item at index {index}")))? =
+                Some(reason);
+        }
+        Ok(chunk
+            .iter()
+            .zip(positions)
+            .filter_map(|((key, _), position)| Some((*key, reasons[position].clone()?)))
+            .collect())
+    }
+}
+
+/// Why a chunk's items are checked one by one.
+enum Unbatched {
+    /// The plugin does not serve `check-items`: nor will it for the next chunk.
+    NoMethod,
+    /// This call failed.
+    Failed(String),
 }
 
 #[async_trait]

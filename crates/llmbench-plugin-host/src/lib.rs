@@ -13,7 +13,7 @@ mod error;
 mod library;
 mod models;
 
-pub use adapters::{CHECK_ITEM_METHOD, FILES_READ_METHOD};
+pub use adapters::{CHECK_ITEM_METHOD, CHECK_ITEMS_CHUNK, CHECK_ITEMS_METHOD, FILES_READ_METHOD};
 pub use adapters::{PluginGrader, PluginProvider, PluginReporter};
 pub use call::{CallOutcome, Instance};
 pub use error::{LoadError, dotted};

@@ -229,8 +229,8 @@ pub use llmbench_plugin_abi as abi;
 pub use model::{GraderContext, ModelHandle};
 pub use options::{OptionsError, check_option_file, parse_options, suggest};
 pub use service::{
-    CHECK_ITEM_METHOD, CreateError, GraderAdapter, GraderPlugin, ProviderAdapter, ProviderPlugin,
-    ReporterAdapter, ReporterPlugin, Service,
+    CHECK_ITEM_METHOD, CHECK_ITEMS_METHOD, CreateError, GraderAdapter, GraderPlugin,
+    ProviderAdapter, ProviderPlugin, ReporterAdapter, ReporterPlugin, Service,
 };
 
 /// Export a [`ProviderPlugin`] type as this library's plugin.

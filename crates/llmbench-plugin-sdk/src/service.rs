@@ -65,7 +65,10 @@ pub trait GraderPlugin: Grader + Sized + 'static {
     /// use (an `expected` that is not a number, for a numeric match) is refused up front with
     /// the item's place, instead of failing every sample of that item. `options` is what
     /// [`GradeRequest::options`] will hold for the item. Called only when the config's
-    /// options use item variables. Default: every item is fine.
+    /// options use item variables, for many items per call from the host
+    /// ([`CHECK_ITEMS_METHOD`]), and once per distinct rendering: items whose options render
+    /// the same share the answer, so the check must depend on `options` alone. Default:
+    /// every item is fine.
     fn check_item(&self, options: &serde_json::Value) -> Result<(), String> {
         let _ = options;
         Ok(())
@@ -127,6 +130,13 @@ impl From<OptionsError> for CreateError {
 /// The grader method that serves [`GraderPlugin::check_item`]: the request is the item's
 /// rendered options (JSON), the answer `null`, the error a JSON string.
 pub const CHECK_ITEM_METHOD: &str = "check-item";
+
+/// The grader method that serves [`GraderPlugin::check_item`] for many items in one call:
+/// the request is a JSON array of items' rendered options, the answer the refusals, each
+/// `[index in the array, reason]`, in index order (`[]` when every item is fine). The host
+/// sends a run's items in chunks, and falls back to [`CHECK_ITEM_METHOD`] per item for a
+/// plugin built by an SDK without this method.
+pub const CHECK_ITEMS_METHOD: &str = "check-items";
 
 /// A kind's own method, or a reason naming the methods this plugin serves.
 fn expect_method(kind: PluginKind, method: &str, extra: &[&str]) -> Result<(), String> {
@@ -206,7 +216,22 @@ adapter!(
     PluginKind::Grader,
     |options, context| T::create_with(options, context),
     |this, method, bytes| {
-        expect_method(PluginKind::Grader, method, &[CHECK_ITEM_METHOD])?;
+        expect_method(
+            PluginKind::Grader,
+            method,
+            &[CHECK_ITEM_METHOD, CHECK_ITEMS_METHOD],
+        )?;
+        if method == CHECK_ITEMS_METHOD {
+            let items: Vec<serde_json::Value> = parse(method, bytes)?;
+            return Ok(Box::pin(async move {
+                let refused: Vec<(usize, String)> = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, options)| this.0.check_item(options).err().map(|e| (i, e)))
+                    .collect();
+                Ok(encode(&refused))
+            }));
+        }
         if method == CHECK_ITEM_METHOD {
             let options: serde_json::Value = parse(method, bytes)?;
             return Ok(Box::pin(async move {
@@ -243,3 +268,80 @@ adapter!(
         }))
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use futures_util::FutureExt as _;
+    use llmbench_core::{Grade, GraderError};
+
+    use super::*;
+
+    /// Refuses an item whose options have no string `expected`.
+    struct NeedsExpected;
+
+    #[async_trait]
+    impl Grader for NeedsExpected {
+        async fn grade(&self, _request: &GradeRequest) -> Result<Grade, GraderError> {
+            Ok(Grade::pass("fine"))
+        }
+    }
+
+    impl GraderPlugin for NeedsExpected {
+        fn create(_options: serde_json::Value, _context: &PluginContext) -> Result<Self, String> {
+            Ok(Self)
+        }
+
+        fn check_item(&self, options: &serde_json::Value) -> Result<(), String> {
+            match options.get("expected") {
+                Some(serde_json::Value::String(_)) => Ok(()),
+                other => Err(format!("no text `expected`: {other:?}")),
+            }
+        }
+    }
+
+    fn call(method: &str, request: &str) -> Result<Result<String, String>, String> {
+        let adapter = Arc::new(GraderAdapter(NeedsExpected, PhantomData));
+        let future = adapter.call(method, request.as_bytes())?;
+        let outcome = future.now_or_never().expect("checks do not wait");
+        Ok(outcome
+            .map(|b| String::from_utf8(b).unwrap())
+            .map_err(|b| String::from_utf8(b).unwrap()))
+    }
+
+    #[test]
+    fn check_items_answers_the_refusals_by_index_as_check_item_would() {
+        let request = r#"[{"expected": "a"}, {"expected": 1}, {}, {"expected": "b"}]"#;
+        assert_eq!(
+            call(CHECK_ITEMS_METHOD, request),
+            Ok(Ok(
+                r#"[[1,"no text `expected`: Some(Number(1))"],[2,"no text `expected`: None"]]"#
+                    .into()
+            ))
+        );
+        // The same reasons one item at a time.
+        assert_eq!(
+            call(CHECK_ITEM_METHOD, r#"{"expected": 1}"#),
+            Ok(Err(r#""no text `expected`: Some(Number(1))""#.into()))
+        );
+        assert_eq!(call(CHECK_ITEMS_METHOD, "[]"), Ok(Ok("[]".into())));
+        assert_eq!(
+            call(CHECK_ITEMS_METHOD, r#"{"expected": "a"}"#).err(),
+            Some(
+                "invalid `check-items` request: invalid type: map, expected a sequence at line 1 column 0"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_method_names_those_served() {
+        assert_eq!(
+            call("check", "null").err(),
+            Some(
+                "a grader plugin has no method `check` (it serves `grade`, `check-item`, `check-items`)"
+                    .into()
+            )
+        );
+    }
+}

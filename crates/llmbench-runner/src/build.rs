@@ -311,29 +311,31 @@ struct ItemFailures {
 /// When `grader`'s options use item variables, render them for every item of `task` and
 /// ask the grader whether it can use them, so that a dataset value it cannot grade against
 /// (a non-number for a numeric match) stops the run before any sample, naming the item's
-/// place. Options without variables (`options_for` is `None`) cost nothing here.
+/// place. Options without variables (`options_for` is `None`) cost nothing here. The items
+/// are rendered as the plugin host sends them, a chunk per plugin call
+/// ([`PluginGrader::check_items`]), not all at once.
 async fn check_items(
     task: &TaskConfig,
     config: &GraderConfig,
     grader: &PluginGrader,
     failures: &mut ItemFailures,
 ) {
-    for (index, item) in task.items.iter().enumerate() {
-        let Some(options) = config.options_for(item) else {
-            continue;
-        };
-        if let Err(reason) = grader.check_item(&options).await {
-            failures.total += 1;
-            if failures.shown.len() < MAX_ITEM_FAILURES_SHOWN {
-                let place = match task.item_place(index) {
-                    "" => format!("tasks.{}", task.name),
-                    place => place.to_owned(),
-                };
-                failures.shown.push(format!(
-                    "{place}: item `{}`: grader `{}`: {reason}",
-                    item.id, config.name
-                ));
-            }
+    let rendered = task
+        .items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| Some((index, config.options_for(item)?)));
+    for (index, reason) in grader.check_items(rendered).await {
+        failures.total += 1;
+        if failures.shown.len() < MAX_ITEM_FAILURES_SHOWN {
+            let place = match task.item_place(index) {
+                "" => format!("tasks.{}", task.name),
+                place => place.to_owned(),
+            };
+            failures.shown.push(format!(
+                "{place}: item `{}`: grader `{}`: {reason}",
+                task.items[index].id, config.name
+            ));
         }
     }
 }

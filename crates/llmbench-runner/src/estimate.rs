@@ -66,6 +66,12 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
             .collect();
         for item in task.items() {
             let input = estimate_input_tokens(&task.render(item));
+            // What each judge is given for this item (its options rendered once per item,
+            // not once per provider).
+            let judged: Vec<(&ProviderConfig, JudgeInput)> = judging
+                .iter()
+                .map(|(grader, judge)| (*judge, JudgeInput::new(grader, item)))
+                .collect();
             for provider in &config.providers {
                 estimate.samples += repeats;
                 let output = provider
@@ -85,9 +91,9 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
                     Some(usd) => estimate.usd += usd * repeats as f64,
                     None => estimate.unpriced_samples += repeats,
                 }
-                for (grader, judge) in &judging {
+                for (judge, given) in &judged {
                     estimate.judgements += repeats;
-                    let usage = judge_usage(grader, judge, item, output);
+                    let usage = given.usage(judge, output);
                     match judge
                         .price
                         .as_ref()
@@ -106,35 +112,47 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
     estimate
 }
 
-/// One judge request's expected tokens, for an answer of `answer_tokens` (see
-/// [`estimate_cost`]).
-fn judge_usage(
-    grader: &GraderConfig,
-    judge: &ProviderConfig,
-    item: &Item,
-    answer_tokens: u32,
-) -> Usage {
-    let chars = |value: &serde_json::Value| value.to_string().len() as u64;
-    let options = grader
-        .options_for(item)
-        .unwrap_or_else(|| grader.options.clone());
-    let vars = serde_json::to_value(&item.vars).unwrap_or_default();
-    let input = JUDGE_INSTRUCTION_TOKENS
-        + (chars(&options) + chars(&vars)).div_ceil(4)
-        + u64::from(answer_tokens);
-    let option_limit = options
-        .get("max-tokens")
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok());
-    let output = [judge.max_tokens, option_limit, Some(JUDGE_REPLY_TOKENS)]
+/// What a judging grader gives its judge for one item, besides the answer: the grader's
+/// options (rendered for the item) and the item's variables, in characters, and the
+/// options' `max-tokens`.
+struct JudgeInput {
+    chars: u64,
+    option_limit: Option<u32>,
+}
+
+impl JudgeInput {
+    fn new(grader: &GraderConfig, item: &Item) -> Self {
+        let chars = |value: &serde_json::Value| value.to_string().len() as u64;
+        let rendered = grader.options_for(item);
+        let options = rendered.as_ref().unwrap_or(&grader.options);
+        let vars = serde_json::to_value(&item.vars).unwrap_or_default();
+        Self {
+            chars: chars(options) + chars(&vars),
+            option_limit: options
+                .get("max-tokens")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok()),
+        }
+    }
+
+    /// One judge request's expected tokens, for an answer of `answer_tokens` (see
+    /// [`estimate_cost`]).
+    fn usage(&self, judge: &ProviderConfig, answer_tokens: u32) -> Usage {
+        let input = JUDGE_INSTRUCTION_TOKENS + self.chars.div_ceil(4) + u64::from(answer_tokens);
+        let output = [
+            judge.max_tokens,
+            self.option_limit,
+            Some(JUDGE_REPLY_TOKENS),
+        ]
         .into_iter()
         .flatten()
         .min()
         .unwrap_or(JUDGE_REPLY_TOKENS);
-    Usage {
-        input_tokens: Some(input),
-        output_tokens: Some(u64::from(output)),
-        ..Usage::default()
+        Usage {
+            input_tokens: Some(input),
+            output_tokens: Some(u64::from(output)),
+            ..Usage::default()
+        }
     }
 }
 

@@ -214,7 +214,7 @@ impl Grading<'_> {
                 Err(evidence) => return Grade::fail(evidence),
             },
         };
-        match self.choices.read(&source) {
+        match self.choices().read(&source) {
             Choice::Letter(c, from) => match letters.iter().position(|l| *l == c) {
                 Some(i) => Grade::pass(evidence(format_args!(
                     "extracted \"{c}\" ({label}, from {}) = expected \"{c}\"{}",
@@ -240,7 +240,7 @@ impl Grading<'_> {
             }
             Choice::None => Grade::fail(format!(
                 "no choice letter ({}) found in {}",
-                self.choices.describe(),
+                self.choices().describe(),
                 Quoted(&source)
             )),
         }

@@ -18,6 +18,8 @@ use crate::text::{Normalization, Quoted};
 
 /// The default choice letters, compiled once and shared by every spec that does not set
 /// `choices` (borrowed, not cloned: a cloned regex starts again with empty match caches).
+/// Compiled when a grade or an expected value first reads choice letters, so never in the
+/// other modes (its regexes cost more to build than thousands of grades).
 static DEFAULT_CHOICES: LazyLock<ChoiceReader> =
     LazyLock::new(|| ChoiceReader::new("ABCD").expect("valid default"));
 
@@ -216,8 +218,16 @@ pub(crate) struct Grading<'a> {
     /// `None`: the item's `expected` variable is used.
     pub expected: Option<&'a Expected>,
     pub extract: Option<&'a Extract>,
-    pub choices: &'a ChoiceReader,
+    /// `None`: the default letters ([`Grading::choices`]).
+    pub choices: Option<&'a ChoiceReader>,
     pub schema: Option<&'a Schema>,
+}
+
+impl<'a> Grading<'a> {
+    /// The choice letters: the item's or spec's, else the default ones.
+    pub fn choices(&self) -> &'a ChoiceReader {
+        self.choices.unwrap_or(&DEFAULT_CHOICES)
+    }
 }
 
 /// Whether option values that still hold a `{{ var }}` are checked (per item, rendered) or
@@ -440,10 +450,7 @@ impl Spec {
         let schema = schema
             .map(|s| Schema::new(s).map_err(|e| OptionsError::at("schema", e)))
             .transpose()?;
-        let reader = choices
-            .as_ref()
-            .or(self.values.choices.as_ref())
-            .unwrap_or(&DEFAULT_CHOICES);
+        let reader = choices.as_ref().or(self.values.choices.as_ref());
         let expected = expected
             .map(|e| {
                 read_expected(self.mode, e, self.norm, reader)
@@ -477,8 +484,7 @@ impl Spec {
                 .or(spec.extract.as_ref()),
             choices: item
                 .and_then(|v| v.choices.as_ref())
-                .or(spec.choices.as_ref())
-                .unwrap_or(&DEFAULT_CHOICES),
+                .or(spec.choices.as_ref()),
             schema: item
                 .and_then(|v| v.schema.as_ref())
                 .or(spec.schema.as_ref()),
@@ -509,12 +515,12 @@ fn extract_regex(pattern: &str, group: Option<usize>) -> Result<Extract, Options
 ///
 /// Outside `json`, a string holding a JSON array of strings (`["Paris", "paris, france"]`,
 /// as the config passes a dataset array) or an array of strings lists alternatives; a number
-/// is read as its text.
+/// is read as its text. `choices` are the choice letters (`None`: the default ones).
 pub(crate) fn read_expected(
     mode: Mode,
     value: &Value,
     norm: Normalization,
-    choices: &ChoiceReader,
+    choices: Option<&ChoiceReader>,
 ) -> Result<Expected, String> {
     let alternatives = match value {
         Value::String(text) => return read_expected_text(mode, text, norm, choices),
@@ -536,7 +542,7 @@ pub(crate) fn read_expected_text(
     mode: Mode,
     text: &str,
     norm: Normalization,
-    choices: &ChoiceReader,
+    choices: Option<&ChoiceReader>,
 ) -> Result<Expected, String> {
     if mode == Mode::Json {
         return serde_json::from_str(text)
@@ -556,7 +562,7 @@ fn read_alternatives(
     mode: Mode,
     alternatives: Vec<String>,
     norm: Normalization,
-    choices: &ChoiceReader,
+    choices: Option<&ChoiceReader>,
 ) -> Result<Expected, String> {
     if alternatives.is_empty() {
         return Err("is an empty list: give at least one answer".into());
@@ -586,6 +592,7 @@ fn read_alternatives(
             Expected::Numbers(numbers)
         }
         Mode::Choice => {
+            let choices = choices.unwrap_or(&DEFAULT_CHOICES);
             let mut letters = Vec::with_capacity(alternatives.len());
             for (i, a) in alternatives.iter().enumerate() {
                 match choices.parse_expected(a) {

@@ -1,5 +1,8 @@
 //! Loading checks against libraries that are not (or not quite) llmbench plugins. Each is
 //! compiled from C at test time, so the host's refusal is tested on real shared objects.
+//! `check_items`: the batched item checks, against a real grader plugin and C ones.
+
+mod check_items;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +11,7 @@ use llmbench_plugin_abi as abi;
 use llmbench_plugin_host::{LoadError, load};
 
 /// Compile `source` into a shared library in `dir` and return its path.
-fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
+pub(crate) fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     let so = dir.join(format!("lib{name}.so"));
     std::fs::write(&c, source).unwrap();
