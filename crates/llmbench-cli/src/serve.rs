@@ -8,6 +8,7 @@ use crate::common::{
     EXIT_BUSY, EXIT_CONFIG, EXIT_DONE, EXIT_STORE, Failure, default_output_dir, default_plugin_dir,
     load_config, print, runtime,
 };
+use crate::stores::{Location, StoreArgs};
 use crate::sweep;
 
 #[derive(Debug, clap::Args)]
@@ -15,9 +16,12 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArg,
     /// Where the results store lives. Default: the config's `output-dir`, else
-    /// `./llmbench-results`.
+    /// `./llmbench-results`. With a PostgreSQL store, where the lock file that keeps a
+    /// second `serve` of the sweep from starting on this machine is.
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Where plugins named in the config are looked up. Default: the config's
     /// `plugin-dir`, else the directory of the llmbench executable.
     #[arg(long)]
@@ -34,16 +38,26 @@ pub(crate) fn run(args: ServeArgs) -> Result<u8, Failure> {
     let ServeArgs {
         config,
         output_dir,
+        store,
         plugin_dir,
         metrics_address,
         grace,
     } = args;
     let mut config = load_config(&config.into_path())?;
     grace.apply(&mut config);
+    let (postgres, output_dir) =
+        match Location::resolve(&store, output_dir.as_deref(), Some(&config.run))? {
+            Location::Postgres(target, _) => (
+                Some(*target),
+                output_dir
+                    .or_else(|| config.run.output_dir.clone())
+                    .unwrap_or_else(default_output_dir),
+            ),
+            Location::Dir(dir) => (None, dir),
+        };
     let options = llmbench_serve::ServeOptions {
-        output_dir: output_dir
-            .or_else(|| config.run.output_dir.clone())
-            .unwrap_or_else(default_output_dir),
+        postgres,
+        output_dir,
         plugin_dir: plugin_dir
             .or_else(|| config.run.plugin_dir.clone())
             .unwrap_or_else(default_plugin_dir),

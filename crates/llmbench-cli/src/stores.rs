@@ -130,14 +130,15 @@ impl Location {
     }
 
     /// The flags that name this store again (empty for the default directory): `--store
-    /// URL` (never with the password) and the password's variable when one was named.
+    /// URL` (never with the password; with its options, such as `sslmode`, quoted for the
+    /// shell) and the password's variable when one was named.
     pub(crate) fn flag(&self) -> String {
         match self {
             Self::Dir(dir) if *dir == default_output_dir() => String::new(),
             Self::Dir(dir) => format!(" --output-dir {}", dir.display()),
             Self::Postgres(target, env) => format!(
                 " --store {}{}",
-                target.shown(),
+                shell_word(target.url()),
                 env.as_ref()
                     .map(|name| format!(" --store-password-env {name}"))
                     .unwrap_or_default()
@@ -160,10 +161,23 @@ impl Location {
     pub(crate) fn with_stored_password_env(self, name: Option<&str>) -> Result<Self, Failure> {
         match (&self, name) {
             (Self::Postgres(target, None), Some(name)) if std::env::var_os(name).is_some() => {
-                Self::postgres(target.shown(), Some(name))
+                Self::postgres(target.url(), Some(name))
             }
             _ => Ok(self),
         }
+    }
+}
+
+/// `text` as one shell word: quoted when it holds more than letters, digits and `-_.,:/@%+=`
+/// (a URL's `?` and `&`).
+fn shell_word(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.,:/@%+=".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 
@@ -191,4 +205,21 @@ pub(crate) fn failure(e: StoreError) -> Failure {
         EXIT_STORE
     };
     Failure::new(code, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_url_with_options_is_one_shell_word() {
+        assert_eq!(
+            shell_word("postgres://u@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(
+            shell_word("postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca/it's.pem"),
+            r"'postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca/it'\''s.pem'"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! expression in a time zone), plus jitter; it never runs two sweeps of one config at once
 //! (a start that comes due while a sweep runs is skipped and counted in
 //! `llmbench_sweeps_skipped_total`, and a lock file keeps a second `serve` of the same sweep
-//! and store from starting). Each sweep is an ordinary run in the results store. When told
+//! and store from starting; on a PostgreSQL store, the database's advisory lock). Each sweep is an ordinary run in the results store. When told
 //! to stop (SIGTERM or Ctrl-C) it starts no new sample, gives the requests in flight the
 //! config's grace period (`[run] grace-seconds`) to finish, cancels the rest (at once on a
 //! second signal), stores every finished sample and marks the run interrupted; the next
@@ -59,8 +59,12 @@ use crate::schedule::{Schedule, jitter, unsigned};
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub plugin_dir: PathBuf,
-    /// The results store's directory (created if needed).
+    /// The results store's directory (created if needed), unless [`ServeOptions::postgres`].
     pub output_dir: PathBuf,
+    /// A PostgreSQL store (the config's `[run] store`) instead of the SQLite one in
+    /// `output_dir`; a session advisory lock there, not a lock file, keeps a second `serve`
+    /// of the sweep from starting against the same database.
+    pub postgres: Option<llmbench_store::PgTarget>,
     /// Overrides the config's `schedule.metrics-address`.
     pub metrics_address: Option<SocketAddr>,
 }
@@ -72,12 +76,14 @@ pub enum ServeError {
         "{path}: no `[schedule]` section; `llmbench serve` needs one (for example `[schedule]` with `interval-seconds = 21600`)"
     )]
     NoSchedule { path: PathBuf },
-    #[error(
-        "another `llmbench serve` is running sweep `{sweep}` with the store in {dir} (lock file {path})",
-        dir = path.parent().unwrap_or(Path::new("")).display(),
-        path = path.display()
-    )]
-    Locked { sweep: String, path: PathBuf },
+    #[error("another `llmbench serve` is running sweep `{sweep}` with the store {store} ({lock})")]
+    Locked {
+        sweep: String,
+        /// The store's directory, or its PostgreSQL URL without the password.
+        store: String,
+        /// What is held: `lock file PATH`, or the database's advisory lock.
+        lock: String,
+    },
     #[error("cannot create the lock file {path}")]
     Lock {
         path: PathBuf,
@@ -139,13 +145,30 @@ pub async fn serve(
     };
     let sweep = config.sweep_name();
     // The sweep's lock first: a second `serve` of it stops before touching the store.
-    std::fs::create_dir_all(&options.output_dir).map_err(|source| ServeError::Lock {
-        path: options.output_dir.clone(),
-        source,
-    })?;
-    let _lock = lock(&options.output_dir, &sweep)?;
-    // The integrity check reads the whole file: it runs once metrics are served (below).
-    let mut store = Store::open_in_dir_unverified(&options.output_dir)?;
+    let (mut store, _lock) = match &options.postgres {
+        Some(target) => {
+            let store = Store::open_postgres(target)?;
+            if !store.try_lock_sweep(&sweep)? {
+                return Err(ServeError::Locked {
+                    sweep,
+                    store: store.path().display().to_string(),
+                    lock: "the database's advisory lock of the sweep is held".to_owned(),
+                });
+            }
+            (store, None)
+        }
+        None => {
+            std::fs::create_dir_all(&options.output_dir).map_err(|source| ServeError::Lock {
+                path: options.output_dir.clone(),
+                source,
+            })?;
+            let lock = lock(&options.output_dir, &sweep)?;
+            // The integrity check reads the whole file: it runs once metrics are served
+            // (below).
+            let store = Store::open_in_dir_unverified(&options.output_dir)?;
+            (store, Some(lock))
+        }
+    };
     store.set_histogram_buckets(histogram_buckets());
     let schedule = Schedule::new(schedule_config.trigger.clone());
 
@@ -475,7 +498,8 @@ fn lock(dir: &Path, sweep: &str) -> Result<std::fs::File, ServeError> {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Locked {
             sweep: sweep.to_owned(),
-            path,
+            store: format!("in {}", dir.display()),
+            lock: format!("lock file {}", path.display()),
         }),
         Err(std::fs::TryLockError::Error(source)) => Err(ServeError::Lock { path, source }),
     }

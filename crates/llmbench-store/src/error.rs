@@ -120,6 +120,21 @@ pub enum StoreError {
         #[source]
         source: postgres::Error,
     },
+    #[error("{path}: cannot connect to the PostgreSQL store: {problem}")]
+    PgTls {
+        path: PathBuf,
+        /// What TLS did wrong (the certificate, the handshake), with the URL's `sslmode`.
+        problem: String,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("{path}: cannot use the CA certificates of sslrootcert={}", file.display())]
+    PgRootCert {
+        path: PathBuf,
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("{path}: cannot {action}")]
     Postgres {
         path: PathBuf,
@@ -185,7 +200,7 @@ impl StoreError {
             Self::Corrupt { .. } => "corrupt",
             Self::Export { .. } => "export",
             Self::PgUrl { .. } | Self::PgPasswordInUrl { .. } => "bad_url",
-            Self::PgConnect { .. } => "open",
+            Self::PgConnect { .. } | Self::PgTls { .. } | Self::PgRootCert { .. } => "open",
             Self::Postgres { source, .. } => match source.code() {
                 Some(code) if code.code().starts_with("40") || code.code().starts_with("55") => {
                     "busy"

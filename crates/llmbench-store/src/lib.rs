@@ -20,7 +20,9 @@
 //! [`Store::vacuum`] is a plain `VACUUM` there (space reusable, tables not shrunk). Only
 //! [`Store::claim_run`] on its own returns [`StoreError::NotOnPostgres`]. See the `pg` module
 //! for its schema, concurrency and liveness (session advisory locks per shard,
-//! [`Store::set_claim_scope`]).
+//! [`Store::set_claim_scope`]). TLS follows libpq's `sslmode` and `sslrootcert` in the URL
+//! (rustls; `verify-full` checks the certificate and host name, `require` only encrypts, as
+//! libpq); a failed handshake or refused certificate is [`StoreError::PgTls`], saying which.
 //!
 //! # Opening: checked, and created only by writers
 //!

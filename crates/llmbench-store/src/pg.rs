@@ -9,7 +9,13 @@
 //! password masked): passwords come only from the environment, given with
 //! [`PgTarget::with_password`]. Messages name the store by its URL without any password
 //! (`postgres://user@host:port/db`); nothing the store writes or logs holds the password.
-//! TLS is not supported yet (the client connects without it; `sslmode=require` fails).
+//!
+//! # TLS
+//!
+//! The URL's `sslmode` (`disable`, `prefer` (the default), `require`, `verify-ca`,
+//! `verify-full`) and `sslrootcert=FILE` mean what they mean to libpq (`tls` submodule);
+//! `require` encrypts without checking whom to, as libpq: use `verify-full` with a managed
+//! database. A failed handshake or refused certificate is [`StoreError::PgTls`], saying which.
 //!
 //! # Schema
 //!
@@ -56,6 +62,7 @@ mod aggregates;
 mod browse;
 mod merge;
 mod retention;
+mod tls;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashSet;
@@ -66,7 +73,7 @@ use std::time::{Duration, Instant};
 use llmbench_core::{SampleId, SampleRecord, StopReason};
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 
 use crate::samples::{
     RawCompletion, RawGrade, RawSample, StoredSample, grade_kind_str, sample_status_str,
@@ -309,6 +316,9 @@ pub fn is_postgres_url(text: &str) -> bool {
 #[derive(Clone)]
 pub struct PgTarget {
     config: postgres::Config,
+    tls: tls::Tls,
+    /// The URL as given (it holds no password: one is refused).
+    url: String,
     shown: String,
 }
 
@@ -336,10 +346,15 @@ impl PgTarget {
                 url: mask_password(url),
             });
         }
-        let mut config = postgres::Config::from_str(url).map_err(|e| StoreError::PgUrl {
+        let (rest, tls) = tls::split(url).map_err(|detail| StoreError::PgUrl {
+            url: url.to_owned(),
+            detail,
+        })?;
+        let mut config = postgres::Config::from_str(&rest).map_err(|e| StoreError::PgUrl {
             url: url.to_owned(),
             detail: e.to_string(),
         })?;
+        config.ssl_mode(tls.client_mode());
         if config.get_password().is_some() {
             // Caught above; kept in case the parser finds one the text check did not.
             return Err(StoreError::PgPasswordInUrl {
@@ -362,7 +377,12 @@ impl PgTarget {
             config.application_name("llmbench");
         }
         let shown = shown_url(&config);
-        Ok(Self { config, shown })
+        Ok(Self {
+            config,
+            tls,
+            url: url.to_owned(),
+            shown,
+        })
     }
 
     /// The password, from the environment (`None`: connect without one).
@@ -376,6 +396,12 @@ impl PgTarget {
     /// The URL as messages show it: `postgres://USER@HOST:PORT/DATABASE`.
     pub fn shown(&self) -> &str {
         &self.shown
+    }
+
+    /// The URL as given, with its options (`sslmode`, `sslrootcert`, ...): what names the
+    /// same store again (in a hint, or parsed again). It never holds a password.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 
@@ -523,13 +549,20 @@ impl Store {
 
     fn connect_postgres(target: &PgTarget, create: bool) -> Result<Store, StoreError> {
         let path = PathBuf::from(&target.shown);
-        let mut client = target
-            .config
-            .connect(NoTls)
-            .map_err(|source| StoreError::PgConnect {
-                path: path.clone(),
-                source,
-            })?;
+        let connector = target.tls.connector(&path)?;
+        let mut client = target.config.connect(connector).map_err(|source| {
+            match tls::explain(&target.tls, &source) {
+                Some(problem) => StoreError::PgTls {
+                    path: path.clone(),
+                    problem,
+                    source,
+                },
+                None => StoreError::PgConnect {
+                    path: path.clone(),
+                    source,
+                },
+            }
+        })?;
         prepare_schema(&mut client, &path, create)?;
         tracing::debug!(store = %target.shown, "opened PostgreSQL results store");
         Ok(Store {
@@ -578,6 +611,32 @@ impl Store {
                 detail: "the PostgreSQL connection is busy with another query of this process"
                     .to_owned(),
             })
+    }
+
+    /// Takes the session advisory lock of `llmbench serve`'s sweep `sweep` on a PostgreSQL
+    /// store, held until the store is dropped (or its connection ends, kill -9 included):
+    /// false when another session holds it, that is another `serve` of the sweep against the
+    /// same database, on any machine. Always true on a SQLite store, whose `serve` locks a
+    /// file beside it instead.
+    pub fn try_lock_sweep(&self, sweep: &str) -> Result<bool, StoreError> {
+        let Some(pg) = self.pg() else {
+            return Ok(true);
+        };
+        let key = |text: String| {
+            let hash = crate::sha256_hex(text.as_bytes());
+            u32::from_str_radix(&hash[..8], 16).expect("hex digits") as i32
+        };
+        let (k1, k2) = (
+            key(format!("llmbench serve\0{sweep}")),
+            key(format!("llmbench sweep\0{sweep}")),
+        );
+        blocking(&self.path, || {
+            Ok(self
+                .client(pg)?
+                .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&k1, &k2])
+                .map_err(self.pg_err("lock the sweep"))?
+                .get(0))
+        })
     }
 
     /// Takes (run, this store's shard)'s advisory lock unless held: [`StoreError::RunBusy`]

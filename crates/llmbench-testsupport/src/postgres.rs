@@ -11,6 +11,10 @@
 //! socket directories are given to it. The server listens on 127.0.0.1 at a free port and on
 //! a Unix socket in its temporary directory, with `fsync` off (a test's data need not survive
 //! a power cut).
+//!
+//! [`PgServer::start_with`] can also serve TLS ([`PgOptions::tls`]) with a certificate made
+//! for the test by a CA made for the test (rcgen; no `openssl` binary), and refuse
+//! connections without it ([`PgOptions::tls_only`]: `pg_hba.conf` with `hostssl` lines only).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,6 +29,32 @@ pub struct PgServer {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    ca_file: Option<PathBuf>,
+}
+
+/// How [`PgServer::start_with`] sets a server up.
+#[derive(Debug, Clone, Default)]
+pub struct PgOptions {
+    /// TCP connections need this password (SCRAM) for user `postgres`; the Unix socket still
+    /// trusts. `None`: every connection is trusted.
+    pub password: Option<String>,
+    /// Serve TLS (`ssl=on`) with a server certificate for these names (DNS names, or IP
+    /// addresses such as `127.0.0.1`), signed by a CA made for the server, whose certificate
+    /// is [`PgServer::ca_file`]. `None`: no TLS.
+    pub tls: Option<Vec<String>>,
+    /// Refuse TCP connections without TLS (`hostssl` lines only in `pg_hba.conf`).
+    pub tls_only: bool,
+}
+
+impl PgOptions {
+    /// TLS with a certificate for `127.0.0.1` and `localhost`, which [`PgServer::url`]
+    /// names.
+    pub fn tls() -> Self {
+        Self {
+            tls: Some(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]),
+            ..Self::default()
+        }
+    }
 }
 
 impl PgServer {
@@ -35,7 +65,7 @@ impl PgServer {
     /// When the PostgreSQL binaries are missing (naming [`INSTALL_HINT`]) or the server
     /// cannot be started (with its log).
     pub fn start() -> Self {
-        Self::start_inner(None)
+        Self::start_with(&PgOptions::default())
     }
 
     /// A server whose TCP connections need `password` (SCRAM) for user `postgres`; its Unix
@@ -45,10 +75,19 @@ impl PgServer {
     ///
     /// As [`PgServer::start`].
     pub fn start_with_password(password: &str) -> Self {
-        Self::start_inner(Some(password))
+        Self::start_with(&PgOptions {
+            password: Some(password.to_owned()),
+            ..PgOptions::default()
+        })
     }
 
-    fn start_inner(password: Option<&str>) -> Self {
+    /// A server set up as `options` say.
+    ///
+    /// # Panics
+    ///
+    /// As [`PgServer::start`].
+    pub fn start_with(options: &PgOptions) -> Self {
+        let password = options.password.as_deref();
         let bin = server_bin();
         let dir = tempfile::Builder::new()
             .prefix("llmbench-pg-")
@@ -78,6 +117,7 @@ impl PgServer {
             bin,
             port: 0,
             as_postgres,
+            ca_file: None,
         };
         let mut initdb = vec![
             "-D".to_owned(),
@@ -100,13 +140,31 @@ impl PgServer {
         }
         let out = server.run("initdb", &initdb);
         assert!(out.status.success(), "initdb failed: {}", text(&out));
+        let mut tls_settings = String::new();
+        if let Some(names) = &options.tls {
+            tls_settings = server.make_certificates(names);
+            let method = if password.is_some() {
+                "scram-sha-256"
+            } else {
+                "trust"
+            };
+            let mut hba = "local all all trust\n".to_owned();
+            for net in ["127.0.0.1/32", "::1/128"] {
+                hba.push_str(&format!("hostssl all all {net} {method}\n"));
+                if !options.tls_only {
+                    hba.push_str(&format!("hostnossl all all {net} {method}\n"));
+                }
+            }
+            // Overwritten in place: the file keeps its owner.
+            std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        }
         // A free port: taken by the OS, released, then given to the server (a race with
         // another process is possible, and then the start fails with the log below).
         for _ in 0..5 {
             server.port = free_port();
             let log = server.dir.path().join("server.log");
             let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off{tls_settings}",
                 server.port,
                 sock.display()
             );
@@ -134,6 +192,64 @@ impl PgServer {
             }
         }
         panic!("cannot start PostgreSQL: no free port after 5 tries");
+    }
+
+    /// The PEM certificate of the CA that signed the server's certificate.
+    ///
+    /// # Panics
+    ///
+    /// When the server was started without TLS.
+    pub fn ca_file(&self) -> &Path {
+        self.ca_file
+            .as_deref()
+            .expect("a server started with PgOptions::tls")
+    }
+
+    /// Makes a CA and a server certificate for `names` signed by it: the CA's certificate in
+    /// `ca.pem` (readable by the test), the server's certificate and key in the data
+    /// directory (the key private to the server's user, as PostgreSQL demands). Returns the
+    /// server options that use them.
+    fn make_certificates(&mut self, names: &[String]) -> String {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "llmbench test CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("a CA key"))
+            .expect("the CA certificate");
+        let mut params = CertificateParams::new(names.to_vec()).expect("server parameters");
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().map_or("server", String::as_str),
+        );
+        let key = KeyPair::generate().expect("a server key");
+        let cert = params.signed_by(&key, &ca).expect("the server certificate");
+        let ca_file = self.dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("write ca.pem");
+        set_mode(&ca_file, 0o644);
+        let data = self.dir.path().join("data");
+        let (cert_file, key_file) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::write(&cert_file, cert.pem()).expect("write server.crt");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write server.key");
+        set_mode(&key_file, 0o600);
+        if self.as_postgres {
+            let status = Command::new("chown")
+                .arg("postgres")
+                .args([&cert_file, &key_file])
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "cannot give the server's key to postgres");
+        }
+        self.ca_file = Some(ca_file);
+        format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cert_file.display(),
+            key_file.display()
+        )
     }
 
     /// The server's TCP port on 127.0.0.1.

@@ -10,6 +10,7 @@ mod humaneval;
 mod judge;
 mod pg_parity;
 mod pg_sweeps;
+mod pg_tls;
 mod postgres;
 mod reference;
 mod remember;

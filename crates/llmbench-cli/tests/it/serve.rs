@@ -20,10 +20,10 @@ use crate::{bin, plugin_dir, repo};
 
 /// Child processes killed (SIGKILL) when the test ends, panics included.
 #[derive(Default)]
-struct Children(Vec<(String, Child)>);
+pub(crate) struct Children(Vec<(String, Child)>);
 
 impl Children {
-    fn spawn(&mut self, name: &str, cmd: &mut Command) -> usize {
+    pub(crate) fn spawn(&mut self, name: &str, cmd: &mut Command) -> usize {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
@@ -31,7 +31,7 @@ impl Children {
         self.0.len() - 1
     }
 
-    fn get(&mut self, i: usize) -> &mut Child {
+    pub(crate) fn get(&mut self, i: usize) -> &mut Child {
         &mut self.0[i].1
     }
 }
@@ -55,7 +55,7 @@ fn require(tool: &str) -> PathBuf {
     path
 }
 
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
@@ -67,7 +67,7 @@ fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>
 }
 
 /// A plain HTTP/1.0 GET (no chunked bodies): the status and the body.
-fn get(address: SocketAddr, path_and_query: &str) -> Option<(u16, String)> {
+pub(crate) fn get(address: SocketAddr, path_and_query: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -97,7 +97,11 @@ fn encode(s: &str) -> String {
 
 /// `llmbench serve --config <config> --metrics-address 127.0.0.1:0`, and the address it
 /// reports.
-fn start_serve(children: &mut Children, name: &str, config: &Path) -> (usize, SocketAddr) {
+pub(crate) fn start_serve(
+    children: &mut Children,
+    name: &str,
+    config: &Path,
+) -> (usize, SocketAddr) {
     let i = children.spawn(
         name,
         Command::new(bin())
@@ -128,7 +132,7 @@ fn start_serve(children: &mut Children, name: &str, config: &Path) -> (usize, So
 }
 
 /// The value of each series of `metric` in a scrape, by its label text.
-fn series(text: &str, metric: &str) -> HashMap<String, f64> {
+pub(crate) fn series(text: &str, metric: &str) -> HashMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
@@ -142,7 +146,7 @@ fn series(text: &str, metric: &str) -> HashMap<String, f64> {
         .collect()
 }
 
-fn scrape(address: SocketAddr) -> String {
+pub(crate) fn scrape(address: SocketAddr) -> String {
     let (status, body) = get(address, "/metrics").expect("a scrape");
     assert_eq!(status, 200);
     body
@@ -579,7 +583,7 @@ fn requests(counter: &Path) -> HashMap<String, usize> {
     counts
 }
 
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn sigterm(child: &mut Child) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -8,6 +8,7 @@ mod faults;
 mod open;
 mod postgres;
 mod postgres_ops;
+mod postgres_tls;
 mod remember;
 mod runs;
 mod samples;
