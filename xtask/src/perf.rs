@@ -787,17 +787,14 @@ fn million(samples: usize) -> anyhow::Result<()> {
     let exe = release().join("llmbench");
     let mut lines = Vec::new();
     let n = thousands(samples);
-    // The sweep's figure: `<peak RSS MB> <harness CPU ms/sample> <wall s>` on the first line
-    // of `run-finished`, its printed line on the second.
-    let (sweep, cached) = if done.exists() {
-        let text = std::fs::read_to_string(&done)?;
-        let (figures, line) = text.split_once('\n').unwrap_or(("", &text));
+    // The sweep's printed line is kept in `run-finished`; its figures are read back from it.
+    let (line, cached) = if done.exists() {
+        let line = std::fs::read_to_string(&done)?.trim().to_owned();
         lines.push(format!(
-            "sweep: {samples} samples: cached store in {} (delete it to measure the sweep again): {}",
+            "sweep: {samples} samples: cached store in {} (delete it to measure the sweep again): {line}",
             dir.display(),
-            line.trim()
         ));
-        (figures.to_owned(), true)
+        (line, true)
     } else {
         let _ = std::fs::remove_dir_all(&dir);
         let t = throughput_in(
@@ -815,23 +812,12 @@ fn million(samples: usize) -> anyhow::Result<()> {
             t.line(),
             verdict(mb < MILLION_RSS_MB)
         );
-        let figures = format!(
-            "{mb:.1} {:.3} {:.1}",
-            t.cpu_per_sample_ms(),
-            t.wall.as_secs_f64()
-        );
-        std::fs::write(&done, format!("{figures}\n{line}"))?;
-        lines.push(line);
-        (figures, false)
+        std::fs::write(&done, &line)?;
+        lines.push(line.clone());
+        (line, false)
     };
-    let mut figures = sweep
-        .split_whitespace()
-        .map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
-    let (mb, cpu, wall) = (
-        figures.next().unwrap_or(f64::NAN),
-        figures.next().unwrap_or(f64::NAN),
-        figures.next().unwrap_or(f64::NAN),
-    );
+    let figure = |prefix: &str| number_after(&line, prefix).unwrap_or(f64::NAN);
+    let (mb, cpu, wall) = (figure("peak RSS "), figure("harness CPU "), figure("wall "));
     crate::perf_table::record(
         "million",
         format!("the sweep: {n} samples, 0 ms, c = 64, streamed"),
