@@ -309,7 +309,7 @@ pub(crate) fn wal() -> anyhow::Result<()> {
         f.wal_at_end,
     );
     eprintln!(
-        "wal: documented bound: database size + about 2 MiB while a run writes (1 MiB of WAL kept by checkpoints, plus the largest sample's transaction); largest WAL {:.2} MiB <= {:.0} MiB: {}; WAL truncated to 0 bytes at the run's end: {}",
+        "wal: documented bound: database size + about 2 MiB while a run writes (1 MiB of WAL kept by checkpoints, plus the largest transaction: a group of at most 32 samples); largest WAL {:.2} MiB <= {:.0} MiB: {}; WAL truncated to 0 bytes at the run's end: {}",
         mib(f.max_wal),
         mib(WAL_BOUND_BYTES),
         crate::perf::verdict(f.max_wal <= WAL_BOUND_BYTES),

@@ -50,8 +50,8 @@
 //! A commit checkpoints once the WAL holds 256 pages (1 MiB with 4 KiB pages), and a WAL
 //! reset by a checkpoint is truncated back to 1 MiB (`journal_size_limit`); [`Store::end_run`]
 //! checkpoints with `TRUNCATE`, leaving it at 0 bytes. While a run writes, the store needs at
-//! most its database size plus about 2 MiB (1 MiB of WAL plus the largest sample's
-//! transaction) and the 32 KiB `-shm` file. A reader holding one read transaction open for a
+//! most its database size plus about 2 MiB (1 MiB of WAL plus the largest transaction: the
+//! runner's group commit writes at most 32 samples in one) and the 32 KiB `-shm` file. A reader holding one read transaction open for a
 //! long time (an idle `sqlite3` shell inside `BEGIN`) stops checkpoints from resetting the
 //! WAL, which then grows until that reader ends.
 //!

@@ -486,6 +486,27 @@ pub(crate) struct Pg {
     attach: std::cell::Cell<bool>,
     /// The runs whose advisory lock this session holds.
     held: RefCell<HashSet<String>>,
+    /// The per-sample statements, prepared once per connection: `execute` with SQL text
+    /// parses and plans it on the server every time (one more round trip each), which was most
+    /// of a stored sample's cost with several shards writing at once.
+    statements: RefCell<std::collections::HashMap<&'static str, postgres::Statement>>,
+}
+
+impl Pg {
+    /// `sql` prepared on this connection (once; the statement is reused until the
+    /// connection closes). Named statements outlive the transaction that prepared them.
+    fn statement(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        sql: &'static str,
+    ) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = tx.prepare(sql)?;
+        self.statements.borrow_mut().insert(sql, statement.clone());
+        Ok(statement)
+    }
 }
 
 impl Drop for Pg {
@@ -571,6 +592,7 @@ impl Store {
                 scope: RefCell::default(),
                 attach: std::cell::Cell::new(false),
                 held: RefCell::default(),
+                statements: RefCell::default(),
             })),
             path,
             buckets: None,
@@ -1340,6 +1362,9 @@ impl Store {
         finished_at: &str,
     ) -> Result<bool, StoreError> {
         let err = self.pg_err("record a sample");
+        let pg = self
+            .pg()
+            .expect("pg_insert_sample runs on a PostgreSQL store");
         let sample_id = record.key.id();
         if let Err(reason) = crate::samples::validate(record, attempts) {
             return Err(StoreError::InvalidRecord {
@@ -1357,17 +1382,20 @@ impl Store {
             None => None,
             Some(request) => {
                 let (hash, json) = crate::request_hash(request);
-                tx.execute(
-                    "INSERT INTO requests (hash, request_json) VALUES ($1, $2)
+                let insert_request = pg
+                    .statement(
+                        tx,
+                        "INSERT INTO requests (hash, request_json) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
-                    &[&hash, &json],
-                )
-                .map_err(&err)?;
+                    )
+                    .map_err(&err)?;
+                tx.execute(&insert_request, &[&hash, &json]).map_err(&err)?;
                 Some(hash)
             }
         };
-        let inserted = tx
-            .execute(
+        let insert_sample = pg
+            .statement(
+                tx,
                 "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat,
                      status, error_kind, error_message, http_status, error_provider_code,
                      error_retry_after_seconds, error_should_retry, attempts, cost_usd,
@@ -1375,6 +1403,11 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                      $17, $18, $19, $20, $21)
                  ON CONFLICT (run_id, sample_id) DO NOTHING",
+            )
+            .map_err(&err)?;
+        let inserted = tx
+            .execute(
+                &insert_sample,
                 &[
                     &run_id,
                     &id,
@@ -1407,11 +1440,17 @@ impl Store {
         }
         if let Some(c) = &record.completion {
             let tokens = |n: Option<u64>| n.map(to_i64);
-            tx.execute(
-                "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
+            let insert_completion = pg
+                .statement(
+                    tx,
+                    "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
                      input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
                      reasoning_tokens, latency_seconds, ttft_seconds)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .map_err(&err)?;
+            tx.execute(
+                &insert_completion,
                 &[
                     &run_id,
                     &id,
@@ -1430,10 +1469,16 @@ impl Store {
             .map_err(&err)?;
         }
         for (position, (grader, grade)) in record.grades.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score,
+            let insert_grade = pg
+                .statement(
+                    tx,
+                    "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score,
                      evidence, kind, input_tokens, output_tokens, cost_usd)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .map_err(&err)?;
+            tx.execute(
+                &insert_grade,
                 &[
                     &run_id,
                     &id,
@@ -1451,10 +1496,16 @@ impl Store {
             .map_err(&err)?;
         }
         for (n, attempt) in attempts.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
+            let insert_attempt = pg
+                .statement(
+                    tx,
+                    "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
                      wait_seconds, duration_seconds)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .map_err(&err)?;
+            tx.execute(
+                &insert_attempt,
                 &[
                     &run_id,
                     &id,

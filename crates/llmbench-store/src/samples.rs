@@ -45,8 +45,8 @@ impl Store {
 
     /// Records many finished samples of a run in one transaction: all of them or none (the
     /// first invalid or duplicate one fails the lot, naming it). For bulk writers (imports,
-    /// benchmarks building a large store); the runner records each sample as it finishes
-    /// with [`Store::record_sample`].
+    /// benchmarks building a large store) and the runner's group commit (the samples that
+    /// finished while the previous group was written).
     pub fn record_samples<'a>(
         &mut self,
         run_id: &str,
