@@ -200,7 +200,7 @@ fn a_store_password_is_read_from_the_environment_and_never_shown() {
 
     // A wrong password: an authentication error, exit 4, naming the store, not the password.
     let (code, out) = all_output(
-        llmbench(&["-vv", "run", "--config"])
+        llmbench(&["-vvv", "run", "--config"])
             .arg(&config_path)
             .env("BENCH_DB_PW", format!("{SECRET}-wrong")),
     );
@@ -211,7 +211,7 @@ fn a_store_password_is_read_from_the_environment_and_never_shown() {
     // An unreachable server with the right password.
     let closed = format!("postgres://postgres@127.0.0.1:{}/postgres", free_port());
     let (code, out) =
-        all_output(llmbench(&["-vv", "runs", "--store", &closed]).env("PGPASSWORD", SECRET));
+        all_output(llmbench(&["-vvv", "runs", "--store", &closed]).env("PGPASSWORD", SECRET));
     assert_eq!(code, Some(4), "{out}");
     assert!(
         out.contains("cannot connect to the PostgreSQL store"),
@@ -227,19 +227,19 @@ fn a_store_password_is_read_from_the_environment_and_never_shown() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("holds a password"), "{out}");
     everything.push_str(&out);
-    // The right password: the run, its report, listing and export work, at -vv.
+    // The right password: the run, its report, listing and export work, at -vvv (trace).
     let (code, out) = all_output(
-        llmbench(&["-vv", "run", "--config"])
+        llmbench(&["-vvv", "run", "--config"])
             .arg(&config_path)
             .env("BENCH_DB_PW", SECRET),
     );
     assert_eq!(code, Some(0), "{out}");
     everything.push_str(&out);
     for args in [
-        vec!["-vv", "runs", "--store", &url],
-        vec!["-vv", "export", "latest", "--store", &url],
+        vec!["-vvv", "runs", "--store", &url],
+        vec!["-vvv", "export", "latest", "--store", &url],
         vec![
-            "-vv", "report", "latest", "--store", &url, "--format", "html",
+            "-vvv", "report", "latest", "--store", &url, "--format", "html",
         ],
     ] {
         let (code, out) = all_output(llmbench(&args).env("PGPASSWORD", SECRET));
