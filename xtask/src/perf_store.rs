@@ -165,6 +165,8 @@ fn time_to_first_scrape(config: &Path, results: &Path, expected: f64) -> anyhow:
             if samples == expected {
                 break started.elapsed();
             }
+            let _ = child.kill();
+            let _ = child.wait();
             bail!("the first scrape counts {samples} samples, not {expected}");
         }
         if let Some(status) = child.try_wait()? {
@@ -172,6 +174,7 @@ fn time_to_first_scrape(config: &Path, results: &Path, expected: f64) -> anyhow:
         }
         if Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             bail!("llmbench serve served no metrics within 120 s");
         }
         std::thread::sleep(Duration::from_millis(2));
