@@ -959,35 +959,23 @@ impl Store {
                 path: self.path.clone(),
             });
         };
-        let json = |column: &str, text: &str| {
-            self.corrupt("runs", format!("run `{run_id}`: column {column}: {text}"))
-        };
-        let status: String = row.get(8);
-        let status: RunStatus = status.parse().map_err(|e: String| json("status", &e))?;
+        let status = self.parse_run_status(run_id, row.get(8))?;
         let (status, status_reason) =
             self.pg_live_status(pg, run_id, status, row.get::<_, Option<String>>(10))?;
         let planned: i64 = row.get(5);
-        let prices: String = row.get(4);
-        let providers: String = row.get(6);
-        let graders: String = row.get(7);
-        let pass_at_k: String = row.get(11);
-        Ok(StoredRun {
-            prices_json: serde_json::from_str(&prices)
-                .map_err(|e| json("prices_json", &e.to_string()))?,
-            providers: serde_json::from_str(&providers)
-                .map_err(|e| json("providers_json", &e.to_string()))?,
-            graders: serde_json::from_str(&graders)
-                .map_err(|e| json("graders_json", &e.to_string()))?,
-            pass_at_k: serde_json::from_str(&pass_at_k)
-                .map_err(|e| json("pass_at_k_json", &e.to_string()))?,
-            status,
+        self.stored_run(crate::store::RunColumns {
             id: row.get(0),
             created_at: row.get(1),
             config_path: row.get(2),
             config_toml: row.get(3),
+            prices: row.get(4),
             planned_samples: u64::try_from(planned).unwrap_or_default(),
+            providers: row.get(6),
+            graders: row.get(7),
+            status,
             finished_at: row.get(9),
             status_reason,
+            pass_at_k: row.get(11),
             samples_deleted_at: row.get(12),
         })
     }

@@ -523,29 +523,59 @@ impl Store {
         else {
             return Err(self.run_not_found(run_id));
         };
-        let json = |column: &str, text: &str| {
-            self.corrupt("runs", format!("run `{run_id}`: column {column}: {text}"))
-        };
-        let status: RunStatus = status.parse().map_err(|e: String| json("status", &e))?;
+        let status = self.parse_run_status(run_id, &status)?;
         let (status, status_reason) = self.live_status(&id, status, status_reason);
-        Ok(StoredRun {
-            prices_json: serde_json::from_str(&prices)
-                .map_err(|e| json("prices_json", &e.to_string()))?,
-            providers: serde_json::from_str(&providers)
-                .map_err(|e| json("providers_json", &e.to_string()))?,
-            graders: serde_json::from_str(&graders)
-                .map_err(|e| json("graders_json", &e.to_string()))?,
-            pass_at_k: serde_json::from_str(&pass_at_k)
-                .map_err(|e| json("pass_at_k_json", &e.to_string()))?,
-            status,
+        self.stored_run(RunColumns {
             id,
             created_at,
             config_path,
             config_toml,
+            prices,
             planned_samples,
+            providers,
+            graders,
+            status,
             finished_at,
             status_reason,
+            pass_at_k,
             samples_deleted_at,
+        })
+    }
+
+    /// A `runs` row's status column, or the store's corruption error naming the run.
+    pub(crate) fn parse_run_status(
+        &self,
+        run_id: &str,
+        text: &str,
+    ) -> Result<RunStatus, StoreError> {
+        text.parse()
+            .map_err(|e: String| self.corrupt_run_column(run_id, "status", &e))
+    }
+
+    fn corrupt_run_column(&self, run_id: &str, column: &str, text: &str) -> StoreError {
+        self.corrupt("runs", format!("run `{run_id}`: column {column}: {text}"))
+    }
+
+    /// A run from its row as either backend reads it (the status already the one readers
+    /// see): the JSON columns parsed, a corrupt one named.
+    pub(crate) fn stored_run(&self, c: RunColumns) -> Result<StoredRun, StoreError> {
+        let json = |column: &str, e: serde_json::Error| {
+            self.corrupt_run_column(&c.id, column, &e.to_string())
+        };
+        Ok(StoredRun {
+            prices_json: serde_json::from_str(&c.prices).map_err(|e| json("prices_json", e))?,
+            providers: serde_json::from_str(&c.providers).map_err(|e| json("providers_json", e))?,
+            graders: serde_json::from_str(&c.graders).map_err(|e| json("graders_json", e))?,
+            pass_at_k: serde_json::from_str(&c.pass_at_k).map_err(|e| json("pass_at_k_json", e))?,
+            status: c.status,
+            id: c.id,
+            created_at: c.created_at,
+            config_path: c.config_path,
+            config_toml: c.config_toml,
+            planned_samples: c.planned_samples,
+            finished_at: c.finished_at,
+            status_reason: c.status_reason,
+            samples_deleted_at: c.samples_deleted_at,
         })
     }
 
@@ -677,4 +707,22 @@ impl Store {
             path: self.path.clone(),
         }
     }
+}
+
+/// The columns of a `runs` row, as text, that [`Store::stored_run`] turns into a
+/// [`StoredRun`]; the same for the SQLite and the PostgreSQL backend.
+pub(crate) struct RunColumns {
+    pub(crate) id: String,
+    pub(crate) created_at: String,
+    pub(crate) config_path: String,
+    pub(crate) config_toml: String,
+    pub(crate) prices: String,
+    pub(crate) planned_samples: u64,
+    pub(crate) providers: String,
+    pub(crate) graders: String,
+    pub(crate) status: RunStatus,
+    pub(crate) finished_at: Option<String>,
+    pub(crate) status_reason: Option<String>,
+    pub(crate) pass_at_k: String,
+    pub(crate) samples_deleted_at: Option<String>,
 }
