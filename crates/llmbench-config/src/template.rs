@@ -84,47 +84,28 @@ pub fn render_item(template: &str, item: &Item) -> String {
 
 /// A grader's `options` for one item: every string, at any depth, rendered with
 /// [`render_item`]; numbers, booleans, nulls and object keys unchanged. Pure.
-///
-/// Runs once per sample when options use item variables: the options are cloned whole (a
-/// map's clone copies its tree, cheaper than rebuilding it key by key) and only the strings
-/// holding a placeholder are rewritten in place.
 pub fn render_options(options: &Value, item: &Item) -> Value {
-    let mut rendered = options.clone();
-    render_in_place(&mut rendered, item);
-    rendered
-}
-
-fn render_in_place(value: &mut Value, item: &Item) {
-    match value {
-        Value::String(s) if find_pair(s, 0, b'{').is_some() => *s = render_item(s, item),
-        Value::Array(values) => values.iter_mut().for_each(|v| render_in_place(v, item)),
-        Value::Object(object) => object.values_mut().for_each(|v| render_in_place(v, item)),
-        _ => {}
-    }
-}
-
-/// The byte offset of the first `{{` (or `}}`: `brace` is `{` or `}`) in `text` at or after
-/// `from`. A `char` search is a `memchr` underneath; `str::find("{{")` builds a substring
-/// searcher on every call, which showed in the per-sample profile of rendered options.
-fn find_pair(text: &str, from: usize, brace: u8) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut at = from;
-    while let Some(i) = text[at..].find(char::from(brace)) {
-        let i = at + i;
-        if bytes.get(i + 1) == Some(&brace) {
-            return Some(i);
+    match options {
+        Value::String(s) if s.contains("{{") => Value::String(render_item(s, item)),
+        Value::Array(values) => {
+            Value::Array(values.iter().map(|v| render_options(v, item)).collect())
         }
-        at = i + 1;
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(k, v)| (k.clone(), render_options(v, item)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
-    None
 }
 
 fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = 0;
-    while let Some(open) = find_pair(template, rest, b'{') {
+    while let Some(open) = template[rest..].find("{{").map(|i| rest + i) {
         let inner_start = open + 2;
-        let Some(close) = find_pair(template, inner_start, b'}') else {
+        let Some(close) = template[inner_start..].find("}}").map(|i| inner_start + i) else {
             break;
         };
         out.push_str(&template[rest..open]);
