@@ -11,7 +11,7 @@
 //! - `scrape`: `/metrics` scrape time with 50 models x 20 tasks of series.
 //! - `throughput`: N samples through the real runner, the OpenAI provider plugin and the
 //!   regex grader, against the in-repo OpenAI-style server (a separate process, so its CPU
-//!   is not counted) on loopback, streamed and plain: 10,000 at 0 ms and 2,000 at 200 ms,
+//!   is not counted) on loopback, streamed and plain: 10,000 at 0 ms and 10,000 at 200 ms,
 //!   concurrency 64. Prints samples/s, harness CPU per sample (user + system time of the
 //!   `llmbench` process; target at most 0.10 ms at 0 ms), its peak RSS, and wall time
 //!   against the ideal (N x latency / concurrency; target within 2% at 200 ms).
@@ -26,7 +26,9 @@
 //!   (1,000,000 by default) through the `throughput` setup at 0 ms, its peak RSS against the
 //!   target (under 100 MB); then `report --format console|markdown|html` and `export` on that
 //!   store (cached under `target/perf-million-N/`): wall time and peak RSS of each (targets:
-//!   under 10 s and 100 MB per report) and the HTML page's size (target: under 5 MB).
+//!   under 10 s and 100 MB per report) and the HTML page's size (target: under 5 MB). And
+//!   `resume`: a run of N samples killed (SIGKILL) 20 s in, then `llmbench resume` timed
+//!   from its start to its first request reaching the model server (target: under 2 s).
 //! - `humaneval`: sandboxed per-item grading throughput: `configs/humaneval.toml` replaying
 //!   the dataset's 164 canonical solutions at concurrency 2 (each graded by running the
 //!   problem's own tests in the sandbox, in sandboxes the grader started ahead: its
@@ -76,8 +78,10 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
             let runs = [
                 throughput(10_000, Duration::ZERO, 64)?,
                 throughput_streamed(10_000, Duration::ZERO, 64, false)?,
-                throughput(2_000, Duration::from_millis(200), 64)?,
-                throughput_streamed(2_000, Duration::from_millis(200), 64, false)?,
+                // The setup: 10,000 samples at 200 ms and c = 64, ideal 31.25 s (with
+                // fewer samples the process's fixed start-up and end-of-run costs weigh more).
+                throughput(10_000, Duration::from_millis(200), 64)?,
+                throughput_streamed(10_000, Duration::from_millis(200), 64, false)?,
             ];
             eprintln!();
             for t in &runs {
@@ -832,6 +836,21 @@ fn million(samples: usize) -> anyhow::Result<()> {
         format!("< {MILLION_RSS_MB:.0} MB"),
         Some(mb < MILLION_RSS_MB),
     );
+    let resumed = million_resume(&dir.join("resume"), samples)?;
+    let first = resumed.first_request.as_secs_f64();
+    lines.push(format!(
+        "resume: {samples} samples, killed after {:.0} s of its run ({} when killed): first request {first:.2} s after `llmbench resume` started; target: under {MILLION_RESUME_SECONDS:.0} s: {}",
+        MILLION_KILL_AFTER.as_secs_f64(),
+        resumed.stored_bytes_note,
+        verdict(first < MILLION_RESUME_SECONDS)
+    ));
+    crate::perf_table::record(
+        "million",
+        format!("`resume` of an interrupted {n}-sample run"),
+        format!("first request after {first:.2} s"),
+        format!("< {MILLION_RESUME_SECONDS:.0} s"),
+        Some(first < MILLION_RESUME_SECONDS),
+    );
     let out = dir.join("out");
     std::fs::create_dir_all(&out)?;
     for format in ["console", "markdown", "html"] {
@@ -917,6 +936,96 @@ fn million(samples: usize) -> anyhow::Result<()> {
     }
     eprintln!("machine: {}", machine());
     Ok(())
+}
+
+/// `resume` of the million-sample run sends its first request within this many seconds.
+const MILLION_RESUME_SECONDS: f64 = 2.0;
+/// The run `perf million` resumes is killed (SIGKILL) this long after it started.
+const MILLION_KILL_AFTER: Duration = Duration::from_secs(20);
+
+/// What [`million_resume`] measured.
+struct Resumed {
+    /// From starting `llmbench resume` to its first connection to the model server.
+    first_request: Duration,
+    /// The store's size when the run was killed, for the printed line.
+    stored_bytes_note: String,
+}
+
+/// Starts the throughput setup's sweep of `samples` samples in `dir` (its own store, run id
+/// `perf-resume`), kills it with SIGKILL [`MILLION_KILL_AFTER`] later, then times `llmbench
+/// resume` from its start to its first request: the mock server is replaced by a listener on
+/// its port (the stored config names that port), whose first accepted connection is the
+/// first request. The resumed process is killed then; `dir` is removed.
+fn million_resume(dir: &Path, samples: usize) -> anyhow::Result<Resumed> {
+    let _ = std::fs::remove_dir_all(dir);
+    let MockSweep {
+        server,
+        config,
+        exe,
+    } = mock_sweep(dir, samples, Duration::ZERO, 64, Grader::Regex, true)?;
+    let text = std::fs::read_to_string(&config)?;
+    let port: u16 = text
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .context("the mock sweep's config names no port")?
+        .parse()?;
+    let results = dir.join("results");
+    let mut run = Command::new(&exe)
+        .args(["run", "--run-id", "perf-resume", "--config"])
+        .arg(&config)
+        .arg("--output-dir")
+        .arg(&results)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(MILLION_KILL_AFTER);
+    if run.try_wait()?.is_some() {
+        bail!(
+            "the run of {samples} samples ended within {:.0} s: nothing to resume",
+            MILLION_KILL_AFTER.as_secs_f64()
+        );
+    }
+    run.kill()?; // SIGKILL
+    run.wait()?;
+    drop(server);
+    let stored: u64 = std::fs::read_dir(&results)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let stored_bytes_note = format!("store {:.0} MB", stored as f64 / 1e6);
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+        .with_context(|| format!("listen on the mock server's port {port}"))?;
+    listener.set_nonblocking(true)?;
+    let started = Instant::now();
+    let mut resume = Server(
+        Command::new(&exe)
+            .args(["resume", "perf-resume", "--output-dir"])
+            .arg(&results)
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let deadline = started + Duration::from_secs(300);
+    let first_request = loop {
+        match listener.accept() {
+            Ok(_) => break started.elapsed(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(status) = resume.0.try_wait()? {
+            bail!("llmbench resume ended ({status}) before sending a request");
+        }
+        if Instant::now() > deadline {
+            bail!("llmbench resume sent no request within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    drop(resume);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(Resumed {
+        first_request,
+        stored_bytes_note,
+    })
 }
 
 /// What the HumanEval grading run measured.

@@ -110,13 +110,23 @@ impl<'a> FileErrors<'a> {
     }
 }
 
-/// The records of `text`, read as `format`.
-pub(crate) fn read(format: Format, text: &str, errors: &mut FileErrors<'_>) -> Vec<Record> {
+/// What [`read`] hands each record to, one at a time (with the file's errors, for the
+/// record's own).
+pub(crate) type EachRecord<'f> = dyn FnMut(Record, &mut FileErrors<'_>) + 'f;
+
+/// The records of `text`, read as `format`, each handed to `each` as it is read: a file's
+/// records are never all held at once (each is a map of JSON values, several times its text).
+pub(crate) fn read(
+    format: Format,
+    text: &str,
+    errors: &mut FileErrors<'_>,
+    each: &mut EachRecord<'_>,
+) {
     match format {
-        Format::Jsonl => jsonl(text, errors),
-        Format::Json => json(text, errors),
-        Format::Csv => delimited(text, b',', errors),
-        Format::Tsv => delimited(text, b'\t', errors),
+        Format::Jsonl => jsonl(text, errors, each),
+        Format::Json => json(text, errors, each),
+        Format::Csv => delimited(text, b',', errors, each),
+        Format::Tsv => delimited(text, b'\t', errors, each),
     }
 }
 
@@ -141,8 +151,7 @@ fn json_message(e: &serde_json::Error) -> String {
 }
 
 /// One JSON object per line, blank lines skipped.
-fn jsonl(text: &str, errors: &mut FileErrors<'_>) -> Vec<Record> {
-    let mut out = Vec::new();
+fn jsonl(text: &str, errors: &mut FileErrors<'_>, each: &mut EachRecord<'_>) {
     for (number, line) in text.lines().enumerate() {
         let number = number + 1;
         if errors.full() {
@@ -152,11 +161,14 @@ fn jsonl(text: &str, errors: &mut FileErrors<'_>) -> Vec<Record> {
             continue;
         }
         match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(fields)) => out.push(Record {
-                line: number,
-                column: 1,
-                fields,
-            }),
+            Ok(Value::Object(fields)) => each(
+                Record {
+                    line: number,
+                    column: 1,
+                    fields,
+                },
+                errors,
+            ),
             Ok(other) => errors.push(
                 number,
                 1,
@@ -171,11 +183,10 @@ fn jsonl(text: &str, errors: &mut FileErrors<'_>) -> Vec<Record> {
             ),
         }
     }
-    out
 }
 
 /// One JSON array of objects; each record starts where its object does.
-fn json(text: &str, errors: &mut FileErrors<'_>) -> Vec<Record> {
+fn json(text: &str, errors: &mut FileErrors<'_>, each: &mut EachRecord<'_>) {
     let raw: Vec<&RawValue> = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -193,20 +204,25 @@ fn json(text: &str, errors: &mut FileErrors<'_>) -> Vec<Record> {
                 ConfigErrorKind::Syntax,
                 message,
             );
-            return Vec::new();
+            return;
         }
     };
-    let mut out = Vec::with_capacity(raw.len());
     for element in raw {
+        if errors.full() {
+            break;
+        }
         // A `RawValue` borrows its text from `text`: its offset is the pointers' difference.
         let offset = element.get().as_ptr() as usize - text.as_ptr() as usize;
         let (line, column) = line_column(text, offset);
         match serde_json::from_str::<Value>(element.get()) {
-            Ok(Value::Object(fields)) => out.push(Record {
-                line,
-                column,
-                fields,
-            }),
+            Ok(Value::Object(fields)) => each(
+                Record {
+                    line,
+                    column,
+                    fields,
+                },
+                errors,
+            ),
             Ok(other) => errors.push(
                 line,
                 column,
@@ -222,7 +238,6 @@ fn json(text: &str, errors: &mut FileErrors<'_>) -> Vec<Record> {
             ),
         }
     }
-    out
 }
 
 /// The line a CSV record starts on. The `csv` crate's position is where it began reading
@@ -240,7 +255,7 @@ fn record_line(text: &str, position: Option<&csv::Position>) -> usize {
 }
 
 /// CSV or TSV with a header row naming the fields; every value is text.
-fn delimited(text: &str, delimiter: u8, errors: &mut FileErrors<'_>) -> Vec<Record> {
+fn delimited(text: &str, delimiter: u8, errors: &mut FileErrors<'_>, each: &mut EachRecord<'_>) {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .from_reader(text.as_bytes());
@@ -254,7 +269,7 @@ fn delimited(text: &str, delimiter: u8, errors: &mut FileErrors<'_>) -> Vec<Reco
                 ConfigErrorKind::Syntax,
                 format!("invalid header row: {e}"),
             );
-            return Vec::new();
+            return;
         }
     };
     let header_line = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0) + 1;
@@ -265,7 +280,7 @@ fn delimited(text: &str, delimiter: u8, errors: &mut FileErrors<'_>) -> Vec<Reco
             ConfigErrorKind::Item,
             "no header row: the first line must name the fields".to_owned(),
         );
-        return Vec::new();
+        return;
     }
     let mut bad_header = false;
     for (i, name) in headers.iter().enumerate() {
@@ -300,9 +315,8 @@ fn delimited(text: &str, delimiter: u8, errors: &mut FileErrors<'_>) -> Vec<Reco
         }
     }
     if bad_header {
-        return Vec::new();
+        return;
     }
-    let mut out = Vec::new();
     for result in reader.records() {
         if errors.full() {
             break;
@@ -315,11 +329,14 @@ fn delimited(text: &str, delimiter: u8, errors: &mut FileErrors<'_>) -> Vec<Reco
                     .zip(record.iter())
                     .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
                     .collect();
-                out.push(Record {
-                    line,
-                    column: 1,
-                    fields,
-                });
+                each(
+                    Record {
+                        line,
+                        column: 1,
+                        fields,
+                    },
+                    errors,
+                );
             }
             Err(e) => {
                 let line = record_line(text, e.position());
@@ -335,7 +352,6 @@ fn delimited(text: &str, delimiter: u8, errors: &mut FileErrors<'_>) -> Vec<Reco
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -345,7 +361,13 @@ mod tests {
     fn read_all(format: Format, text: &str) -> (Vec<Record>, Vec<String>) {
         let mut errors = Vec::new();
         let path = Path::new("i");
-        let records = read(format, text, &mut FileErrors::new(path, &mut errors));
+        let mut records = Vec::new();
+        read(
+            format,
+            text,
+            &mut FileErrors::new(path, &mut errors),
+            &mut |record, _| records.push(record),
+        );
         (records, errors.iter().map(ToString::to_string).collect())
     }
 

@@ -9,8 +9,10 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 
 /// The most bytes an items file (`items-file`, or a named `dataset`) may hold, after
-/// decompression: 64 MiB, room for hundreds of thousands of typical items.
-pub const MAX_ITEMS_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// decompression: 256 MiB, room for a few million typical items (a million-sample sweep of
+/// one short question per item is about 100 MB). Items are kept compactly
+/// (`item_table.rs`), at about their text's size.
+pub const MAX_ITEMS_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The most bytes a `prompt-file` may hold: 1 MiB, far beyond any prompt a model accepts.
 pub const MAX_PROMPT_FILE_BYTES: u64 = 1024 * 1024;

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dataset::{FileErrors, Record};
 use crate::error::{ConfigError, ConfigErrorKind, Sink, line_column};
+use crate::item_table::ItemTable;
 use crate::raw::RawItem;
 
 /// Where an item was defined.
@@ -55,11 +56,59 @@ impl Origin {
     }
 }
 
-/// An item and where it came from.
+/// Where each item of a [`Located`] was defined: one kind for all of a task's items.
+#[derive(Debug, Clone)]
+pub(crate) enum Origins {
+    /// [`Origin::Inline`], per item.
+    Inline(Vec<Range<usize>>),
+    /// [`Origin::File`]: the file once, each item's line.
+    File { path: PathBuf, lines: Vec<u32> },
+    /// [`Origin::Default`] (the one implicit item).
+    Default,
+}
+
+/// A task's items (compactly, [`ItemTable`]) and where each came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Located {
-    pub item: Item,
-    pub origin: Origin,
+    pub table: ItemTable,
+    pub origins: Origins,
+}
+
+impl Located {
+    pub(crate) fn empty() -> Self {
+        Self {
+            table: ItemTable::default(),
+            origins: Origins::Inline(Vec::new()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table.len() == 0
+    }
+
+    /// Where item `i` was defined.
+    pub(crate) fn origin(&self, i: usize) -> Origin {
+        match &self.origins {
+            Origins::Inline(spans) => Origin::Inline(spans[i].clone()),
+            Origins::File { path, lines } => Origin::File {
+                path: path.clone(),
+                line: lines[i] as usize,
+            },
+            Origins::Default => Origin::Default,
+        }
+    }
+}
+
+impl std::fmt::Debug for ItemTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemTable")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Checks an item id: not empty, no surrounding whitespace, no control characters.
@@ -76,8 +125,9 @@ fn id_problem(id: &str) -> Option<&'static str> {
 }
 
 /// Inline items: `items = [{ id = "a", code = "..." }]`.
-pub(crate) fn inline(sink: &mut Sink<'_>, where_: &str, items: Vec<RawItem>) -> Vec<Located> {
-    let mut out = Vec::with_capacity(items.len());
+pub(crate) fn inline(sink: &mut Sink<'_>, where_: &str, items: Vec<RawItem>) -> Located {
+    let mut out = ItemTable::default();
+    let mut spans = Vec::with_capacity(items.len());
     for (index, table) in items.into_iter().enumerate() {
         let table_span = table.span();
         let mut id = None;
@@ -137,15 +187,16 @@ pub(crate) fn inline(sink: &mut Sink<'_>, where_: &str, items: Vec<RawItem>) -> 
         if !ok {
             continue;
         }
-        out.push(Located {
-            item: Item {
-                id: id.unwrap_or_else(|| format!("item-{}", index + 1)),
-                vars,
-            },
-            origin: Origin::Inline(id_span.unwrap_or(table_span)),
+        out.push_item(&Item {
+            id: id.unwrap_or_else(|| format!("item-{}", index + 1)),
+            vars,
         });
+        spans.push(id_span.unwrap_or(table_span));
     }
-    out
+    Located {
+        table: out,
+        origins: Origins::Inline(spans),
+    }
 }
 
 fn toml_type(value: &toml::Value) -> &'static str {
@@ -199,19 +250,41 @@ pub(crate) fn content_id(fields: &serde_json::Map<String, Value>) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Items from a file's records: ids, variables (renamed by `mapping.fields`). Errors are
-/// located at the record's line.
-pub(crate) fn from_records(
-    records: Vec<Record>,
-    mapping: &Mapping,
-    errors: &mut FileErrors<'_>,
-) -> Vec<Located> {
-    let mut out = Vec::with_capacity(records.len());
-    let renamed: Vec<&str> = mapping.fields.iter().map(|(_, f)| f.as_str()).collect();
-    let id_key = mapping.id_field.as_deref().unwrap_or("id");
-    for record in records {
+/// Items from a file's records, one record at a time: ids, variables (renamed by
+/// `mapping.fields`). Errors are located at the record's line.
+pub(crate) struct FromRecords<'m> {
+    mapping: &'m Mapping,
+    table: ItemTable,
+    lines: Vec<u32>,
+}
+
+impl<'m> FromRecords<'m> {
+    pub(crate) fn new(mapping: &'m Mapping) -> Self {
+        Self {
+            mapping,
+            table: ItemTable::default(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The items so far, from the file at `path`.
+    pub(crate) fn finish(self, path: &Path) -> Located {
+        Located {
+            table: self.table,
+            origins: Origins::File {
+                path: path.to_path_buf(),
+                lines: self.lines,
+            },
+        }
+    }
+
+    /// Converts `record` into an item, or reports why it cannot be one.
+    pub(crate) fn push(&mut self, record: Record, errors: &mut FileErrors<'_>) {
+        let mapping = self.mapping;
+        let renamed: Vec<&str> = mapping.fields.iter().map(|(_, f)| f.as_str()).collect();
+        let id_key = mapping.id_field.as_deref().unwrap_or("id");
         if errors.full() {
-            break;
+            return;
         }
         let (line, column) = (record.line, record.column);
         let mut ok = true;
@@ -269,27 +342,21 @@ pub(crate) fn from_records(
         }
         // A malformed item is reported once, not again by the template checks.
         let (Some(id), true) = (id, ok) else {
-            continue;
+            return;
         };
-        let mut vars: BTreeMap<String, String> = texts
+        let mut vars: BTreeMap<&str, &str> = texts
             .iter()
             .filter(|(key, _)| **key != id_key && **key != "id" && !renamed.contains(key))
-            .map(|(key, text)| ((*key).to_owned(), text.clone()))
+            .map(|(key, text)| (*key, text.as_str()))
             .collect();
         for (variable, field) in &mapping.fields {
             if let Some(text) = texts.get(field.as_str()) {
-                vars.insert(variable.clone(), text.clone());
+                vars.insert(variable.as_str(), text.as_str());
             }
         }
-        out.push(Located {
-            item: Item { id, vars },
-            origin: Origin::File {
-                path: errors.path.to_path_buf(),
-                line,
-            },
-        });
+        self.table.push(&id, vars.into_iter());
+        self.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
     }
-    out
 }
 
 /// Which items a task runs: the first `limit`, or a `sample` drawn with `seed`.
@@ -340,11 +407,15 @@ mod tests {
     use super::*;
     use crate::dataset::{Format, read};
 
-    fn convert(text: &str, mapping: &Mapping) -> (Vec<Located>, Vec<String>) {
+    fn convert(text: &str, mapping: &Mapping) -> (Vec<Item>, Vec<String>) {
         let mut errors = Vec::new();
         let mut sink = FileErrors::new(Path::new("i.jsonl"), &mut errors);
-        let records = read(Format::Jsonl, text, &mut sink);
-        let items = from_records(records, mapping, &mut sink);
+        let mut items = FromRecords::new(mapping);
+        read(Format::Jsonl, text, &mut sink, &mut |record, errors| {
+            items.push(record, errors)
+        });
+        let located = items.finish(Path::new("i.jsonl"));
+        let items = (0..located.len()).map(|i| located.table.get(i)).collect();
         (items, errors.iter().map(ToString::to_string).collect())
     }
 
@@ -353,7 +424,7 @@ mod tests {
         let text = "{\"id\": \"a\", \"n\": 3, \"ok\": true, \"any\": [\"Paris\", \"paris\"], \"o\": {\"b\": 1, \"a\": [2]}}\n\n{\"id\": \"b\", \"x\": null}\n";
         let (items, errors) = convert(text, &Mapping::default());
         assert_eq!(items.len(), 1);
-        let vars = &items[0].item.vars;
+        let vars = &items[0].vars;
         assert_eq!(vars["n"], "3");
         assert_eq!(vars["ok"], "true");
         assert_eq!(vars["any"], r#"["Paris","paris"]"#);
@@ -370,13 +441,13 @@ mod tests {
         let text = "{\"q\": \"one\", \"id\": \"kept\"}\n{\"q\": \"two\", \"n\": 1}\n";
         let (items, errors) = convert(text, &Mapping::default());
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(items[0].item.id, "kept");
-        let hashed = &items[1].item.id;
+        assert_eq!(items[0].id, "kept");
+        let hashed = &items[1].id;
         assert_eq!(hashed.len(), 16);
         assert!(hashed.chars().all(|c| c.is_ascii_hexdigit()));
         // The same content in another order and place: the same id.
         let (again, _) = convert("{\"n\": 1, \"q\": \"two\"}\n", &Mapping::default());
-        assert_eq!(&again[0].item.id, hashed);
+        assert_eq!(&again[0].id, hashed);
         assert_eq!(
             content_id(json!({"q": "two", "n": 1}).as_object().unwrap()),
             *hashed
@@ -395,10 +466,10 @@ mod tests {
         let text = "{\"task_id\": \"HumanEval/0\", \"input\": \"q\", \"id\": 7, \"other\": \"o\"}\n{\"input\": \"r\"}\n{\"task_id\": [1]}\n";
         let (items, errors) = convert(text, &mapping);
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].item.id, "HumanEval/0");
-        let names: Vec<_> = items[0].item.vars.keys().map(String::as_str).collect();
+        assert_eq!(items[0].id, "HumanEval/0");
+        let names: Vec<_> = items[0].vars.keys().map(String::as_str).collect();
         assert_eq!(names, ["other", "question", "task"]);
-        assert_eq!(items[0].item.vars["task"], "HumanEval/0");
+        assert_eq!(items[0].vars["task"], "HumanEval/0");
         assert_eq!(
             errors,
             [

@@ -25,7 +25,7 @@
 //! )
 //! .unwrap();
 //! assert_eq!(config.providers[0].label, "claude-haiku-4-5");
-//! assert_eq!(config.tasks[0].items[0].vars["name"], "the world");
+//! assert_eq!(config.tasks[0].items.get(0).vars["name"], "the world");
 //! ```
 
 mod catalog;
@@ -33,6 +33,7 @@ mod dataset;
 mod de_error;
 mod error;
 mod files;
+mod item_table;
 mod items;
 mod model;
 mod raw;
@@ -45,11 +46,12 @@ use std::path::{Path, PathBuf};
 pub use catalog::{CATALOG_TOML, catalog_price};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use files::{MAX_ITEMS_FILE_BYTES, MAX_PROMPT_FILE_BYTES};
+pub use item_table::Items;
 pub use model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
     RunSettings, ScheduleConfig, SourceFile, SourceRole, TaskConfig, Trigger,
 };
-pub use template::{render, render_item, render_options};
+pub use template::{option_variables, render, render_item, render_options, with_item_defaults};
 
 /// Reads and validates the config at `path`, and the prompt and items files it names.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use llmbench_core::{CompletionRequest, Item, Message, Price, Sampling, Task, VerdictRule};
 
+use crate::item_table::Items;
 use crate::template::render_item;
 
 /// A loaded, validated benchmark config.
@@ -207,15 +208,12 @@ pub struct TaskConfig {
     pub max_tokens: u32,
     /// At least 1; `max_tokens` unless set.
     pub expected_output_tokens: u32,
-    /// At least one; ids unique. Only those `limit` or `sample` keep, in file order. Shared,
-    /// so that cloning a task (the runner keeps one per run) does not copy its items: an items
-    /// file of 100,000 items holds tens of megabytes.
-    pub items: Arc<[Item]>,
-    /// Where each of `items` was defined, in the same order, for messages:
-    /// `tasks/items.jsonl:12` (an items file's line), `configs/x.toml:20:11` (an inline item),
-    /// or the task's place in the config for the implicit `default` item.
-    /// Shared like `items`.
-    pub item_places: Arc<[String]>,
+    /// At least one; ids unique. Only those `limit` or `sample` keep, in file order, with
+    /// where each was defined ([`Items::place`]). Stored compactly and shared, so that
+    /// cloning a task (the runner keeps one per run) does not copy them: each item is
+    /// decoded when asked for ([`Items::get`]), so that a task of a million items does not
+    /// hold a million maps.
+    pub items: Items,
     /// Names unique within the task.
     pub graders: Vec<GraderConfig>,
     /// For `Weighted`, `weights` are the graders' weights in order.
@@ -262,8 +260,8 @@ impl GraderConfig {
 impl TaskConfig {
     /// Where the item at `index` of [`TaskConfig::items`] was defined (`items.jsonl:12`), for
     /// messages; empty when out of range.
-    pub fn item_place(&self, index: usize) -> &str {
-        self.item_places.get(index).map_or("", String::as_str)
+    pub fn item_place(&self, index: usize) -> String {
+        self.items.place(index).unwrap_or_default()
     }
 }
 
@@ -272,8 +270,10 @@ impl Task for TaskConfig {
         &self.name
     }
 
+    /// Every item, decoded and kept from the first call on: prefer [`Items::get`] (what the
+    /// runner uses), which decodes one at a time.
     fn items(&self) -> &[Item] {
-        &self.items
+        self.items.all()
     }
 
     /// The request for `item`: templates filled in, default sampling, streaming, and an

@@ -227,7 +227,7 @@ pub(crate) struct RawTask {
     /// row; every value is text), each optionally gzip-compressed (`items.jsonl.gz`). Field
     /// values become variables as in `items`; `null` is an error. An item's id is its `id`
     /// field (see `id-field`), else the first 16 hex digits of the SHA-256 of its fields
-    /// (so reordering the file keeps ids). At most 64 MiB, after decompression.
+    /// (so reordering the file keeps ids). At most 256 MiB, after decompression.
     pub items_file: Option<Spanned<String>>,
     /// A named, pinned dataset instead of `items-file`: `dataset = "humaneval"` (164 Python
     /// problems; use with `id-field = "task_id"`). Its file is fetched once into the local

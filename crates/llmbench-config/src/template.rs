@@ -84,28 +84,91 @@ pub fn render_item(template: &str, item: &Item) -> String {
 
 /// A grader's `options` for one item: every string, at any depth, rendered with
 /// [`render_item`]; numbers, booleans, nulls and object keys unchanged. Pure.
+///
+/// Runs once per sample: the options are cloned (a structural copy) and only their
+/// templated strings replaced in place, which costs a fraction of collecting a new map.
 pub fn render_options(options: &Value, item: &Item) -> Value {
-    match options {
-        Value::String(s) if s.contains("{{") => Value::String(render_item(s, item)),
-        Value::Array(values) => {
-            Value::Array(values.iter().map(|v| render_options(v, item)).collect())
+    let mut rendered = options.clone();
+    render_in_place(&mut rendered, item);
+    rendered
+}
+
+/// A grader's options for `item` with the defaults it reads from each item
+/// (`GraderPlugin::item_defaults`: `grader-match`'s `expected = "{{ expected }}"`) added:
+/// `rendered` is what [`render_options`] made of the config's `options` for the item, or
+/// `None` when they use no item variable. Each default the options lack is rendered and
+/// added when the item has every variable it names; for an item without them it stays out,
+/// as if the grader had no default (the grader then says what is missing).
+pub fn with_item_defaults(
+    rendered: Option<Value>,
+    options: &Value,
+    defaults: &serde_json::Map<String, Value>,
+    item: &Item,
+) -> Value {
+    let mut rendered = rendered.unwrap_or_else(|| options.clone());
+    let Value::Object(object) = &mut rendered else {
+        return rendered;
+    };
+    for (key, default) in defaults {
+        if object.contains_key(key) {
+            continue;
         }
-        Value::Object(object) => Value::Object(
-            object
-                .iter()
-                .map(|(k, v)| (k.clone(), render_options(v, item)))
-                .collect(),
-        ),
-        other => other.clone(),
+        let mut value = default.clone();
+        if renders_whole(&value, item) {
+            render_in_place(&mut value, item);
+            object.insert(key.clone(), value);
+        }
+    }
+    rendered
+}
+
+/// The variables a grader's options (and its item defaults) name, sorted, each once:
+/// `id` for `{{ id }}`. Two items that agree on these render the same options.
+pub fn option_variables(options: &Value, defaults: &serde_json::Map<String, Value>) -> Vec<String> {
+    fn collect<'a>(value: &'a Value, names: &mut Vec<&'a str>) {
+        match value {
+            Value::String(s) => names.extend(placeholder_names(s)),
+            Value::Array(values) => values.iter().for_each(|v| collect(v, names)),
+            Value::Object(object) => object.values().for_each(|v| collect(v, names)),
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    collect(options, &mut names);
+    defaults.values().for_each(|v| collect(v, &mut names));
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().map(str::to_owned).collect()
+}
+
+/// Whether every placeholder in `value`'s strings names the item's id or one of its
+/// variables.
+fn renders_whole(value: &Value, item: &Item) -> bool {
+    match value {
+        Value::String(s) => {
+            placeholder_names(s).all(|name| name == ID || item.vars.contains_key(name))
+        }
+        Value::Array(values) => values.iter().all(|v| renders_whole(v, item)),
+        Value::Object(object) => object.values().all(|v| renders_whole(v, item)),
+        _ => true,
+    }
+}
+
+fn render_in_place(value: &mut Value, item: &Item) {
+    match value {
+        Value::String(s) if has_placeholder(s) => *s = render_item(s, item),
+        Value::Array(values) => values.iter_mut().for_each(|v| render_in_place(v, item)),
+        Value::Object(object) => object.values_mut().for_each(|v| render_in_place(v, item)),
+        _ => {}
     }
 }
 
 fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = 0;
-    while let Some(open) = template[rest..].find("{{").map(|i| rest + i) {
+    while let Some(open) = find_pair(template, rest, b'{') {
         let inner_start = open + 2;
-        let Some(close) = template[inner_start..].find("}}").map(|i| inner_start + i) else {
+        let Some(close) = find_pair(template, inner_start, b'}') else {
             break;
         };
         out.push_str(&template[rest..open]);
@@ -117,6 +180,39 @@ fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> 
     }
     out.push_str(&template[rest..]);
     out
+}
+
+/// The first `{{` (or `}}`) at or after `from`, as `template[from..].find("{{")` finds it.
+/// Every prompt and templated option is rendered once per sample: `str::find` sets up a
+/// two-way searcher per call (about 300 instructions, more than the search itself on
+/// these short texts), `memchr` finds the brace directly.
+fn find_pair(template: &str, from: usize, brace: u8) -> Option<usize> {
+    let bytes = template.as_bytes();
+    let mut at = from;
+    while let Some(i) = memchr::memchr(brace, &bytes[at..]).map(|i| at + i) {
+        if bytes.get(i + 1) == Some(&brace) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
+/// The names of `template`'s placeholders, in order, as [`render_with`] finds them (nothing
+/// allocated: this runs per item).
+pub(crate) fn placeholder_names(template: &str) -> impl Iterator<Item = &str> {
+    let mut rest = 0;
+    std::iter::from_fn(move || {
+        let open = find_pair(template, rest, b'{')?;
+        let close = find_pair(template, open + 2, b'}')?;
+        rest = close + 2;
+        Some(template[open + 2..close].trim())
+    })
+}
+
+/// Whether `s` holds `{{`.
+fn has_placeholder(s: &str) -> bool {
+    find_pair(s, 0, b'{').is_some()
 }
 
 #[cfg(test)]
@@ -194,6 +290,38 @@ mod tests {
                 "nested": [{"of": "HumanEval/0!"}, 3, true, null],
                 "{{ expected }}": "keys stay",
             })
+        );
+    }
+
+    #[test]
+    fn item_defaults_are_added_rendered_when_the_item_has_their_variables() {
+        let item = |vars: &[(&str, &str)]| Item {
+            id: "q1".into(),
+            vars: self::vars(vars),
+        };
+        let defaults: serde_json::Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "expected": "{{ expected }}",
+            "mode": "{{ mode }}",
+            "label": "item {{ id }}",
+        }))
+        .unwrap();
+        let options = serde_json::json!({ "mode": "numeric" });
+        let with = item(&[("expected", "42"), ("mode", "ignored")]);
+        // Added where the options lack the key; `mode` is the config's; `{{ id }}` is known.
+        assert_eq!(
+            with_item_defaults(None, &options, &defaults, &with),
+            serde_json::json!({ "mode": "numeric", "expected": "42", "label": "item q1" })
+        );
+        // An item without `expected`: that default stays out, the others are added.
+        assert_eq!(
+            with_item_defaults(None, &options, &defaults, &item(&[])),
+            serde_json::json!({ "mode": "numeric", "label": "item q1" })
+        );
+        // Options already rendered for the item are the base.
+        let rendered = serde_json::json!({ "mode": "numeric", "expected": "7" });
+        assert_eq!(
+            with_item_defaults(Some(rendered.clone()), &options, &defaults, &with),
+            serde_json::json!({ "mode": "numeric", "expected": "7", "label": "item q1" })
         );
     }
 

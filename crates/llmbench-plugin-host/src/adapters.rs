@@ -12,7 +12,11 @@ use llmbench_plugin_abi::PluginKind;
 use crate::{CallOutcome, Instance, JudgeModel, LoadError, Plugin};
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("request serializes")
+    // Room for a typical payload (a completion, a grade with its evidence) up front:
+    // `to_vec` starts at 128 bytes and grows a few times per call otherwise.
+    let mut bytes = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut bytes, value).expect("request serializes");
+    bytes
 }
 
 /// Decode a call outcome: `Ok` payload as `T`, `Error` payload as `E`, and everything else
@@ -151,7 +155,27 @@ impl PluginGrader {
             outcome => decode::<(), String>(&self.name, outcome, |reason| reason),
         }
     }
+
+    /// The options the grader reads from each item when the config leaves them out, as
+    /// templates (`GraderPlugin::item_defaults`; the method is the SDK's
+    /// `ITEM_DEFAULTS_METHOD`). A plugin that does not serve the method has none; a plugin
+    /// that fails to answer is an error, so that no item goes unchecked unnoticed.
+    pub async fn item_defaults(
+        &self,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let outcome = self.instance.call(ITEM_DEFAULTS_METHOD, b"null").await;
+        match outcome {
+            CallOutcome::BadRequest(reason) if reason.contains("has no method") => {
+                Ok(serde_json::Map::new())
+            }
+            outcome => decode(&self.name, outcome, |reason| reason),
+        }
+    }
 }
+
+/// The grader method that names the options a grader reads from each item when the config
+/// leaves them out (the SDK's `ITEM_DEFAULTS_METHOD`).
+pub const ITEM_DEFAULTS_METHOD: &str = "item-defaults";
 
 /// The grader method that checks many items' rendered options in one call (the SDK's
 /// `CHECK_ITEMS_METHOD`): the request is a JSON array of options, the answer the refusals as

@@ -230,7 +230,8 @@ pub use model::{GraderContext, ModelHandle};
 pub use options::{OptionsError, check_option_file, parse_options, suggest};
 pub use service::{
     CHECK_ITEM_METHOD, CHECK_ITEMS_METHOD, CreateError, GraderAdapter, GraderPlugin,
-    ProviderAdapter, ProviderPlugin, ReporterAdapter, ReporterPlugin, Service,
+    ITEM_DEFAULTS_METHOD, ProviderAdapter, ProviderPlugin, ReporterAdapter, ReporterPlugin,
+    Service,
 };
 
 /// Export a [`ProviderPlugin`] type as this library's plugin.

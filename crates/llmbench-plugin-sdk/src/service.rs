@@ -73,6 +73,17 @@ pub trait GraderPlugin: Grader + Sized + 'static {
         let _ = options;
         Ok(())
     }
+
+    /// Options this grader reads from each item when the config leaves them out, as
+    /// templates (`grader-match`: `expected = "{{ expected }}"`, the item's reference answer).
+    /// The host adds each to the options it renders for an item that has every variable the
+    /// template names, so that [`check_item`](Self::check_item) refuses a bad dataset value
+    /// before any sample runs and [`Grader::grade`] sees it in [`GradeRequest::options`],
+    /// exactly as if the config had written it; for an item without them the key stays out.
+    /// Asked once, after `create` ([`ITEM_DEFAULTS_METHOD`]). Default: none.
+    fn item_defaults(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// A reporter plugin: a [`Reporter`] that can be built from its JSON options.
@@ -138,6 +149,10 @@ pub const CHECK_ITEM_METHOD: &str = "check-item";
 /// plugin built by an SDK without this method.
 pub const CHECK_ITEMS_METHOD: &str = "check-items";
 
+/// The grader method that serves [`GraderPlugin::item_defaults`]: the request is `null`, the
+/// answer a JSON object of option names and templates (`{}` for none).
+pub const ITEM_DEFAULTS_METHOD: &str = "item-defaults";
+
 /// A kind's own method, or a reason naming the methods this plugin serves.
 fn expect_method(kind: PluginKind, method: &str, extra: &[&str]) -> Result<(), String> {
     if method == kind.method() || extra.contains(&method) {
@@ -159,7 +174,11 @@ fn parse<T: serde::de::DeserializeOwned>(method: &str, request: &[u8]) -> Result
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("plugin payloads serialize")
+    // Room for a typical payload (a completion, a grade with its evidence) up front:
+    // `to_vec` starts at 128 bytes and grows a few times per call otherwise.
+    let mut bytes = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut bytes, value).expect("plugin payloads serialize");
+    bytes
 }
 
 macro_rules! adapter {
@@ -219,8 +238,11 @@ adapter!(
         expect_method(
             PluginKind::Grader,
             method,
-            &[CHECK_ITEM_METHOD, CHECK_ITEMS_METHOD],
+            &[CHECK_ITEM_METHOD, CHECK_ITEMS_METHOD, ITEM_DEFAULTS_METHOD],
         )?;
+        if method == ITEM_DEFAULTS_METHOD {
+            return Ok(Box::pin(async move { Ok(encode(&this.0.item_defaults())) }));
+        }
         if method == CHECK_ITEMS_METHOD {
             let items: Vec<serde_json::Value> = parse(method, bytes)?;
             return Ok(Box::pin(async move {
@@ -310,6 +332,11 @@ mod tests {
     }
 
     #[test]
+    fn item_defaults_are_served_and_none_by_default() {
+        assert_eq!(call(ITEM_DEFAULTS_METHOD, "null"), Ok(Ok("{}".into())));
+    }
+
+    #[test]
     fn check_items_answers_the_refusals_by_index_as_check_item_would() {
         let request = r#"[{"expected": "a"}, {"expected": 1}, {}, {"expected": "b"}]"#;
         assert_eq!(
@@ -339,7 +366,7 @@ mod tests {
         assert_eq!(
             call("check", "null").err(),
             Some(
-                "a grader plugin has no method `check` (it serves `grade`, `check-item`, `check-items`)"
+                "a grader plugin has no method `check` (it serves `grade`, `check-item`, `check-items`, `item-defaults`)"
                     .into()
             )
         );

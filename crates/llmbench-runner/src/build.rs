@@ -48,6 +48,45 @@ impl std::fmt::Debug for ProviderSlot {
 pub struct TaskSlot {
     pub task: Arc<TaskConfig>,
     pub graders: Vec<(String, Arc<dyn Grader>)>,
+    /// For each grader, the options it reads from each item when the config leaves them out
+    /// (`GraderPlugin::item_defaults`), as templates; mostly empty.
+    pub item_defaults: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl TaskSlot {
+    /// The options grader `index` gets for `item` ([`GradeRequest::options`]): the config's,
+    /// rendered when they use item variables, with the grader's item defaults added; `None`
+    /// when they are the same for every item (the grader keeps its own).
+    ///
+    /// [`GradeRequest::options`]: llmbench_core::GradeRequest::options
+    pub fn options_for(
+        &self,
+        index: usize,
+        item: &llmbench_core::Item,
+    ) -> Option<serde_json::Value> {
+        options_for(
+            self.task.graders.get(index)?,
+            self.item_defaults.get(index),
+            item,
+        )
+    }
+}
+
+/// [`TaskSlot::options_for`], for a grader's config and item defaults.
+fn options_for(
+    config: &GraderConfig,
+    defaults: Option<&serde_json::Map<String, serde_json::Value>>,
+    item: &llmbench_core::Item,
+) -> Option<serde_json::Value> {
+    match defaults {
+        Some(defaults) if !defaults.is_empty() => Some(llmbench_config::with_item_defaults(
+            config.options_for(item),
+            &config.options,
+            defaults,
+            item,
+        )),
+        _ => config.options_for(item),
+    }
 }
 
 impl std::fmt::Debug for TaskSlot {
@@ -91,6 +130,10 @@ pub enum BuildError {
     /// [`MAX_ITEM_FAILURES_SHOWN`] of `total`.
     #[error("{}", describe_item_failures(failures, *total))]
     ItemOptions { failures: Vec<String>, total: usize },
+    /// A grader did not say which options it reads from each item
+    /// (`GraderPlugin::item_defaults`).
+    #[error("{at}: the grader did not say which options it reads from each item: {reason}")]
+    ItemDefaults { at: String, reason: String },
 }
 
 /// How many refused items a [`BuildError::ItemOptions`] lists.
@@ -118,6 +161,7 @@ impl BuildError {
             Self::Plugin { error, .. } => error.kind(),
             Self::MissingApiKey { .. } => "missing_api_key",
             Self::ItemOptions { .. } => "item_options",
+            Self::ItemDefaults { .. } => "item_defaults",
         }
     }
 }
@@ -166,6 +210,7 @@ async fn build_with(
     let mut item_failures = ItemFailures::default();
     for t in &config.tasks {
         let mut graders: Vec<(String, Arc<dyn Grader>)> = Vec::new();
+        let mut item_defaults = Vec::new();
         for (i, g) in t.graders.iter().enumerate() {
             let at = format!("tasks.{}.graders[{i}] ({})", t.name, g.name);
             let entry = grader_entry(&t.name, &g.name);
@@ -207,16 +252,22 @@ async fn build_with(
             })
             .await
             .map_err(|error| BuildError::Plugin {
-                at,
+                at: at.clone(),
                 error: Box::new(error),
             })?;
             note_files(stored, &entry, read, &mut plugin_files);
-            check_items(t, g, &grader, &mut item_failures).await;
+            let defaults = grader
+                .item_defaults()
+                .await
+                .map_err(|reason| BuildError::ItemDefaults { at, reason })?;
+            check_items(t, g, &defaults, &grader, &mut item_failures).await;
             graders.push((g.name.clone(), Arc::new(grader)));
+            item_defaults.push(defaults);
         }
         tasks.push(TaskSlot {
             task: Arc::new(t.clone()),
             graders,
+            item_defaults,
         });
     }
     if item_failures.total > 0 {
@@ -308,35 +359,117 @@ struct ItemFailures {
     total: usize,
 }
 
-/// When `grader`'s options use item variables, render them for every item of `task` and
-/// ask the grader whether it can use them, so that a dataset value it cannot grade against
-/// (a non-number for a numeric match) stops the run before any sample, naming the item's
-/// place. Options without variables (`options_for` is `None`) cost nothing here. The items
-/// are rendered as the plugin host sends them, a chunk per plugin call
-/// ([`PluginGrader::check_items`]), not all at once.
+/// When `grader`'s options use item variables (or it has item defaults), render them for
+/// every item of `task` and ask the grader whether it can use them, so that a dataset value
+/// it cannot grade against (a non-number for a numeric match) stops the run before any
+/// sample, naming the item's place. Options without variables (`options_for` is `None`) cost
+/// nothing here. Items that agree on every variable the options name render the same
+/// options: those are rendered and checked once ([`DistinctRenderings`]), and sent a chunk
+/// per plugin call ([`PluginGrader::check_items`]), not all at once.
 async fn check_items(
     task: &TaskConfig,
     config: &GraderConfig,
+    defaults: &serde_json::Map<String, serde_json::Value>,
     grader: &PluginGrader,
     failures: &mut ItemFailures,
 ) {
-    let rendered = task
-        .items
-        .iter()
-        .enumerate()
-        .filter_map(|(index, item)| Some((index, config.options_for(item)?)));
-    for (index, reason) in grader.check_items(rendered).await {
+    if !config.uses_item_vars && defaults.is_empty() {
+        return;
+    }
+    let mut distinct =
+        DistinctRenderings::new(llmbench_config::option_variables(&config.options, defaults));
+    // For each item, the index of its rendering among the distinct ones.
+    let mut rendering = Vec::with_capacity(task.items.len());
+    let mut renderings = Vec::new();
+    for item in task.items.iter() {
+        let (index, new) = distinct.index(&item);
+        if new && let Some(options) = options_for(config, Some(defaults), &item) {
+            renderings.push((index, options));
+        }
+        rendering.push(index);
+    }
+    let refused: std::collections::HashMap<usize, String> =
+        grader.check_items(renderings).await.into_iter().collect();
+    if refused.is_empty() {
+        return;
+    }
+    for (index, of) in rendering.iter().enumerate() {
+        let Some(reason) = refused.get(of) else {
+            continue;
+        };
         failures.total += 1;
         if failures.shown.len() < MAX_ITEM_FAILURES_SHOWN {
             let place = match task.item_place(index) {
-                "" => format!("tasks.{}", task.name),
-                place => place.to_owned(),
+                place if place.is_empty() => format!("tasks.{}", task.name),
+                place => place,
             };
             failures.shown.push(format!(
                 "{place}: item `{}`: grader `{}`: {reason}",
-                task.items[index].id, config.name
+                task.items.id(index),
+                config.name
             ));
         }
+    }
+}
+
+/// The values of the variables a grader's options name, in [`DistinctRenderings::names`]
+/// order (`None`: the item lacks it).
+type Values = Vec<Option<String>>;
+
+/// Items told apart by the values of the variables a grader's options name: an item gets
+/// the index of the first item that agreed with it on all of them (an absent variable is a
+/// value of its own). Only the values of distinct items are kept.
+struct DistinctRenderings {
+    names: Vec<String>,
+    /// By hash of the values: the distinct value lists with that hash, and their indices.
+    seen: std::collections::HashMap<u64, Vec<(Values, usize)>>,
+    count: usize,
+}
+
+impl DistinctRenderings {
+    fn new(names: Vec<String>) -> Self {
+        Self {
+            names,
+            seen: std::collections::HashMap::new(),
+            count: 0,
+        }
+    }
+
+    /// The value `{{ name }}` renders to for `item` (`{{ id }}`: its id).
+    fn value<'i>(item: &'i llmbench_core::Item, name: &str) -> Option<&'i str> {
+        match name {
+            "id" => Some(item.id.as_str()),
+            name => item.vars.get(name).map(String::as_str),
+        }
+    }
+
+    /// The index of `item`'s rendering, and whether it is new.
+    fn index(&mut self, item: &llmbench_core::Item) -> (usize, bool) {
+        use std::hash::{Hash, Hasher};
+        // `DefaultHasher::new()` has fixed keys: equal values hash alike across items.
+        let mut hasher = std::hash::DefaultHasher::new();
+        for name in &self.names {
+            Self::value(item, name).hash(&mut hasher);
+        }
+        let same = self.seen.entry(hasher.finish()).or_default();
+        let found = same.iter().find(|(values, _)| {
+            values
+                .iter()
+                .zip(&self.names)
+                .all(|(value, name)| value.as_deref() == Self::value(item, name))
+        });
+        if let Some((_, index)) = found {
+            return (*index, false);
+        }
+        let values = self
+            .names
+            .iter()
+            .map(|name| Self::value(item, name).map(str::to_owned))
+            .collect();
+        let index = self.count;
+        self.count += 1;
+        same.push((values, index));
+        (index, true)
     }
 }
 

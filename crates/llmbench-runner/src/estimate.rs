@@ -64,7 +64,8 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
             .iter()
             .filter_map(|g| Some((g, config.judge(g.judge.as_deref()?)?)))
             .collect();
-        for item in task.items() {
+        for item in task.items.iter() {
+            let item = &item;
             let input = estimate_input_tokens(&task.render(item));
             // What each judge is given for this item (its options rendered once per item,
             // not once per provider).

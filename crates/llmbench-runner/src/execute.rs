@@ -134,9 +134,18 @@ pub enum RunError {
 /// The request a planned sample sends: the task's rendering with the provider's model,
 /// sampling and limits applied. A configured seed is offset by the repeat index.
 pub fn sample_request(components: &Components, sample: &PlannedSample) -> CompletionRequest {
+    let item = components.tasks[sample.task].task.items.get(sample.item);
+    request_for(components, sample, &item)
+}
+
+/// [`sample_request`] with the sample's item already decoded.
+fn request_for(
+    components: &Components,
+    sample: &PlannedSample,
+    item: &llmbench_core::Item,
+) -> CompletionRequest {
     let slot = &components.tasks[sample.task];
     let provider = &components.providers[sample.provider];
-    let item = &slot.task.items()[sample.item];
     let mut request = slot.task.render(item);
     request.model = provider.model.clone();
     if let Some(max) = provider.max_tokens {
@@ -432,7 +441,9 @@ impl Shared {
 async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
     let components = &shared.components;
     let provider = &components.providers[sample.provider];
-    let request = sample_request(components, &sample);
+    // Decoded from the task's compact items for this sample only, dropped with it.
+    let item = components.tasks[sample.task].task.items.get(sample.item);
+    let request = request_for(components, &sample, &item);
     let key = request.sample.clone().expect("set by sample_request");
     let _limit = match &provider.limit {
         Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
@@ -448,7 +459,7 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
     let mut verdict = None;
     let mut completion = completion;
     if let Some(answer) = completion.take() {
-        let item = &slot.task.items()[sample.item];
+        let item = &item;
         // The completion moves into the request and back out after grading: no copy of
         // its text per sample.
         let mut grade_request = GradeRequest {
@@ -462,11 +473,7 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
         for (i, (_, grader)) in slot.graders.iter().enumerate() {
             // Options that use item variables are rendered for this item (once per sample
             // and grader); the others stay `None`, and the grader keeps its own.
-            grade_request.options = slot
-                .task
-                .graders
-                .get(i)
-                .and_then(|config| config.options_for(item));
+            grade_request.options = slot.options_for(i, item);
             let mut grade = grader
                 .grade(&grade_request)
                 .await

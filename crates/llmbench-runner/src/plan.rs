@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use llmbench_config::Items;
 use llmbench_core::{SampleId, SampleKey, Task};
 
 use crate::{Components, Shard};
@@ -18,11 +19,11 @@ pub struct Plan {
 }
 
 /// What it takes to compute a planned sample's id without the [`Components`]: the task ids,
-/// item ids and provider names (one copy per task, item and provider, never per sample).
+/// their items (shared, not copied) and provider names.
 #[derive(Debug, Clone)]
 struct ShardFilter {
     shard: Shard,
-    tasks: Arc<[(String, Vec<String>)]>,
+    tasks: Arc<[(String, Items)]>,
     providers: Arc<[String]>,
     /// How many samples of the sweep are the shard's.
     len: u64,
@@ -33,7 +34,7 @@ impl ShardFilter {
         let (task, items) = &self.tasks[s.task];
         let key = SampleKey {
             task: task.clone(),
-            item: items[s.item].clone(),
+            item: items.id(s.item).to_owned(),
             provider: self.providers[s.provider].clone(),
             repeat: s.repeat,
         };
@@ -56,7 +57,7 @@ impl Plan {
             items_per_task: components
                 .tasks
                 .iter()
-                .map(|t| t.task.items().len())
+                .map(|t| t.task.items.len())
                 .collect(),
             providers: components.providers.len(),
             repeats,
@@ -67,13 +68,10 @@ impl Plan {
     /// Only the samples of `shard` (by their stable ids, [`Shard::contains`]). Counting
     /// them hashes every key of the sweep once.
     pub fn sharded(mut self, components: &Components, shard: Shard) -> Self {
-        let tasks: Arc<[(String, Vec<String>)]> = components
+        let tasks: Arc<[(String, Items)]> = components
             .tasks
             .iter()
-            .map(|t| {
-                let items = t.task.items().iter().map(|i| i.id.clone()).collect();
-                (t.task.id().to_owned(), items)
-            })
+            .map(|t| (t.task.id().to_owned(), t.task.items.clone()))
             .collect();
         let providers = components
             .providers
@@ -148,7 +146,7 @@ impl PlannedSample {
         let task = &components.tasks[self.task].task;
         SampleKey {
             task: task.id().to_owned(),
-            item: task.items()[self.item].id.clone(),
+            item: task.items.id(self.item).to_owned(),
             provider: components.providers[self.provider].name.clone(),
             repeat: self.repeat,
         }

@@ -114,10 +114,10 @@ impl FromStr for Shard {
 pub fn sweep_keys(config: &Config) -> impl Iterator<Item = SampleKey> + '_ {
     (0..config.run.repeats).flat_map(move |repeat| {
         config.tasks.iter().flat_map(move |task| {
-            task.items().iter().flat_map(move |item| {
+            (0..task.items.len()).flat_map(move |item| {
                 config.providers.iter().map(move |provider| SampleKey {
                     task: task.id().to_owned(),
-                    item: item.id.clone(),
+                    item: task.items.id(item).to_owned(),
                     provider: provider.name.clone(),
                     repeat,
                 })

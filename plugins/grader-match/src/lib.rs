@@ -5,9 +5,12 @@
 //!
 //! The reference is the `expected` option (usually `"{{ expected }}"`, which the runner
 //! renders per item into [`GradeRequest::options`]) or, without one, the item's `expected`
-//! variable. An item with neither gets an `error` grade, not a failing one. Options that
-//! hold a `{{ var }}` (`expected`, `schema`, `extract.regex`, `choices`) are checked per item
-//! by [`GraderPlugin::check_item`] before any sample runs; all others at `create`.
+//! variable: `"{{ expected }}"` is the option's default ([`GraderPlugin::item_defaults`]),
+//! which the runner renders like a written one. An item with neither gets an `error` grade,
+//! not a failing one. Options that hold a `{{ var }}` (`expected`, `schema`,
+//! `extract.regex`, `choices`), and the item's `expected` when the option is left out, are
+//! checked per item by [`GraderPlugin::check_item`] before any sample runs; all others at
+//! `create`.
 
 mod choice;
 mod extract;
@@ -32,12 +35,22 @@ pub struct MatchGrader {
     /// Read from them once, at `create`: everything but the values that hold a `{{ var }}`,
     /// which are read for each item from the options the runner renders for it.
     spec: Spec,
+    /// The options a rendered item's options fill: the config's, with `expected =
+    /// "{{ expected }}"` when the config leaves `expected` out and the mode compares with
+    /// one (the item defaults), and the spec read from them.
+    item_options: serde_json::Value,
+    /// `None`: no item defaults, the item spec is `spec`.
+    item_spec: Option<Spec>,
+    defaults: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What an item's options add to the grader's spec.
 enum ForItem {
     /// The values that were templates, read for the item (the usual case).
     Values(Values),
+    /// The values that were templates, read as the config wrote them (no options were
+    /// rendered for the item).
+    Written(Values),
     /// Options that are not the grader's with templates filled in: read whole.
     Spec(Spec),
 }
@@ -46,7 +59,25 @@ impl MatchGrader {
     pub fn from_options(options: serde_json::Value) -> Result<Self, OptionsError> {
         // Options without templates are read the same way with `Check`: nothing waits.
         let spec = Spec::from_options(&options, Templates::Defer)?;
-        Ok(Self { options, spec })
+        let mut defaults = serde_json::Map::new();
+        if spec.reads_item_expected() {
+            defaults.insert("expected".into(), "{{ expected }}".into());
+        }
+        let mut item_options = options.clone();
+        if let Some(object) = item_options.as_object_mut() {
+            object.extend(defaults.clone());
+        }
+        let item_spec = match defaults.is_empty() {
+            true => None,
+            false => Some(Spec::from_options(&item_options, Templates::Defer)?),
+        };
+        Ok(Self {
+            options,
+            spec,
+            item_options,
+            item_spec,
+            defaults,
+        })
     }
 
     /// Grades `answer` with the options rendered for the item (`options`), or those the
@@ -59,14 +90,24 @@ impl MatchGrader {
     ) -> Grade {
         let for_item = match options {
             None if !self.spec.defers() => None,
-            rendered => match self.for_item(rendered.unwrap_or(&self.options)) {
+            // Options not rendered for the item (a host that renders none): the templates
+            // are read as written, and the item's `expected` is read from its variables.
+            None => match self.spec.for_item(&self.options) {
+                Some(Ok(values)) => Some(ForItem::Written(values)),
+                Some(Err(e)) => {
+                    return error_grade(format!("this item's options are invalid: {e}"));
+                }
+                None => None,
+            },
+            Some(rendered) => match self.for_item(rendered) {
                 Ok(found) => Some(found),
                 Err(e) => return error_grade(format!("this item's options are invalid: {e}")),
             },
         };
         let grading = match &for_item {
             None => self.spec.grading(None),
-            Some(ForItem::Values(values)) => self.spec.grading(Some(values)),
+            Some(ForItem::Values(values)) => self.item_spec().grading(Some(values)),
+            Some(ForItem::Written(values)) => self.spec.grading(Some(values)),
             Some(ForItem::Spec(spec)) => spec.grading(None),
         };
         grading.grade(answer, expected)
@@ -75,12 +116,17 @@ impl MatchGrader {
     /// The spec for an item whose options are `rendered`, checked as if read whole (the
     /// same result and the same first error), but reading only what can differ.
     fn for_item(&self, rendered: &serde_json::Value) -> Result<ForItem, OptionsError> {
-        if (std::ptr::eq(rendered, &self.options) || fills(&self.options, rendered))
-            && let Some(values) = self.spec.for_item(rendered)
+        if fills(&self.item_options, rendered)
+            && let Some(values) = self.item_spec().for_item(rendered)
         {
             return values.map(ForItem::Values);
         }
         Spec::from_options(rendered, Templates::Check).map(ForItem::Spec)
+    }
+
+    /// The spec an item's rendered options fill (see `item_options`).
+    fn item_spec(&self) -> &Spec {
+        self.item_spec.as_ref().unwrap_or(&self.spec)
     }
 }
 
@@ -110,6 +156,13 @@ impl GraderPlugin for MatchGrader {
     fn check_item(&self, options: &serde_json::Value) -> Result<(), String> {
         self.for_item(options).map(|_| ()).map_err(String::from)
     }
+
+    /// `expected = "{{ expected }}"` when the config leaves `expected` out and the mode
+    /// compares with one: the item's `expected` is then checked before any sample runs, and
+    /// rendered into each grade request like a written option.
+    fn item_defaults(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.defaults.clone()
+    }
 }
 
 llmbench_plugin_sdk::export_grader!(MatchGrader);
@@ -123,6 +176,39 @@ mod tests {
 
     fn grader(options: Value) -> MatchGrader {
         MatchGrader::from_options(options).unwrap()
+    }
+
+    #[test]
+    fn the_items_expected_is_an_item_default_unless_written_or_unused() {
+        let defaults = |options: Value| grader(options).item_defaults();
+        assert_eq!(
+            Value::Object(defaults(json!({ "mode": "numeric" }))),
+            json!({ "expected": "{{ expected }}" })
+        );
+        assert!(defaults(json!({ "mode": "numeric", "expected": "{{ answer }}" })).is_empty());
+        assert!(defaults(json!({ "mode": "contains", "expected": "x" })).is_empty());
+        assert!(defaults(json!({ "mode": "json", "json-equal": false })).is_empty());
+        // With the default rendered for an item, its value is checked before any sample
+        // runs, and graded as a written option would be.
+        let g = grader(json!({ "mode": "numeric" }));
+        assert_eq!(
+            g.check_item(&json!({ "mode": "numeric", "expected": "twelve" })),
+            Err(r#"option `expected`: "twelve" is not a number"#.into())
+        );
+        let grade = g.grade_answer(
+            "It costs $1,200.00.",
+            Some(&json!({ "mode": "numeric", "expected": "1200" })),
+            Some("1200"),
+        );
+        assert_eq!(grade.outcome, GradeOutcome::Pass, "{}", grade.evidence);
+        // An item without `expected` (the default left out): an error grade that says so.
+        let grade = g.grade_answer("12", Some(&json!({ "mode": "numeric" })), None);
+        assert_eq!(grade.outcome, GradeOutcome::Error);
+        assert!(
+            grade.evidence.contains("nothing to compare with"),
+            "{}",
+            grade.evidence
+        );
     }
 
     fn refused(options: Value) -> String {

@@ -403,6 +403,14 @@ impl Spec {
         self.deferred.any()
     }
 
+    /// Whether the reference is the item's `expected` variable: no `expected` option, and a
+    /// mode that compares with one (all but `json` with `json-equal = false`).
+    pub fn reads_item_expected(&self) -> bool {
+        self.values.expected.is_none()
+            && !self.deferred.expected
+            && !(self.mode == Mode::Json && self.json_equal == Some(false))
+    }
+
     /// The values this item's options give, when `rendered` [`fills`] the options the spec
     /// was read from (with [`Templates::Defer`]): only the values that were templates are
     /// read, straight from their keys; everything else was read and checked at create.

@@ -32,7 +32,7 @@ impl Validator<'_> {
         at: &str,
         task: &str,
         raw: Vec<RawGrader>,
-        items: &[Located],
+        items: &Located,
     ) -> Vec<GraderConfig> {
         let mut graders: Vec<GraderConfig> = Vec::with_capacity(raw.len());
         for (index, grader) in raw.into_iter().enumerate() {

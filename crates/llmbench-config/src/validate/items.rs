@@ -14,7 +14,7 @@ use crate::dataset::{self, FileErrors, Format};
 use crate::de_error::{self, backticked};
 use crate::error::ConfigErrorKind;
 use crate::files::Limit;
-use crate::items::{self, Located, Mapping, Origin, Subset};
+use crate::items::{self, FromRecords, Located, Mapping, Origins, Subset};
 use crate::raw::RawItem;
 use crate::template;
 
@@ -43,7 +43,7 @@ impl Validator<'_> {
         at: &str,
         key: &Spanned<String>,
         keys: ItemKeys,
-    ) -> (Vec<Located>, Vec<usize>) {
+    ) -> (Located, Vec<usize>) {
         let ItemKeys {
             inline,
             file,
@@ -106,7 +106,7 @@ impl Validator<'_> {
             }
         }
         if conflict {
-            return (Vec::new(), Vec::new());
+            return (Located::empty(), Vec::new());
         }
 
         let located = if let Some(inline) = inline {
@@ -133,42 +133,47 @@ impl Validator<'_> {
                     &mapping,
                     (id_field.as_ref(), fields.as_ref()),
                 ),
-                None => Vec::new(),
+                None => Located::empty(),
             }
         } else {
-            vec![Located {
-                item: Item {
-                    id: "default".to_owned(),
-                    vars: BTreeMap::new(),
-                },
-                origin: Origin::Default,
-            }]
+            let mut table = crate::item_table::ItemTable::default();
+            table.push_item(&Item {
+                id: "default".to_owned(),
+                vars: BTreeMap::new(),
+            });
+            Located {
+                table,
+                origins: Origins::Default,
+            }
         };
 
-        let mut seen: HashMap<&str, &Origin> = HashMap::new();
+        // The ids are borrowed from the item table: no copy of an id per item.
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(located.len());
         let mut duplicates = Vec::new();
-        for l in &located {
-            if let Some(first) = seen.insert(&l.item.id, &l.origin) {
-                let mut error = l.origin.error(
+        for i in 0..located.len() {
+            let id = located.table.id(i);
+            if let Some(first) = seen.insert(id, i) {
+                let mut error = located.origin(i).error(
                     &self.sink,
                     K::Duplicate,
-                    format!(
-                        "duplicate item id `{}` in task `{}`",
-                        l.item.id,
-                        key.get_ref()
-                    ),
+                    format!("duplicate item id `{id}` in task `{}`", key.get_ref()),
                 );
-                if let Some(place) = first.describe(self.sink.path, self.sink.source) {
+                if let Some(place) = located
+                    .origin(first)
+                    .describe(self.sink.path, self.sink.source)
+                {
                     error = error.with_help(format!("the first is at {place}"));
                 }
                 duplicates.push(error);
             }
         }
+        drop(seen);
         for error in duplicates {
             self.sink.push(error);
         }
-        let ids: Vec<&str> = located.iter().map(|l| l.item.id.as_str()).collect();
+        let ids: Vec<&str> = (0..located.len()).map(|i| located.table.id(i)).collect();
         let selected = items::select(&ids, subset);
+        drop(ids);
         (located, selected)
     }
 
@@ -323,7 +328,7 @@ impl Validator<'_> {
         span: Range<usize>,
         mapping: &Mapping,
         keys: (Option<&Spanned<String>>, Option<&RawFields>),
-    ) -> Vec<Located> {
+    ) -> Located {
         let (id_field, fields) = keys;
         let Some(format) = Format::of(&path) else {
             self.sink
@@ -333,46 +338,64 @@ impl Validator<'_> {
                     format!("unknown items file format: {}", path.display()),
                 )
                 .help(format!("name the file {}", dataset::ACCEPTED));
-            return Vec::new();
+            return Located::empty();
         };
         let Some((path, text)) = self.read_path(path, span.clone(), Limit::ITEMS) else {
-            return Vec::new();
+            return Located::empty();
         };
         let before = self.sink.errors.len();
         let mut errors = Vec::new();
-        let mut file_errors = FileErrors::new(&path, &mut errors);
-        let records = dataset::read(format, &text, &mut file_errors);
-        drop(text);
         let mut usable = true;
-        if !records.is_empty() {
-            // A field named in the config that no item has: one error, at the config.
-            if let Some(id_field) = id_field
-                && !records
-                    .iter()
-                    .any(|r| r.fields.contains_key(id_field.get_ref()))
-            {
-                self.sink.error(
-                    K::Item,
-                    id_field.span(),
-                    format!(
-                        "no item in {} has the field `{}` (the `id-field`)",
-                        path.display(),
-                        id_field.get_ref()
-                    ),
-                );
-                usable = false;
-            }
-            for (variable, field) in fields.iter().flat_map(|f| &f.get_ref().0) {
-                let name = field.get_ref();
-                if !records.iter().any(|r| r.fields.contains_key(name)) {
-                    let mut names: Vec<&str> = Vec::new();
-                    for record in &records {
-                        for key in record.fields.keys() {
-                            if !names.contains(&key.as_str()) {
-                                names.push(key);
-                            }
-                        }
+        let named = id_field.is_some() || fields.is_some_and(|f| !f.get_ref().0.is_empty());
+        if named {
+            // A field named in the config that no item has: one error, at the config, and
+            // no item. A first pass over the records tells (only when a field is named):
+            // the items are made in a second, so that no record is held between the two.
+            let mut records = 0usize;
+            let mut has_id_field = false;
+            let wanted: Vec<&str> = fields
+                .iter()
+                .flat_map(|f| &f.get_ref().0)
+                .map(|(_, field)| field.get_ref().as_str())
+                .collect();
+            let mut found = vec![false; wanted.len()];
+            // The field names the items have, for suggestions (a bounded list).
+            let mut names: Vec<String> = Vec::new();
+            let mut file_errors = FileErrors::new(&path, &mut errors);
+            dataset::read(format, &text, &mut file_errors, &mut |record, _| {
+                records += 1;
+                has_id_field |= id_field.is_some_and(|f| record.fields.contains_key(f.get_ref()));
+                for (i, name) in wanted.iter().enumerate() {
+                    found[i] |= record.fields.contains_key(*name);
+                }
+                for key in record.fields.keys() {
+                    if names.len() < 256 && !names.contains(key) {
+                        names.push(key.clone());
                     }
+                }
+            });
+            if records > 0 {
+                if let Some(id_field) = id_field
+                    && !has_id_field
+                {
+                    self.sink.error(
+                        K::Item,
+                        id_field.span(),
+                        format!(
+                            "no item in {} has the field `{}` (the `id-field`)",
+                            path.display(),
+                            id_field.get_ref()
+                        ),
+                    );
+                    usable = false;
+                }
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let pairs = fields.iter().flat_map(|f| &f.get_ref().0);
+                for ((variable, field), found) in pairs.zip(&found) {
+                    if *found {
+                        continue;
+                    }
+                    let name = field.get_ref();
                     let error = self.sink.error(
                         K::Item,
                         field.span(),
@@ -388,12 +411,22 @@ impl Validator<'_> {
                     }
                 }
             }
+            if usable {
+                // The second pass reports the file's errors again, with the items'.
+                errors.clear();
+            }
         }
         let located = if usable {
-            items::from_records(records, mapping, &mut file_errors)
+            let mut items = FromRecords::new(mapping);
+            let mut file_errors = FileErrors::new(&path, &mut errors);
+            dataset::read(format, &text, &mut file_errors, &mut |record, errors| {
+                items.push(record, errors);
+            });
+            items.finish(&path)
         } else {
-            Vec::new()
+            Located::empty()
         };
+        drop(text);
         self.sink.errors.append(&mut errors);
         if located.is_empty() && self.sink.errors.len() == before {
             self.sink
@@ -469,8 +502,8 @@ mod tests {
             with_dataset("humaneval", "id-field = \"task_id\"\nlimit = 1\n", &lookup).unwrap();
         let task = &config.tasks[0];
         assert_eq!(task.items.len(), 1);
-        assert_eq!(task.items[0].id, "HumanEval/0");
-        assert_eq!(task.items[0].vars["prompt"], "def a():");
-        assert_eq!(task.item_places[0], format!("{}:1", cached.display()));
+        assert_eq!(task.items.get(0).id, "HumanEval/0");
+        assert_eq!(task.items.get(0).vars["prompt"], "def a():");
+        assert_eq!(task.item_place(0), format!("{}:1", cached.display()));
     }
 }

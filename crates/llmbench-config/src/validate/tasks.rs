@@ -1,7 +1,6 @@
 //! `[tasks.NAME]`: the prompt and system templates, token limits, and the task's items,
 //! graders and verdict (each checked in its own file).
 
-use llmbench_core::Item;
 use toml::Spanned;
 
 use super::checker::Validator;
@@ -10,7 +9,8 @@ use super::templates::TemplateSource;
 use crate::de_error::{Segment, display_path};
 use crate::error::{ConfigErrorKind, line_column};
 use crate::files::Limit;
-use crate::items::Located;
+use crate::item_table::{Items, Places};
+use crate::items::Origins;
 use crate::model::TaskConfig;
 use crate::raw::RawTask;
 
@@ -95,18 +95,35 @@ impl Validator<'_> {
             let (line, column) = line_column(self.sink.source, key.span().start);
             format!("{}:{line}:{column}", self.sink.path.display())
         };
-        let mut items: Vec<Option<Located>> = items.into_iter().map(Some).collect();
-        let (items, item_places): (Vec<Item>, Vec<String>) = selected
-            .into_iter()
-            .filter_map(|i| items.get_mut(i).and_then(Option::take))
-            .map(|l| {
-                let place = l
-                    .origin
-                    .describe(self.sink.path, self.sink.source)
-                    .unwrap_or_else(|| task_place.clone());
-                (l.item, place)
-            })
-            .unzip();
+        // The items the task runs, and where each was defined.
+        let all = items.len();
+        let places = match &items.origins {
+            Origins::File { path, lines } => Places::File {
+                path: path.display().to_string(),
+                lines: if selected.len() == all {
+                    lines.clone()
+                } else {
+                    selected.iter().map(|&i| lines[i]).collect()
+                },
+            },
+            _ => Places::Listed(
+                selected
+                    .iter()
+                    .map(|&i| {
+                        items
+                            .origin(i)
+                            .describe(self.sink.path, self.sink.source)
+                            .unwrap_or_else(|| task_place.clone())
+                    })
+                    .collect(),
+            ),
+        };
+        let table = if selected.len() == all {
+            items.table
+        } else {
+            items.table.select(&selected)
+        };
+        let items = Items::new(table, places);
         TaskConfig {
             name,
             description: raw.description,
@@ -114,8 +131,7 @@ impl Validator<'_> {
             prompt: prompt.map(|p| p.text().to_owned()).unwrap_or_default(),
             max_tokens,
             expected_output_tokens,
-            items: items.into(),
-            item_places: item_places.into(),
+            items,
             graders,
             verdict,
         }

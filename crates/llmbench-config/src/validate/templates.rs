@@ -91,7 +91,7 @@ impl Validator<'_> {
         &mut self,
         where_: &str,
         template: &TemplateSource,
-        items: &[Located],
+        items: &Located,
     ) -> bool {
         let placeholders = match template::placeholders(template.text()) {
             Ok(placeholders) => placeholders,
@@ -116,14 +116,14 @@ impl Validator<'_> {
                 continue;
             }
             checked.push(name);
-            let mut missing = items.iter().filter(|l| !l.item.vars.contains_key(name));
+            let mut missing = (0..items.len()).filter(|&i| items.table.var(i, name).is_none());
             let Some(first) = missing.next() else {
                 continue;
             };
             let others = missing.count();
-            let id = &first.item.id;
-            let place = first
-                .origin
+            let id = items.table.id(first);
+            let origin = items.origin(first);
+            let place = origin
                 .describe(self.sink.path, self.sink.source)
                 .map_or(String::new(), |p| format!(" (at {p})"));
             let more = match others {
@@ -131,16 +131,14 @@ impl Validator<'_> {
                 1 => ", nor by 1 other item".to_owned(),
                 n => format!(", nor by {n} other items"),
             };
-            let help = match &first.origin {
+            let names: Vec<&str> = items.table.vars(first).map(|(k, _)| k).collect();
+            let help = match &origin {
                 Origin::Default => {
                     "the task has no items, so nothing sets it: add `items` or `items-file`"
                         .to_owned()
                 }
-                _ if first.item.vars.is_empty() => format!("item `{id}` has no variables"),
-                _ => {
-                    let names: Vec<&str> = first.item.vars.keys().map(String::as_str).collect();
-                    format!("item `{id}` has variables {}", backticked(&names))
-                }
+                _ if names.is_empty() => format!("item `{id}` has no variables"),
+                _ => format!("item `{id}` has variables {}", backticked(&names)),
             };
             let error = self
                 .template_error(
@@ -166,7 +164,7 @@ impl Validator<'_> {
         index: usize,
         options: &serde_json::Value,
         table_span: Range<usize>,
-        items: &[Located],
+        items: &Located,
     ) -> bool {
         let mut strings = Vec::new();
         templated_strings(options, &mut Vec::new(), &mut strings);

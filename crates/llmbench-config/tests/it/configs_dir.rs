@@ -136,8 +136,8 @@ fn replay_example_is_the_founding_article() {
     );
 
     // The article's prompt, verbatim, with the code in place.
-    let request = task.render(&task.items[0]);
-    assert_eq!(task.items[0].id, "stampede");
+    let request = task.render(&task.items.get(0));
+    assert_eq!(task.items.get(0).id, "stampede");
     assert_eq!(
         request.messages[0].content,
         r#"The following Python async function intermittently returns stale data. Identify the bug, explain why it happens, and provide a minimal corrected version.

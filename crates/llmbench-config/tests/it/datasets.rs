@@ -66,11 +66,8 @@ fn gz(text: &str) -> Vec<u8> {
 }
 
 fn ids(config: &Config) -> Vec<&str> {
-    config.tasks[0]
-        .items
-        .iter()
-        .map(|i| i.id.as_str())
-        .collect()
+    let items = &config.tasks[0].items;
+    (0..items.len()).map(|i| items.id(i)).collect()
 }
 
 const JSONL: &str =
@@ -101,12 +98,10 @@ fn every_format_plain_and_gzipped() {
             ));
             let task = &config.tasks[0];
             assert_eq!(ids(&config), ["a", "b"], "{file}");
-            assert_eq!(task.items[1].vars["q"], "two", "{file}");
-            assert_eq!(task.items[1].vars["n"], "2", "{file}");
-            let places: Vec<&str> = task
-                .item_places
-                .iter()
-                .map(|p| p.rsplit('/').next().unwrap())
+            assert_eq!(task.items.get(1).vars["q"], "two", "{file}");
+            assert_eq!(task.items.get(1).vars["n"], "2", "{file}");
+            let places: Vec<String> = (0..task.items.len())
+                .map(|i| task.item_place(i).rsplit('/').next().unwrap().to_owned())
                 .collect();
             // JSONL: after a blank line; JSON, CSV, TSV: the second object or record.
             assert_eq!(places[1], format!("{file}:3"), "{file}");
@@ -133,7 +128,7 @@ fn arrays_and_objects_become_json_text_and_null_is_an_error() {
         b"{\"id\": \"capital\", \"expected\": [\"Paris\", \"paris\"], \"schema\": {\"type\": \"object\"}}\n",
     );
     let config = f.ok("prompt = \"a\"\nitems-file = \"items.jsonl\"\n");
-    let vars = &config.tasks[0].items[0].vars;
+    let vars = &config.tasks[0].items.get(0).vars;
     assert_eq!(vars["expected"], r#"["Paris","paris"]"#);
     assert_eq!(vars["schema"], r#"{"type":"object"}"#);
 
@@ -151,7 +146,7 @@ fn arrays_and_objects_become_json_text_and_null_is_an_error() {
         "{}items = [{{ id = \"x\", any = [\"Paris\", 1], t = {{ b = 2, a = true }} }}]\n",
         crate::MINIMAL
     ));
-    let vars = &config.tasks[0].items[0].vars;
+    let vars = &config.tasks[0].items.get(0).vars;
     assert_eq!(vars["any"], r#"["Paris",1]"#);
     assert_eq!(vars["t"], r#"{"a":true,"b":2}"#);
 }
@@ -206,9 +201,10 @@ fn id_field_and_fields() {
     );
     let task = &config.tasks[0];
     assert_eq!(ids(&config), ["HumanEval/0", "HumanEval/1"]);
-    let names: Vec<&str> = task.items[0].vars.keys().map(String::as_str).collect();
+    let first = task.items.get(0);
+    let names: Vec<&str> = first.vars.keys().map(String::as_str).collect();
     assert_eq!(names, ["code", "test"]);
-    let request = task.render(&task.items[1]);
+    let request = task.render(&task.items.get(1));
     assert_eq!(request.messages[0].content, "def g(): (HumanEval/1)");
 }
 
@@ -274,7 +270,9 @@ fn limit_and_sample() {
     f.file("items.jsonl", lines.as_bytes());
     let config = f.ok("prompt = \"{{ x }}\"\nitems-file = \"items.jsonl\"\nlimit = 3\n");
     assert_eq!(ids(&config), ["q0", "q1", "q2"]);
-    assert_eq!(config.tasks[0].item_places.len(), 3);
+    assert_eq!(config.tasks[0].items.len(), 3);
+    assert_eq!(config.tasks[0].items.place(3), None);
+    assert!(config.tasks[0].item_place(2).ends_with("items.jsonl:3"));
 
     let sampled = |seed: &str| {
         let config = f.ok(&format!(
@@ -361,13 +359,13 @@ fn option_placeholders_render_per_item() {
     let (match_, regex) = (&task.graders[0], &task.graders[1]);
     assert!(match_.uses_item_vars);
     assert!(!regex.uses_item_vars);
-    assert_eq!(regex.options_for(&task.items[0]), None);
-    let rendered = render_options(&match_.options, &task.items[1]);
+    assert_eq!(regex.options_for(&task.items.get(0)), None);
+    let rendered = render_options(&match_.options, &task.items.get(1));
     assert_eq!(
         rendered,
         serde_json::json!({"mode": "numeric", "expected": "[2]", "about": ["b"]})
     );
-    assert_eq!(match_.options_for(&task.items[1]), Some(rendered));
+    assert_eq!(match_.options_for(&task.items.get(1)), Some(rendered));
     assert_eq!(task.item_place(1), "configs/x.toml:8:47");
 }
 
@@ -378,11 +376,11 @@ fn id_is_a_variable_everywhere() {
         crate::MINIMAL.replace("prompt = \"hello\"", "prompt = \"hello {{ id }}\"")
     ));
     let task = &config.tasks[0];
-    let request = task.render(&task.items[0]);
+    let request = task.render(&task.items.get(0));
     assert_eq!(request.system.as_deref(), Some("Item default"));
     assert_eq!(request.messages[0].content, "hello default");
     assert!(
-        task.items[0].vars.is_empty(),
+        task.items.get(0).vars.is_empty(),
         "the id is not stored as a variable"
     );
     let e = errors(&format!(

@@ -163,7 +163,7 @@ fn full_config_becomes_the_expected_values() {
     assert_eq!(race.description.as_deref(), Some("Find the race"));
     assert_eq!(race.max_tokens, 512);
     assert_eq!(
-        *race.items,
+        *race.items.all(),
         [
             Item {
                 id: "stampede".into(),
@@ -223,7 +223,7 @@ fn full_config_becomes_the_expected_values() {
     let plain = config.task("plain").unwrap();
     assert_eq!(plain.max_tokens, 1024);
     assert_eq!(
-        *plain.items,
+        *plain.items.all(),
         [Item {
             id: "default".into(),
             vars: Default::default()
@@ -281,13 +281,13 @@ fn items_file_and_prompt_file_are_read_relative_to_the_config() {
         task.prompt,
         "Review this {{ lang }} snippet:\n\n{{ code }}\n"
     );
-    let ids: Vec<_> = task.items.iter().map(|i| i.id.as_str()).collect();
+    let ids: Vec<_> = (0..task.items.len()).map(|i| task.items.id(i)).collect();
     // An item without an `id` is named by its content, not its line: the same id wherever
     // it is in the file.
     assert_eq!(ids, ["first", "5738596164d462f5"]);
-    assert_eq!(task.items[1].vars["lines"], "1");
-    assert_eq!(task.items[1].vars["unsafe"], "false");
-    let request = task.render(&task.items[1]);
+    assert_eq!(task.items.get(1).vars["lines"], "1");
+    assert_eq!(task.items.get(1).vars["unsafe"], "false");
+    let request = task.render(&task.items.get(1));
     assert_eq!(request.system.as_deref(), Some("You review rust code."));
     assert_eq!(
         request.messages[0].content,

@@ -91,3 +91,60 @@ async fn valid_items_build_and_many_failures_are_capped() {
     assert!(!text.contains("item `bad-20`"), "{text}");
     assert!(text.ends_with("\n  ... and 5 more"), "{text}");
 }
+
+/// `grader-match` without an `expected` option compares with the item's `expected` variable:
+/// its default (`GraderPlugin::item_defaults`), which the build checks for every item like a
+/// written `expected = "{{ expected }}"`, and which each grade request then carries.
+#[tokio::test]
+async fn a_graders_item_defaults_are_checked_for_every_item_and_rendered_into_its_options() {
+    let source = r#"
+[providers.echo]
+plugin = "provider-testkit"
+model = "echo"
+
+[tasks.math]
+prompt = "{{ question }}"
+items = [
+  { id = "good", question = "q", expected = "1,200" },
+  { id = "bad", question = "q", expected = "twelve" },
+  { id = "none", question = "q" },
+]
+
+[[tasks.math.graders]]
+name = "number"
+plugin = "grader-match"
+options = { mode = "numeric" }
+"#;
+    let config = llmbench_config::parse(source, Path::new("bench.toml")).expect("valid");
+    let e = llmbench_runner::build(&config, &plugin_dir())
+        .await
+        .expect_err("item `bad`'s expected is not a number");
+    let BuildError::ItemOptions { failures, total } = &e else {
+        panic!("{e}");
+    };
+    // Only `bad`: `none` has no `expected` (its samples get an error grade that says so).
+    assert_eq!(*total, 1, "{failures:?}");
+    assert!(
+        failures[0].starts_with("bench.toml:10:")
+            && failures[0].contains(
+                r#"item `bad`: grader `number`: option `expected`: "twelve" is not a number"#
+            ),
+        "{failures:?}"
+    );
+
+    let fixed = source.replace("expected = \"twelve\"", "expected = \"12\"");
+    let config = llmbench_config::parse(&fixed, Path::new("bench.toml")).expect("valid");
+    let components = llmbench_runner::build(&config, &plugin_dir())
+        .await
+        .expect("every item's expected is a number");
+    let slot = &components.tasks[0];
+    let items = &config.tasks[0].items;
+    assert_eq!(
+        slot.options_for(0, &items.get(0)),
+        Some(serde_json::json!({ "mode": "numeric", "expected": "1,200" }))
+    );
+    assert_eq!(
+        slot.options_for(0, &items.get(2)),
+        Some(serde_json::json!({ "mode": "numeric" }))
+    );
+}
