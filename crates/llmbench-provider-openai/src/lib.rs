@@ -65,6 +65,9 @@ fn default_max_tokens_field() -> MaxTokensField {
 pub struct OpenAiProvider {
     client: reqwest::Client,
     url: String,
+    /// `url` parsed once (`post(&str)` parses it for every request); `None` when it does not
+    /// parse, and each request then fails as it always did.
+    parsed_url: Option<reqwest::Url>,
     max_tokens_field: MaxTokensField,
     redactor: Redactor,
 }
@@ -89,6 +92,7 @@ impl OpenAiProvider {
         .map_err(|e| e.to_string())?;
         Ok(Self {
             client,
+            parsed_url: reqwest::Url::parse(&url).ok(),
             url,
             max_tokens_field: o.max_tokens_field,
             redactor: Redactor::new(key.cloned()),
@@ -108,7 +112,15 @@ impl OpenAiProvider {
             "sending a chat completion request"
         );
         let start = Instant::now();
-        let answer = send(self.client.post(&self.url).body(body), &self.redactor).await?;
+        let answer = send(
+            match &self.parsed_url {
+                Some(url) => self.client.post(url.clone()),
+                None => self.client.post(&self.url),
+            }
+            .body(body),
+            &self.redactor,
+        )
+        .await?;
         if request.stream {
             let mut events = answer.events();
             let mut state = StreamState::default();
@@ -209,6 +221,10 @@ mod tests {
     async fn options_and_defaults() {
         let p = OpenAiProvider::from_options(json!({}), &context(Some("k"))).unwrap();
         assert_eq!(p.url, "https://api.openai.com/v1/chat/completions");
+        assert_eq!(
+            p.parsed_url.as_ref().map(reqwest::Url::as_str),
+            Some(p.url.as_str())
+        );
         assert_eq!(p.max_tokens_field, MaxTokensField::MaxCompletionTokens);
         let p = OpenAiProvider::from_options(
             json!({"base-url": "http://127.0.0.1:8000/v1/", "max-tokens-field": "max_tokens"}),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use llmbench_http::{ErrorBody, SseEvent, decode_error, stream_error};
 use llmbench_plugin_sdk::core::{Completion, ProviderError, Timings, Usage};
+use serde::Deserialize;
 
 use crate::wire::{self, Chunk};
 
@@ -53,19 +54,19 @@ impl StreamState {
             _ => Self::general(event, data, request_id)?,
         };
         if self.model.is_none() {
-            self.model = chunk.model;
+            self.model = chunk.model.map(|m| m.0.into_owned());
         }
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
-            if let Some(text) = choice.delta.as_ref().and_then(|d| d.content.as_deref())
-                && !text.is_empty()
+            if let Some(text) = choice.delta.as_ref().and_then(|d| d.content.as_ref())
+                && !text.as_str().is_empty()
             {
                 if self.time_to_first_token.is_none() {
                     self.time_to_first_token = Some(start.elapsed());
                 }
-                self.text.push_str(text);
+                self.text.push_str(text.as_str());
             }
             if let Some(reason) = &choice.finish_reason {
-                self.finish_reason = Some(reason.clone());
+                self.finish_reason = Some(reason.as_str().to_owned());
             }
         }
         // The last usage seen wins (vLLM's `continuous_usage_stats` sends it in every chunk).
@@ -81,7 +82,7 @@ impl StreamState {
         event: &SseEvent,
         data: &str,
         request_id: Option<&str>,
-    ) -> Result<Chunk, ProviderError> {
+    ) -> Result<Chunk<'static>, ProviderError> {
         let value: serde_json::Value = serde_json::from_str(data).map_err(|e| {
             decode_error(format!("invalid JSON in a stream chunk: {e}"), request_id)
         })?;
@@ -92,7 +93,8 @@ impl StreamState {
             });
             return Err(stream_error(&body, request_id));
         }
-        serde_json::from_value(value)
+        Chunk::deserialize(&value)
+            .map(Chunk::into_owned)
             .map_err(|e| decode_error(format!("unexpected stream chunk: {e}"), request_id))
     }
 
@@ -188,6 +190,25 @@ mod tests {
         .unwrap();
         assert_eq!(c.text, "hi");
         assert_eq!(c.response_model.as_deref(), Some("m2"));
+    }
+
+    #[test]
+    fn escaped_and_plain_strings_read_alike() {
+        // Strings without escapes are borrowed from the event, others decoded: both read in full.
+        let stream = concat!(
+            "data: {\"model\":\"m\\u00e9\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\n\\\"b\\\"\"}}]}\n\n",
+            "data: {\"model\":\"other\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" c\"},\"finish_reason\":\"len\\u0067th\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let c = run(stream).unwrap();
+        assert_eq!(c.text, "a\n\"b\" c");
+        assert_eq!(c.response_model.as_deref(), Some("m\u{e9}"));
+        assert_eq!(c.stop_reason, StopReason::MaxTokens);
+        // A chunk only the general path reads (a duplicate key) keeps its strings too.
+        let dup = "data: {\"model\":\"x\",\"model\":\"y\\u0021\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"z\\t\"},\"finish_reason\":\"stop\"}]}\n\n";
+        let c = run(dup).unwrap();
+        assert_eq!(c.text, "z\t");
+        assert_eq!(c.response_model.as_deref(), Some("y!"));
     }
 
     #[test]

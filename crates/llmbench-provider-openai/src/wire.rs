@@ -2,6 +2,8 @@
 //! (`types/chat/completion_create_params.py`, `chat_completion.py`,
 //! `chat_completion_chunk.py`, `completion_usage.py`).
 
+use std::borrow::Cow;
+
 use llmbench_plugin_sdk::core::{CompletionRequest, Role, StopReason, Usage};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -120,19 +122,83 @@ pub(crate) struct ChoiceMessage {
     pub(crate) content: Option<String>,
 }
 
-/// One streamed chunk.
+/// One streamed chunk. Its strings borrow from the event's text when they have no escapes
+/// (a `String` per chunk for the model and one for the content were a tenth of reading a
+/// chunk; docs/performance.md).
 #[derive(Debug, Deserialize)]
-pub(crate) struct Chunk {
+pub(crate) struct Chunk<'a> {
     /// The chunk has an `error` field (whatever its value, `null` included): it is an error
     /// event, read again as a whole for its message.
     #[serde(default, rename = "error", deserialize_with = "present")]
     pub(crate) has_error: bool,
-    #[serde(default)]
-    pub(crate) model: Option<String>,
-    #[serde(default)]
-    pub(crate) choices: Vec<ChunkChoice>,
+    #[serde(default, borrow)]
+    pub(crate) model: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub(crate) choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     pub(crate) usage: Option<WireUsage>,
+}
+
+impl Chunk<'_> {
+    /// The chunk with its strings owned.
+    pub(crate) fn into_owned(self) -> Chunk<'static> {
+        Chunk {
+            has_error: self.has_error,
+            model: self.model.map(Text::into_owned),
+            choices: self
+                .choices
+                .into_iter()
+                .map(|c| ChunkChoice {
+                    index: c.index,
+                    delta: c.delta.map(|d| ChunkDelta {
+                        content: d.content.map(Text::into_owned),
+                    }),
+                    finish_reason: c.finish_reason.map(Text::into_owned),
+                })
+                .collect(),
+            usage: self.usage,
+        }
+    }
+}
+
+/// A JSON string, borrowed from the input when it has no escapes, else owned. (`Cow<str>`
+/// inside an `Option` is always copied by serde's derive: its borrowing is for bare fields.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl Text<'_> {
+    fn into_owned(self) -> Text<'static> {
+        Text(Cow::Owned(self.0.into_owned()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
 /// True for a field that is there, whatever it holds.
@@ -141,19 +207,19 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkChoice {
+pub(crate) struct ChunkChoice<'a> {
     #[serde(default)]
     pub(crate) index: u32,
-    #[serde(default)]
-    pub(crate) delta: Option<ChunkDelta>,
-    #[serde(default)]
-    pub(crate) finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    pub(crate) delta: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    pub(crate) finish_reason: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChunkDelta {
-    #[serde(default)]
-    pub(crate) content: Option<String>,
+pub(crate) struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    pub(crate) content: Option<Text<'a>>,
 }
 
 /// `usage`. `cached_tokens` is a subset of `prompt_tokens`; `reasoning_tokens` is included

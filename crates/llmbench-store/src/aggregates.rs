@@ -16,11 +16,11 @@
 
 use std::collections::BTreeMap;
 
-use llmbench_core::{GradeOutcome, SampleStatus, Usage};
+use llmbench_core::{GradeOutcome, ProviderErrorKind, SampleRecord, SampleStatus, Timings, Usage};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError};
+use crate::{AttemptRecord, Store, StoreError};
 
 /// Upper bounds of the histograms' buckets (`+Inf` is implied), ascending: the metrics
 /// crate's `MetricId::RequestDuration.def().buckets` and so on.
@@ -325,106 +325,135 @@ impl Store {
                 path: self.path.clone(),
             })?;
         self.require_run(run_id)?;
-        // On PostgreSQL the one connection streams the samples, so the run's attempts are read
-        // first, in one query (a few dozen bytes per attempt in memory).
-        let mut pg_attempts = match self.pg() {
-            Some(pg) => Some(crate::pg::blocking(&self.path, || {
-                self.pg_run_attempts(pg, run_id)
-            })?),
-            None => None,
+        let mut sums = Sums {
+            groups: BTreeMap::new(),
+            b,
+            last: None,
         };
-        let mut groups: BTreeMap<GroupKey, AggregateGroup> = BTreeMap::new();
-        self.for_each_sample(run_id, |sample| {
-            let record = sample.record;
-            let attempts = match &mut pg_attempts {
-                Some(all) => all.remove(&record.key.id().to_string()).unwrap_or_default(),
-                None => self.attempts(run_id, record.key.id())?,
-            };
-            let key = (
-                record.key.provider.clone(),
-                record.model.clone(),
-                record.key.task.clone(),
-            );
-            let g = groups
-                .entry(key)
-                .or_insert_with_key(|k| AggregateGroup::new(k, &b));
-            g.samples += 1;
-            if record.status == SampleStatus::Error {
-                g.errors += 1;
-            }
-            if let Some(e) = &record.error {
-                *g.sample_errors
-                    .entry(e.kind.as_str().to_owned())
-                    .or_default() += 1;
-            }
-            match (&record.status, &record.verdict) {
-                (SampleStatus::Done, Some(v)) if v.pass => g.passes += 1,
-                (SampleStatus::Done, Some(_)) => g.fails += 1,
-                _ => {}
-            }
-            for (i, a) in attempts.iter().enumerate() {
-                if a.outcome == "ok" {
-                    let seconds = record
-                        .completion
-                        .as_ref()
-                        .map_or(a.duration_seconds, |c| c.timings.latency.as_secs_f64());
-                    g.request_seconds_success
-                        .observe(&b.request_seconds, seconds);
-                    continue;
-                }
-                g.request_seconds_error
-                    .observe(&b.request_seconds, a.duration_seconds);
-                *g.attempt_errors
-                    .entry((a.outcome.clone(), a.http_status))
-                    .or_default() += 1;
-                if i + 1 < attempts.len() {
-                    *g.attempt_retries.entry(a.outcome.clone()).or_default() += 1;
-                }
-            }
-            if let Some(c) = &record.completion {
-                if let Some(ttft) = c.timings.time_to_first_token {
-                    g.first_token_seconds
-                        .observe(&b.first_token_seconds, ttft.as_secs_f64());
-                }
-                if let Some(rate) = c.timings.output_tokens_per_second(c.usage.output_tokens) {
-                    g.output_tokens_per_second
-                        .observe(&b.output_tokens_per_second, rate);
-                }
-                g.tokens.add(&c.usage);
-            }
-            if let Some(cost) = record.cost_usd {
-                g.cost_usd = Some(g.cost_usd.unwrap_or(0.0) + cost);
-            }
-            for (grader, grade) in &record.grades {
-                if let Some(cost) = grade.cost_usd {
-                    g.grader_cost_usd = Some(g.grader_cost_usd.unwrap_or(0.0) + cost);
-                }
-                let totals = g
-                    .grades
-                    .entry(grader.clone())
-                    .or_insert_with(|| GradeTotals::empty(&b.grade_score));
-                if let Some(u) = &grade.usage {
-                    add_known(&mut totals.input_tokens, u.total_input());
-                    add_known(&mut totals.output_tokens, u.output_tokens);
-                }
-                add_known(&mut totals.cost_usd, grade.cost_usd);
-                match grade.outcome {
-                    GradeOutcome::Pass => totals.pass += 1,
-                    GradeOutcome::Fail => totals.fail += 1,
-                    GradeOutcome::Error => totals.error += 1,
-                }
-                totals
-                    .score
-                    .observe(&b.grade_score, grade.score.clamp(0.0, 1.0));
-            }
-            Ok(())
-        })?;
+        if let Some(pg) = self.pg() {
+            // On PostgreSQL the one connection streams the samples, so the run's attempts are
+            // read first, in one query (a few dozen bytes per attempt in memory).
+            let mut all = crate::pg::blocking(&self.path, || self.pg_run_attempts(pg, run_id))?;
+            let mut facts = SampleFacts::default();
+            self.for_each_sample(run_id, |sample| {
+                let record = sample.record;
+                let attempts = all.remove(&record.key.id().to_string()).unwrap_or_default();
+                facts.set_from(&record, attempts);
+                sums.add(&facts);
+                Ok(())
+            })?;
+        } else {
+            let mut facts = SampleFacts::default();
+            self.for_each_sample_facts(run_id, &mut facts, |facts| {
+                sums.add(facts);
+                Ok(())
+            })?;
+        }
         Ok(RunAggregates {
             run_id: run_id.to_owned(),
-            buckets: b,
-            groups: groups.into_values().collect(),
+            buckets: sums.b,
+            groups: sums.groups.into_values().collect(),
             samples_deleted: false,
         })
+    }
+
+    /// Calls `each` with what the aggregates read of every sample of a run (SQLite), in an
+    /// order that adds up each group's samples as report order does (by item, then repeat:
+    /// a group is one task and one provider), so that its floating-point sums are those of
+    /// summing the samples in report order, to the last bit.
+    ///
+    /// One query, reading only the columns the aggregates use: reading whole samples in
+    /// report order, with a query per sample for its grades and another for its attempts,
+    /// was about a tenth of a sample's CPU at the end of every run (docs/performance.md).
+    /// A sample's rows are its attempts times its grades (one row for most samples).
+    fn for_each_sample_facts(
+        &self,
+        run_id: &str,
+        facts: &mut SampleFacts,
+        mut each: impl FnMut(&SampleFacts) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql_err = |source| self.sql_err("read samples", source);
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT s.sample_id, s.provider, s.model, s.task, s.status, s.error_kind,
+                     s.verdict_pass, s.cost_usd,
+                     c.sample_id IS NOT NULL, c.input_tokens, c.output_tokens,
+                     c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens,
+                     c.latency_seconds, c.ttft_seconds,
+                     a.attempt, a.outcome, a.http_status, a.wait_seconds, a.duration_seconds,
+                     g.position, g.grader, g.outcome, g.score, g.input_tokens,
+                     g.output_tokens, g.cost_usd
+                 FROM samples s
+                 LEFT JOIN completions c ON c.run_id = s.run_id AND c.sample_id = s.sample_id
+                 LEFT JOIN attempts a ON a.run_id = s.run_id AND a.sample_id = s.sample_id
+                 LEFT JOIN grades g ON g.run_id = s.run_id AND g.sample_id = s.sample_id
+                 WHERE s.run_id = ?1
+                 ORDER BY s.task, s.provider, s.item, s.repeat, a.attempt, g.position",
+            )
+            .map_err(sql_err)?;
+        let mut rows = stmt.query([run_id]).map_err(sql_err)?;
+        // The sample being read, and its first attempt's number (its grades come with it).
+        let mut current = String::new();
+        let mut first_attempt: Option<i64> = None;
+        let mut have = false;
+        while let Some(row) = rows.next().map_err(sql_err)? {
+            let text = |i: usize| -> Result<&str, StoreError> {
+                row.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(Into::into))
+                    .map_err(sql_err)
+            };
+            let get_err = |e| sql_err(e);
+            let sample_id = text(0)?;
+            if !have || sample_id != current {
+                if have {
+                    each(facts)?;
+                }
+                have = true;
+                current.clear();
+                current.push_str(sample_id);
+                facts.read_sample(row, &current).map_err(|e| match e {
+                    FactsError::Sql(e) => sql_err(e),
+                    FactsError::Corrupt(detail) => self.corrupt("samples", detail),
+                })?;
+                first_attempt = row.get(16).map_err(get_err)?;
+            }
+            let attempt: Option<i64> = row.get(16).map_err(get_err)?;
+            if let Some(n) = attempt
+                && facts.last_attempt != Some(n)
+            {
+                facts.last_attempt = Some(n);
+                facts.attempts.push(AttemptRecord {
+                    outcome: row.get(17).map_err(get_err)?,
+                    http_status: row.get(18).map_err(get_err)?,
+                    wait_seconds: row.get(19).map_err(get_err)?,
+                    duration_seconds: row.get(20).map_err(get_err)?,
+                });
+            }
+            // Each grade comes once per attempt: it is taken with the first.
+            if attempt == first_attempt
+                && let Some(position) = row.get::<_, Option<i64>>(21).map_err(get_err)?
+                && facts.last_position != Some(position)
+            {
+                facts.last_position = Some(position);
+                let outcome = crate::samples::parse_grade_outcome(text(23)?)
+                    .map_err(|detail| self.corrupt("grades", detail))?;
+                facts.grades.push(GradeFacts {
+                    grader: row.get(22).map_err(get_err)?,
+                    outcome,
+                    score: row.get(24).map_err(get_err)?,
+                    usage: crate::samples::grade_usage(
+                        row.get(25).map_err(get_err)?,
+                        row.get(26).map_err(get_err)?,
+                    ),
+                    cost_usd: row.get(27).map_err(get_err)?,
+                });
+            }
+        }
+        if have {
+            each(facts)?;
+        }
+        Ok(())
     }
 
     fn read_aggregates(
@@ -586,6 +615,227 @@ impl Store {
             groups: groups.into_values().collect(),
             samples_deleted,
         })
+    }
+}
+
+/// What the aggregates read of one sample: its group, status, verdict, spend, timings,
+/// grades and attempts (not its texts).
+#[derive(Debug, Default)]
+pub(crate) struct SampleFacts {
+    provider: String,
+    model: String,
+    task: String,
+    status: Option<SampleStatus>,
+    error_kind: Option<ProviderErrorKind>,
+    verdict_pass: Option<bool>,
+    cost_usd: Option<f64>,
+    /// The answer's usage and timings, when there is an answer.
+    completion: Option<(Usage, Timings)>,
+    grades: Vec<GradeFacts>,
+    attempts: Vec<AttemptRecord>,
+    /// The last attempt and grade position read (a sample's rows repeat them).
+    last_attempt: Option<i64>,
+    last_position: Option<i64>,
+}
+
+#[derive(Debug)]
+struct GradeFacts {
+    grader: String,
+    outcome: GradeOutcome,
+    score: f64,
+    usage: Option<Usage>,
+    cost_usd: Option<f64>,
+}
+
+enum FactsError {
+    Sql(rusqlite::Error),
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for FactsError {
+    fn from(e: rusqlite::Error) -> Self {
+        FactsError::Sql(e)
+    }
+}
+
+impl SampleFacts {
+    /// Starts sample `id` from its row's sample and completion columns (reusing the
+    /// buffers), read as [`crate::samples::RawSample::into_stored`] reads them.
+    fn read_sample(&mut self, row: &rusqlite::Row<'_>, id: &str) -> Result<(), FactsError> {
+        let set = |to: &mut String, i: usize| -> Result<(), FactsError> {
+            let v = row.get_ref(i)?;
+            let text = v.as_str().map_err(|e| {
+                FactsError::Sql(rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    v.data_type(),
+                    Box::new(e),
+                ))
+            })?;
+            to.clear();
+            to.push_str(text);
+            Ok(())
+        };
+        set(&mut self.provider, 1)?;
+        set(&mut self.model, 2)?;
+        set(&mut self.task, 3)?;
+        let corrupt = |e: String| FactsError::Corrupt(format!("sample {id}: {e}"));
+        let status: String = row.get(4)?;
+        self.status = Some(crate::samples::parse_sample_status(&status).map_err(corrupt)?);
+        self.error_kind = match row.get::<_, Option<String>>(5)? {
+            Some(kind) => Some(crate::samples::parse_error_kind(&kind).map_err(corrupt)?),
+            None => None,
+        };
+        self.verdict_pass = row.get(6)?;
+        self.cost_usd = row.get(7)?;
+        self.completion = if row.get::<_, bool>(8)? {
+            let seconds = |what: &str, s: f64| {
+                crate::samples::seconds_to_duration(s)
+                    .map_err(|e| FactsError::Corrupt(format!("sample {id}: {what} {e}")))
+            };
+            let ttft: Option<f64> = row.get(15)?;
+            Some((
+                Usage {
+                    input_tokens: row.get(9)?,
+                    output_tokens: row.get(10)?,
+                    cache_read_tokens: row.get(11)?,
+                    cache_write_tokens: row.get(12)?,
+                    reasoning_tokens: row.get(13)?,
+                },
+                Timings {
+                    latency: seconds("latency", row.get(14)?)?,
+                    time_to_first_token: ttft
+                        .map(|s| seconds("time to first token", s))
+                        .transpose()?,
+                },
+            ))
+        } else {
+            None
+        };
+        self.grades.clear();
+        self.attempts.clear();
+        self.last_attempt = None;
+        self.last_position = None;
+        Ok(())
+    }
+
+    /// The facts of a sample read whole (PostgreSQL).
+    fn set_from(&mut self, record: &SampleRecord, attempts: Vec<AttemptRecord>) {
+        self.provider.clone_from(&record.key.provider);
+        self.model.clone_from(&record.model);
+        self.task.clone_from(&record.key.task);
+        self.status = Some(record.status);
+        self.error_kind = record.error.as_ref().map(|e| e.kind);
+        self.verdict_pass = record.verdict.as_ref().map(|v| v.pass);
+        self.cost_usd = record.cost_usd;
+        self.completion = record.completion.as_ref().map(|c| (c.usage, c.timings));
+        self.grades.clear();
+        self.grades
+            .extend(record.grades.iter().map(|(grader, grade)| GradeFacts {
+                grader: grader.clone(),
+                outcome: grade.outcome,
+                score: grade.score,
+                usage: grade.usage,
+                cost_usd: grade.cost_usd,
+            }));
+        self.attempts = attempts;
+    }
+}
+
+/// The groups being summed, and the bounds their histograms count in.
+struct Sums {
+    groups: BTreeMap<GroupKey, AggregateGroup>,
+    b: HistogramBuckets,
+    /// The group of the last sample added.
+    last: Option<GroupKey>,
+}
+
+impl Sums {
+    /// Adds one sample to its group.
+    fn add(&mut self, s: &SampleFacts) {
+        let b = &self.b;
+        // Samples come group by group: the key is allocated only when the group changes.
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|k| k.0 == s.provider && k.1 == s.model && k.2 == s.task);
+        if !same {
+            self.last = Some((s.provider.clone(), s.model.clone(), s.task.clone()));
+        }
+        let key = self.last.as_ref().expect("set above");
+        if !self.groups.contains_key(key) {
+            self.groups.insert(key.clone(), AggregateGroup::new(key, b));
+        }
+        let g = self.groups.get_mut(key).expect("inserted above");
+        g.samples += 1;
+        if s.status == Some(SampleStatus::Error) {
+            g.errors += 1;
+        }
+        if let Some(kind) = s.error_kind {
+            *g.sample_errors.entry(kind.as_str().to_owned()).or_default() += 1;
+        }
+        match (s.status, s.verdict_pass) {
+            (Some(SampleStatus::Done), Some(true)) => g.passes += 1,
+            (Some(SampleStatus::Done), Some(false)) => g.fails += 1,
+            _ => {}
+        }
+        for (i, a) in s.attempts.iter().enumerate() {
+            if a.outcome == "ok" {
+                let seconds = s
+                    .completion
+                    .as_ref()
+                    .map_or(a.duration_seconds, |(_, t)| t.latency.as_secs_f64());
+                g.request_seconds_success
+                    .observe(&b.request_seconds, seconds);
+                continue;
+            }
+            g.request_seconds_error
+                .observe(&b.request_seconds, a.duration_seconds);
+            *g.attempt_errors
+                .entry((a.outcome.clone(), a.http_status))
+                .or_default() += 1;
+            if i + 1 < s.attempts.len() {
+                *g.attempt_retries.entry(a.outcome.clone()).or_default() += 1;
+            }
+        }
+        if let Some((usage, timings)) = &s.completion {
+            if let Some(ttft) = timings.time_to_first_token {
+                g.first_token_seconds
+                    .observe(&b.first_token_seconds, ttft.as_secs_f64());
+            }
+            if let Some(rate) = timings.output_tokens_per_second(usage.output_tokens) {
+                g.output_tokens_per_second
+                    .observe(&b.output_tokens_per_second, rate);
+            }
+            g.tokens.add(usage);
+        }
+        if let Some(cost) = s.cost_usd {
+            g.cost_usd = Some(g.cost_usd.unwrap_or(0.0) + cost);
+        }
+        for grade in &s.grades {
+            if let Some(cost) = grade.cost_usd {
+                g.grader_cost_usd = Some(g.grader_cost_usd.unwrap_or(0.0) + cost);
+            }
+            let totals = match g.grades.get_mut(&grade.grader) {
+                Some(totals) => totals,
+                None => g
+                    .grades
+                    .entry(grade.grader.clone())
+                    .or_insert_with(|| GradeTotals::empty(&b.grade_score)),
+            };
+            if let Some(u) = &grade.usage {
+                add_known(&mut totals.input_tokens, u.total_input());
+                add_known(&mut totals.output_tokens, u.output_tokens);
+            }
+            add_known(&mut totals.cost_usd, grade.cost_usd);
+            match grade.outcome {
+                GradeOutcome::Pass => totals.pass += 1,
+                GradeOutcome::Fail => totals.fail += 1,
+                GradeOutcome::Error => totals.error += 1,
+            }
+            totals
+                .score
+                .observe(&b.grade_score, grade.score.clamp(0.0, 1.0));
+        }
     }
 }
 
@@ -914,4 +1164,231 @@ fn insert(conn: &Connection, a: &RunAggregates) -> rusqlite::Result<()> {
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use llmbench_core::{
+        Completion, Grade, GradeKind, ProviderError, SampleKey, StopReason, Verdict,
+    };
+
+    use super::*;
+    use crate::NewRun;
+
+    fn buckets() -> HistogramBuckets {
+        HistogramBuckets {
+            request_seconds: vec![0.01, 0.1, 1.0, 10.0],
+            first_token_seconds: vec![0.01, 0.1, 1.0],
+            output_tokens_per_second: vec![10.0, 100.0, 1000.0],
+            grade_score: vec![0.25, 0.5, 0.75, 1.0],
+        }
+    }
+
+    /// A sample whose every summed number is a different, inexact float.
+    fn record(key: SampleKey, model: &str, n: u32) -> (SampleRecord, Vec<AttemptRecord>) {
+        let x = f64::from(n);
+        let failed = n.is_multiple_of(11);
+        let retries = (n % 3) as usize;
+        let mut attempts: Vec<AttemptRecord> = (0..retries)
+            .map(|i| AttemptRecord {
+                outcome: if i.is_multiple_of(2) {
+                    "rate_limited"
+                } else {
+                    "server"
+                }
+                .into(),
+                http_status: (i.is_multiple_of(2)).then_some(429),
+                wait_seconds: 0.1 * x,
+                duration_seconds: x.sqrt() / 7.0,
+            })
+            .collect();
+        let mut grades = vec![(
+            "g1".to_owned(),
+            Grade {
+                outcome: if n.is_multiple_of(2) {
+                    GradeOutcome::Pass
+                } else {
+                    GradeOutcome::Fail
+                },
+                score: (x / 3.0).fract(),
+                evidence: format!("evidence {n}"),
+                kind: GradeKind::Check,
+                usage: None,
+                cost_usd: None,
+            },
+        )];
+        if key.task == "t2" {
+            grades.push((
+                "judge".to_owned(),
+                Grade {
+                    outcome: GradeOutcome::Error,
+                    score: (x * 0.37).fract(),
+                    evidence: String::new(),
+                    kind: GradeKind::Judgement,
+                    usage: Some(Usage {
+                        input_tokens: Some(u64::from(n)),
+                        output_tokens: (!n.is_multiple_of(4)).then_some(3),
+                        ..Usage::default()
+                    }),
+                    cost_usd: Some(x.sqrt() * 1e-5),
+                },
+            ));
+        }
+        let (status, completion, error) = if failed {
+            attempts.push(AttemptRecord {
+                outcome: "timeout".into(),
+                http_status: None,
+                wait_seconds: 0.0,
+                duration_seconds: x / 13.0,
+            });
+            grades.clear();
+            let error = ProviderError {
+                kind: llmbench_core::ProviderErrorKind::Timeout,
+                message: "late".into(),
+                http_status: None,
+                provider_code: None,
+                retry_after: None,
+                should_retry: None,
+            };
+            (SampleStatus::Error, None, Some(error))
+        } else {
+            attempts.push(AttemptRecord {
+                outcome: "ok".into(),
+                http_status: Some(200),
+                wait_seconds: 0.0,
+                duration_seconds: x / 17.0,
+            });
+            let completion = Completion {
+                text: format!("answer {n}"),
+                stop_reason: StopReason::EndTurn,
+                usage: Usage {
+                    input_tokens: Some(u64::from(n) * 3),
+                    output_tokens: (!n.is_multiple_of(5)).then_some(u64::from(n) + 2),
+                    cache_read_tokens: n.is_multiple_of(2).then_some(1),
+                    cache_write_tokens: None,
+                    reasoning_tokens: None,
+                },
+                timings: Timings {
+                    latency: Duration::from_secs_f64(x.sqrt() / 3.0 + 0.5),
+                    time_to_first_token: (n % 4 != 1).then(|| Duration::from_secs_f64(x / 1e4)),
+                },
+                response_model: None,
+            };
+            (SampleStatus::Done, Some(completion), None)
+        };
+        let verdict = (!failed).then_some(Verdict {
+            pass: n.is_multiple_of(2),
+            score: if n.is_multiple_of(2) { 1.0 } else { 0.0 },
+            first_failure: None,
+        });
+        let record = SampleRecord {
+            key,
+            model: model.into(),
+            status,
+            completion,
+            error,
+            grades,
+            verdict,
+            cost_usd: (!n.is_multiple_of(6)).then(|| x.sqrt() * 1e-4 + 1.0 / x),
+            attempts: attempts.len() as u32,
+            request: None,
+        };
+        (record, attempts)
+    }
+
+    /// The aggregates as they were computed before the one-query reading: every sample read
+    /// whole in report order, its attempts by a query of their own.
+    fn in_report_order(store: &Store, run_id: &str) -> RunAggregates {
+        let mut sums = Sums {
+            groups: BTreeMap::new(),
+            b: store.buckets.clone().unwrap(),
+            last: None,
+        };
+        let mut facts = SampleFacts::default();
+        store
+            .for_each_sample(run_id, |sample| {
+                let attempts = store.attempts(run_id, sample.record.key.id())?;
+                facts.set_from(&sample.record, attempts);
+                sums.add(&facts);
+                Ok(())
+            })
+            .unwrap();
+        RunAggregates {
+            run_id: run_id.to_owned(),
+            buckets: sums.b,
+            groups: sums.groups.into_values().collect(),
+            samples_deleted: false,
+        }
+    }
+
+    #[test]
+    fn one_query_gives_the_report_orders_sums_to_the_last_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_in_dir(dir.path()).unwrap();
+        store.set_histogram_buckets(buckets());
+        // Config order differs from name order for tasks and providers.
+        store
+            .create_run(&NewRun {
+                id: "r".into(),
+                created_at: "2026-12-06T00:00:00.000Z".into(),
+                config_path: "c.toml".into(),
+                config_toml: String::new(),
+                prices_json: serde_json::json!({}),
+                planned_samples: 0,
+                providers: vec![
+                    ("zeta".into(), "mz".into(), "Zeta".into()),
+                    ("alpha".into(), "ma".into(), "Alpha".into()),
+                ],
+                graders: vec![
+                    ("t2".into(), vec!["g1".into(), "judge".into()]),
+                    ("t1".into(), vec!["g1".into()]),
+                ],
+                pass_at_k: vec![],
+            })
+            .unwrap();
+        let mut samples = Vec::new();
+        let mut n = 1;
+        for task in ["t2", "t1"] {
+            for provider in ["zeta", "alpha"] {
+                for item in 0..40_u32 {
+                    for repeat in 0..3 {
+                        // Two models under one provider, interleaved in item order.
+                        let model = if provider == "alpha" && item.is_multiple_of(3) {
+                            "ma-2"
+                        } else {
+                            "m"
+                        };
+                        let key = SampleKey {
+                            task: task.into(),
+                            item: format!("i{item:02}"),
+                            provider: provider.into(),
+                            repeat,
+                        };
+                        samples.push(record(key, model, n));
+                        n += 1;
+                    }
+                }
+            }
+        }
+        // Stored in an order unrelated to either reading order.
+        fastrand::Rng::with_seed(17).shuffle(&mut samples);
+        for group in samples.chunks(7) {
+            store
+                .record_samples("r", group.iter().map(|(r, a)| (r, a.as_slice())))
+                .unwrap();
+        }
+        let computed = store.compute_aggregates("r").unwrap();
+        assert_eq!(computed, in_report_order(&store, "r"));
+        let zeta = computed
+            .groups
+            .iter()
+            .find(|g| g.provider == "zeta" && g.task == "t2")
+            .unwrap();
+        assert_eq!(zeta.samples, 120);
+        assert!(zeta.attempt_retries["rate_limited"] > 0);
+        assert!(zeta.grades["judge"].cost_usd.is_some());
+        assert_eq!(computed.groups.len(), 6, "{:?}", computed.groups);
+    }
 }

@@ -9,12 +9,9 @@ use crate::{Store, StoreError};
 
 /// The lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    // The digest's own `LowerHex` writes all 64 digits at once (a `format!` per byte was
+    // a tenth of the store's CPU per sample: docs/performance.md).
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 /// A request's canonical JSON and its hash: the request without its per-sample `sample` key
@@ -30,28 +27,56 @@ pub fn request_hash(request: &CompletionRequest) -> (String, String) {
     }
     // Through `Value`, whose maps are sorted by key: the text does not depend on the
     // struct's field order.
-    let json = canonical(&value);
+    let mut json = Vec::with_capacity(256);
+    write_canonical(&mut json, &value);
+    let json = String::from_utf8(json).expect("serde_json writes UTF-8");
     (sha256_hex(json.as_bytes()), json)
 }
 
-/// `value` as compact JSON with every object's keys in sorted order.
-fn canonical(value: &serde_json::Value) -> String {
+/// Appends `value` as compact JSON with every object's keys in sorted order, in one buffer
+/// (building a `String` per value and joining them cost as much as the SHA-256).
+fn write_canonical(out: &mut Vec<u8>, value: &serde_json::Value) {
     use serde_json::Value;
+    let text = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    };
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let fields: Vec<String> = keys
-                .into_iter()
-                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical(&map[k])))
-                .collect();
-            format!("{{{}}}", fields.join(","))
+            out.push(b'{');
+            let field = |out: &mut Vec<u8>, i: usize, (k, v): (&String, &Value)| {
+                if i > 0 {
+                    out.push(b',');
+                }
+                text(out, k);
+                out.push(b':');
+                write_canonical(out, v);
+            };
+            // serde_json's maps iterate in key order unless its `preserve_order` feature is
+            // on somewhere in the build: sort only then.
+            if map.keys().is_sorted() {
+                for (i, entry) in map.iter().enumerate() {
+                    field(out, i, entry);
+                }
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by_key(|(k, _)| *k);
+                for (i, entry) in entries.into_iter().enumerate() {
+                    field(out, i, entry);
+                }
+            }
+            out.push(b'}');
         }
         Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(canonical).collect();
-            format!("[{}]", items.join(","))
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(out, item);
+            }
+            out.push(b']');
         }
-        other => other.to_string(),
+        other => serde_json::to_writer(&mut *out, other).expect("writing to a Vec cannot fail"),
     }
 }
 
@@ -153,16 +178,18 @@ pub(crate) fn insert_run_files(
     Ok(())
 }
 
-/// Stores `request` (once per content) in `tx`; returns its hash.
+/// Inserts a request row unless its content is stored: what [`insert_request`] runs.
+pub(crate) const INSERT_REQUEST: &str =
+    "INSERT INTO requests (hash, request_json) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+
+/// Stores `request` (once per content) with `insert`, an [`INSERT_REQUEST`] statement of the
+/// caller's transaction; returns its hash.
 pub(crate) fn insert_request(
-    tx: &Transaction<'_>,
+    insert: &mut rusqlite::Statement<'_>,
     request: &CompletionRequest,
 ) -> rusqlite::Result<String> {
     let (hash, json) = request_hash(request);
-    tx.prepare_cached(
-        "INSERT INTO requests (hash, request_json) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-    )?
-    .execute(params![hash, json])?;
+    insert.execute(params![hash, json])?;
     Ok(hash)
 }
 
@@ -248,5 +275,104 @@ impl Store {
         self.conn()?
             .query_row("SELECT count(*) FROM requests", [], |row| row.get(0))
             .map_err(|source| self.sql_err("count stored requests", source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use llmbench_core::{Message, Role, Sampling};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The writer before the single-buffer one, kept as the reference the stored hashes of
+    /// older runs were made with.
+    fn canonical_reference(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let fields: Vec<String> = keys
+                    .into_iter()
+                    .map(|k| {
+                        format!(
+                            "{}:{}",
+                            Value::from(k.as_str()),
+                            canonical_reference(&map[k])
+                        )
+                    })
+                    .collect();
+                format!("{{{}}}", fields.join(","))
+            }
+            Value::Array(items) => {
+                let items: Vec<String> = items.iter().map(canonical_reference).collect();
+                format!("[{}]", items.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn written(value: &Value) -> String {
+        let mut out = Vec::new();
+        write_canonical(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_canonical_text_is_the_reference_one() {
+        let values = [
+            json!({"z": 1, "a": [1.5, -0.0, 1e300, null, true], "m": {"b": "\"q\"\n\u{1}é", "a": {}}}),
+            json!([]),
+            json!("tab\there"),
+            json!(12345678901234567890u64),
+            json!({"": [{"y": [], "x": [[]]}]}),
+        ];
+        for value in &values {
+            assert_eq!(written(value), canonical_reference(value), "{value}");
+        }
+        let request = CompletionRequest {
+            model: "m\u{2028}".into(),
+            system: Some("be \"brief\"".into()),
+            messages: vec![
+                Message::user("Question number 7: what is 7 plus 7?"),
+                Message {
+                    role: Role::Assistant,
+                    content: "ünïcödé \\ and \r\n".into(),
+                },
+            ],
+            max_tokens: 64,
+            sampling: Sampling {
+                temperature: Some(0.7),
+                top_p: None,
+                top_k: Some(40),
+                seed: Some(u64::MAX),
+                stop: vec!["END".into(), "".into()],
+            },
+            stream: false,
+            sample: None,
+        };
+        let (hash, json) = request_hash(&request);
+        let value = serde_json::to_value(&request).unwrap();
+        let mut without = value.clone();
+        without.as_object_mut().unwrap().remove("sample");
+        assert_eq!(json, canonical_reference(&without));
+        assert_eq!(hash, reference_hex(json.as_bytes()));
+    }
+
+    /// The hex digits one `format!` per byte, as before.
+    fn reference_hex(bytes: &[u8]) -> String {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn hex_digests() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(sha256_hex(b"abc"), reference_hex(b"abc"));
     }
 }

@@ -78,8 +78,31 @@ impl Store {
                 path: path.clone(),
             });
         }
-        for (record, attempts) in samples {
-            insert_sample(&tx, path, run_id, record, attempts, &finished_at)?;
+        {
+            let mut statements = Statements::prepare(&tx).map_err(sql_err)?;
+            let mut grades = Vec::new();
+            let mut ids = Vec::new();
+            for (record, attempts) in samples {
+                let id = insert_sample(
+                    &mut statements,
+                    path,
+                    run_id,
+                    record,
+                    attempts,
+                    &finished_at,
+                )?;
+                let sample = ids.len();
+                ids.push(id);
+                grades.extend(record.grades.iter().enumerate().map(
+                    |(position, (grader, grade))| GradeRow {
+                        sample,
+                        position,
+                        grader,
+                        grade,
+                    },
+                ));
+            }
+            insert_grades(&tx, run_id, &ids, &grades).map_err(sql_err)?;
         }
         tx.commit().map_err(sql_err)
     }
@@ -172,16 +195,53 @@ impl Store {
     }
 }
 
-/// Inserts one sample (validated first) with its completion, grades and attempts, inside
-/// the caller's transaction.
+/// The statements that insert a sample, taken from the statement cache once per transaction
+/// rather than looked up by their text for every sample.
+struct Statements<'tx> {
+    request: rusqlite::CachedStatement<'tx>,
+    sample: rusqlite::CachedStatement<'tx>,
+    completion: rusqlite::CachedStatement<'tx>,
+    attempt: rusqlite::CachedStatement<'tx>,
+}
+
+impl<'tx> Statements<'tx> {
+    fn prepare(tx: &'tx rusqlite::Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Statements {
+            request: tx.prepare_cached(crate::inputs::INSERT_REQUEST)?,
+            sample: tx.prepare_cached(
+                "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat,
+                     status, error_kind, error_message, http_status, error_provider_code,
+                     error_retry_after_seconds, error_should_retry, attempts, cost_usd,
+                     verdict_pass, verdict_score, first_failure, finished_at, request_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21)",
+            )?,
+            completion: tx.prepare_cached(
+                "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
+                     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                     reasoning_tokens, latency_seconds, ttft_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?,
+            attempt: tx.prepare_cached(
+                "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
+                     wait_seconds, duration_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?,
+        })
+    }
+}
+
+/// Inserts one sample (validated first) with its completion and attempts, inside the
+/// transaction `statements` were prepared in; returns its id as stored. Its grades are the
+/// caller's to insert ([`insert_grades`]), after the sample's row.
 fn insert_sample(
-    tx: &rusqlite::Transaction<'_>,
+    statements: &mut Statements<'_>,
     path: &std::path::Path,
     run_id: &str,
     record: &SampleRecord,
     attempts: &[AttemptRecord],
     finished_at: &str,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let sample_id = record.key.id();
     if let Err(reason) = validate(record, attempts) {
         return Err(StoreError::InvalidRecord {
@@ -197,18 +257,20 @@ fn insert_sample(
         source,
     };
     let id = sample_id.to_string();
-    let duplicate = tx
-        .prepare_cached("SELECT 1 FROM samples WHERE run_id = ?1 AND sample_id = ?2")
-        .and_then(|mut stmt| stmt.exists(params![run_id, id]))
-        .map_err(sql_err)?;
-    if duplicate {
-        return Err(StoreError::DuplicateSample {
-            path: path.to_owned(),
-            run_id: run_id.to_owned(),
-            sample_id,
-            key: Box::new(record.key.clone()),
-        });
-    }
+    // A sample stored twice is found by the primary key of `samples` when its row is
+    // inserted (no look-up first: one statement less per sample); the caller's transaction
+    // is then rolled back, leaving the first record as it was.
+    let duplicate = |e: rusqlite::Error| match e.sqlite_error() {
+        Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            StoreError::DuplicateSample {
+                path: path.to_owned(),
+                run_id: run_id.to_owned(),
+                sample_id,
+                key: Box::new(record.key.clone()),
+            }
+        }
+        _ => sql_err(e),
+    };
 
     let key = &record.key;
     let error = record.error.as_ref();
@@ -217,19 +279,12 @@ fn insert_sample(
     let request_hash = record
         .request
         .as_ref()
-        .map(|request| crate::inputs::insert_request(tx, request))
+        .map(|request| crate::inputs::insert_request(&mut statements.request, request))
         .transpose()
         .map_err(sql_err)?;
-    tx.prepare_cached(
-        "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat, status,
-             error_kind, error_message, http_status, error_provider_code,
-             error_retry_after_seconds, error_should_retry, attempts, cost_usd,
-             verdict_pass, verdict_score, first_failure, finished_at, request_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
+    statements
+        .sample
+        .execute(params![
             run_id,
             id,
             key.task,
@@ -252,18 +307,12 @@ fn insert_sample(
             finished_at,
             request_hash,
         ])
-    })
-    .map_err(sql_err)?;
+        .map_err(duplicate)?;
 
     if let Some(c) = &record.completion {
-        tx.prepare_cached(
-            "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
-                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                 reasoning_tokens, latency_seconds, ttft_seconds)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
+        statements
+            .completion
+            .execute(params![
                 run_id,
                 id,
                 c.text,
@@ -277,46 +326,13 @@ fn insert_sample(
                 c.timings.latency.as_secs_f64(),
                 c.timings.time_to_first_token.map(|d| d.as_secs_f64()),
             ])
-        })
-        .map_err(sql_err)?;
+            .map_err(sql_err)?;
     }
 
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score,
-                     evidence, kind, input_tokens, output_tokens, cost_usd)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(sql_err)?;
-        for (position, (grader, grade)) in record.grades.iter().enumerate() {
-            stmt.execute(params![
-                run_id,
-                id,
-                position as i64,
-                grader,
-                grade.outcome.as_str(),
-                grade.score,
-                grade.evidence,
-                grade_kind_str(grade.kind),
-                grade.usage.and_then(|u| u.input_tokens),
-                grade.usage.and_then(|u| u.output_tokens),
-                grade.cost_usd,
-            ])
-            .map_err(sql_err)?;
-        }
-    }
-
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
-                     wait_seconds, duration_seconds)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(sql_err)?;
-        for (n, attempt) in attempts.iter().enumerate() {
-            stmt.execute(params![
+    for (n, attempt) in attempts.iter().enumerate() {
+        statements
+            .attempt
+            .execute(params![
                 run_id,
                 id,
                 n as i64 + 1,
@@ -326,9 +342,82 @@ fn insert_sample(
                 attempt.duration_seconds,
             ])
             .map_err(sql_err)?;
-        }
     }
 
+    Ok(id)
+}
+
+/// One grade row to insert.
+struct GradeRow<'a> {
+    /// The sample's index in the ids given with the rows.
+    sample: usize,
+    position: usize,
+    grader: &'a str,
+    grade: &'a Grade,
+}
+
+/// Most rows per `INSERT INTO grades` statement: a group's grades (the runner's groups are
+/// of at most 32 samples) go in as one statement, or as few as this allows. The `IN (...)`
+/// checks of `grades` (its outcome and kind) make SQLite build two temporary b-trees each
+/// time an insert into it runs: one statement per grade spent about a twentieth of a
+/// sample's CPU on them (docs/performance.md).
+pub(crate) const GRADE_BATCH_MAX: usize = 32;
+
+/// The text of an insert of `rows` grades.
+fn insert_grades_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score, evidence,
+             kind, input_tokens, output_tokens, cost_usd) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..GRADE_COLUMNS {
+            if column > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", row * GRADE_COLUMNS + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Columns of a `grades` row.
+const GRADE_COLUMNS: usize = 11;
+
+/// Inserts `rows` (of the samples `ids` as stored) into `grades`, in order, in statements of
+/// up to [`GRADE_BATCH_MAX`] rows.
+fn insert_grades(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    ids: &[String],
+    rows: &[GradeRow<'_>],
+) -> rusqlite::Result<()> {
+    // The text of each statement size, built once.
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| (0..=GRADE_BATCH_MAX).map(insert_grades_sql).collect());
+    for batch in rows.chunks(GRADE_BATCH_MAX) {
+        let mut stmt = tx.prepare_cached(&sql[batch.len()])?;
+        for (row, g) in batch.iter().enumerate() {
+            let at = row * GRADE_COLUMNS;
+            let grade = g.grade;
+            stmt.raw_bind_parameter(at + 1, run_id)?;
+            stmt.raw_bind_parameter(at + 2, &ids[g.sample])?;
+            stmt.raw_bind_parameter(at + 3, g.position as i64)?;
+            stmt.raw_bind_parameter(at + 4, g.grader)?;
+            stmt.raw_bind_parameter(at + 5, grade.outcome.as_str())?;
+            stmt.raw_bind_parameter(at + 6, grade.score)?;
+            stmt.raw_bind_parameter(at + 7, &grade.evidence)?;
+            stmt.raw_bind_parameter(at + 8, grade_kind_str(grade.kind))?;
+            stmt.raw_bind_parameter(at + 9, grade.usage.and_then(|u| u.input_tokens))?;
+            stmt.raw_bind_parameter(at + 10, grade.usage.and_then(|u| u.output_tokens))?;
+            stmt.raw_bind_parameter(at + 11, grade.cost_usd)?;
+        }
+        stmt.raw_execute()?;
+    }
     Ok(())
 }
 
@@ -354,18 +443,27 @@ pub(crate) fn validate(record: &SampleRecord, attempts: &[AttemptRecord]) -> Res
     if let Some(v) = &record.verdict {
         finite("the verdict score", v.score)?;
     }
+    // The names are written only for a number that is not finite (not per sample).
+    let finite_named = |x: f64, what: &dyn Fn() -> String| {
+        if x.is_finite() {
+            Ok(())
+        } else {
+            finite(&what(), x)
+        }
+    };
     for (name, grade) in &record.grades {
-        finite(&format!("the score of grader `{name}`"), grade.score)?;
+        finite_named(grade.score, &|| format!("the score of grader `{name}`"))?;
         if let Some(cost) = grade.cost_usd {
-            finite(&format!("the cost of grader `{name}`"), cost)?;
+            finite_named(cost, &|| format!("the cost of grader `{name}`"))?;
         }
     }
     for (n, a) in attempts.iter().enumerate() {
-        finite(&format!("attempt {} wait_seconds", n + 1), a.wait_seconds)?;
-        finite(
-            &format!("attempt {} duration_seconds", n + 1),
-            a.duration_seconds,
-        )?;
+        finite_named(a.wait_seconds, &|| {
+            format!("attempt {} wait_seconds", n + 1)
+        })?;
+        finite_named(a.duration_seconds, &|| {
+            format!("attempt {} duration_seconds", n + 1)
+        })?;
     }
     Ok(())
 }
@@ -585,11 +683,7 @@ impl RawGrade {
     /// A grade's usage keeps its input and output counts (its cost was computed from every
     /// token class); a grade with neither count spent nothing known.
     pub(crate) fn into_grade(self) -> Result<(String, Grade), String> {
-        let usage = (self.input_tokens.is_some() || self.output_tokens.is_some()).then(|| Usage {
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            ..Usage::default()
-        });
+        let usage = grade_usage(self.input_tokens, self.output_tokens);
         Ok((
             self.grader,
             Grade {
@@ -602,6 +696,15 @@ impl RawGrade {
             },
         ))
     }
+}
+
+/// A stored grade's usage: its input and output counts, `None` when it knew neither.
+pub(crate) fn grade_usage(input_tokens: Option<u64>, output_tokens: Option<u64>) -> Option<Usage> {
+    (input_tokens.is_some() || output_tokens.is_some()).then(|| Usage {
+        input_tokens,
+        output_tokens,
+        ..Usage::default()
+    })
 }
 
 pub(crate) fn sample_status_str(status: SampleStatus) -> &'static str {

@@ -193,6 +193,9 @@ impl Store {
         let mut conn = Connection::open_with_flags(path, flags)
             .map_err(|source| schema::open_or_damaged(path, source))?;
         let verified = schema::prepare(&mut conn, path, defer_check)?;
+        // Room for the grade inserts of every group size (`samples::GRADE_BATCH_MAX`) next
+        // to the other statements, so that none is prepared again while a run writes.
+        conn.set_prepared_statement_cache_capacity(64);
         tracing::debug!(path = %path.display(), verified, "opened results store");
         Ok(Store {
             backend: Backend::Sqlite(conn),

@@ -8,6 +8,36 @@ use llmbench_store::StoreError;
 use crate::common::*;
 
 #[test]
+fn a_group_with_many_grades_reads_back_grade_for_grade() {
+    // More grades than the store inserts in one statement (32), with samples of no grade
+    // between.
+    let (_dir, mut store) = store_with_run();
+    let records: Vec<_> = (0..16_u32)
+        .map(|n| {
+            let mut r = full_record(key("t2", &format!("i{n:02}"), "zeta", 0));
+            r.grades = (0..(n * 3) % 7)
+                .map(|g| {
+                    let mut grade = r.grades[usize::from(g % 2 == 1)].1.clone();
+                    grade.evidence = format!("sample {n} grade {g}");
+                    grade.score = f64::from(n * 10 + g) / 100.0;
+                    (format!("g{g}"), grade)
+                })
+                .collect();
+            r
+        })
+        .collect();
+    let attempts = attempts(1);
+    store
+        .record_samples("r1", records.iter().map(|r| (r, attempts.as_slice())))
+        .unwrap();
+    let grades: usize = records.iter().map(|r| r.grades.len()).sum();
+    assert_eq!(grades, 45, "32 + 13");
+    let mut report = store.report("r1").unwrap().samples;
+    report.sort_by(|a, b| a.key.item.cmp(&b.key.item));
+    assert_eq!(report, records);
+}
+
+#[test]
 fn full_records_round_trip_field_for_field() {
     let (_dir, mut store) = store_with_run();
     let records = [
