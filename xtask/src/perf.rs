@@ -1480,6 +1480,14 @@ fn local_batched() -> anyhow::Result<()> {
         verdict(speedup >= BATCH_TARGET),
         if identical { "yes" } else { "NO" }
     );
+    // Output tokens per CPU second of each best run (model loading included in both): the
+    // work each mode costs, less skewed than wall time by load from elsewhere on the machine.
+    eprintln!(
+        "  by CPU time: {:.2}x ({:.1} vs {:.1} output tokens per llmbench CPU second)",
+        (b.output_tokens / b.cpu_seconds) / (s.output_tokens / s.cpu_seconds),
+        b.output_tokens / b.cpu_seconds,
+        s.output_tokens / s.cpu_seconds,
+    );
     eprintln!("machine: {}", machine());
     Ok(())
 }

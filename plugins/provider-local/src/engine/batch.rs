@@ -22,7 +22,7 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -49,6 +49,8 @@ pub struct BatchSession<'m, T> {
     clock: u64,
     reused: u64,
     widest: usize,
+    /// Time spent in llama.cpp's decode by [`BatchSession::step`].
+    decoding: Duration,
 }
 
 /// A request that ended, with its caller's tag.
@@ -135,6 +137,7 @@ impl Model {
             clock: 0,
             reused: 0,
             widest: 0,
+            decoding: Duration::ZERO,
         })
     }
 }
@@ -174,6 +177,12 @@ impl<T> BatchSession<'_, T> {
     /// The most sequences decoded in one step so far.
     pub fn widest_step(&self) -> usize {
         self.widest
+    }
+
+    /// Time spent inside llama.cpp's decode by [`Self::step`] so far (the rest of a step is
+    /// sampling, detokenizing and bookkeeping).
+    pub fn decode_time(&self) -> Duration {
+        self.decoding
     }
 
     /// Start generating an answer to `prompt` (tokens, chat template applied): read the
@@ -267,6 +276,7 @@ impl<T> BatchSession<'_, T> {
             return Vec::new();
         }
         self.widest = self.widest.max(members.len());
+        let decode_started = Instant::now();
         let error = match error {
             Some(e) => Some(e),
             None => self
@@ -275,6 +285,7 @@ impl<T> BatchSession<'_, T> {
                 .err()
                 .map(|e| EngineError::Decode(e.to_string())),
         };
+        self.decoding += decode_started.elapsed();
         if let Some(e) = error {
             return members
                 .into_iter()
