@@ -1,8 +1,9 @@
 """The trusted runner of grader-python-exec's item-test mode (the `test` option).
 
 It is the sandbox's first process (`python3 -I -S -B runner.py`; `-I` keeps the run
-directory, which the answer can write to, off `sys.path`) and it never imports or executes
-the answer's code. Before it reads anything it imports what it needs, makes itself
+directory, which the answer can write to, off `sys.path`; as root, the grader's zygote,
+`zygote.py`, runs it instead in a fresh sandbox it forked, with the same flags, imports and
+descriptors) and it never imports or executes the answer's code. Before it reads anything it imports what it needs, makes itself
 non-dumpable (1. below) and forks the answer's process (a copy of this one made before
 anything of the item, the answer or the nonce is in it), which runs only the stub
 `AnswerProcess.CHILD` and waits for a program on its request pipe: so the grader can keep

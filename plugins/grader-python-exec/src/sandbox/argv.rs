@@ -17,6 +17,19 @@ use crate::options::FILE_SIZE_LIMIT_BYTES;
 const INFO_FD_NUMBER: RawFd = 3;
 const INFO_FD: &str = "3";
 
+/// The descriptor number a zygote gets its control socket on.
+pub(super) const CONTROL_FD_NUMBER: RawFd = 5;
+
+/// What a zygote keeps: mounting and namespaces, the uid and gid of each runner, dropping
+/// the bounding set, and bringing each sandbox's loopback interface up.
+const ZYGOTE_CAPABILITIES: [&str; 5] = [
+    "CAP_SYS_ADMIN",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_NET_ADMIN",
+];
+
 impl Sandbox {
     /// The `bwrap` command for a run in `run`, ending in `argv`; bwrap writes its info (the
     /// init's pid) to `info_fd`, if given; `verdict_fd`, if given, is passed on to the
@@ -28,6 +41,34 @@ impl Sandbox {
         verdict_fd: Option<RawFd>,
         argv: &[&OsStr],
     ) -> std::process::Command {
+        self.command_as(run, info_fd, verdict_fd, None, argv)
+    }
+
+    /// The `bwrap` command of a zygote (as root; see [`super::zygote`]): the same sandbox,
+    /// but its first process keeps, as root, the capabilities it needs to build a sandbox
+    /// per answer (no `setpriv`, no `prlimit`: it sets the uid and the limits of each
+    /// sandbox's runner itself), has no CPU-time limit (it lives as long as the grader; each
+    /// runner gets the limit), and gets its control socket as descriptor
+    /// [`CONTROL_FD_NUMBER`].
+    pub(super) fn zygote_command(
+        &self,
+        run: &RunDir,
+        info_fd: RawFd,
+        control_fd: RawFd,
+        argv: &[&OsStr],
+    ) -> std::process::Command {
+        self.command_as(run, Some(info_fd), None, Some(control_fd), argv)
+    }
+
+    fn command_as(
+        &self,
+        run: &RunDir,
+        info_fd: Option<RawFd>,
+        verdict_fd: Option<RawFd>,
+        control_fd: Option<RawFd>,
+        argv: &[&OsStr],
+    ) -> std::process::Command {
+        let zygote = control_fd.is_some();
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&OsStr]| args.extend(items.iter().map(|s| s.to_os_string()));
         let os = |s: &'static str| OsStr::new(s);
@@ -138,7 +179,13 @@ impl Sandbox {
             os("PYTHONHASHSEED"),
             os("0"),
         ]);
-        if let (Some(setpriv), Some(uid)) = (&self.setpriv, run.uid) {
+        if zygote {
+            for capability in ZYGOTE_CAPABILITIES {
+                push(&[os("--cap-add"), os(capability)]);
+            }
+            push(&[os("--")]);
+            push(argv);
+        } else if let (Some(setpriv), Some(uid)) = (&self.setpriv, run.uid) {
             let uid = uid.to_string();
             push(&[
                 os("--cap-add"),
@@ -157,13 +204,15 @@ impl Sandbox {
         } else {
             push(&[os("--")]);
         }
-        let nproc = self.limits.max_processes;
-        push(&[
-            self.prlimit.as_os_str(),
-            &OsString::from(format!("--nproc={nproc}:{nproc}")),
-            os("--"),
-        ]);
-        push(argv);
+        if !zygote {
+            let nproc = self.limits.max_processes;
+            push(&[
+                self.prlimit.as_os_str(),
+                &OsString::from(format!("--nproc={nproc}:{nproc}")),
+                os("--"),
+            ]);
+            push(argv);
+        }
 
         let mut command = std::process::Command::new(&self.bwrap);
         command
@@ -181,7 +230,9 @@ impl Sandbox {
         unsafe {
             command.pre_exec(move || {
                 set_limit(libc::RLIMIT_DATA, memory, memory)?;
-                set_limit(libc::RLIMIT_CPU, cpu, cpu + 1)?;
+                if !zygote {
+                    set_limit(libc::RLIMIT_CPU, cpu, cpu + 1)?;
+                }
                 set_limit(
                     libc::RLIMIT_FSIZE,
                     FILE_SIZE_LIMIT_BYTES,
@@ -202,8 +253,12 @@ impl Sandbox {
                 // Each descriptor to its number: first copied out of the way (one may sit on
                 // the other's number; the copies are close-on-exec), then into place (dup2
                 // clears close-on-exec on the copy it makes).
-                let wanted = [(info_fd, INFO_FD_NUMBER), (verdict_fd, VERDICT_FD_NUMBER)];
-                let mut moved: [RawFd; 2] = [-1; 2];
+                let wanted = [
+                    (info_fd, INFO_FD_NUMBER),
+                    (verdict_fd, VERDICT_FD_NUMBER),
+                    (control_fd, CONTROL_FD_NUMBER),
+                ];
+                let mut moved: [RawFd; 3] = [-1; 3];
                 for (slot, (fd, _)) in moved.iter_mut().zip(wanted) {
                     if let Some(fd) = fd {
                         *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 16);

@@ -14,6 +14,11 @@
 //! the init and waits, through a pidfd, until it has exited. Only then does a grade return.
 //! A dropped run kills the init and the outer bwrap without waiting.
 //!
+//! Item-test mode as root: the sandboxes are forked by a zygote instead ([`zygote`]): the
+//! grader holds a pidfd of each sandbox's PID 1 (no outer bwrap of its own), learns the
+//! runner's exit status from a pipe that PID 1 writes, and kills and awaits PID 1 exactly
+//! as it does bubblewrap's init.
+//!
 //! `RLIMIT_NPROC` is never enforced for uid 0, so as root the sandbox runs without a user
 //! namespace and drops (with `setpriv`) to an unused uid, fresh for each run; as another
 //! user the sandbox's own user namespace keeps the count per run. In both cases the limit is
@@ -26,6 +31,7 @@ mod output;
 mod pool;
 mod rundir;
 mod tree;
+mod zygote;
 
 use std::ffi::OsStr;
 use std::io::{self, Read as _};
@@ -35,7 +41,7 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use self::interpreter::{
     Interpreter, find_on_path, find_system_tool, resolve_interpreter, userns_hint,
@@ -45,6 +51,7 @@ use self::output::{end_of, keep, setup_failure};
 pub(crate) use self::pool::Pool;
 use self::rundir::RunDir;
 use self::tree::{Tree, pidfd_open, read_init_pid};
+use self::zygote::{Forked, Zygote};
 use crate::options::{HARNESS_FILE, Limits, RunFile};
 
 /// Where the run directory appears inside the sandbox.
@@ -201,6 +208,11 @@ impl Sandbox {
         &self.limits
     }
 
+    /// Whether the sandbox runs as root (dropping to a fresh uid per run).
+    fn as_root(&self) -> bool {
+        self.setpriv.is_some()
+    }
+
     /// Run `launch` in a fresh directory holding `files`.
     ///
     /// # Cancel safety
@@ -271,10 +283,46 @@ impl Sandbox {
             tree.init = pidfd_open(pid);
         }
         Ok(Started {
-            _run: run,
-            child,
+            _run: Some(run),
+            process: Process::Bwrap(child),
             verdict_pipe,
             tree,
+            born: Instant::now(),
+        })
+    }
+
+    /// Start a fresh sandbox forked by `zygote` (see [`zygote`]), its runner running as a
+    /// fresh uid, waiting for its stdin as [`Sandbox::start`]'s does. Blocking (a round trip
+    /// to the zygote).
+    fn start_forked(&self, zygote: &Zygote) -> Result<Started, SandboxError> {
+        let Forked {
+            init,
+            stdin,
+            stdout,
+            stderr,
+            verdict,
+            status,
+        } = zygote.fork(self, rundir::fresh_uid())?;
+        let failed = |what: &str, e: io::Error| SandboxError::Failed(format!("{what}: {e}"));
+        let mut tree = Tree::new(None);
+        tree.init = Some(init);
+        let receiver = |fd| {
+            tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+                .map_err(|e| failed("cannot read a pipe of the sandbox", e))
+        };
+        let status = receiver(status)?;
+        let stdin = tokio::net::unix::pipe::Sender::from_owned_fd(stdin)
+            .map_err(|e| failed("cannot write the sandbox's stdin", e))?;
+        Ok(Started {
+            tree,
+            process: Process::Forked {
+                stdin: Some(stdin),
+                stdout: Some(receiver(stdout)?),
+                stderr: Some(receiver(stderr)?),
+                status: Some(status),
+            },
+            verdict_pipe: Some(receiver(verdict)?),
+            _run: None,
             born: Instant::now(),
         })
     }
@@ -292,12 +340,13 @@ impl Sandbox {
     ) -> Result<Outcome, SandboxError> {
         let Started {
             _run,
-            mut child,
+            process,
             mut verdict_pipe,
             mut tree,
             born: _,
         } = started;
-        if let (Some(bytes), Some(mut stdin)) = (stdin, child.stdin.take()) {
+        let (stdin_pipe, mut stdout, mut stderr, mut exit) = process.split();
+        if let (Some(bytes), Some(mut stdin)) = (stdin, stdin_pipe) {
             // Written beside the reading below (a payload larger than the pipe's buffer
             // would otherwise block both sides); an error means the process is gone, which
             // the run's end reports.
@@ -306,8 +355,6 @@ impl Sandbox {
             });
         }
         let deadline = tokio::time::Instant::now() + self.limits.wall;
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let mut stderr = child.stderr.take().expect("stderr is piped");
 
         let cap = self.limits.max_output_bytes;
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -351,8 +398,8 @@ impl Sandbox {
                         }
                     }
                 },
-                waited = child.wait(), if status.is_none() => {
-                    status = Some(waited.map_err(|e| SandboxError::Failed(format!("cannot wait for bwrap: {e}")))?);
+                waited = exit.wait(), if status.is_none() => {
+                    status = Some(waited.map_err(|e| SandboxError::Failed(format!("cannot wait for the sandbox: {e}")))?);
                 }
                 () = tokio::time::sleep_until(deadline) => break End::TimedOut,
             }
@@ -365,7 +412,8 @@ impl Sandbox {
         if !tree.await_init_exit(TEARDOWN_GRACE).await {
             tracing::warn!("bwrap's init did not exit within {TEARDOWN_GRACE:?} of SIGKILL");
         }
-        if status.is_none()
+        if let Exit::Bwrap(child) = &mut exit
+            && status.is_none()
             && tokio::time::timeout(TEARDOWN_GRACE, child.wait())
                 .await
                 .is_err()
@@ -486,11 +534,86 @@ impl Sandbox {
 pub(crate) struct Started {
     /// Dropped first: kills the tree.
     tree: Tree,
-    child: tokio::process::Child,
+    process: Process,
     verdict_pipe: Option<tokio::net::unix::pipe::Receiver>,
-    /// The run's files on the host; removed when the run is over.
-    _run: RunDir,
+    /// The run's files on the host (a per-answer bwrap); removed when the run is over.
+    _run: Option<RunDir>,
     born: Instant,
+}
+
+/// The started sandbox's first process, as the grader sees it.
+#[derive(Debug)]
+enum Process {
+    /// A per-answer bwrap: the outer `bwrap` is the grader's child.
+    Bwrap(tokio::process::Child),
+    /// A sandbox forked by the zygote: its pipes, and the status pipe on which its PID 1
+    /// writes the runner's wait status.
+    Forked {
+        stdin: Option<tokio::net::unix::pipe::Sender>,
+        stdout: Option<tokio::net::unix::pipe::Receiver>,
+        stderr: Option<tokio::net::unix::pipe::Receiver>,
+        status: Option<tokio::net::unix::pipe::Receiver>,
+    },
+}
+
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+
+impl Process {
+    /// Its stdin (if piped), stdout, stderr, and how to wait for its end.
+    fn split(self) -> (Option<Writer>, Reader, Reader, Exit) {
+        match self {
+            Self::Bwrap(mut child) => {
+                let stdin = child.stdin.take().map(|s| Box::new(s) as Writer);
+                let stdout = Box::new(child.stdout.take().expect("stdout is piped"));
+                let stderr = Box::new(child.stderr.take().expect("stderr is piped"));
+                (stdin, stdout, stderr, Exit::Bwrap(child))
+            }
+            Self::Forked {
+                stdin,
+                stdout,
+                stderr,
+                status,
+            } => {
+                let mut status = status.expect("split once");
+                // Read aside, so that waiting is cancel safe in the caller's `select!`.
+                let reading = tokio::spawn(async move {
+                    let mut text = Vec::new();
+                    let _ = status.read_to_end(&mut text).await;
+                    // Nothing written: PID 1 was killed (only the grader kills it).
+                    let raw = String::from_utf8_lossy(&text)
+                        .trim()
+                        .parse()
+                        .unwrap_or(libc::SIGKILL);
+                    ExitStatus::from_raw(raw)
+                });
+                (
+                    stdin.map(|s| Box::new(s) as Writer),
+                    Box::new(stdout.expect("split once")),
+                    Box::new(stderr.expect("split once")),
+                    Exit::Forked(reading),
+                )
+            }
+        }
+    }
+}
+
+/// How a started sandbox's end is awaited.
+enum Exit {
+    /// The outer bwrap's exit (its code is its first process's).
+    Bwrap(tokio::process::Child),
+    /// The runner's wait status, as the sandbox's PID 1 reported it.
+    Forked(tokio::task::JoinHandle<ExitStatus>),
+}
+
+impl Exit {
+    /// Cancel safe; not to be called again once it returned.
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Self::Bwrap(child) => child.wait().await,
+            Self::Forked(reading) => reading.await.map_err(io::Error::other),
+        }
+    }
 }
 
 impl Started {
@@ -499,9 +622,28 @@ impl Started {
         self.born.elapsed()
     }
 
-    /// Whether its outer bwrap is still running (its first process has not exited).
+    /// A pidfd of its first process (a forked sandbox's PID 1, a per-answer bwrap's outer
+    /// bwrap), to watch it go.
+    #[cfg(test)]
+    pub(crate) fn watch(&self) -> OwnedFd {
+        match &self.process {
+            Process::Bwrap(child) => pidfd_open(child.id().expect("running") as i32),
+            Process::Forked { .. } => self
+                .tree
+                .init
+                .as_ref()
+                .and_then(|init| init.try_clone().ok()),
+        }
+        .expect("a pidfd")
+    }
+
+    /// Whether its first process is still running (for a per-answer bwrap: its outer
+    /// bwrap; for a forked sandbox: its PID 1).
     pub(crate) fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        match &mut self.process {
+            Process::Bwrap(child) => matches!(child.try_wait(), Ok(None)),
+            Process::Forked { .. } => self.tree.init_alive(),
+        }
     }
 }
 

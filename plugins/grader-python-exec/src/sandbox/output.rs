@@ -36,7 +36,8 @@ pub(super) fn setup_failure(stderr: &[u8]) -> Option<String> {
     let first = text.lines().next()?;
     (first.starts_with("bwrap: ")
         || first.starts_with("setpriv: ")
-        || first.starts_with("prlimit: "))
+        || first.starts_with("prlimit: ")
+        || first.starts_with("zygote: "))
     .then(|| truncate(first, 300))
 }
 

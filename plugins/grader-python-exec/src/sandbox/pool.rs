@@ -8,6 +8,10 @@
 //! fixed start-up costs (bwrap's set-up, the interpreter's start-up and imports) are paid
 //! while no grading waits for them.
 //!
+//! As root, each sandbox is forked by the pool's zygote ([`super::zygote`], started when
+//! first needed and again if found gone) instead of being a bwrap of its own: the same
+//! isolation, without bwrap's and the interpreter's start-up per answer.
+//!
 //! A started sandbox waits at most the pool's lifetime, then is killed and replaced; one
 //! whose first process has exited is never used. Dropping the pool (the grader) kills every
 //! started sandbox it holds; a refill still starting when the pool is dropped kills its
@@ -16,7 +20,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 
-use super::{Launch, Outcome, Sandbox, SandboxError, Started};
+use super::{Launch, Outcome, Sandbox, SandboxError, Started, Zygote};
 use crate::options::{PoolSettings, RunFile};
 
 /// Started sandboxes for one launch (`flags`, `script`, `files`), each given a payload on
@@ -34,6 +38,9 @@ struct Inner {
     script: &'static str,
     settings: PoolSettings,
     state: Mutex<State>,
+    /// As root: the zygote that forks each sandbox (started when first needed, and again
+    /// when it is found gone).
+    zygote: Mutex<Option<Arc<Zygote>>>,
 }
 
 #[derive(Debug, Default)]
@@ -53,9 +60,61 @@ impl Inner {
         }
     }
 
-    async fn start(&self) -> Result<Started, SandboxError> {
+    /// A fresh sandbox: forked by the zygote as root, else (or when no zygote can be
+    /// started) a bwrap of its own; both are isolated alike.
+    async fn start(self: &Arc<Self>) -> Result<Started, SandboxError> {
+        if self.sandbox.as_root() {
+            let inner = Arc::clone(self);
+            match tokio::task::spawn_blocking(move || inner.start_forked()).await {
+                Ok(Ok(started)) => return Ok(started),
+                Ok(Err(error)) => {
+                    tracing::warn!("the zygote cannot start a sandbox ({error}); starting bwrap")
+                }
+                Err(error) => tracing::warn!("the zygote's start failed ({error}); starting bwrap"),
+            }
+        }
         let files: Vec<&RunFile> = self.files.iter().collect();
         self.sandbox.start(&files, &self.launch(), true).await
+    }
+
+    /// Blocking.
+    fn start_forked(&self) -> Result<Started, SandboxError> {
+        let zygote = self.zygote()?;
+        match self.sandbox.start_forked(&zygote) {
+            // Killed or crashed since it was last used: a new one, once.
+            Err(_) if !zygote.alive() => {
+                self.forget(&zygote);
+                let zygote = self.zygote()?;
+                self.sandbox.start_forked(&zygote)
+            }
+            started => started,
+        }
+    }
+
+    /// The running zygote, started if there is none (or it is gone). Blocking.
+    fn zygote(&self) -> Result<Arc<Zygote>, SandboxError> {
+        let mut zygote = self.zygote.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = zygote.as_ref()
+            && running.alive()
+        {
+            return Ok(Arc::clone(running));
+        }
+        let files: Vec<&RunFile> = self.files.iter().collect();
+        let started = Arc::new(Zygote::start(
+            &self.sandbox,
+            &files,
+            self.flags,
+            self.script,
+        )?);
+        *zygote = Some(Arc::clone(&started));
+        Ok(started)
+    }
+
+    fn forget(&self, gone: &Arc<Zygote>) {
+        let mut zygote = self.zygote.lock().unwrap_or_else(|e| e.into_inner());
+        if zygote.as_ref().is_some_and(|z| Arc::ptr_eq(z, gone)) {
+            *zygote = None;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -82,6 +141,7 @@ impl Pool {
                 script,
                 settings,
                 state: Mutex::new(State::default()),
+                zygote: Mutex::new(None),
             }),
         }
     }
@@ -158,7 +218,6 @@ mod tests {
     use std::os::fd::{AsRawFd as _, OwnedFd};
     use std::time::{Duration, Instant};
 
-    use super::super::tree::pidfd_open;
     use super::*;
     use crate::options::Limits;
 
@@ -218,12 +277,23 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        if pool.inner.sandbox.as_root() {
+            // As root they are forked by the zygote (no silent fallback to bwrap here).
+            assert!(
+                pool.inner
+                    .lock()
+                    .warm
+                    .iter()
+                    .all(|started| matches!(started.process, super::super::Process::Forked { .. })),
+                "as root, the pool's sandboxes are forked by its zygote"
+            );
+        }
         let pidfds: Vec<OwnedFd> = pool
             .inner
             .lock()
             .warm
             .iter()
-            .map(|started| pidfd_open(started.child.id().unwrap() as i32).unwrap())
+            .map(|started| started.watch())
             .collect();
         assert_eq!(pidfds.len(), 2);
         assert!(!exited(&pidfds[0], Duration::ZERO), "waiting, not gone");

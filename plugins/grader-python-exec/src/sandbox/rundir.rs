@@ -43,7 +43,7 @@ impl RunDir {
 
 /// A uid nobody uses, drawn at random for each run (two runs at once get the same uid with
 /// odds of one in `UID_SPAN`).
-fn fresh_uid() -> u32 {
+pub(super) fn fresh_uid() -> u32 {
     fastrand::u64(UID_BASE..UID_BASE + UID_SPAN) as u32
 }
 

@@ -65,6 +65,16 @@ impl Tree {
         }
     }
 
+    /// Whether the init is known and still running.
+    pub(super) fn init_alive(&self) -> bool {
+        self.init.as_ref().is_some_and(running)
+    }
+
+    /// Whether the outer bwrap is known and still running.
+    pub(super) fn outer_alive(&self) -> bool {
+        self.outer.as_ref().is_some_and(running)
+    }
+
     pub(super) fn kill_outer(&self) {
         if let Some(outer) = &self.outer {
             pidfd_kill(outer);
@@ -130,6 +140,17 @@ pub(super) fn read_init_pid(fd: OwnedFd) -> Option<i32> {
     let end = text.iter().position(|&b| b == b'}')?;
     let info: Info = serde_json::from_slice(&text[..=end]).ok()?;
     Some(info.child_pid)
+}
+
+/// Whether the process behind `pidfd` has not exited (a pidfd polls readable once it has).
+fn running(pidfd: &OwnedFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    unsafe { libc::poll(&mut poll, 1, 0) == 0 }
 }
 
 pub(super) fn pidfd_open(pid: i32) -> Option<OwnedFd> {

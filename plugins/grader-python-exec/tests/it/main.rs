@@ -2,8 +2,8 @@
 //! grading ordinary and hostile answers with the fixture harness in `tests/fixtures/`,
 //! hostile answers that try to counterfeit their verdict against every task's harness,
 //! (with `grader-sections`) every task's calibration answers in `configs/tasks/`, and, in
-//! item-test mode, ordinary and hostile answers to per-item tests and HumanEval's 164
-//! problems.
+//! item-test mode, ordinary and hostile answers to per-item tests, the isolation of
+//! successive and concurrent answers, and HumanEval's 164 problems.
 
 mod basics;
 mod calibration;
@@ -11,6 +11,7 @@ mod harness_hostile;
 mod hostile;
 mod humaneval;
 mod item_hostile;
+mod item_isolation;
 mod item_tests;
 
 use std::collections::BTreeMap;
