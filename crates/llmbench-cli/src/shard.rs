@@ -91,5 +91,5 @@ pub(crate) async fn run(
         Some(s) => tracing::info!(shard = %s, run = start.run_id(), "running one shard"),
         None => tracing::info!(run = start.run_id(), "running"),
     }
-    crate::sweep::sweep(config, dirs, location, start, push_gateway, shard).await
+    crate::sweep::sweep(config, dirs, location, start, push_gateway, shard, None).await
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use llmbench_config::Config;
 use llmbench_core::Reporter as _;
 use llmbench_runner::{CostEstimate, StopEvent, StopSignal, SweepError, SweepStart};
+use llmbench_store::Store;
 
 use crate::args::Dirs;
 use crate::common::{
@@ -60,6 +61,7 @@ pub(crate) async fn run_new(
         SweepStart::New { run_id },
         push_gateway,
         None,
+        None,
     )
     .await
 }
@@ -79,9 +81,16 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
             llmbench_runner::InputsError::Store(e) => Failure::new(EXIT_STORE, e),
             e => Failure::new(EXIT_CONFIG, e),
         })?;
-    drop(store);
     let location = location.with_stored_password_env(config.run.store_password_env.as_deref())?;
-    let planned = llmbench_runner::estimate_cost(&config).samples;
+    // A results directory is written with the store the run was read from (checked once);
+    // PostgreSQL is connected again, with the password variable the run stored.
+    let opened = match location {
+        Location::Dir(_) => Some(store),
+        Location::Postgres(..) => None,
+    };
+    // Made once: it reads every item (a second pass cost a million-item resume a second).
+    let estimate = llmbench_runner::estimate_cost(&config);
+    let planned = estimate.samples;
     if planned != stored.planned_samples {
         let why = match source {
             llmbench_runner::InputsSource::Disk => {
@@ -104,11 +113,14 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
         SweepStart::Resume { run_id },
         None,
         None,
+        Some((estimate, opened)),
     )
     .await
 }
 
-/// One sweep, or one shard of it (`llmbench run --shard`, [`crate::shard`]).
+/// One sweep, or one shard of it (`llmbench run --shard`, [`crate::shard`]); `prepared` is
+/// the config's cost estimate when the caller made it already, and the store when it opened
+/// it already ([`Store::open_existing`]).
 pub(crate) async fn sweep(
     mut config: Config,
     dirs: Dirs,
@@ -116,10 +128,21 @@ pub(crate) async fn sweep(
     start: SweepStart,
     push_gateway: Option<String>,
     shard: Option<llmbench_runner::Shard>,
+    prepared: Option<(CostEstimate, Option<Store>)>,
 ) -> Result<u8, Failure> {
-    let estimate = llmbench_runner::estimate_cost(&config);
+    let (estimate, opened) = match prepared {
+        Some((estimate, opened)) => (estimate, opened),
+        None => (llmbench_runner::estimate_cost(&config), None),
+    };
     check_budget(&config, &estimate, dirs.allow_over_budget)?;
-    let mut store = location.open_for_writing()?;
+    let mut store = match opened {
+        Some(mut store) => {
+            store.ready_for_writing();
+            store.set_histogram_buckets(llmbench_serve::histogram_buckets());
+            store
+        }
+        None => location.open_for_writing()?,
+    };
     if let Some(shard) = shard {
         // On PostgreSQL, shards of one run hold their own locks and join the run.
         store.set_claim_scope(&shard.to_string());

@@ -51,7 +51,9 @@ pub use model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
     RunSettings, ScheduleConfig, SourceFile, SourceRole, TaskConfig, Trigger,
 };
-pub use template::{option_variables, render, render_item, render_options, with_item_defaults};
+pub use template::{
+    option_variables, render, render_item, render_options, rendered_len, with_item_defaults,
+};
 
 /// Reads and validates the config at `path`, and the prompt and items files it names.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {

@@ -163,6 +163,28 @@ fn render_in_place(value: &mut Value, item: &Item) {
     }
 }
 
+/// The length in bytes of [`render_item`]`(template, item)`, without rendering it (the
+/// pre-run cost estimate counts the characters of every sample's prompt).
+pub fn rendered_len(template: &str, item: &Item) -> usize {
+    let mut len = template.len();
+    let mut rest = 0;
+    while let Some(open) = find_pair(template, rest, b'{') {
+        let Some(close) = find_pair(template, open + 2, b'}') else {
+            break;
+        };
+        let name = template[open + 2..close].trim();
+        let value = match name {
+            ID => Some(item.id.as_str()),
+            name => item.vars.get(name).map(String::as_str),
+        };
+        if let Some(value) = value {
+            len = len - (close + 2 - open) + value.len();
+        }
+        rest = close + 2;
+    }
+    len
+}
+
 fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = 0;
@@ -323,6 +345,29 @@ mod tests {
             with_item_defaults(Some(rendered.clone()), &options, &defaults, &with),
             serde_json::json!({ "mode": "numeric", "expected": "7", "label": "item q1" })
         );
+    }
+
+    #[test]
+    fn rendered_len_is_the_length_of_the_rendering() {
+        let item = Item {
+            id: "q-1".into(),
+            vars: vars(&[("x", "XX"), ("long", "a longer value é")]),
+        };
+        for template in [
+            "",
+            "plain",
+            "{{x}}",
+            "a {{ x }} b {{long}} c {{ id }}",
+            "{{missing}} and {{x}",
+            "{{{x}}} }}{{x}}",
+            "{{x}}{{x}}{{",
+        ] {
+            assert_eq!(
+                rendered_len(template, &item),
+                render_item(template, &item).len(),
+                "{template}"
+            );
+        }
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! graders ask, shown apart.
 
 use llmbench_config::{Config, GraderConfig, ProviderConfig};
-use llmbench_core::{Item, Task, Usage, cost_usd};
+use llmbench_core::{Item, Usage, cost_usd};
 
-use crate::ratelimit::estimate_input_tokens;
 
 /// What a judge is told besides the data (its instructions and the verdict format), in
 /// tokens: `grader-llm-judge`'s are about 1,000 characters.
@@ -66,7 +65,14 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
             .collect();
         for item in task.items.iter() {
             let item = &item;
-            let input = estimate_input_tokens(&task.render(item));
+            // As `estimate_input_tokens(&task.render(item))`, without rendering a million
+            // prompts before a sweep starts.
+            let chars = task
+                .system
+                .as_deref()
+                .map_or(0, |system| llmbench_config::rendered_len(system, item))
+                + llmbench_config::rendered_len(&task.prompt, item);
+            let input = (chars as u64).div_ceil(4).max(1);
             // What each judge is given for this item (its options rendered once per item,
             // not once per provider).
             let judged: Vec<(&ProviderConfig, JudgeInput)> = judging

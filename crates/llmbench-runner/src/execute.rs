@@ -445,11 +445,14 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
     let item = components.tasks[sample.task].task.items.get(sample.item);
     let request = request_for(components, &sample, &item);
     let key = request.sample.clone().expect("set by sample_request");
-    let _limit = match &provider.limit {
+    let limit = match &provider.limit {
         Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
         None => None,
     };
     let (result, attempts) = call_with_retries(&shared.attempting(), provider, &request).await;
+    // The provider's `concurrency` counts its requests in flight: its slot is free for the
+    // next request while this answer is graded (a sandboxed grading can take seconds).
+    drop(limit);
     let (completion, error) = match result {
         Ok(c) => (Some(c), None),
         Err(e) => (None, Some(e)),

@@ -183,6 +183,17 @@ impl Store {
         Store::connect(path, OpenFlags::empty(), false)
     }
 
+    /// Makes a store opened with [`Store::open_existing`] what [`Store::open`] would have
+    /// given: runs left `running` by a process that ended recorded as `interrupted`, stale
+    /// lock files removed. `resume` reads the run with the store it then writes with, so the
+    /// file is checked once (the check reads all of it: about a second per GB).
+    pub fn ready_for_writing(&self) {
+        if self.pg().is_none() {
+            self.record_dead_runs();
+            crate::liveness::remove_stale_locks(&self.path);
+        }
+    }
+
     /// [`Store::open_existing`] on `dir/llmbench.sqlite`.
     pub fn open_existing_in_dir(dir: &Path) -> Result<Store, StoreError> {
         Store::open_existing(&dir.join(STORE_FILE_NAME))
