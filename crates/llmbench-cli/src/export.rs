@@ -7,14 +7,18 @@
 //! "pass_at_k": {"1": 0.3, "10": null}}`, keys in that order, k in ascending order; a pass@k is
 //! `null` when the item has fewer than k graded samples. CSV: the same columns, one
 //! `pass@<k>` column per k, empty for `null`.
+//!
+//! Both stream: the store's export row by row, and `--per-item` from the samples' outlines in
+//! report order (no texts), where an item's samples of one provider are adjacent, so that a
+//! row is written as soon as its last sample is read and memory does not grow with the run.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
-use llmbench_core::RunReport;
-use llmbench_report::pass_at_k::{item_outcomes, ks_for};
-use llmbench_store::ExportFormat;
+use llmbench_core::{RunInfo, SampleRecord};
+use llmbench_report::pass_at_k::ItemOutcome;
+use llmbench_store::{ExportFormat, StoreError};
 use serde_json::{Value, json};
 
 use crate::common::{EXIT_DONE, EXIT_STORE, Failure, resolve_run};
@@ -82,12 +86,45 @@ pub(crate) fn run(args: ExportArgs) -> Result<u8, Failure> {
         .as_ref()
         .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
     let rows = if per_item {
-        let report = store
-            .report(&run_id)
+        let run = store
+            .run_info(&run_id)
             .map_err(|e| Failure::new(EXIT_STORE, e))?;
-        let ks = ks(&report, &pass_at_k);
-        write_per_item(&report, &ks, format, &mut out)
-            .map_err(|e| anyhow::anyhow!("cannot write {to}: {e}"))?
+        let ks = ks(&run, &pass_at_k);
+        let write_err = |e: std::io::Error| anyhow::anyhow!("cannot write {to}: {e}");
+        let mut rows = PerItemWriter::new(&run, &ks, format, &mut out).map_err(write_err)?;
+        // A write error stops the read (as the store's own export does), and is reported as
+        // one.
+        let mut failed: Option<std::io::Error> = None;
+        let mut current: Option<ItemOutcome> = None;
+        let read = store.for_each_sample_outline(&run_id, |s| {
+            let written = match current.as_mut() {
+                Some(o) if same_row(o, &s) => Ok(()),
+                _ => match current.replace(outcome_of(&s)) {
+                    Some(done) => rows.row(&done),
+                    None => Ok(()),
+                },
+            };
+            if let Err(e) = written {
+                let kind = e.kind();
+                failed = Some(e);
+                return Err(StoreError::Export {
+                    path: store.path().to_owned(),
+                    run_id: run_id.clone(),
+                    source: kind.into(),
+                });
+            }
+            let o = current.as_mut().expect("set above");
+            count(o, &s);
+            Ok(())
+        });
+        if let Some(e) = failed {
+            return Err(write_err(e).into());
+        }
+        read.map_err(|e| Failure::new(EXIT_STORE, e))?;
+        if let Some(done) = current.take() {
+            rows.row(&done).map_err(write_err)?;
+        }
+        rows.finish().map_err(write_err)?
     } else {
         store
             .export(&run_id, format, &mut out)
@@ -99,11 +136,12 @@ pub(crate) fn run(args: ExportArgs) -> Result<u8, Failure> {
     Ok(EXIT_DONE)
 }
 
-/// The k to export: `asked` (from `--pass-at-k`), else the run's (or pass@1 when it repeated
-/// items), else 1. Sorted, without duplicates.
-pub(crate) fn ks(report: &RunReport, asked: &[u32]) -> Vec<u32> {
+/// The k to export: `asked` (from `--pass-at-k`), else the run's, else 1. Sorted, without
+/// duplicates. (What the reports show when the run asked for none, pass@1 when it repeated
+/// items and nothing otherwise, is 1 here either way: no need to read the samples first.)
+pub(crate) fn ks(run: &RunInfo, asked: &[u32]) -> Vec<u32> {
     let mut ks: Vec<u32> = if asked.is_empty() {
-        ks_for(report)
+        run.pass_at_k.iter().copied().filter(|&k| k > 0).collect()
     } else {
         asked.to_vec()
     };
@@ -115,38 +153,98 @@ pub(crate) fn ks(report: &RunReport, asked: &[u32]) -> Vec<u32> {
     ks
 }
 
-/// Writes one row per (task, item, provider) of `report` in report order; returns the rows
-/// written (the CSV header is not counted). A write error is returned as is: the caller knows
-/// where `out` goes and names it.
-pub(crate) fn write_per_item(
-    report: &RunReport,
-    ks: &[u32],
-    format: ExportFormat,
-    out: &mut dyn Write,
-) -> anyhow::Result<u64> {
-    let model = |provider: &str| {
-        report
-            .run
+/// Whether `s` belongs to the row of `o`: same task, item and provider.
+fn same_row(o: &ItemOutcome, s: &SampleRecord) -> bool {
+    o.task == s.key.task && o.item == s.key.item && o.provider == s.key.provider
+}
+
+/// A row begun by its first sample (counted by [`count`]).
+fn outcome_of(s: &SampleRecord) -> ItemOutcome {
+    ItemOutcome {
+        task: s.key.task.clone(),
+        item: s.key.item.clone(),
+        provider: s.key.provider.clone(),
+        samples: 0,
+        n: 0,
+        c: 0,
+    }
+}
+
+/// Counts `s` in its row, as `llmbench_report::pass_at_k::item_outcomes` does.
+fn count(o: &mut ItemOutcome, s: &SampleRecord) {
+    o.samples += 1;
+    if let Some(v) = &s.verdict {
+        o.n += 1;
+        o.c += u64::from(v.pass);
+    }
+}
+
+/// Writes `--per-item` rows one at a time: the CSV header first, then a row per
+/// [`ItemOutcome`] given, in the order given.
+struct PerItemWriter<'a> {
+    run: &'a RunInfo,
+    ks: &'a [u32],
+    sink: Sink<'a>,
+    rows: u64,
+}
+
+enum Sink<'a> {
+    Jsonl(&'a mut dyn Write),
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
+}
+
+impl<'a> PerItemWriter<'a> {
+    fn new(
+        run: &'a RunInfo,
+        ks: &'a [u32],
+        format: ExportFormat,
+        out: &'a mut dyn Write,
+    ) -> std::io::Result<Self> {
+        let sink = match format {
+            ExportFormat::Jsonl => Sink::Jsonl(out),
+            ExportFormat::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                let mut header: Vec<String> = [
+                    "run_id", "task", "item", "provider", "model", "samples", "n", "c",
+                ]
+                .map(String::from)
+                .to_vec();
+                header.extend(ks.iter().map(|k| format!("pass@{k}")));
+                w.write_record(&header)?;
+                Sink::Csv(Box::new(w))
+            }
+        };
+        Ok(Self {
+            run,
+            ks,
+            sink,
+            rows: 0,
+        })
+    }
+
+    fn model(&self, provider: &str) -> &'a str {
+        self.run
             .providers
             .iter()
             .find(|(p, _, _)| p == provider)
             .map_or("", |(_, m, _)| m.as_str())
-    };
-    let outcomes = item_outcomes(report);
-    let rows = outcomes.len() as u64;
-    match format {
-        ExportFormat::Jsonl => {
-            for o in &outcomes {
-                let pass_at_k: Vec<(String, String)> = ks
+    }
+
+    fn row(&mut self, o: &ItemOutcome) -> std::io::Result<()> {
+        let model = self.model(&o.provider);
+        match &mut self.sink {
+            Sink::Jsonl(out) => {
+                let pass_at_k: Vec<(String, String)> = self
+                    .ks
                     .iter()
                     .map(|&k| (k.to_string(), json!(o.pass_at_k(k)).to_string()))
                     .collect();
                 let fields: Vec<(String, String)> = vec![
-                    ("run_id".into(), json!(report.run.run_id).to_string()),
+                    ("run_id".into(), json!(self.run.run_id).to_string()),
                     ("task".into(), json!(o.task).to_string()),
                     ("item".into(), json!(o.item).to_string()),
                     ("provider".into(), json!(o.provider).to_string()),
-                    ("model".into(), json!(model(&o.provider)).to_string()),
+                    ("model".into(), json!(model).to_string()),
                     ("samples".into(), o.samples.to_string()),
                     ("n".into(), o.n.to_string()),
                     ("c".into(), o.c.to_string()),
@@ -154,37 +252,36 @@ pub(crate) fn write_per_item(
                 ];
                 writeln!(out, "{}", object(&fields))?;
             }
-        }
-        ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            let mut header: Vec<String> = [
-                "run_id", "task", "item", "provider", "model", "samples", "n", "c",
-            ]
-            .map(String::from)
-            .to_vec();
-            header.extend(ks.iter().map(|k| format!("pass@{k}")));
-            w.write_record(&header)?;
-            for o in &outcomes {
+            Sink::Csv(w) => {
                 let mut row = vec![
-                    report.run.run_id.clone(),
+                    self.run.run_id.clone(),
                     o.task.clone(),
                     o.item.clone(),
                     o.provider.clone(),
-                    model(&o.provider).to_owned(),
+                    model.to_owned(),
                     o.samples.to_string(),
                     o.n.to_string(),
                     o.c.to_string(),
                 ];
                 row.extend(
-                    ks.iter()
+                    self.ks
+                        .iter()
                         .map(|&k| o.pass_at_k(k).map(|v| v.to_string()).unwrap_or_default()),
                 );
                 w.write_record(&row)?;
             }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows written (the CSV header is not counted).
+    fn finish(self) -> std::io::Result<u64> {
+        if let Sink::Csv(mut w) = self.sink {
             w.flush()?;
         }
+        Ok(self.rows)
     }
-    Ok(rows)
 }
 
 /// A JSON object from keys and their values' JSON text, keys in the given order
@@ -200,7 +297,33 @@ fn object(fields: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llmbench_core::RunReport;
     use llmbench_report::fixtures::repeated_run;
+    use llmbench_report::pass_at_k::item_outcomes;
+
+    /// Rows as `run` writes them from the samples' outlines in report order, checked
+    /// against `item_outcomes` (which groups the whole report at once).
+    fn write_per_item(
+        report: &RunReport,
+        ks: &[u32],
+        format: ExportFormat,
+        out: &mut dyn Write,
+    ) -> std::io::Result<u64> {
+        let mut rows = PerItemWriter::new(&report.run, ks, format, out)?;
+        let mut streamed: Vec<ItemOutcome> = Vec::new();
+        for s in &report.samples {
+            match streamed.last_mut() {
+                Some(o) if same_row(o, s) => {}
+                _ => streamed.push(outcome_of(s)),
+            }
+            count(streamed.last_mut().unwrap(), s);
+        }
+        assert_eq!(streamed, item_outcomes(report));
+        for o in &streamed {
+            rows.row(o)?;
+        }
+        rows.finish()
+    }
 
     fn jsonl(report: &RunReport, ks: &[u32]) -> Vec<Value> {
         let mut out = Vec::new();
@@ -277,13 +400,13 @@ mod tests {
     #[test]
     fn which_k() {
         let mut report = repeated_run();
-        assert_eq!(ks(&report, &[]), vec![1]);
-        assert_eq!(ks(&report, &[10, 1, 10]), vec![1, 10]);
+        assert_eq!(ks(&report.run, &[]), vec![1]);
+        assert_eq!(ks(&report.run, &[10, 1, 10]), vec![1, 10]);
         report.run.pass_at_k = vec![5, 1];
-        assert_eq!(ks(&report, &[]), vec![1, 5]);
-        assert_eq!(ks(&report, &[3]), vec![3]);
+        assert_eq!(ks(&report.run, &[]), vec![1, 5]);
+        assert_eq!(ks(&report.run, &[3]), vec![3]);
         let single = llmbench_report::fixtures::article_run();
-        assert_eq!(ks(&single, &[]), vec![1]);
+        assert_eq!(ks(&single.run, &[]), vec![1]);
     }
 
     #[test]

@@ -14,13 +14,15 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use llmbench_core::{PluginContext, Reporter, RunReport};
+use llmbench_core::{GradeOutcome, PluginContext, Reporter, RunReport};
 use llmbench_plugin_host::{LoadError, PluginKind, PluginReporter};
 use llmbench_report::analysis::WinnerRule;
 use llmbench_report::html::HtmlReporter;
 use llmbench_report::reporters::{MARKDOWN_PLUGIN, ReporterChoice, UnknownFormat, choose};
 use llmbench_report::stats::Bootstrap;
-use llmbench_report::summary::SampleLimits;
+use llmbench_report::summary::{
+    AnswerOutline, GradesOutline, NamedGrade, SampleLimits, SampleOutline,
+};
 
 use crate::common::{
     EXIT_CONFIG, EXIT_PLUGIN, EXIT_STORE, Failure, default_plugin_dir, print, resolve_run,
@@ -154,6 +156,11 @@ pub(crate) fn run(args: ReportArgs) -> Result<u8, Failure> {
 /// The run as reporters see it, in memory bounded whatever its size: the summary of every
 /// sample (one streaming pass, no texts) and at most `limits` samples in full, failing ones
 /// first (`llmbench_report::summary`). A run of at most `limits.full` samples keeps them all.
+///
+/// The pass reads the samples in the order the file holds them (three sequential scans, no
+/// join through the indexes and no sort: `llmbench_store`'s `report_reads`), which the
+/// summary and the selection do not depend on; when the file's tables are not in step (or
+/// the store is PostgreSQL), the run is read again in report order.
 pub(crate) fn read_bounded(
     store: &llmbench_store::Store,
     run_id: &str,
@@ -161,6 +168,58 @@ pub(crate) fn read_bounded(
     bootstrap: &Bootstrap,
 ) -> Result<RunReport, llmbench_store::StoreError> {
     let info = store.run_info(run_id)?;
+    let in_step = std::cell::Cell::new(false);
+    let mut grades: Vec<NamedGrade> = Vec::new();
+    let report = llmbench_report::summary::bounded_report_of_outlines(
+        info.clone(),
+        limits,
+        bootstrap,
+        |each| {
+            let complete = store.for_each_sample_outline_in_storage_order(run_id, |row| {
+                grades.clear();
+                grades.extend(row.grades.iter().map(|g| NamedGrade {
+                    grader: g.grader,
+                    pass: g.outcome == GradeOutcome::Pass,
+                    kind: g.kind,
+                    cost_usd: g.cost_usd,
+                }));
+                each(&SampleOutline {
+                    task: row.task,
+                    item: row.item,
+                    provider: row.provider,
+                    repeat: row.repeat,
+                    status: row.status,
+                    error: row.error.map(|(kind, status)| (kind.as_str(), status)),
+                    answer: row.answer.map(|a| AnswerOutline {
+                        latency: a.latency,
+                        time_to_first_token: a.time_to_first_token,
+                        total_input_tokens: a.usage.total_input(),
+                        output_tokens: a.usage.output_tokens,
+                    }),
+                    cost_usd: row.cost_usd,
+                    verdict: row.verdict,
+                    grades: GradesOutline::Named {
+                        names: row.grader_names,
+                        grades: &grades,
+                    },
+                });
+                Ok(())
+            })?;
+            in_step.set(complete);
+            Ok(())
+        },
+        |keys| {
+            if in_step.get() {
+                store.samples_by_key(run_id, keys)
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    )?;
+    if in_step.get() {
+        return Ok(report);
+    }
+    tracing::debug!(run_id, "reading the run again in report order");
     llmbench_report::summary::bounded_report(
         info,
         limits,

@@ -3,8 +3,6 @@
 //! Deterministic: resampling uses a seeded xorshift64* generator, so the same data and
 //! settings give the same interval on every machine, and a report renders to the same bytes.
 
-use llmbench_core::quantile;
-
 use super::Interval;
 
 /// The statistic a bootstrap estimates.
@@ -21,9 +19,39 @@ impl Statistic {
     pub fn of(self, values: &[f64]) -> f64 {
         match self {
             Statistic::Mean => values.iter().sum::<f64>() / values.len() as f64,
-            Statistic::Median => quantile(values, 0.5).unwrap_or(f64::NAN),
-            Statistic::Quantile(q) => quantile(values, q).unwrap_or(f64::NAN),
+            Statistic::Median | Statistic::Quantile(_) => self.of_scratch(&mut values.to_vec()),
         }
+    }
+
+    /// [`Statistic::of`] on a buffer it may reorder: a quantile selects its two order
+    /// statistics in linear time (`select_nth_unstable_by`) instead of sorting, which gives
+    /// the same value as `llmbench_core::quantile` bit for bit (the same order statistics
+    /// under the same total order, in the same formula). What each bootstrap resample uses.
+    pub(crate) fn of_scratch(self, values: &mut [f64]) -> f64 {
+        let q = match self {
+            Statistic::Mean => return values.iter().sum::<f64>() / values.len() as f64,
+            Statistic::Median => 0.5,
+            Statistic::Quantile(q) => q,
+        };
+        if values.is_empty() {
+            return f64::NAN;
+        }
+        let pos = q.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = pos.ceil() as usize;
+        let (_, at_lo, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+        let at_lo = *at_lo;
+        // The next order statistic is the least of those above the `lo`-th.
+        let at_hi = if hi == lo {
+            at_lo
+        } else {
+            above
+                .iter()
+                .copied()
+                .min_by(f64::total_cmp)
+                .unwrap_or(at_lo)
+        };
+        at_lo + (at_hi - at_lo) * (pos - lo as f64)
     }
 
     /// `mean`, `median`, `p95`...
@@ -191,7 +219,7 @@ pub fn bootstrap_interval(
             for slot in buf.iter_mut() {
                 *slot = values[rng.below(n)];
             }
-            rescale(stat.of(&buf), value, m, n)
+            rescale(stat.of_scratch(&mut buf), value, m, n)
         })
         .collect();
     Some(Estimate {
@@ -226,7 +254,12 @@ pub fn paired_bootstrap(
                 ra[i] = a[j];
                 rb[i] = b[j];
             }
-            rescale(stat.of(&ra) - stat.of(&rb), sa - sb, m, n)
+            rescale(
+                stat.of_scratch(&mut ra) - stat.of_scratch(&mut rb),
+                sa - sb,
+                m,
+                n,
+            )
         })
         .collect();
     Some(Difference {
@@ -272,7 +305,12 @@ pub fn independent_bootstrap(
             for slot in rb.iter_mut() {
                 *slot = b[rng.below(b.len())];
             }
-            rescale(stat.of(&ra) - stat.of(&rb), sa - sb, m, n)
+            rescale(
+                stat.of_scratch(&mut ra) - stat.of_scratch(&mut rb),
+                sa - sb,
+                m,
+                n,
+            )
         })
         .collect();
     Some(Difference {
@@ -317,6 +355,34 @@ mod tests {
     /// p90 (np.quantile 0.9) 5092.0..15234.0, mean 4867.5..8950.004. The generators differ, so
     /// endpoints agree up to Monte Carlo error: the median's and p90's bootstrap distributions
     /// are discrete and their endpoints come out identical; the mean's are within 0.2%.
+    #[test]
+    fn selected_quantiles_are_the_sorted_ones_to_the_bit() {
+        let mut rng = Rng::new(7);
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            for _ in 0..20 {
+                // Few distinct values (ties), both zeros, negatives.
+                let values: Vec<f64> = (0..n)
+                    .map(|_| match rng.below(6) {
+                        0 => -0.0,
+                        1 => 0.0,
+                        k => (rng.below(50) as f64 - 10.0) * k as f64 / 3.0,
+                    })
+                    .collect();
+                for q in [0.0, 0.1, 0.5, 0.9, 0.95, 1.0] {
+                    let expected = llmbench_core::quantile(&values, q).unwrap();
+                    let stat = Statistic::Quantile(q);
+                    assert_eq!(
+                        stat.of(&values).to_bits(),
+                        expected.to_bits(),
+                        "{values:?} {q}"
+                    );
+                    let mut scratch = values.clone();
+                    assert_eq!(stat.of_scratch(&mut scratch).to_bits(), expected.to_bits());
+                }
+            }
+        }
+    }
+
     #[test]
     fn percentile_intervals_match_scipy() {
         let median = bootstrap_interval(&DATA, Statistic::Median, &many()).unwrap();

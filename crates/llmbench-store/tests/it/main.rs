@@ -10,6 +10,7 @@ mod postgres;
 mod postgres_ops;
 mod postgres_tls;
 mod remember;
+mod report_reads;
 mod runs;
 mod samples;
 mod stream;
