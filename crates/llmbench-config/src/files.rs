@@ -3,8 +3,10 @@
 //! anything is read), and no more than a bounded number of bytes is read, after
 //! decompression for a `.gz` file, so that a gzip bomb is refused rather than inflated.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
@@ -60,12 +62,16 @@ fn size(bytes: u64) -> String {
 /// caller to locate at the config value that names it.
 #[cfg(test)]
 pub(crate) fn read_text(path: &Path, limit: Limit) -> Result<String, String> {
-    decode(path, &read_bytes(path, limit)?, limit)
+    decode(path, &read_bytes(path, limit)?, limit).map(Cow::into_owned)
 }
 
 /// Reads the bytes of `path` as stored on disk (compressed, for a `.gz` file), refusing
 /// anything but a regular file and a file larger than `limit` before reading it.
-pub(crate) fn read_bytes(path: &Path, limit: Limit) -> Result<Vec<u8>, String> {
+///
+/// Read straight into the shared buffer a config keeps ([`crate::SourceFile::bytes`]): a
+/// `Vec` turned into an `Arc<[u8]>` is copied, and for a 100 MB items file that copy was a
+/// second 100 MB at the peak of a large sweep's memory.
+pub(crate) fn read_bytes(path: &Path, limit: Limit) -> Result<Arc<[u8]>, String> {
     let shown = path.display();
     let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
     // `metadata` follows symlinks: a link to a regular file is fine, a link to a device not.
@@ -84,6 +90,16 @@ pub(crate) fn read_bytes(path: &Path, limit: Limit) -> Result<Vec<u8>, String> {
     if meta.len() > limit.bytes {
         return Err(too_large(path, limit));
     }
+    let mut file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    // The common case: the file holds the size `metadata` gave. One allocation of that size
+    // (`collect` from an iterator of known length allocates the `Arc` once), filled in place.
+    let mut shared: Arc<[u8]> = std::iter::repeat_n(0, meta.len() as usize).collect();
+    let buffer = Arc::get_mut(&mut shared).expect("just made, not shared");
+    if file.read_exact(buffer).is_ok() && matches!(file.read(&mut [0]), Ok(0)) {
+        return Ok(shared);
+    }
+    drop(shared);
+    // The file changed size since `metadata`: read it again from its start, as it is now.
     let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
     // One byte past the limit: a file that grew since `metadata` is still refused.
     let mut bytes = Vec::new();
@@ -93,7 +109,7 @@ pub(crate) fn read_bytes(path: &Path, limit: Limit) -> Result<Vec<u8>, String> {
     if bytes.len() as u64 > limit.bytes {
         return Err(too_large(path, limit));
     }
-    Ok(bytes)
+    Ok(Arc::from(bytes))
 }
 
 fn too_large(path: &Path, limit: Limit) -> String {
@@ -109,13 +125,26 @@ fn too_large(path: &Path, limit: Limit) -> String {
 /// when `limit` allows gzip and the name ends in `.gz` (to at most `limit.bytes`, so that a
 /// gzip bomb is refused rather than inflated), checked to be UTF-8, without a leading byte
 /// order mark. The same whether the bytes come from disk or from a run's stored copy.
-pub(crate) fn decode(path: &Path, bytes: &[u8], limit: Limit) -> Result<String, String> {
+///
+/// Borrowed from `bytes` when they are the text (not compressed): an items file is not held
+/// twice while its items are read.
+pub(crate) fn decode<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    limit: Limit,
+) -> Result<Cow<'a, str>, String> {
     let shown = path.display();
     let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
     if bytes.len() as u64 > limit.bytes {
         return Err(too_large(path, limit));
     }
-    let bytes = if limit.gzip && is_gzip(path) {
+    let invalid = |bytes: &[u8], valid_up_to: usize| {
+        let line = bytes[..valid_up_to].iter().filter(|&&b| b == b'\n').count() + 1;
+        cannot(&format!("line {line} is not valid UTF-8"))
+    };
+    // Spreadsheets write a byte order mark before CSV text; it is not part of the first name.
+    let bom = '\u{feff}'.len_utf8();
+    if limit.gzip && is_gzip(path) {
         // One byte past the limit tells "at the limit" from "over it" without reading on.
         let mut text = Vec::new();
         MultiGzDecoder::new(bytes)
@@ -129,20 +158,16 @@ pub(crate) fn decode(path: &Path, bytes: &[u8], limit: Limit) -> Result<String, 
                 limit.what
             )));
         }
-        text
+        let mut text = String::from_utf8(text)
+            .map_err(|e| invalid(e.as_bytes(), e.utf8_error().valid_up_to()))?;
+        if text.starts_with('\u{feff}') {
+            text.drain(..bom);
+        }
+        Ok(Cow::Owned(text))
     } else {
-        bytes.to_vec()
-    };
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        cannot(&format!("line {line} is not valid UTF-8"))
-    })?;
-    // Spreadsheets write a byte order mark before CSV text; it is not part of the first name.
-    if text.starts_with('\u{feff}') {
-        text.drain(..'\u{feff}'.len_utf8());
+        let text = std::str::from_utf8(bytes).map_err(|e| invalid(bytes, e.valid_up_to()))?;
+        Ok(Cow::Borrowed(text.strip_prefix('\u{feff}').unwrap_or(text)))
     }
-    Ok(text)
 }
 
 #[cfg(test)]

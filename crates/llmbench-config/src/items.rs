@@ -92,7 +92,14 @@ impl Located {
 
     /// Where item `i` was defined.
     pub(crate) fn origin(&self, i: usize) -> Origin {
-        match &self.origins {
+        self.origins.get(i)
+    }
+}
+
+impl Origins {
+    /// Where item `i` was defined.
+    pub(crate) fn get(&self, i: usize) -> Origin {
+        match self {
             Origins::Inline(spans) => Origin::Inline(spans[i].clone()),
             Origins::File { path, lines } => Origin::File {
                 path: path.clone(),
@@ -374,26 +381,30 @@ pub(crate) enum Subset {
     },
 }
 
-/// The indices of the items `subset` keeps, in file order.
-pub(crate) fn select(ids: &[&str], subset: Subset) -> Vec<usize> {
+/// The indices of the items `subset` keeps, in file order, of `len` items whose ids `id`
+/// gives: `None` when it keeps them all (no list of every index for the common case).
+pub(crate) fn select<'a>(
+    len: usize,
+    id: impl Fn(usize) -> &'a str,
+    subset: Subset,
+) -> Option<Vec<usize>> {
     match subset {
-        Subset::All => (0..ids.len()).collect(),
-        Subset::Limit(n) => (0..ids.len().min(n)).collect(),
+        Subset::All => None,
+        Subset::Limit(n) | Subset::Sample { n, .. } if n >= len => None,
+        Subset::Limit(n) => Some((0..n).collect()),
         Subset::Sample { n, seed } => {
-            let mut keyed: Vec<([u8; 32], usize)> = ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| {
+            let mut keyed: Vec<([u8; 32], usize)> = (0..len)
+                .map(|i| {
                     let mut hasher = Sha256::new();
                     hasher.update(seed.to_le_bytes());
-                    hasher.update(id.as_bytes());
+                    hasher.update(id(i).as_bytes());
                     (hasher.finalize().into(), i)
                 })
                 .collect();
             keyed.sort_unstable();
             let mut chosen: Vec<usize> = keyed.into_iter().take(n).map(|(_, i)| i).collect();
             chosen.sort_unstable();
-            chosen
+            Some(chosen)
         }
     }
 }
@@ -483,19 +494,26 @@ mod tests {
     fn limit_and_sample() {
         let ids: Vec<String> = (0..100).map(|i| format!("q{i}")).collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        assert_eq!(select(&refs, Subset::Limit(3)), [0, 1, 2]);
-        assert_eq!(select(&refs, Subset::Limit(300)).len(), 100);
-        let a = select(&refs, Subset::Sample { n: 10, seed: 0 });
+        let pick = |refs: &[&str], subset| {
+            select(refs.len(), |i| refs[i], subset).unwrap_or_else(|| (0..refs.len()).collect())
+        };
+        assert_eq!(pick(&refs, Subset::Limit(3)), [0, 1, 2]);
+        assert_eq!(select(refs.len(), |i| refs[i], Subset::Limit(300)), None);
+        assert_eq!(select(refs.len(), |i| refs[i], Subset::Limit(100)), None);
+        assert_eq!(select(refs.len(), |i| refs[i], Subset::All), None);
+        let every = Subset::Sample { n: 100, seed: 3 };
+        assert_eq!(select(refs.len(), |i| refs[i], every), None);
+        let a = pick(&refs, Subset::Sample { n: 10, seed: 0 });
         assert_eq!(a.len(), 10);
         assert!(a.windows(2).all(|w| w[0] < w[1]), "file order");
-        assert_eq!(a, select(&refs, Subset::Sample { n: 10, seed: 0 }));
-        assert_ne!(a, select(&refs, Subset::Sample { n: 10, seed: 1 }));
+        assert_eq!(a, pick(&refs, Subset::Sample { n: 10, seed: 0 }));
+        assert_ne!(a, pick(&refs, Subset::Sample { n: 10, seed: 1 }));
         // Pinned: the same on every machine and in every version.
         assert_eq!(a, [5, 20, 22, 28, 48, 50, 53, 73, 78, 90]);
         // Reordering the file keeps the same items.
         let mut reversed = refs.clone();
         reversed.reverse();
-        let b: Vec<&str> = select(&reversed, Subset::Sample { n: 10, seed: 0 })
+        let b: Vec<&str> = pick(&reversed, Subset::Sample { n: 10, seed: 0 })
             .into_iter()
             .map(|i| reversed[i])
             .collect();

@@ -42,6 +42,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use catalog::{CATALOG_TOML, catalog_price};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
@@ -82,13 +83,14 @@ pub fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
 /// files on disk hold now.
 ///
 /// `files` maps each file's path, resolved against the config's canonical directory as
-/// [`SourceFile::path`] records it, to its bytes as they were on disk. A file the config
+/// [`SourceFile::path`] records it, to its bytes as they were on disk (shared: the config's
+/// [`SourceFile::bytes`] are these, not a copy). A file the config
 /// names that `files` lacks is an error (kind `io`) at the value naming it; nothing is read
 /// from disk. The same limits and decoding apply as to files read from disk.
 pub fn parse_stored(
     source: &str,
     path: &Path,
-    files: &BTreeMap<PathBuf, Vec<u8>>,
+    files: &BTreeMap<PathBuf, Arc<[u8]>>,
 ) -> Result<Config, ConfigErrors> {
     validate::parse_stored(source, path, files)
 }

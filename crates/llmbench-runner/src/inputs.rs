@@ -19,12 +19,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use llmbench_config::{Config, ConfigErrors, SourceRole};
 use llmbench_core::FileBytes;
 use llmbench_store::{FileRole, RunFile, Store, StoreError};
 
-/// The files a run of `config` stores with it ([`Store::create_run_with_files`]).
+/// The files a run of `config` stores with it ([`Store::create_run_with_files`]): the same
+/// bytes as the config's, shared, not copied (an items file can be 100 MB).
 pub fn run_files(config: &Config) -> Vec<RunFile> {
     config
         .files
@@ -36,7 +38,7 @@ pub fn run_files(config: &Config) -> Vec<RunFile> {
                 SourceRole::Items => FileRole::Items,
             },
             path: f.path.display().to_string(),
-            bytes: f.bytes.to_vec(),
+            bytes: Arc::clone(&f.bytes),
         })
         .collect()
 }
@@ -84,7 +86,7 @@ pub fn resume_config(store: &Store, run_id: &str) -> Result<(Config, InputsSourc
         let config = llmbench_config::parse(&stored.config_toml, &path).map_err(invalid)?;
         return Ok((config, InputsSource::Disk));
     }
-    let copies: BTreeMap<PathBuf, Vec<u8>> = files
+    let copies: BTreeMap<PathBuf, Arc<[u8]>> = files
         .into_iter()
         .filter(|f| f.role != FileRole::Config)
         .map(|f| (PathBuf::from(f.path), f.bytes))
@@ -112,7 +114,7 @@ pub fn plugin_run_file(entry: &str, path: &str, bytes: Vec<u8>) -> RunFile {
     RunFile {
         role: FileRole::PluginFile,
         path: format!("{entry}:{path}"),
-        bytes,
+        bytes: bytes.into(),
     }
 }
 
@@ -165,7 +167,7 @@ pub fn stored_plugin_files(store: &Store, run_id: &str) -> Result<StoredPluginFi
         by_entry
             .entry(entry.to_owned())
             .or_default()
-            .insert(path.to_owned(), FileBytes(file.bytes));
+            .insert(path.to_owned(), FileBytes(file.bytes.to_vec()));
     }
     Ok(StoredPluginFiles {
         run_id: run_id.to_owned(),

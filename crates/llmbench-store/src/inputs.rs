@@ -1,6 +1,8 @@
 //! What a run remembers of its inputs: each sample's request as sent (deduplicated by hash),
 //! and the bytes of every file the run read.
 
+use std::sync::Arc;
+
 use llmbench_core::CompletionRequest;
 use rusqlite::{OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
@@ -129,8 +131,9 @@ pub struct RunFile {
     pub role: FileRole,
     /// The path as resolved when the file was read (absolute for files a config names).
     pub path: String,
-    /// The file's bytes as they were on disk (compressed, for a `.gz` items file).
-    pub bytes: Vec<u8>,
+    /// The file's bytes as they were on disk (compressed, for a `.gz` items file); shared,
+    /// so that storing a config's files does not copy them (an items file can be 100 MB).
+    pub bytes: Arc<[u8]>,
 }
 
 impl RunFile {
@@ -165,7 +168,7 @@ pub(crate) fn insert_run_files(
     )?;
     for (position, file) in files.iter().enumerate() {
         let sha = file.sha256();
-        content.execute(params![sha, file.bytes])?;
+        content.execute(params![sha, &file.bytes[..]])?;
         row.execute(params![
             run_id,
             position as i64,
@@ -223,7 +226,8 @@ impl Store {
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, String>(2)?,
-                    row.get::<_, Vec<u8>>(3)?,
+                    // Straight from SQLite's buffer into the shared bytes: no `Vec` between.
+                    Arc::<[u8]>::from(row.get_ref(3)?.as_blob()?),
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

@@ -867,7 +867,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO file_contents (sha256, bytes) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
-                    &[&sha, &file.bytes],
+                    &[&sha, &&file.bytes[..]],
                 )
                 .map_err(&err)?;
                 tx.execute(
@@ -1158,7 +1158,7 @@ impl Store {
                 let file = RunFile {
                     role,
                     path: row.get(1),
-                    bytes: row.get(3),
+                    bytes: row.get::<_, &[u8]>(3).into(),
                 };
                 if file.sha256() != sha {
                     return Err(self.corrupt(

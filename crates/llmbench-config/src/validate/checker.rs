@@ -1,6 +1,7 @@
 //! The checker every section's checks share: where errors go, where files are read from,
 //! and the checks of single values (numbers in range, names, paths, plugins, options).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -75,7 +76,7 @@ pub(super) struct Validator<'a> {
     pub(super) provider_names: Vec<String>,
     /// Where files are read from: `None` the disk, else a run's stored copies by resolved
     /// path ([`parse_stored`]).
-    pub(super) stored: Option<&'a BTreeMap<PathBuf, Vec<u8>>>,
+    pub(super) stored: Option<&'a BTreeMap<PathBuf, Arc<[u8]>>>,
     /// The files read so far, each once, in order ([`Config::files`]).
     pub(super) files: Vec<SourceFile>,
 }
@@ -223,46 +224,46 @@ impl Validator<'_> {
         }
     }
 
-    /// Reads a file named in the config, within `limit`; the error points at the value
-    /// naming it.
+    /// Reads a file named in the config, within `limit`, as text; the error points at the
+    /// value naming it.
     pub(super) fn read(
         &mut self,
         value: &Spanned<String>,
         limit: Limit,
     ) -> Option<(PathBuf, String)> {
         let path = self.base.join(value.get_ref());
-        self.read_path(path, value.span(), limit)
+        let (path, bytes) = self.read_path(path, value.span(), limit)?;
+        let text = self.text(&path, &bytes, value.span(), limit)?;
+        Some((path, text.into_owned()))
     }
 
     /// Reads a file from disk, or from the stored copies ([`parse_stored`]), and records
     /// it in [`Config::files`] under its path resolved against the config's canonical
     /// directory (`path` is relative to the directory as given, and shown so in messages).
+    /// Its text is [`Validator::text`]: a file that does not decode is an error, and a
+    /// config with an error has no [`Config::files`].
     pub(super) fn read_path(
         &mut self,
         path: PathBuf,
         span: Range<usize>,
         limit: Limit,
-    ) -> Option<(PathBuf, String)> {
+    ) -> Option<(PathBuf, Arc<[u8]>)> {
         let resolved = self.dir.join(path.strip_prefix(self.base).unwrap_or(&path));
         let recorded = self.files.iter().find(|f| f.path == resolved);
         let bytes: Result<Arc<[u8]>, String> = match (recorded, self.stored) {
             // Read once: a file two tasks name is the same bytes for both.
-            (Some(file), _) => Ok(Arc::clone(&file.bytes)),
-            (None, None) => files::read_bytes(&path, limit).map(Arc::from),
-            (None, Some(stored)) => stored
-                .get(&resolved)
-                .map(|b| Arc::from(b.as_slice()))
-                .ok_or_else(|| {
-                    format!(
-                        "cannot read {}: the run stored no copy of it (a stored config reads \
+            (Some(file), _) => return Some((path, Arc::clone(&file.bytes))),
+            (None, None) => files::read_bytes(&path, limit),
+            (None, Some(stored)) => stored.get(&resolved).map(Arc::clone).ok_or_else(|| {
+                format!(
+                    "cannot read {}: the run stored no copy of it (a stored config reads \
                          only the files its run stored, never the disk)",
-                        path.display()
-                    )
-                }),
+                    path.display()
+                )
+            }),
         };
-        let text = bytes.and_then(|bytes| {
-            let text = files::decode(&path, &bytes, limit)?;
-            if !self.files.iter().any(|f| f.path == resolved) {
+        match bytes {
+            Ok(bytes) => {
                 self.files.push(SourceFile {
                     role: if limit.gzip {
                         SourceRole::Items
@@ -270,13 +271,29 @@ impl Validator<'_> {
                         SourceRole::Prompt
                     },
                     path: resolved,
-                    bytes,
+                    bytes: Arc::clone(&bytes),
                 });
+                Some((path, bytes))
             }
-            Ok(text)
-        });
-        match text {
-            Ok(text) => Some((path, text)),
+            Err(message) => {
+                self.sink.error(K::Io, span, message);
+                None
+            }
+        }
+    }
+
+    /// The text of the file `path` read by [`Validator::read_path`] ([`files::decode`]):
+    /// borrowed from its bytes unless it was decompressed; an error at `span` when it is not
+    /// text.
+    pub(super) fn text<'b>(
+        &mut self,
+        path: &Path,
+        bytes: &'b [u8],
+        span: Range<usize>,
+        limit: Limit,
+    ) -> Option<Cow<'b, str>> {
+        match files::decode(path, bytes, limit) {
+            Ok(text) => Some(text),
             Err(message) => {
                 self.sink.error(K::Io, span, message);
                 None

@@ -2,6 +2,7 @@
 //! `limit`, `sample` and `seed`; duplicate ids.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use crate::dataset::{self, FileErrors, Format};
 use crate::de_error::{self, backticked};
 use crate::error::ConfigErrorKind;
 use crate::files::Limit;
+use crate::item_table::ItemTable;
 use crate::items::{self, FromRecords, Located, Mapping, Origins, Subset};
 use crate::raw::RawItem;
 use crate::template;
@@ -35,15 +37,54 @@ pub(super) struct ItemKeys {
     pub(super) seed: Option<Spanned<i64>>,
 }
 
+/// The items of `table` whose id an earlier item has: (index, index of the last item before
+/// it with that id), in order.
+///
+/// A map of every id to its first index took about 50 bytes per item (50 MB at a million
+/// items, at the peak of a large sweep's memory): this sorts 8-byte hashes of the ids
+/// instead, then looks up exactly only the ids whose hash another id has (almost always
+/// none but the duplicates).
+fn duplicates(table: &ItemTable) -> Vec<(usize, usize)> {
+    // Fixed keys: the same hashes in both passes (and on every run).
+    let hash = |id: &str| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        id.hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut hashes: Vec<u64> = (0..table.len()).map(|i| hash(table.id(i))).collect();
+    hashes.sort_unstable();
+    let mut shared: Vec<u64> = hashes
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(hashes);
+    shared.dedup();
+    let mut found = Vec::new();
+    if shared.is_empty() {
+        return found;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for i in 0..table.len() {
+        let id = table.id(i);
+        if shared.binary_search(&hash(id)).is_ok()
+            && let Some(first) = seen.insert(id, i)
+        {
+            found.push((i, first));
+        }
+    }
+    found
+}
+
 impl Validator<'_> {
     /// A task's items, all of them (for the template checks), and the indices of those it
-    /// runs (`limit`, `sample`), in file order.
+    /// runs (`limit`, `sample`), in file order: `None` when it runs them all.
     pub(super) fn items(
         &mut self,
         at: &str,
         key: &Spanned<String>,
         keys: ItemKeys,
-    ) -> (Located, Vec<usize>) {
+    ) -> (Located, Option<Vec<usize>>) {
         let ItemKeys {
             inline,
             file,
@@ -106,7 +147,7 @@ impl Validator<'_> {
             }
         }
         if conflict {
-            return (Located::empty(), Vec::new());
+            return (Located::empty(), None);
         }
 
         let located = if let Some(inline) = inline {
@@ -147,36 +188,24 @@ impl Validator<'_> {
             }
         };
 
-        // The ids are borrowed from the item table: no copy of an id per item.
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(located.len());
-        let mut duplicates = Vec::new();
-        for i in 0..located.len() {
+        for (i, first) in duplicates(&located.table) {
             let id = located.table.id(i);
-            if let Some(first) = seen.insert(id, i) {
-                let mut error = located.origin(i).error(
-                    &self.sink,
-                    K::Duplicate,
-                    format!("duplicate item id `{id}` in task `{}`", key.get_ref()),
-                );
-                if let Some(place) = located
-                    .origin(first)
-                    .describe(self.sink.path, self.sink.source)
-                {
-                    error = error.with_help(format!("the first is at {place}"));
-                }
-                duplicates.push(error);
+            let mut error = located.origin(i).error(
+                &self.sink,
+                K::Duplicate,
+                format!("duplicate item id `{id}` in task `{}`", key.get_ref()),
+            );
+            if let Some(place) = located
+                .origin(first)
+                .describe(self.sink.path, self.sink.source)
+            {
+                error = error.with_help(format!("the first is at {place}"));
             }
-        }
-        drop(seen);
-        for error in duplicates {
             self.sink.push(error);
         }
-        let ids: Vec<&str> = (0..located.len()).map(|i| located.table.id(i)).collect();
-        let selected = items::select(&ids, subset);
-        drop(ids);
+        let selected = items::select(located.len(), |i| located.table.id(i), subset);
         (located, selected)
     }
-
     /// `limit`, `sample` and `seed`.
     fn subset(
         &mut self,
@@ -340,7 +369,10 @@ impl Validator<'_> {
                 .help(format!("name the file {}", dataset::ACCEPTED));
             return Located::empty();
         };
-        let Some((path, text)) = self.read_path(path, span.clone(), Limit::ITEMS) else {
+        let Some((path, bytes)) = self.read_path(path, span.clone(), Limit::ITEMS) else {
+            return Located::empty();
+        };
+        let Some(text) = self.text(&path, &bytes, span.clone(), Limit::ITEMS) else {
             return Located::empty();
         };
         let before = self.sink.errors.len();
@@ -443,6 +475,21 @@ mod tests {
     use super::super::parse_with;
     use super::*;
     use crate::model::Config;
+
+    #[test]
+    fn duplicates_name_each_later_item_and_the_first() {
+        let mut table = ItemTable::default();
+        for id in ["a", "b", "a", "c", "b", "a", "d"] {
+            table.push(id, std::iter::empty());
+        }
+        // As the map of every id did: each repeat names the one before it.
+        assert_eq!(duplicates(&table), [(2, 0), (4, 1), (5, 2)]);
+        let mut unique = ItemTable::default();
+        for i in 0..10_000 {
+            unique.push(&format!("q{i}"), std::iter::empty());
+        }
+        assert_eq!(duplicates(&unique), []);
+    }
 
     /// A config whose task reads the named dataset `name`, looked up by `lookup`.
     fn with_dataset(

@@ -65,7 +65,7 @@ pub(crate) fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
 pub(crate) fn parse_stored(
     source: &str,
     path: &Path,
-    stored: &BTreeMap<PathBuf, Vec<u8>>,
+    stored: &BTreeMap<PathBuf, Arc<[u8]>>,
 ) -> Result<Config, ConfigErrors> {
     // A dataset is looked up by name; its stored copy stands in for the cache, fetched or not.
     let datasets = |name: &str| match cached_dataset(name) {
@@ -89,7 +89,7 @@ fn parse_from(
     source: &str,
     path: &Path,
     datasets: &dyn Fn(&str) -> DatasetFile,
-    stored: Option<&BTreeMap<PathBuf, Vec<u8>>>,
+    stored: Option<&BTreeMap<PathBuf, Arc<[u8]>>>,
 ) -> Result<Config, ConfigErrors> {
     let raw: RawConfig =
         toml::from_str(source).map_err(|e| de_error::translate(&e, path, source))?;

@@ -10,7 +10,7 @@ use crate::de_error::{Segment, display_path};
 use crate::error::{ConfigErrorKind, line_column};
 use crate::files::Limit;
 use crate::item_table::{Items, Places};
-use crate::items::Origins;
+use crate::items::{Located, Origins};
 use crate::model::TaskConfig;
 use crate::raw::RawTask;
 
@@ -95,33 +95,34 @@ impl Validator<'_> {
             let (line, column) = line_column(self.sink.source, key.span().start);
             format!("{}:{line}:{column}", self.sink.path.display())
         };
-        // The items the task runs, and where each was defined.
-        let all = items.len();
-        let places = match &items.origins {
-            Origins::File { path, lines } => Places::File {
+        // The items the task runs, and where each was defined (moved, not copied, when it
+        // runs them all).
+        let Located { table, origins } = items;
+        let places = match (origins, &selected) {
+            (Origins::File { path, lines }, None) => Places::File {
                 path: path.display().to_string(),
-                lines: if selected.len() == all {
-                    lines.clone()
-                } else {
-                    selected.iter().map(|&i| lines[i]).collect()
-                },
+                lines,
             },
-            _ => Places::Listed(
-                selected
-                    .iter()
-                    .map(|&i| {
-                        items
-                            .origin(i)
-                            .describe(self.sink.path, self.sink.source)
-                            .unwrap_or_else(|| task_place.clone())
-                    })
-                    .collect(),
-            ),
+            (Origins::File { path, lines }, Some(selected)) => Places::File {
+                path: path.display().to_string(),
+                lines: selected.iter().map(|&i| lines[i]).collect(),
+            },
+            (origins, selected) => {
+                let describe = |i: usize| {
+                    origins
+                        .get(i)
+                        .describe(self.sink.path, self.sink.source)
+                        .unwrap_or_else(|| task_place.clone())
+                };
+                Places::Listed(match selected {
+                    Some(selected) => selected.iter().map(|&i| describe(i)).collect(),
+                    None => (0..table.len()).map(describe).collect(),
+                })
+            }
         };
-        let table = if selected.len() == all {
-            items.table
-        } else {
-            items.table.select(&selected)
+        let table = match &selected {
+            None => table,
+            Some(selected) => table.select(selected),
         };
         let items = Items::new(table, places);
         TaskConfig {

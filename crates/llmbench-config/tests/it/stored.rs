@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use llmbench_config::{Config, SourceRole, load, parse_stored};
 use llmbench_core::Task as _;
@@ -51,11 +52,11 @@ fn prompts(config: &Config) -> Vec<String> {
         .collect()
 }
 
-fn stored(config: &Config) -> BTreeMap<PathBuf, Vec<u8>> {
+fn stored(config: &Config) -> BTreeMap<PathBuf, Arc<[u8]>> {
     config
         .files
         .iter()
-        .map(|f| (f.path.clone(), f.bytes.to_vec()))
+        .map(|f| (f.path.clone(), Arc::clone(&f.bytes)))
         .collect()
 }
 
@@ -152,7 +153,7 @@ fn stored_copies_are_decoded_with_the_same_limits() {
     let config = load(&path).unwrap();
     let mut files = stored(&config);
     let prompt = config.dir.join("prompts/ask.txt");
-    files.insert(prompt, b"bad \xff".to_vec());
+    files.insert(prompt, Arc::from(&b"bad \xff"[..]));
     let e = shown(&parse_stored(&config.source, &config.path, &files).unwrap_err());
     assert!(e.contains("line 1 is not valid UTF-8"), "{e}");
 }

@@ -81,7 +81,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO file_contents (sha256, bytes) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
-                    &[&sha, &file.bytes],
+                    &[&sha, &&file.bytes[..]],
                 )
                 .map_err(&err)?;
                 tx.execute(

@@ -148,17 +148,17 @@ fn a_run_stores_the_files_it_read_once_per_content() {
             RunFile {
                 role: FileRole::Config,
                 path: "/b/bench.toml".into(),
-                bytes: b"[run]\n".to_vec(),
+                bytes: b"[run]\n"[..].into(),
             },
             RunFile {
                 role: FileRole::Prompt,
                 path: "/b/prompts/review.txt".into(),
-                bytes: prompt.to_vec(),
+                bytes: prompt.into(),
             },
             RunFile {
                 role: FileRole::Items,
                 path: "/b/items.jsonl.gz".into(),
-                bytes: vec![0x1f, 0x8b, 0, 0xff],
+                bytes: [0x1f, 0x8b, 0, 0xff][..].into(),
             },
         ]
     };
