@@ -154,13 +154,20 @@ impl std::fmt::Debug for RunFile {
 }
 
 /// Stores `files` for `run_id` in `tx`: their bytes once per content, their rows in order.
+/// The bytes of a stored file written (and read) per call of SQLite's incremental blob I/O.
+const BLOB_CHUNK: usize = 1 << 20;
+
 pub(crate) fn insert_run_files(
     tx: &Transaction<'_>,
     run_id: &str,
     files: &[RunFile],
 ) -> rusqlite::Result<()> {
+    // The row is made with a zero-filled blob of the file's size, then written in chunks:
+    // binding the bytes would make SQLite copy them twice in memory (the bound value and
+    // the record), 200 MB at the peak for a 100 MB items file.
     let mut content = tx.prepare_cached(
-        "INSERT INTO file_contents (sha256, bytes) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        "INSERT INTO file_contents (sha256, bytes) VALUES (?1, zeroblob(?2))
+         ON CONFLICT DO NOTHING",
     )?;
     let mut row = tx.prepare_cached(
         "INSERT INTO run_files (run_id, position, role, path, sha256, size)
@@ -168,7 +175,18 @@ pub(crate) fn insert_run_files(
     )?;
     for (position, file) in files.iter().enumerate() {
         let sha = file.sha256();
-        content.execute(params![sha, &file.bytes[..]])?;
+        if content.execute(params![sha, file.bytes.len() as i64])? == 1 {
+            let mut blob = tx.blob_open(
+                rusqlite::MAIN_DB,
+                "file_contents",
+                "bytes",
+                tx.last_insert_rowid(),
+                false,
+            )?;
+            for (i, chunk) in file.bytes.chunks(BLOB_CHUNK).enumerate() {
+                blob.write_at(chunk, i * BLOB_CHUNK)?;
+            }
+        }
         row.execute(params![
             run_id,
             position as i64,
@@ -212,22 +230,33 @@ impl Store {
             return crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id));
         }
         let sql_err = |source| self.sql_err("read a run's files", source);
-        let mut stmt = self
-            .conn()?
+        let conn = self.conn()?;
+        let mut stmt = conn
             .prepare(
-                "SELECT f.role, f.path, f.sha256, c.bytes FROM run_files f
+                "SELECT f.role, f.path, f.sha256, c.rowid, length(c.bytes) FROM run_files f
                  JOIN file_contents c ON c.sha256 = f.sha256
                  WHERE f.run_id = ?1 ORDER BY f.position",
             )
             .map_err(sql_err)?;
+        // Each file read in chunks straight into the shared bytes ([`BLOB_CHUNK`]): a column
+        // read would load it whole into SQLite's memory first, then copy it.
+        let read = |rowid: i64, len: i64| -> rusqlite::Result<Arc<[u8]>> {
+            let blob = conn.blob_open(rusqlite::MAIN_DB, "file_contents", "bytes", rowid, true)?;
+            let len = usize::try_from(len).unwrap_or(0).min(blob.len());
+            let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+            let buffer = Arc::get_mut(&mut bytes).expect("just made, not shared");
+            for (i, chunk) in buffer.chunks_mut(BLOB_CHUNK).enumerate() {
+                blob.read_at_exact(chunk, i * BLOB_CHUNK)?;
+            }
+            Ok(bytes)
+        };
         let rows = stmt
             .query_map([run_id], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, String>(2)?,
-                    // Straight from SQLite's buffer into the shared bytes: no `Vec` between.
-                    Arc::<[u8]>::from(row.get_ref(3)?.as_blob()?),
+                    read(row.get(3)?, row.get(4)?)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
