@@ -4,7 +4,6 @@
 use llmbench_config::{Config, GraderConfig, ProviderConfig};
 use llmbench_core::{Item, Usage, cost_usd};
 
-
 /// What a judge is told besides the data (its instructions and the verdict format), in
 /// tokens: `grader-llm-judge`'s are about 1,000 characters.
 pub const JUDGE_INSTRUCTION_TOKENS: u64 = 250;
