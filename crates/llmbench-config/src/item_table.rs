@@ -225,6 +225,16 @@ impl Items {
         self.0.table.get(index)
     }
 
+    /// The length in bytes of `template` rendered for item `index`
+    /// ([`crate::rendered_len`]), without decoding the item.
+    pub fn rendered_len(&self, index: usize, template: &str) -> usize {
+        let table = &self.0.table;
+        crate::template::rendered_len_with(template, |name| match name {
+            crate::template::ID => Some(table.id(index)),
+            name => table.var(index, name),
+        })
+    }
+
     /// The id of the item at `index`, without decoding its variables.
     pub fn id(&self, index: usize) -> &str {
         self.0.table.id(index)
@@ -313,5 +323,15 @@ mod tests {
         assert_eq!(all.place(1).as_deref(), Some("i.jsonl:1"));
         assert_eq!(all.place(2), None);
         assert_eq!(all.all(), [items[2].clone(), items[0].clone()]);
+        // A template's rendered length, counted without decoding the item.
+        for template in ["{{ q }}/{{z}} {{id}} {{ nope }}", "plain", "{{z}"] {
+            for i in 0..all.len() {
+                assert_eq!(
+                    all.rendered_len(i, template),
+                    crate::render_item(template, &all.get(i)).len(),
+                    "{template} {i}"
+                );
+            }
+        }
     }
 }

@@ -166,18 +166,24 @@ fn render_in_place(value: &mut Value, item: &Item) {
 /// The length in bytes of [`render_item`]`(template, item)`, without rendering it (the
 /// pre-run cost estimate counts the characters of every sample's prompt).
 pub fn rendered_len(template: &str, item: &Item) -> usize {
+    rendered_len_with(template, |name| match name {
+        ID => Some(item.id.as_str()),
+        name => item.vars.get(name).map(String::as_str),
+    })
+}
+
+/// [`rendered_len`] with the values looked up by `lookup` (`{{ id }}` included).
+pub(crate) fn rendered_len_with<'v>(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<&'v str>,
+) -> usize {
     let mut len = template.len();
     let mut rest = 0;
     while let Some(open) = find_pair(template, rest, b'{') {
         let Some(close) = find_pair(template, open + 2, b'}') else {
             break;
         };
-        let name = template[open + 2..close].trim();
-        let value = match name {
-            ID => Some(item.id.as_str()),
-            name => item.vars.get(name).map(String::as_str),
-        };
-        if let Some(value) = value {
+        if let Some(value) = lookup(template[open + 2..close].trim()) {
             len = len - (close + 2 - open) + value.len();
         }
         rest = close + 2;

@@ -62,22 +62,28 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
             .iter()
             .filter_map(|g| Some((g, config.judge(g.judge.as_deref()?)?)))
             .collect();
-        for item in task.items.iter() {
-            let item = &item;
-            // As `estimate_input_tokens(&task.render(item))`, without rendering a million
-            // prompts before a sweep starts.
+        for index in 0..task.items.len() {
+            // The prompt's characters, counted in the compact items without decoding or
+            // rendering (a million-item sweep is estimated before it starts, and again when
+            // it resumes); as `estimate_input_tokens(&task.render(item))` would count them.
             let chars = task
                 .system
                 .as_deref()
-                .map_or(0, |system| llmbench_config::rendered_len(system, item))
-                + llmbench_config::rendered_len(&task.prompt, item);
+                .map_or(0, |system| task.items.rendered_len(index, system))
+                + task.items.rendered_len(index, &task.prompt);
             let input = (chars as u64).div_ceil(4).max(1);
             // What each judge is given for this item (its options rendered once per item,
-            // not once per provider).
-            let judged: Vec<(&ProviderConfig, JudgeInput)> = judging
-                .iter()
-                .map(|(grader, judge)| (*judge, JudgeInput::new(grader, item)))
-                .collect();
+            // not once per provider); the item is decoded only for a judging grader.
+            let judged: Vec<(&ProviderConfig, JudgeInput)> = match judging.is_empty() {
+                true => Vec::new(),
+                false => {
+                    let item = task.items.get(index);
+                    judging
+                        .iter()
+                        .map(|(grader, judge)| (*judge, JudgeInput::new(grader, &item)))
+                        .collect()
+                }
+            };
             for provider in &config.providers {
                 estimate.samples += repeats;
                 let output = provider
