@@ -137,7 +137,7 @@ pub(crate) async fn sweep(
     check_budget(&config, &estimate, dirs.allow_over_budget)?;
     let mut store = match opened {
         Some(mut store) => {
-            store.ready_for_writing(Some(start.run_id()));
+            store.ready_for_resuming(start.run_id());
             store.set_histogram_buckets(llmbench_serve::histogram_buckets());
             store
         }

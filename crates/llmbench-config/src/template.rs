@@ -73,13 +73,15 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
 /// Fills a template's placeholders from an item: `{{ id }}` is its id, any other name one of
 /// its variables (absent ones are kept as written, as in [`render`]).
 pub fn render_item(template: &str, item: &Item) -> String {
-    render_with(template, |name| {
-        if name == ID {
-            Some(item.id.as_str())
-        } else {
-            item.vars.get(name).map(String::as_str)
-        }
-    })
+    render_with(template, |name| item_value(item, name))
+}
+
+/// The value `{{ name }}` renders to for `item`: its id for `{{ id }}`, else the variable.
+pub fn item_value<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
+    match name {
+        ID => Some(item.id.as_str()),
+        name => item.vars.get(name).map(String::as_str),
+    }
 }
 
 /// A grader's `options` for one item: every string, at any depth, rendered with
@@ -145,9 +147,7 @@ pub fn option_variables(options: &Value, defaults: &serde_json::Map<String, Valu
 /// variables.
 fn renders_whole(value: &Value, item: &Item) -> bool {
     match value {
-        Value::String(s) => {
-            placeholder_names(s).all(|name| name == ID || item.vars.contains_key(name))
-        }
+        Value::String(s) => placeholder_names(s).all(|name| item_value(item, name).is_some()),
         Value::Array(values) => values.iter().all(|v| renders_whole(v, item)),
         Value::Object(object) => object.values().all(|v| renders_whole(v, item)),
         _ => true,
@@ -166,10 +166,7 @@ fn render_in_place(value: &mut Value, item: &Item) {
 /// The length in bytes of [`render_item`]`(template, item)`, without rendering it (the
 /// pre-run cost estimate counts the characters of every sample's prompt).
 pub fn rendered_len(template: &str, item: &Item) -> usize {
-    rendered_len_with(template, |name| match name {
-        ID => Some(item.id.as_str()),
-        name => item.vars.get(name).map(String::as_str),
-    })
+    rendered_len_with(template, |name| item_value(item, name))
 }
 
 /// [`rendered_len`] with the values looked up by `lookup` (`{{ id }}` included).
@@ -177,37 +174,35 @@ pub(crate) fn rendered_len_with<'v>(
     template: &str,
     lookup: impl Fn(&str) -> Option<&'v str>,
 ) -> usize {
-    let mut len = template.len();
-    let mut rest = 0;
-    while let Some(open) = find_pair(template, rest, b'{') {
-        let Some(close) = find_pair(template, open + 2, b'}') else {
-            break;
-        };
-        if let Some(value) = lookup(template[open + 2..close].trim()) {
-            len = len - (close + 2 - open) + value.len();
-        }
-        rest = close + 2;
-    }
-    len
+    spans(template).fold(template.len(), |len, (span, name)| match lookup(name) {
+        Some(value) => len - span.len() + value.len(),
+        None => len,
+    })
 }
 
 fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = 0;
-    while let Some(open) = find_pair(template, rest, b'{') {
-        let inner_start = open + 2;
-        let Some(close) = find_pair(template, inner_start, b'}') else {
-            break;
-        };
-        out.push_str(&template[rest..open]);
-        match lookup(template[inner_start..close].trim()) {
-            Some(value) => out.push_str(value),
-            None => out.push_str(&template[open..close + 2]),
-        }
-        rest = close + 2;
+    for (span, name) in spans(template) {
+        out.push_str(&template[rest..span.start]);
+        out.push_str(lookup(name).unwrap_or(&template[span.clone()]));
+        rest = span.end;
     }
     out.push_str(&template[rest..]);
     out
+}
+
+/// Each placeholder of `template` as rendering finds it: its byte range (braces included)
+/// and its name, trimmed. The one scan [`render_with`], [`rendered_len_with`] and
+/// [`placeholder_names`] share; a malformed rest (an unclosed `{{`) is left as text.
+fn spans(template: &str) -> impl Iterator<Item = (Range<usize>, &str)> {
+    let mut rest = 0;
+    std::iter::from_fn(move || {
+        let open = find_pair(template, rest, b'{')?;
+        let close = find_pair(template, open + 2, b'}')?;
+        rest = close + 2;
+        Some((open..close + 2, template[open + 2..close].trim()))
+    })
 }
 
 /// The first `{{` (or `}}`) at or after `from`, as `template[from..].find("{{")` finds it.
@@ -229,13 +224,7 @@ fn find_pair(template: &str, from: usize, brace: u8) -> Option<usize> {
 /// The names of `template`'s placeholders, in order, as [`render_with`] finds them (nothing
 /// allocated: this runs per item).
 pub(crate) fn placeholder_names(template: &str) -> impl Iterator<Item = &str> {
-    let mut rest = 0;
-    std::iter::from_fn(move || {
-        let open = find_pair(template, rest, b'{')?;
-        let close = find_pair(template, open + 2, b'}')?;
-        rest = close + 2;
-        Some(template[open + 2..close].trim())
-    })
+    spans(template).map(|(_, name)| name)
 }
 
 /// Whether `s` holds `{{`.

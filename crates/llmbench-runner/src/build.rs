@@ -435,28 +435,20 @@ impl DistinctRenderings {
         }
     }
 
-    /// The value `{{ name }}` renders to for `item` (`{{ id }}`: its id).
-    fn value<'i>(item: &'i llmbench_core::Item, name: &str) -> Option<&'i str> {
-        match name {
-            "id" => Some(item.id.as_str()),
-            name => item.vars.get(name).map(String::as_str),
-        }
-    }
-
     /// The index of `item`'s rendering, and whether it is new.
     fn index(&mut self, item: &llmbench_core::Item) -> (usize, bool) {
         use std::hash::{Hash, Hasher};
         // `DefaultHasher::new()` has fixed keys: equal values hash alike across items.
         let mut hasher = std::hash::DefaultHasher::new();
         for name in &self.names {
-            Self::value(item, name).hash(&mut hasher);
+            llmbench_config::item_value(item, name).hash(&mut hasher);
         }
         let same = self.seen.entry(hasher.finish()).or_default();
         let found = same.iter().find(|(values, _)| {
             values
                 .iter()
                 .zip(&self.names)
-                .all(|(value, name)| value.as_deref() == Self::value(item, name))
+                .all(|(value, name)| value.as_deref() == llmbench_config::item_value(item, name))
         });
         if let Some((_, index)) = found {
             return (*index, false);
@@ -464,7 +456,7 @@ impl DistinctRenderings {
         let values = self
             .names
             .iter()
-            .map(|name| Self::value(item, name).map(str::to_owned))
+            .map(|name| llmbench_config::item_value(item, name).map(str::to_owned))
             .collect();
         let index = self.count;
         self.count += 1;

@@ -4,6 +4,8 @@
 use llmbench_config::{Config, GraderConfig, ProviderConfig};
 use llmbench_core::{Item, Usage, cost_usd};
 
+use crate::ratelimit::tokens_for_chars;
+
 /// What a judge is told besides the data (its instructions and the verdict format), in
 /// tokens: `grader-llm-judge`'s are about 1,000 characters.
 pub const JUDGE_INSTRUCTION_TOKENS: u64 = 250;
@@ -71,7 +73,7 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
                 .as_deref()
                 .map_or(0, |system| task.items.rendered_len(index, system))
                 + task.items.rendered_len(index, &task.prompt);
-            let input = (chars as u64).div_ceil(4).max(1);
+            let input = tokens_for_chars(chars);
             // What each judge is given for this item (its options rendered once per item,
             // not once per provider); the item is decoded only for a judging grader.
             let judged: Vec<(&ProviderConfig, JudgeInput)> = match judging.is_empty() {

@@ -125,6 +125,11 @@ pub(crate) fn estimate_input_tokens(request: &CompletionRequest) -> u64 {
             .iter()
             .map(|m| m.content.len())
             .sum::<usize>();
+    tokens_for_chars(chars)
+}
+
+/// Input tokens estimated from a prompt's characters: 4 per token, at least 1.
+pub(crate) fn tokens_for_chars(chars: usize) -> u64 {
     (chars as u64).div_ceil(4).max(1)
 }
 

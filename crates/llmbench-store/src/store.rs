@@ -183,17 +183,16 @@ impl Store {
         Store::connect(path, OpenFlags::empty(), false)
     }
 
-    /// Makes a store opened with [`Store::open_existing`] what [`Store::open`] would have
-    /// given: runs left `running` by a process that ended recorded as `interrupted`, stale
-    /// lock files removed. `resume` reads the run with the store it then writes with, so the
-    /// file is checked once (the check reads all of it: about a second per GB).
-    ///
-    /// `resuming` is the run about to be resumed: it is not recorded as `interrupted` on its
-    /// way back to `running` (that record reads all its samples for their latest time: 0.2 s
-    /// at 100,000 samples, before a resume could send anything).
-    pub fn ready_for_writing(&self, resuming: Option<&str>) {
+    /// Makes a store opened with [`Store::open_existing`] ready for resuming run `run_id`,
+    /// as [`Store::open`] would have: runs left `running` by a process that ended recorded as
+    /// `interrupted` (all but `run_id`, on its way back to `running`: that record reads all
+    /// its samples for their latest time, 0.2 s at 100,000 samples before a resume could send
+    /// anything), stale lock files removed. `resume` reads the run with the store it then
+    /// writes with, so the file is checked once (the check reads all of it: about a second
+    /// per GB).
+    pub fn ready_for_resuming(&self, run_id: &str) {
         if self.pg().is_none() {
-            self.record_dead_runs_except(resuming);
+            self.record_dead_runs_except(Some(run_id));
             crate::liveness::remove_stale_locks(&self.path);
         }
     }
