@@ -218,35 +218,43 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
                     Some(m <= r * MATCH_NOISE),
                 );
             }
-            // Instructions, which the machine's load does not change: the same run under
-            // callgrind, 2,000 samples, grader-regex against options rendered per item.
-            match (
-                instructions_per_sample(CALLGRIND_SAMPLES, Grader::Regex),
-                instructions_per_sample(CALLGRIND_SAMPLES, Grader::MatchRendered),
-            ) {
-                (Ok(regex), Ok(rendered)) => {
-                    let more = (rendered / regex - 1.0) * 100.0;
-                    eprintln!(
-                        "callgrind, {CALLGRIND_SAMPLES} samples: grader-regex {regex:.0} instructions/sample, grader-match with options rendered per item {rendered:.0} ({more:+.1}%)"
-                    );
-                    crate::perf_table::record(
-                        "match",
-                        format!(
-                            "{} samples under callgrind, grader-match with options rendered per item",
-                            thousands(CALLGRIND_SAMPLES)
-                        ),
-                        format!(
-                            "{:.0}k instructions/sample against grader-regex's {:.0}k ({more:+.1}%)",
-                            rendered / 1e3,
-                            regex / 1e3
-                        ),
-                        "no worse than grader-regex",
-                        Some(rendered <= regex),
-                    );
+            // Instructions, which the machine's load does not change: the same runs under
+            // callgrind, 2,000 samples. A diagnostic, not the target (which is CPU time, above):
+            // it says where a difference comes from (docs/performance.md), and it counts
+            // user-space instructions only, not the kernel's share of the CPU time.
+            match instructions_per_sample(CALLGRIND_SAMPLES, Grader::Regex) {
+                Ok(regex) => {
+                    for grader in [Grader::Match, Grader::MatchRendered] {
+                        let counted = match instructions_per_sample(CALLGRIND_SAMPLES, grader) {
+                            Ok(counted) => counted,
+                            Err(e) => {
+                                eprintln!("callgrind figures not taken: {e:#}");
+                                continue;
+                            }
+                        };
+                        let more = (counted / regex - 1.0) * 100.0;
+                        eprintln!(
+                            "callgrind, {CALLGRIND_SAMPLES} samples: grader-regex {regex:.0} instructions/sample, {} {counted:.0} ({more:+.1}%)",
+                            grader.describe()
+                        );
+                        crate::perf_table::record(
+                            "match",
+                            format!(
+                                "{} samples under callgrind, {}",
+                                thousands(CALLGRIND_SAMPLES),
+                                grader.describe()
+                            ),
+                            format!(
+                                "{:.0}k instructions/sample against grader-regex's {:.0}k ({more:+.1}%)",
+                                counted / 1e3,
+                                regex / 1e3
+                            ),
+                            "diagnostic (user-space instructions; the target is the CPU time above)",
+                            None,
+                        );
+                    }
                 }
-                (Err(e), _) | (_, Err(e)) => {
-                    eprintln!("callgrind figures not taken: {e:#}");
-                }
+                Err(e) => eprintln!("callgrind figures not taken: {e:#}"),
             }
             // The graders alone (a few µs of the harness's ~0.25 ms per sample, below its
             // noise): 100,000 grades each, through the plugin ABI and in-process.

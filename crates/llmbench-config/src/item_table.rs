@@ -146,10 +146,28 @@ impl ItemTable {
 
     /// The value of variable `name` of item `i`.
     pub(crate) fn var(&self, i: usize, name: &str) -> Option<&str> {
-        let n = *self.index.get(name)?;
-        self.vars(i)
-            .find(|(k, _)| std::ptr::eq(*k, self.names[n].as_str()))
-            .map(|(_, v)| v)
+        self.var_at(i, *self.index.get(name)?)
+    }
+
+    /// The value of the variable whose name has index `n` (in `names`) for item `i`. The
+    /// strings before it are skipped, not read: only the value returned is checked as UTF-8
+    /// (the check before each run reads one or two variables of every item this way).
+    fn var_at(&self, i: usize, n: usize) -> Option<&str> {
+        let data = &self.data;
+        let mut at = self.starts[i] as usize;
+        let skip = |at: &mut usize| {
+            let len = get_len(data, at);
+            *at += len;
+        };
+        skip(&mut at);
+        let count = get_len(data, &mut at);
+        for _ in 0..count {
+            if get_len(data, &mut at) == n {
+                return Some(get_str(data, &mut at));
+            }
+            skip(&mut at);
+        }
+        None
     }
 
     /// Item `i`, decoded.
@@ -186,6 +204,17 @@ impl Places {
             Places::File { path, lines } => lines.get(i).map(|line| format!("{path}:{line}")),
         }
     }
+}
+
+/// A template variable's name as [`Items`] know it ([`Items::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// `{{ id }}`: the item's id.
+    Id,
+    /// One of the items' variables (by its index among their names).
+    Var(usize),
+    /// A name no item has.
+    Unknown,
 }
 
 /// A task's items ([`crate::TaskConfig::items`]): shared, so that cloning a task does not
@@ -225,14 +254,39 @@ impl Items {
         self.0.table.get(index)
     }
 
+    /// What `{{ name }}` renders to for item `index` (its id for `{{ id }}`, else the
+    /// variable), read in place without decoding the item.
+    pub fn value(&self, index: usize, name: &str) -> Option<&str> {
+        self.value_of(index, self.name(name))
+    }
+
+    /// `name` looked up once, for reading it from many items ([`Items::value_of`]).
+    pub fn name(&self, name: &str) -> Name {
+        match name {
+            crate::template::ID => Name::Id,
+            name => self
+                .0
+                .table
+                .index
+                .get(name)
+                .map_or(Name::Unknown, |&n| Name::Var(n)),
+        }
+    }
+
+    /// [`Items::value`] for a name looked up with [`Items::name`].
+    pub fn value_of(&self, index: usize, name: Name) -> Option<&str> {
+        let table = &self.0.table;
+        match name {
+            Name::Id => Some(table.id(index)),
+            Name::Var(n) => table.var_at(index, n),
+            Name::Unknown => None,
+        }
+    }
+
     /// The length in bytes of `template` rendered for item `index`
     /// ([`crate::rendered_len`]), without decoding the item.
     pub fn rendered_len(&self, index: usize, template: &str) -> usize {
-        let table = &self.0.table;
-        crate::template::rendered_len_with(template, |name| match name {
-            crate::template::ID => Some(table.id(index)),
-            name => table.var(index, name),
-        })
+        crate::template::rendered_len_with(template, |name| self.value(index, name))
     }
 
     /// The id of the item at `index`, without decoding its variables.

@@ -1,7 +1,8 @@
 //! Prompt templates: text with `{{ name }}` placeholders, filled from an item's variables.
 //!
-//! There is no escaping, no filters and no logic: a placeholder is `{{`, optional whitespace,
-//! a name (no whitespace or braces), optional whitespace, `}}`. Everything else is literal.
+//! The syntax and the renderer are `llmbench_core::template`'s (the plugin SDK renders grader
+//! options with the same code); this module adds what the config needs: the placeholders of
+//! a template with their errors, for `llmbench validate`, and rendering for an [`Item`].
 //!
 //! `{{ id }}` is the item's id. It is not one of the item's variables (`Item::vars` never holds
 //! `id`, so sample ids and grader inputs are as before): [`render_item`] resolves it.
@@ -10,10 +11,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use llmbench_core::Item;
+use llmbench_core::template::render_with;
+pub(crate) use llmbench_core::template::{ID, placeholder_names, rendered_len_with};
 use serde_json::Value;
-
-/// The variable that names the item's id rather than one of its variables.
-pub(crate) const ID: &str = "id";
 
 /// One `{{ name }}` in a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,42 +86,24 @@ pub fn item_value<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
 
 /// A grader's `options` for one item: every string, at any depth, rendered with
 /// [`render_item`]; numbers, booleans, nulls and object keys unchanged. Pure.
-///
-/// Runs once per sample: the options are cloned (a structural copy) and only their
-/// templated strings replaced in place, which costs a fraction of collecting a new map.
 pub fn render_options(options: &Value, item: &Item) -> Value {
-    let mut rendered = options.clone();
-    render_in_place(&mut rendered, item);
-    rendered
+    llmbench_core::template::render_options(options, &serde_json::Map::new(), &|name| {
+        item_value(item, name)
+    })
 }
 
 /// A grader's options for `item` with the defaults it reads from each item
-/// (`GraderPlugin::item_defaults`: `grader-match`'s `expected = "{{ expected }}"`) added:
-/// `rendered` is what [`render_options`] made of the config's `options` for the item, or
-/// `None` when they use no item variable. Each default the options lack is rendered and
-/// added when the item has every variable it names; for an item without them it stays out,
-/// as if the grader had no default (the grader then says what is missing).
+/// (`GraderPlugin::item_defaults`: `grader-match`'s `expected = "{{ expected }}"`) added, as
+/// the plugin SDK renders them for each grade request
+/// ([`llmbench_core::template::render_options`]): each default the options lack is rendered
+/// and added when the item has every variable it names; for an item without them it stays
+/// out, as if the grader had no default (the grader then says what is missing).
 pub fn with_item_defaults(
-    rendered: Option<Value>,
     options: &Value,
     defaults: &serde_json::Map<String, Value>,
     item: &Item,
 ) -> Value {
-    let mut rendered = rendered.unwrap_or_else(|| options.clone());
-    let Value::Object(object) = &mut rendered else {
-        return rendered;
-    };
-    for (key, default) in defaults {
-        if object.contains_key(key) {
-            continue;
-        }
-        let mut value = default.clone();
-        if renders_whole(&value, item) {
-            render_in_place(&mut value, item);
-            object.insert(key.clone(), value);
-        }
-    }
-    rendered
+    llmbench_core::template::render_options(options, defaults, &|name| item_value(item, name))
 }
 
 /// The variables a grader's options (and its item defaults) name, sorted, each once:
@@ -143,93 +125,10 @@ pub fn option_variables(options: &Value, defaults: &serde_json::Map<String, Valu
     names.into_iter().map(str::to_owned).collect()
 }
 
-/// Whether every placeholder in `value`'s strings names the item's id or one of its
-/// variables.
-fn renders_whole(value: &Value, item: &Item) -> bool {
-    match value {
-        Value::String(s) => placeholder_names(s).all(|name| item_value(item, name).is_some()),
-        Value::Array(values) => values.iter().all(|v| renders_whole(v, item)),
-        Value::Object(object) => object.values().all(|v| renders_whole(v, item)),
-        _ => true,
-    }
-}
-
-fn render_in_place(value: &mut Value, item: &Item) {
-    match value {
-        Value::String(s) if has_placeholder(s) => *s = render_item(s, item),
-        Value::Array(values) => values.iter_mut().for_each(|v| render_in_place(v, item)),
-        Value::Object(object) => object.values_mut().for_each(|v| render_in_place(v, item)),
-        _ => {}
-    }
-}
-
 /// The length in bytes of [`render_item`]`(template, item)`, without rendering it (the
 /// pre-run cost estimate counts the characters of every sample's prompt).
 pub fn rendered_len(template: &str, item: &Item) -> usize {
     rendered_len_with(template, |name| item_value(item, name))
-}
-
-/// [`rendered_len`] with the values looked up by `lookup` (`{{ id }}` included).
-pub(crate) fn rendered_len_with<'v>(
-    template: &str,
-    lookup: impl Fn(&str) -> Option<&'v str>,
-) -> usize {
-    spans(template).fold(template.len(), |len, (span, name)| match lookup(name) {
-        Some(value) => len - span.len() + value.len(),
-        None => len,
-    })
-}
-
-fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = 0;
-    for (span, name) in spans(template) {
-        out.push_str(&template[rest..span.start]);
-        out.push_str(lookup(name).unwrap_or(&template[span.clone()]));
-        rest = span.end;
-    }
-    out.push_str(&template[rest..]);
-    out
-}
-
-/// Each placeholder of `template` as rendering finds it: its byte range (braces included)
-/// and its name, trimmed. The one scan [`render_with`], [`rendered_len_with`] and
-/// [`placeholder_names`] share; a malformed rest (an unclosed `{{`) is left as text.
-fn spans(template: &str) -> impl Iterator<Item = (Range<usize>, &str)> {
-    let mut rest = 0;
-    std::iter::from_fn(move || {
-        let open = find_pair(template, rest, b'{')?;
-        let close = find_pair(template, open + 2, b'}')?;
-        rest = close + 2;
-        Some((open..close + 2, template[open + 2..close].trim()))
-    })
-}
-
-/// The first `{{` (or `}}`) at or after `from`, as `template[from..].find("{{")` finds it.
-/// Every prompt and templated option is rendered once per sample: `str::find` sets up a
-/// two-way searcher per call (about 300 instructions, more than the search itself on
-/// these short texts), `memchr` finds the brace directly.
-fn find_pair(template: &str, from: usize, brace: u8) -> Option<usize> {
-    let bytes = template.as_bytes();
-    let mut at = from;
-    while let Some(i) = memchr::memchr(brace, &bytes[at..]).map(|i| at + i) {
-        if bytes.get(i + 1) == Some(&brace) {
-            return Some(i);
-        }
-        at = i + 1;
-    }
-    None
-}
-
-/// The names of `template`'s placeholders, in order, as [`render_with`] finds them (nothing
-/// allocated: this runs per item).
-pub(crate) fn placeholder_names(template: &str) -> impl Iterator<Item = &str> {
-    spans(template).map(|(_, name)| name)
-}
-
-/// Whether `s` holds `{{`.
-fn has_placeholder(s: &str) -> bool {
-    find_pair(s, 0, b'{').is_some()
 }
 
 #[cfg(test)]
@@ -259,17 +158,6 @@ mod tests {
         let e = placeholders("a {{ }} b").unwrap_err();
         assert_eq!(e.message, "invalid placeholder `{{ }}`");
         assert!(placeholders("{{a b}}").is_err());
-    }
-
-    #[test]
-    fn single_braces_and_runs_of_braces_are_found_as_before() {
-        let v = vars(&[("x", "X")]);
-        // The first `{{` and the first `}}` after it, as `str::find` found them.
-        assert_eq!(render("{ {{x}} }", &v), "{ X }");
-        assert_eq!(render("{{{x}}}", &v), "{{{x}}}");
-        assert_eq!(render("a{b{{x}}c}", &v), "a{bXc}");
-        assert_eq!(render("{{x}", &v), "{{x}");
-        assert_eq!(render("}}{{x}}", &v), "}}X");
     }
 
     #[test]
@@ -326,19 +214,19 @@ mod tests {
         let with = item(&[("expected", "42"), ("mode", "ignored")]);
         // Added where the options lack the key; `mode` is the config's; `{{ id }}` is known.
         assert_eq!(
-            with_item_defaults(None, &options, &defaults, &with),
+            with_item_defaults(&options, &defaults, &with),
             serde_json::json!({ "mode": "numeric", "expected": "42", "label": "item q1" })
         );
         // An item without `expected`: that default stays out, the others are added.
         assert_eq!(
-            with_item_defaults(None, &options, &defaults, &item(&[])),
+            with_item_defaults(&options, &defaults, &item(&[])),
             serde_json::json!({ "mode": "numeric", "label": "item q1" })
         );
-        // Options already rendered for the item are the base.
-        let rendered = serde_json::json!({ "mode": "numeric", "expected": "7" });
+        // Options that name a variable are rendered; a default they hold is not added.
+        let templated = serde_json::json!({ "mode": "numeric", "expected": "{{ mode }}" });
         assert_eq!(
-            with_item_defaults(Some(rendered.clone()), &options, &defaults, &with),
-            serde_json::json!({ "mode": "numeric", "expected": "7", "label": "item q1" })
+            with_item_defaults(&templated, &defaults, &with),
+            serde_json::json!({ "mode": "numeric", "expected": "ignored", "label": "item q1" })
         );
     }
 

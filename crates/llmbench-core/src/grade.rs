@@ -19,10 +19,32 @@ pub struct GradeRequest {
     pub completion: Completion,
     /// The grader's `options` from the config with this item's variables rendered into every
     /// string (`"{{ expected }}"` becomes the item's `expected`), when any option uses a
-    /// variable; `None` when the options are the same for every item, and the grader uses the
-    /// options it was created with.
+    /// variable (or the grader has item defaults); `None` when the options are the same for
+    /// every item, and the grader uses the options it was created with.
+    ///
+    /// Rendered inside the plugin, from `item` and `vars`, by the plugin SDK before the
+    /// grader sees the request ([`crate::template::render_options`]); never sent by the host.
+    /// A grader that reads only a few templated values renders those itself
+    /// ([`GradeRequest::render`]) and asks the SDK not to (`GraderPlugin::RENDERS_OWN_OPTIONS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<serde_json::Value>,
+}
+
+impl GradeRequest {
+    /// What `{{ name }}` renders to for this request's item: its id for `{{ id }}`
+    /// ([`crate::template::ID`]), else the variable; `None` when the item has none.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        match name {
+            crate::template::ID => Some(self.item.as_str()),
+            name => self.vars.get(name).map(String::as_str),
+        }
+    }
+
+    /// `template` rendered for this request's item ([`crate::template::render_with`] with
+    /// [`GradeRequest::value`]).
+    pub fn render(&self, template: &str) -> String {
+        crate::template::render_with(template, |name| self.value(name))
+    }
 }
 
 /// Pass, fail, or could not tell.

@@ -43,6 +43,7 @@ mod request;
 mod sample;
 mod stats;
 mod task;
+pub mod template;
 
 pub use completion::{Completion, StopReason, Timings, Usage};
 pub use context::{FileBytes, PluginContext, Secret};

@@ -120,7 +120,10 @@
 //! #[async_trait]
 //! impl Grader for Contains {
 //!     async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError> {
-//!         // Options rendered for this item, when they use item variables.
+//!         // Options rendered for this item (by this SDK, inside the plugin, from the
+//!         // request's item id and variables), when they use item variables. A grader that
+//!         // reads only a few templated values can render just those (`request.render(..)`)
+//!         // and set `GraderPlugin::RENDERS_OWN_OPTIONS`.
 //!         let expected = match &request.options {
 //!             Some(options) => parse_options::<Options>(options)
 //!                 .map_err(|e| GraderError::new(e.to_string()))?

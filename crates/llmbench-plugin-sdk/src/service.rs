@@ -76,13 +76,55 @@ pub trait GraderPlugin: Grader + Sized + 'static {
 
     /// Options this grader reads from each item when the config leaves them out, as
     /// templates (`grader-match`: `expected = "{{ expected }}"`, the item's reference answer).
-    /// The host adds each to the options it renders for an item that has every variable the
-    /// template names, so that [`check_item`](Self::check_item) refuses a bad dataset value
-    /// before any sample runs and [`Grader::grade`] sees it in [`GradeRequest::options`],
-    /// exactly as if the config had written it; for an item without them the key stays out.
-    /// Asked once, after `create` ([`ITEM_DEFAULTS_METHOD`]). Default: none.
+    /// Each is added to the options rendered for an item that has every variable the
+    /// template names (by the host for [`check_item`](Self::check_item), which refuses a bad
+    /// dataset value before any sample runs, and by this SDK for [`Grader::grade`], which
+    /// sees it in [`GradeRequest::options`]), exactly as if the config had written it; for an
+    /// item without them the key stays out. Asked once, after `create`
+    /// ([`ITEM_DEFAULTS_METHOD`]). Default: none.
     fn item_defaults(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
+    }
+
+    /// Whether this grader renders the templated options it needs itself, from the request
+    /// ([`GradeRequest::render`], [`GradeRequest::value`]). By default (`false`) the SDK
+    /// renders every option of the config, with the [`item_defaults`](Self::item_defaults),
+    /// into [`GradeRequest::options`] before each [`Grader::grade`] when the options use item
+    /// variables: a copy of the options per sample. A grader that reads one or two templated
+    /// values (`grader-match`'s `expected`) saves that by saying `true`: `options` is then
+    /// always `None`.
+    const RENDERS_OWN_OPTIONS: bool = false;
+}
+
+/// What a grader's options need to be rendered for each item inside the plugin: the config's
+/// options and the grader's item defaults, when either names an item variable.
+#[derive(Debug, Default)]
+pub struct ItemOptions {
+    /// `None`: the options are the same for every item (or the grader renders its own).
+    templates: Option<(
+        serde_json::Value,
+        serde_json::Map<String, serde_json::Value>,
+    )>,
+}
+
+impl ItemOptions {
+    fn new<T: GraderPlugin>(grader: &T, options: serde_json::Value) -> Self {
+        let defaults = grader.item_defaults();
+        let templated =
+            llmbench_core::template::value_has_placeholder(&options) || !defaults.is_empty();
+        Self {
+            templates: (templated && !T::RENDERS_OWN_OPTIONS).then_some((options, defaults)),
+        }
+    }
+
+    /// Sets `request.options` to the options rendered for its item, when they use variables.
+    fn render_into(&self, request: &mut GradeRequest) {
+        if let Some((options, defaults)) = &self.templates {
+            let rendered = llmbench_core::template::render_options(options, defaults, &|name| {
+                request.value(name)
+            });
+            request.options = Some(rendered);
+        }
     }
 }
 
@@ -182,10 +224,10 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 macro_rules! adapter {
-    ($adapter:ident, $plugin:ident, $kind:expr, |$options:ident, $context:ident| $create:expr, |$inner:ident, $method:ident, $bytes:ident| $body:expr) => {
+    ($adapter:ident, $plugin:ident, $kind:expr, $state:ty, |$options:ident, $context:ident| $create:expr, |$created:ident, $kept:ident| $keep:expr, |$inner:ident, $method:ident, $bytes:ident| $body:expr) => {
         /// Serves a plugin type through the ABI.
         #[derive(Debug)]
-        pub struct $adapter<T>(T, PhantomData<fn() -> T>);
+        pub struct $adapter<T>(T, $state, PhantomData<fn() -> T>);
 
         impl<T: $plugin> Service for $adapter<T> {
             const KIND: PluginKind = $kind;
@@ -200,8 +242,11 @@ macro_rules! adapter {
                 $context: &GraderContext<'_>,
             ) -> Result<Self, CreateError> {
                 T::check_options(&$options, $context.plugin_context())?;
+                let $kept = $options.clone();
                 let created: Result<T, String> = $create;
-                Ok(created.map(|t| Self(t, PhantomData))?)
+                let $created = created?;
+                let state = $keep;
+                Ok(Self($created, state, PhantomData))
             }
             fn call(self: &Arc<Self>, $method: &str, $bytes: &[u8]) -> Result<CallFuture, String> {
                 let $inner = Arc::clone(self);
@@ -215,7 +260,9 @@ adapter!(
     ProviderAdapter,
     ProviderPlugin,
     PluginKind::Provider,
+    (),
     |options, context| T::create(options, context.plugin_context()),
+    |_created, _config_options| (),
     |this, method, bytes| {
         expect_method(PluginKind::Provider, method, &[])?;
         let request: CompletionRequest = parse(method, bytes)?;
@@ -233,7 +280,9 @@ adapter!(
     GraderAdapter,
     GraderPlugin,
     PluginKind::Grader,
+    ItemOptions,
     |options, context| T::create_with(options, context),
+    |created, config_options| ItemOptions::new(&created, config_options),
     |this, method, bytes| {
         expect_method(
             PluginKind::Grader,
@@ -263,7 +312,8 @@ adapter!(
                     .map_err(|e| encode(&e))
             }));
         }
-        let request: GradeRequest = parse(method, bytes)?;
+        let mut request: GradeRequest = parse(method, bytes)?;
+        this.1.render_into(&mut request);
         Ok(Box::pin(async move {
             this.0
                 .grade(&request)
@@ -278,7 +328,9 @@ adapter!(
     ReporterAdapter,
     ReporterPlugin,
     PluginKind::Reporter,
+    (),
     |options, context| T::create(options, context.plugin_context()),
+    |_created, _config_options| (),
     |this, method, bytes| {
         expect_method(PluginKind::Reporter, method, &[])?;
         let report: RunReport = parse(method, bytes)?;
@@ -323,12 +375,84 @@ mod tests {
     }
 
     fn call(method: &str, request: &str) -> Result<Result<String, String>, String> {
-        let adapter = Arc::new(GraderAdapter(NeedsExpected, PhantomData));
+        let adapter = Arc::new(GraderAdapter(
+            NeedsExpected,
+            ItemOptions::default(),
+            PhantomData,
+        ));
         let future = adapter.call(method, request.as_bytes())?;
         let outcome = future.now_or_never().expect("checks do not wait");
         Ok(outcome
             .map(|b| String::from_utf8(b).unwrap())
             .map_err(|b| String::from_utf8(b).unwrap()))
+    }
+
+    /// Says what options it was given and what `{{ id }}:{{ x }}` renders to; `OWN`: renders
+    /// its own options.
+    struct ShowsOptions<const OWN: bool>;
+
+    #[async_trait]
+    impl<const OWN: bool> Grader for ShowsOptions<OWN> {
+        async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError> {
+            let options = request.options.as_ref().map(ToString::to_string);
+            let rendered = request.render("{{ id }}:{{ x }}");
+            Ok(Grade::pass(format!("{options:?} {rendered}")))
+        }
+    }
+
+    impl<const OWN: bool> GraderPlugin for ShowsOptions<OWN> {
+        fn create(_options: serde_json::Value, _context: &PluginContext) -> Result<Self, String> {
+            Ok(Self)
+        }
+
+        fn item_defaults(&self) -> serde_json::Map<String, serde_json::Value> {
+            serde_json::json!({ "d": "{{ x }}!", "e": "{{ missing }}" })
+                .as_object()
+                .cloned()
+                .unwrap()
+        }
+
+        const RENDERS_OWN_OPTIONS: bool = OWN;
+    }
+
+    /// What `ShowsOptions::<OWN>` created with `options` says of a request for item `q1`
+    /// with `x = "X"`.
+    fn shown<const OWN: bool>(options: serde_json::Value) -> String {
+        let adapter = Arc::new(GraderAdapter(
+            ShowsOptions::<OWN>,
+            ItemOptions::new(&ShowsOptions::<OWN>, options),
+            PhantomData,
+        ));
+        let request = GradeRequest {
+            task: "t".into(),
+            item: "q1".into(),
+            vars: [("x".to_owned(), "X".to_owned())].into(),
+            completion: llmbench_core::Completion {
+                text: "answer".into(),
+                stop_reason: llmbench_core::StopReason::EndTurn,
+                usage: Default::default(),
+                timings: Default::default(),
+                response_model: None,
+            },
+            options: None,
+        };
+        let bytes = serde_json::to_vec(&request).unwrap();
+        let method = PluginKind::Grader.method();
+        let future = adapter.call(method, &bytes).expect("a grade request");
+        let answer = future.now_or_never().expect("no wait").expect("graded");
+        serde_json::from_slice::<Grade>(&answer).unwrap().evidence
+    }
+
+    #[test]
+    fn options_are_rendered_for_the_item_inside_the_plugin_unless_the_grader_renders_its_own() {
+        let options = serde_json::json!({ "p": "{{ x }}/{{ id }}", "n": 3 });
+        // Every string rendered, the defaults whose variables the item has added.
+        assert_eq!(
+            shown::<false>(options.clone()),
+            r#"Some("{\"d\":\"X!\",\"n\":3,\"p\":\"X/q1\"}") q1:X"#
+        );
+        // A grader that renders its own gets none; `render` serves it.
+        assert_eq!(shown::<true>(options), "None q1:X");
     }
 
     #[test]

@@ -48,45 +48,6 @@ impl std::fmt::Debug for ProviderSlot {
 pub struct TaskSlot {
     pub task: Arc<TaskConfig>,
     pub graders: Vec<(String, Arc<dyn Grader>)>,
-    /// For each grader, the options it reads from each item when the config leaves them out
-    /// (`GraderPlugin::item_defaults`), as templates; mostly empty.
-    pub item_defaults: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
-impl TaskSlot {
-    /// The options grader `index` gets for `item` ([`GradeRequest::options`]): the config's,
-    /// rendered when they use item variables, with the grader's item defaults added; `None`
-    /// when they are the same for every item (the grader keeps its own).
-    ///
-    /// [`GradeRequest::options`]: llmbench_core::GradeRequest::options
-    pub fn options_for(
-        &self,
-        index: usize,
-        item: &llmbench_core::Item,
-    ) -> Option<serde_json::Value> {
-        options_for(
-            self.task.graders.get(index)?,
-            self.item_defaults.get(index),
-            item,
-        )
-    }
-}
-
-/// [`TaskSlot::options_for`], for a grader's config and item defaults.
-fn options_for(
-    config: &GraderConfig,
-    defaults: Option<&serde_json::Map<String, serde_json::Value>>,
-    item: &llmbench_core::Item,
-) -> Option<serde_json::Value> {
-    match defaults {
-        Some(defaults) if !defaults.is_empty() => Some(llmbench_config::with_item_defaults(
-            config.options_for(item),
-            &config.options,
-            defaults,
-            item,
-        )),
-        _ => config.options_for(item),
-    }
 }
 
 impl std::fmt::Debug for TaskSlot {
@@ -210,7 +171,6 @@ async fn build_with(
     let mut item_failures = ItemFailures::default();
     for t in &config.tasks {
         let mut graders: Vec<(String, Arc<dyn Grader>)> = Vec::new();
-        let mut item_defaults = Vec::new();
         for (i, g) in t.graders.iter().enumerate() {
             let at = format!("tasks.{}.graders[{i}] ({})", t.name, g.name);
             let entry = grader_entry(&t.name, &g.name);
@@ -262,12 +222,10 @@ async fn build_with(
                 .map_err(|reason| BuildError::ItemDefaults { at, reason })?;
             check_items(t, g, &defaults, &grader, &mut item_failures).await;
             graders.push((g.name.clone(), Arc::new(grader)));
-            item_defaults.push(defaults);
         }
         tasks.push(TaskSlot {
             task: Arc::new(t.clone()),
             graders,
-            item_defaults,
         });
     }
     if item_failures.total > 0 {
@@ -360,12 +318,14 @@ struct ItemFailures {
 }
 
 /// When `grader`'s options use item variables (or it has item defaults), render them for
-/// every item of `task` and ask the grader whether it can use them, so that a dataset value
-/// it cannot grade against (a non-number for a numeric match) stops the run before any
-/// sample, naming the item's place. Options without variables (`options_for` is `None`) cost
-/// nothing here. Items that agree on every variable the options name render the same
-/// options: those are rendered and checked once ([`DistinctRenderings`]), and sent a chunk
-/// per plugin call ([`PluginGrader::check_items`]), not all at once.
+/// every item of `task` as the plugin will for each grade request
+/// ([`llmbench_config::with_item_defaults`]) and ask the grader whether it can use them, so
+/// that a dataset value it cannot grade against (a non-number for a numeric match) stops the
+/// run before any sample, naming the item's place. Options without variables cost nothing
+/// here. Items that agree on every variable the options name render the same options: those
+/// are rendered and checked once ([`DistinctRenderings`], which reads the values in place,
+/// decoding only the first item of each rendering), and sent a chunk per plugin call
+/// ([`PluginGrader::check_items`]), not all at once.
 async fn check_items(
     task: &TaskConfig,
     config: &GraderConfig,
@@ -376,17 +336,20 @@ async fn check_items(
     if !config.uses_item_vars && defaults.is_empty() {
         return;
     }
-    let mut distinct =
-        DistinctRenderings::new(llmbench_config::option_variables(&config.options, defaults));
+    let items = &task.items;
+    let names = llmbench_config::option_variables(&config.options, defaults);
+    let mut distinct = DistinctRenderings::new(items, &names);
     // For each item, the index of its rendering among the distinct ones.
-    let mut rendering = Vec::with_capacity(task.items.len());
+    let mut rendering = Vec::with_capacity(items.len());
     let mut renderings = Vec::new();
-    for item in task.items.iter() {
-        let (index, new) = distinct.index(&item);
-        if new && let Some(options) = options_for(config, Some(defaults), &item) {
-            renderings.push((index, options));
+    for index in 0..items.len() {
+        let (of, new) = distinct.index(items, index);
+        if new {
+            let item = items.get(index);
+            let options = llmbench_config::with_item_defaults(&config.options, defaults, &item);
+            renderings.push((of, options));
         }
-        rendering.push(index);
+        rendering.push(of);
     }
     let refused: std::collections::HashMap<usize, String> =
         grader.check_items(renderings).await.into_iter().collect();
@@ -420,48 +383,52 @@ type Values = Vec<Option<String>>;
 /// the index of the first item that agreed with it on all of them (an absent variable is a
 /// value of its own). Only the values of distinct items are kept.
 struct DistinctRenderings {
-    names: Vec<String>,
+    /// The variables, each looked up once among the items' names.
+    names: Vec<llmbench_config::Name>,
     /// By hash of the values: the distinct value lists with that hash, and their indices.
     seen: std::collections::HashMap<u64, Vec<(Values, usize)>>,
     count: usize,
 }
 
 impl DistinctRenderings {
-    fn new(names: Vec<String>) -> Self {
+    fn new(items: &llmbench_config::Items, names: &[String]) -> Self {
         Self {
-            names,
+            names: names.iter().map(|name| items.name(name)).collect(),
             seen: std::collections::HashMap::new(),
             count: 0,
         }
     }
 
-    /// The index of `item`'s rendering, and whether it is new.
-    fn index(&mut self, item: &llmbench_core::Item) -> (usize, bool) {
+    /// The index of item `index`'s rendering, and whether it is new. The values are read
+    /// where the items keep them ([`llmbench_config::Items::value_of`]): no item is decoded.
+    fn index(&mut self, items: &llmbench_config::Items, index: usize) -> (usize, bool) {
         use std::hash::{Hash, Hasher};
+        let value = |name: &llmbench_config::Name| items.value_of(index, *name);
         // `DefaultHasher::new()` has fixed keys: equal values hash alike across items.
         let mut hasher = std::hash::DefaultHasher::new();
-        for name in &self.names {
-            llmbench_config::item_value(item, name).hash(&mut hasher);
-        }
-        let same = self.seen.entry(hasher.finish()).or_default();
-        let found = same.iter().find(|(values, _)| {
-            values
-                .iter()
-                .zip(&self.names)
-                .all(|(value, name)| value.as_deref() == llmbench_config::item_value(item, name))
-        });
-        if let Some((_, index)) = found {
-            return (*index, false);
-        }
-        let values = self
-            .names
+        self.names
             .iter()
-            .map(|name| llmbench_config::item_value(item, name).map(str::to_owned))
-            .collect();
-        let index = self.count;
+            .for_each(|name| value(name).hash(&mut hasher));
+        let same = self.seen.entry(hasher.finish()).or_default();
+        let found = same.iter().find(|(known, _)| {
+            known
+                .iter()
+                .map(Option::as_deref)
+                .eq(self.names.iter().map(value))
+        });
+        if let Some((_, of)) = found {
+            return (*of, false);
+        }
+        let of = self.count;
         self.count += 1;
-        same.push((values, index));
-        (index, true)
+        same.push((
+            self.names
+                .iter()
+                .map(|n| value(n).map(str::to_owned))
+                .collect(),
+            of,
+        ));
+        (of, true)
     }
 }
 

@@ -462,21 +462,20 @@ async fn run_sample(shared: &Shared, sample: PlannedSample) -> Finished {
     let mut verdict = None;
     let mut completion = completion;
     if let Some(answer) = completion.take() {
-        let item = &item;
         // The completion moves into the request and back out after grading: no copy of
-        // its text per sample.
-        let mut grade_request = GradeRequest {
+        // its text per sample; the item, decoded for this sample, gives its variables.
+        let grade_request = GradeRequest {
             task: key.task.clone(),
             item: key.item.clone(),
-            vars: item.vars.clone(),
+            vars: item.vars,
             options: None,
             completion: answer,
         };
         let mut graded = Vec::with_capacity(slot.graders.len());
         for (i, (_, grader)) in slot.graders.iter().enumerate() {
-            // Options that use item variables are rendered for this item (once per sample
-            // and grader); the others stay `None`, and the grader keeps its own.
-            grade_request.options = slot.options_for(i, item);
+            // Options that use item variables are rendered inside the plugin, from the
+            // request's item and variables (`GradeRequest::options`): nothing per grader
+            // crosses the boundary but the request itself.
             let mut grade = grader
                 .grade(&grade_request)
                 .await

@@ -59,7 +59,7 @@ struct Bench {
     key: &'static str,
     name: &'static str,
     via: Via,
-    /// The options the runner renders for the item, if the grader's use item variables.
+    /// The options rendered for the item, if the grader's use item variables.
     options: Option<Value>,
 }
 

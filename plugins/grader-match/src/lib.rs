@@ -3,10 +3,10 @@
 //! multiple-choice letter (`choice`), as JSON (`json`: equality and/or a JSON Schema), or by
 //! SQuAD token F1 (`f1`). README.md lists the options.
 //!
-//! The reference is the `expected` option (usually `"{{ expected }}"`, which the runner
-//! renders per item into [`GradeRequest::options`]) or, without one, the item's `expected`
+//! The reference is the `expected` option (usually `"{{ expected }}"`, rendered per item
+//! from the request's variables by the grader itself) or, without one, the item's `expected`
 //! variable: `"{{ expected }}"` is the option's default ([`GraderPlugin::item_defaults`]),
-//! which the runner renders like a written one. An item with neither gets an `error` grade,
+//! which is rendered like a written one. An item with neither gets an `error` grade,
 //! not a failing one. Options that hold a `{{ var }}` (`expected`, `schema`,
 //! `extract.regex`, `choices`), and the item's `expected` when the option is left out, are
 //! checked per item by [`GraderPlugin::check_item`] before any sample runs; all others at
@@ -25,15 +25,13 @@ use llmbench_plugin_sdk::core::{Grade, GradeRequest, Grader, GraderError, Plugin
 use llmbench_plugin_sdk::{GraderPlugin, OptionsError};
 
 use crate::grade::error_grade;
-use crate::options::{Spec, Templates, Values, fills};
+use crate::options::{Spec, Templates, Values, Written, fills};
 
 /// The grader.
 #[derive(Debug)]
 pub struct MatchGrader {
-    /// The options as the config gave them.
-    options: serde_json::Value,
     /// Read from them once, at `create`: everything but the values that hold a `{{ var }}`,
-    /// which are read for each item from the options the runner renders for it.
+    /// which are rendered for each item from its variables.
     spec: Spec,
     /// The options a rendered item's options fill: the config's, with `expected =
     /// "{{ expected }}"` when the config leaves `expected` out and the mode compares with
@@ -41,16 +39,17 @@ pub struct MatchGrader {
     item_options: serde_json::Value,
     /// `None`: no item defaults, the item spec is `spec`.
     item_spec: Option<Spec>,
+    /// The config's values that are templates, rendered for each request.
+    written: Written,
     defaults: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What an item's options add to the grader's spec.
 enum ForItem {
-    /// The values that were templates, read for the item (the usual case).
-    Values(Values),
-    /// The values that were templates, read as the config wrote them (no options were
-    /// rendered for the item).
-    Written(Values),
+    /// The values that were templates, read for the item (the usual case), and the spec
+    /// that had them: the one with the item defaults, or the config's for an item that
+    /// lacks a default's variable.
+    Values(Values, bool),
     /// Options that are not the grader's with templates filled in: read whole.
     Spec(Spec),
 }
@@ -72,7 +71,7 @@ impl MatchGrader {
             false => Some(Spec::from_options(&item_options, Templates::Defer)?),
         };
         Ok(Self {
-            options,
+            written: spec.written(&options),
             spec,
             item_options,
             item_spec,
@@ -80,37 +79,60 @@ impl MatchGrader {
         })
     }
 
-    /// Grades `answer` with the options rendered for the item (`options`), or those the
-    /// grader was created with; `expected` is the item's `expected` variable.
+    /// [`MatchGrader::grade_with`] for an item whose only variable is `expected`.
     pub fn grade_answer(
         &self,
         answer: &str,
         options: Option<&serde_json::Value>,
         expected: Option<&str>,
     ) -> Grade {
+        self.grade_with(answer, options, &|name| match name {
+            "expected" => expected,
+            _ => None,
+        })
+    }
+
+    /// Grades `answer` for the item whose values `lookup` gives (`{{ id }}` and its
+    /// variables): the templated options are rendered here, only those the spec reads
+    /// (`RENDERS_OWN_OPTIONS`), or read from `options` when they come rendered whole (a host
+    /// or test that renders them). `expected` without an `expected` option is the item's
+    /// `expected` variable.
+    pub fn grade_with<'v>(
+        &self,
+        answer: &str,
+        options: Option<&serde_json::Value>,
+        lookup: &dyn Fn(&str) -> Option<&'v str>,
+    ) -> Grade {
         let for_item = match options {
             None if !self.spec.defers() => None,
-            // Options not rendered for the item (a host that renders none): the templates
-            // are read as written, and the item's `expected` is read from its variables.
-            None => match self.spec.for_item(&self.options) {
-                Some(Ok(values)) => Some(ForItem::Written(values)),
-                Some(Err(e)) => {
-                    return error_grade(format!("this item's options are invalid: {e}"));
-                }
-                None => None,
-            },
-            Some(rendered) => match self.for_item(rendered) {
-                Ok(found) => Some(found),
-                Err(e) => return error_grade(format!("this item's options are invalid: {e}")),
-            },
+            None => Some(self.for_lookup(lookup)),
+            Some(rendered) => Some(self.for_item(rendered)),
+        };
+        let for_item = match for_item.transpose() {
+            Ok(found) => found,
+            Err(e) => return error_grade(format!("this item's options are invalid: {e}")),
         };
         let grading = match &for_item {
             None => self.spec.grading(None),
-            Some(ForItem::Values(values)) => self.item_spec().grading(Some(values)),
-            Some(ForItem::Written(values)) => self.spec.grading(Some(values)),
+            Some(ForItem::Values(values, true)) => self.item_spec().grading(Some(values)),
+            Some(ForItem::Values(values, false)) => self.spec.grading(Some(values)),
             Some(ForItem::Spec(spec)) => spec.grading(None),
         };
-        grading.grade(answer, expected)
+        grading.grade(answer, lookup("expected"))
+    }
+
+    /// The templated values of the config's options for the item `lookup` gives, each
+    /// rendered from it. The item default (`expected = "{{ expected }}"`) is not rendered:
+    /// without an `expected` option the grade reads the item's `expected` variable itself
+    /// ([`Grading::grade`](crate::options::Grading)), which gives the same grade (the default
+    /// exists so that the check before the run reads every item's value).
+    fn for_lookup<'v>(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<&'v str>,
+    ) -> Result<ForItem, OptionsError> {
+        self.spec
+            .for_lookup(&self.written, lookup)
+            .map(|values| ForItem::Values(values, false))
     }
 
     /// The spec for an item whose options are `rendered`, checked as if read whole (the
@@ -119,7 +141,7 @@ impl MatchGrader {
         if fills(&self.item_options, rendered)
             && let Some(values) = self.item_spec().for_item(rendered)
         {
-            return values.map(ForItem::Values);
+            return values.map(|v| ForItem::Values(v, true));
         }
         Spec::from_options(rendered, Templates::Check).map(ForItem::Spec)
     }
@@ -133,10 +155,10 @@ impl MatchGrader {
 #[async_trait]
 impl Grader for MatchGrader {
     async fn grade(&self, request: &GradeRequest) -> Result<Grade, GraderError> {
-        Ok(self.grade_answer(
+        Ok(self.grade_with(
             &request.completion.text,
             request.options.as_ref(),
-            request.vars.get("expected").map(String::as_str),
+            &|name| request.value(name),
         ))
     }
 }
@@ -163,6 +185,10 @@ impl GraderPlugin for MatchGrader {
     fn item_defaults(&self) -> serde_json::Map<String, serde_json::Value> {
         self.defaults.clone()
     }
+
+    /// Only the templated values are rendered for each item ([`MatchGrader::grade_with`]),
+    /// not a copy of every option.
+    const RENDERS_OWN_OPTIONS: bool = true;
 }
 
 llmbench_plugin_sdk::export_grader!(MatchGrader);
@@ -525,25 +551,30 @@ mod tests {
             (
                 json!({ "mode": "contains", "expected": "{{ expected }}" }),
                 "expected",
+                "expected",
                 &["mock", "Paris", " . ", r#"["x","mock"]"#][..],
             ),
             (
                 json!({ "mode": "numeric", "expected": "{{ e }}", "abs-tolerance": 0.5 }),
                 "expected",
+                "e",
                 &["42", "41.6", "abc", r#"["1","x"]"#][..],
             ),
             (
                 json!({ "mode": "choice", "expected": "C", "choices": "{{ letters }}" }),
                 "choices",
+                "letters",
                 &["ABCD", "AB", "ABCDE", "AB1", ""][..],
             ),
             (
                 json!({ "mode": "equals", "expected": "42", "extract": { "regex": "{{ r }}" } }),
                 "extract",
+                "r",
                 &[r"#### (\d+)", r"(\d+)", "(", r"a(b)(c)"][..],
             ),
             (
                 json!({ "mode": "json", "json-equal": false, "schema": "{{ schema }}" }),
+                "schema",
                 "schema",
                 &[
                     r#"{"type":"object"}"#,
@@ -561,7 +592,7 @@ mod tests {
             "[1]",
             "41.9",
         ];
-        for (configured, key, values) in cases {
+        for (configured, key, var, values) in cases {
             let g = grader(configured.clone());
             for value in values {
                 let mut rendered = configured.clone();
@@ -586,6 +617,22 @@ mod tests {
                             (fast.outcome, fast.score, &fast.evidence),
                             (want.outcome, want.score, &want.evidence),
                             "{rendered} {answer:?}"
+                        );
+                        // Rendered by the grader itself, from the item's variables (how
+                        // the plugin grades: `RENDERS_OWN_OPTIONS`).
+                        let own = g.grade_with(answer, None, &|name| match name {
+                            name if name == var => Some(*value),
+                            "expected" => expected,
+                            _ => None,
+                        });
+                        let want = match &whole {
+                            Ok(w) if var == "expected" => w.grade_answer(answer, None, Some(value)),
+                            _ => want,
+                        };
+                        assert_eq!(
+                            (own.outcome, own.score, &own.evidence),
+                            (want.outcome, want.score, &want.evidence),
+                            "own rendering: {rendered} {answer:?}"
                         );
                     }
                 }

@@ -187,8 +187,17 @@ pub(crate) struct Values {
     pub schema: Option<Schema>,
 }
 
-/// Which option values were templates at create, so are read per item from the options the
-/// runner renders for it. Every other value is the same for all items: read once.
+/// The option values that are templates, as written ([`Spec::written`]).
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    choices: Option<String>,
+    regex: Option<String>,
+    schema: Option<Value>,
+    expected: Option<Value>,
+}
+
+/// Which option values were templates at create, so are read per item, rendered for it.
+/// Every other value is the same for all items: read once.
 #[derive(Debug, Clone, Copy, Default)]
 struct Deferred {
     /// Also when `choices` is deferred: the expected letters are checked against them.
@@ -254,7 +263,7 @@ fn is_template(text: &str) -> bool {
     text.as_bytes().windows(2).any(|pair| pair == b"{{")
 }
 
-/// Whether `rendered` is `configured` with its templates filled in, as the runner renders
+/// Whether `rendered` is `configured` with its templates filled in, as the host renders
 /// options for an item: the same keys and array lengths, the same values, except that a
 /// string holding a `{{` may have become any string. Only then may an item's options be read
 /// by the keys that were templates ([`Spec::for_item`]); any other options are read whole.
@@ -438,6 +447,49 @@ impl Spec {
             false => None,
         };
         Some(self.read_values(choices, regex, schema, expected))
+    }
+
+    /// The values of `options` (the options the spec was read from, with
+    /// [`Templates::Defer`]) that are templates, as written: taken once, at create, for
+    /// [`Spec::for_lookup`] to render for each item.
+    pub fn written(&self, options: &Value) -> Written {
+        let d = self.deferred;
+        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+        Written {
+            choices: text(options.get("choices").filter(|_| d.choices)),
+            regex: text(
+                options
+                    .get("extract")
+                    .and_then(|e| e.get("regex"))
+                    .filter(|_| d.extract_regex.is_some()),
+            ),
+            schema: options.get("schema").filter(|_| d.schema).cloned(),
+            expected: options.get("expected").filter(|_| d.expected).cloned(),
+        }
+    }
+
+    /// The values an item gives the templates ([`Spec::written`]), each rendered with
+    /// `lookup`: what [`Spec::for_item`] reads from the options rendered whole, rendering
+    /// only what is read.
+    pub fn for_lookup<'v>(
+        &self,
+        written: &Written,
+        lookup: &dyn Fn(&str) -> Option<&'v str>,
+    ) -> Result<Values, OptionsError> {
+        use llmbench_plugin_sdk::core::template::{render_value, render_with};
+        if !self.deferred.any() {
+            return Ok(Values::default());
+        }
+        let choices = written.choices.as_deref().map(|t| render_with(t, lookup));
+        let regex = written.regex.as_deref().map(|t| render_with(t, lookup));
+        let schema = written.schema.as_ref().map(|v| render_value(v, lookup));
+        let expected = written.expected.as_ref().map(|v| render_value(v, lookup));
+        self.read_values(
+            choices.as_deref(),
+            regex.as_deref().zip(self.deferred.extract_regex),
+            schema.as_ref(),
+            expected.as_ref(),
+        )
     }
 
     /// Reads and checks the given values, in the order `from_options` always has (so the

@@ -31,7 +31,8 @@
 //! options = { test = "{{test}}", entry-point = "{{entry_point}}", prompt = "{{prompt}}" }
 //! ```
 //!
-//! The runner renders these per item (`GradeRequest::options`). In the same sandbox, a
+//! These are rendered per item, inside the plugin, from the item's variables
+//! (`GradeRequest::options`). In the same sandbox, a
 //! trusted runner (`src/runner.py`) executes the item's prompt and test itself and calls
 //! `check(candidate)`, where `candidate` forwards each call to a separate process running
 //! `prompt + "\n" + code` (the code: the last fenced block that defines `entry-point` at

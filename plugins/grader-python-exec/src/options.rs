@@ -557,7 +557,7 @@ impl ItemTest {
     }
 }
 
-/// Whether any of the item options holds a `{{` (a template the runner renders per item).
+/// Whether any of the item options holds a `{{` (a template rendered per item).
 fn is_template(item: &ItemTest) -> bool {
     [
         Some(&item.test),

@@ -96,7 +96,7 @@ async fn valid_items_build_and_many_failures_are_capped() {
 /// its default (`GraderPlugin::item_defaults`), which the build checks for every item like a
 /// written `expected = "{{ expected }}"`, and which each grade request then carries.
 #[tokio::test]
-async fn a_graders_item_defaults_are_checked_for_every_item_and_rendered_into_its_options() {
+async fn a_graders_item_defaults_are_checked_for_every_item_and_rendered_for_each_grade() {
     let source = r#"
 [providers.echo]
 plugin = "provider-testkit"
@@ -137,14 +137,35 @@ options = { mode = "numeric" }
     let components = llmbench_runner::build(&config, &plugin_dir())
         .await
         .expect("every item's expected is a number");
-    let slot = &components.tasks[0];
+    // Each grade request carries the item's variables, no options: the plugin renders the
+    // default for the item itself, as the check above did.
+    let (_, grader) = &components.tasks[0].graders[0];
     let items = &config.tasks[0].items;
-    assert_eq!(
-        slot.options_for(0, &items.get(0)),
-        Some(serde_json::json!({ "mode": "numeric", "expected": "1,200" }))
-    );
-    assert_eq!(
-        slot.options_for(0, &items.get(2)),
-        Some(serde_json::json!({ "mode": "numeric" }))
-    );
+    let grade = |index: usize, answer: &str| {
+        let item = items.get(index);
+        let request = llmbench_core::GradeRequest {
+            task: "math".into(),
+            item: item.id,
+            vars: item.vars,
+            completion: llmbench_core::Completion {
+                text: answer.into(),
+                stop_reason: llmbench_core::StopReason::EndTurn,
+                usage: Default::default(),
+                timings: Default::default(),
+                response_model: None,
+            },
+            options: None,
+        };
+        async move { grader.grade(&request).await.expect("graded") }
+    };
+    use llmbench_core::GradeOutcome::{Error, Fail, Pass};
+    for (index, answer, outcome, says) in [
+        (0, "It costs $1,200.00.", Pass, r#"expected "1,200""#),
+        (1, "It costs 13.", Fail, r#"expected "12""#),
+        (2, "12", Error, "nothing to compare with"),
+    ] {
+        let got = grade(index, answer).await;
+        assert_eq!(got.outcome, outcome, "{}", got.evidence);
+        assert!(got.evidence.contains(says), "{}", got.evidence);
+    }
 }

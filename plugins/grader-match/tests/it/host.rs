@@ -41,7 +41,7 @@ async fn grade(g: &PluginGrader, request: GradeRequest) -> Grade {
     g.grade(&request).await.expect("the grader runs")
 }
 
-/// `{ mode = "numeric", expected = "{{ expected }}" }`: the runner renders each item's value.
+/// `{ mode = "numeric", expected = "{{ expected }}" }`: each item's value is rendered.
 #[tokio::test]
 async fn numeric_with_per_item_expected() {
     let g = grader(json!({ "mode": "numeric", "expected": "{{ expected }}" })).unwrap();

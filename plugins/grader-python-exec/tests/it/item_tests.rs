@@ -1,9 +1,10 @@
 //! Item-test mode with ordinary answers: the item's `test`, `entry-point` and `prompt` come
-//! per request (as the runner renders them); a right answer passes with the count of calls, a
+//! per request (rendered in the plugin from the item's variables); a right answer passes with the count of calls, a
 //! wrong one fails naming the test line, the value returned or the exception raised.
 
 use llmbench_plugin_sdk::core::{Grade, GradeKind, GradeOutcome, Grader};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use crate::{item_grader, item_request};
 
@@ -12,7 +13,7 @@ use crate::{item_grader, item_request};
 /// of timeouts create their own grader with a short limit.
 const TIMEOUT_SECONDS: u64 = 30;
 
-/// The options as a config gives them: templates the runner renders per item.
+/// The options as a config gives them: templates rendered per item.
 pub(crate) fn templates() -> serde_json::Value {
     json!({
         "test": "{{test}}",
@@ -22,7 +23,15 @@ pub(crate) fn templates() -> serde_json::Value {
     })
 }
 
-/// One item's rendered options.
+/// An item's variables, which the plugin renders `templates()` from for each request.
+pub(crate) fn item_vars(test: &str, entry: &str, prompt: &str) -> BTreeMap<String, String> {
+    [("test", test), ("entry_point", entry), ("prompt", prompt)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// One item's rendered options (what the runner checks before the run).
 pub(crate) fn rendered(test: &str, entry: &str, prompt: &str) -> serde_json::Value {
     json!({ "test": test, "entry-point": entry, "prompt": prompt, "timeout-seconds": TIMEOUT_SECONDS })
 }
@@ -33,7 +42,7 @@ pub(crate) const TEST: &str = "\n\nMETADATA = {}\n\n\ndef check(candidate):\n   
 
 pub(crate) async fn grade_item(text: &str) -> Grade {
     let g = item_grader(templates());
-    g.grade(&item_request(text, rendered(TEST, "add", PROMPT)))
+    g.grade(&item_request(text, item_vars(TEST, "add", PROMPT)))
         .await
         .unwrap()
 }
@@ -78,7 +87,7 @@ async fn the_block_defining_the_entry_point_runs_not_a_later_example() {
     // Without a prompt, the example alone would define no `add` at all.
     let g = item_grader(templates());
     let grade = g
-        .grade(&item_request(answer, rendered(TEST, "add", "")))
+        .grade(&item_request(answer, item_vars(TEST, "add", "")))
         .await
         .unwrap();
     assert_pass(&grade, 3);
@@ -210,7 +219,8 @@ async fn items_that_cannot_be_checked_are_refused_or_errors() {
         g.check_item(&rendered(TEST, "add(x)", PROMPT)).await,
         Err("`entry-point` must be a Python identifier (the name of the function under test), not \"add(x)\"".to_owned())
     );
-    // As created, the options are templates: without rendered options there is no item.
+    // As created, the options are templates: without the item's variables they stay as
+    // written, and there is no item.
     let e = g.grade(&crate::request("x")).await.unwrap_err();
     assert_eq!(
         e.message,
@@ -219,7 +229,7 @@ async fn items_that_cannot_be_checked_are_refused_or_errors() {
     // A test without `check`, or one that never calls the candidate: the item's fault.
     let answer = "```python\ndef add(x, y):\n    return x + y\n```";
     let e = g
-        .grade(&item_request(answer, rendered("x = 1\n", "add", PROMPT)))
+        .grade(&item_request(answer, item_vars("x = 1\n", "add", PROMPT)))
         .await
         .unwrap_err();
     assert_eq!(
@@ -229,7 +239,7 @@ async fn items_that_cannot_be_checked_are_refused_or_errors() {
     let e = g
         .grade(&item_request(
             answer,
-            rendered("def check(candidate):\n    pass\n", "add", PROMPT),
+            item_vars("def check(candidate):\n    pass\n", "add", PROMPT),
         ))
         .await
         .unwrap_err();

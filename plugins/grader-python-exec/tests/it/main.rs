@@ -96,10 +96,10 @@ fn item_grader(options: serde_json::Value) -> PluginGrader {
     PluginGrader::new(&plugin, &options, &context).expect("the grader is created")
 }
 
-/// A request for `text` with an item's rendered `options`.
-fn item_request(text: &str, options: serde_json::Value) -> GradeRequest {
+/// A request for `text` for an item with variables `vars`.
+fn item_request(text: &str, vars: BTreeMap<String, String>) -> GradeRequest {
     GradeRequest {
-        options: Some(options),
+        vars,
         ..request(text)
     }
 }
