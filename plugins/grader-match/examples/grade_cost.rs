@@ -10,12 +10,12 @@
 //! The graders and answers are those of `cargo xtask perf match`: the mock server's echo
 //! answer (`mock-<hash>` and 31 words) graded by `grader-regex` with `pattern = "mock"`, by
 //! `grader-match` with `mode = "contains"` against the item's `expected` variable, and by
-//! `grader-match` with `expected = "{{ expected }}"` (options rendered per item, as the runner
-//! sends them). Each grader grades GRADES answers (default 100,000), one at a time, in
+//! `grader-match` with `expected = "{{ expected }}"` (rendered per item in the plugin, from the
+//! request's variables, as in a run). Each grader grades GRADES answers (default 100,000), one at a time, in
 //! several interleaved rounds so that a burst of load on the machine hits all of them alike:
 //! 1. through the plugin ABI, as the runner calls it (the plugins in `target/release`, loaded
 //!    by the plugin host: the request and the grade cross as JSON), and
-//! 2. `grader-match` in-process (`MatchGrader::grade_answer`), the grader's own work alone.
+//! 2. `grader-match` in-process (`MatchGrader::grade_with`), the grader's own work alone.
 //!
 //! GRADER selects some of them (`regex`, `match`, `match-rendered`, `match-in-process`,
 //! `match-rendered-in-process`; default all), for a profiler or an instruction count
@@ -59,8 +59,6 @@ struct Bench {
     key: &'static str,
     name: &'static str,
     via: Via,
-    /// The options rendered for the item, if the grader's use item variables.
-    options: Option<Value>,
 }
 
 #[expect(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
@@ -96,37 +94,31 @@ fn main() -> Result<(), String> {
     };
     let variable = json!({ "mode": "contains" });
     let template = json!({ "mode": "contains", "expected": "{{ expected }}" });
-    let rendered = json!({ "mode": "contains", "expected": "mock" });
     let benches = [
         Bench {
             key: "regex",
             name: "grader-regex, one pattern (ABI)",
             via: load("grader-regex", json!({ "pattern": "mock" }))?,
-            options: None,
         },
         Bench {
             key: "match",
             name: "grader-match, the item's `expected` variable (ABI)",
             via: load("grader-match", variable.clone())?,
-            options: None,
         },
         Bench {
             key: "match-rendered",
             name: "grader-match, options rendered per item (ABI)",
             via: load("grader-match", template.clone())?,
-            options: Some(rendered.clone()),
         },
         Bench {
             key: "match-in-process",
             name: "grader-match, the item's `expected` variable (in-process)",
             via: in_process(variable)?,
-            options: None,
         },
         Bench {
             key: "match-rendered-in-process",
             name: "grader-match, options rendered per item (in-process)",
             via: in_process(template)?,
-            options: Some(rendered),
         },
     ];
     if let Some(unknown) = only.iter().find(|k| !benches.iter().any(|b| b.key == *k)) {
@@ -162,7 +154,9 @@ fn main() -> Result<(), String> {
                         task: "perf".into(),
                         item: "q1".into(),
                         vars: vars.clone(),
-                        options: bench.options.clone(),
+                        // As the runner sends it: the item's variables, no options (the
+                        // plugin renders what its options take from them).
+                        options: None,
                         completion: Completion {
                             text: ANSWER.into(),
                             stop_reason: StopReason::EndTurn,
@@ -182,10 +176,10 @@ fn main() -> Result<(), String> {
                 }
                 Via::InProcess(grader) => measure(|| {
                     for _ in 0..grades {
-                        passed(std::hint::black_box(grader.grade_answer(
+                        passed(std::hint::black_box(grader.grade_with(
                             std::hint::black_box(ANSWER),
-                            bench.options.as_ref(),
-                            vars.get("expected").map(String::as_str),
+                            None,
+                            &|name| vars.get(name).map(String::as_str),
                         )))?;
                     }
                     Ok(())
