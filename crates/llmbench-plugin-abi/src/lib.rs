@@ -25,8 +25,12 @@ use std::ffi::c_void;
 /// Bytes every declaration starts with.
 pub const MAGIC: [u8; 8] = *b"LLMBPLG\0";
 
-/// Bumped on any incompatible change to this file.
-pub const ABI_VERSION: u32 = 2;
+/// Bumped on any incompatible change to this file, or to what a method's payload means.
+/// Version 3: a `grade` request no longer carries the grader's options rendered for the item;
+/// the SDK renders them inside the plugin from the request's variables. A plugin built by an
+/// older SDK would grade a templated option (`expected = "{{ expected }}"`) as written, so it
+/// is refused at load rather than trusted.
+pub const ABI_VERSION: u32 = 3;
 
 /// The symbol every plugin exports, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"llmbench_plugin_entry\0";
