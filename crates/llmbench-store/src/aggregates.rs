@@ -7,14 +7,19 @@
 //! duration, time to first token, output rate and grade score histograms, counted in the
 //! buckets the metrics crate gives ([`HistogramBuckets`]). Replaying a group into the metrics
 //! gives the same series as replaying its samples one by one (sums of floating-point values
-//! may differ in the last bits, as the order of additions differs).
+//! may differ in the last bits, as the order of additions differs). The aggregates' own sums
+//! are exact, rounded once: they do not depend on the order the samples are added in.
 //!
-//! They are written when a run ends ([`Store::end_run`]), forgotten when it runs again, and
-//! computed from the samples when asked for and missing (runs stored before schema version
-//! 4, a run whose process died) or counted in other buckets. Retention keeps them when it
-//! deletes a run's samples.
+//! They are written when a run ends ([`Store::end_run`]): kept as the samples were recorded
+//! when the store that created the run recorded all of them, else computed from the stored
+//! samples. They are forgotten when the run runs again, and computed from the samples when
+//! asked for and missing (runs stored before schema version 4, a run whose process died) or
+//! counted in other buckets. Retention keeps them when it deletes a run's samples.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use fsum::FSum;
 
 use llmbench_core::{GradeOutcome, ProviderErrorKind, SampleRecord, SampleStatus, Timings, Usage};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -58,16 +63,9 @@ impl Histogram {
     }
 
     pub fn observe(&mut self, bounds: &[f64], value: f64) {
-        if !value.is_finite() {
-            return;
+        if count(self, bounds, value) {
+            self.sum += value;
         }
-        let i = bounds
-            .iter()
-            .position(|&b| value <= b)
-            .unwrap_or(bounds.len());
-        self.buckets[i] += 1;
-        self.count += 1;
-        self.sum += value;
     }
 }
 
@@ -297,6 +295,15 @@ impl Store {
     /// meanwhile (else they are returned unstored: computed again when next asked for).
     pub(crate) fn write_aggregates(&self, run_id: &str) -> Result<RunAggregates, StoreError> {
         let aggregates = self.compute_aggregates(run_id)?;
+        self.store_aggregates(aggregates)
+    }
+
+    /// Stores a run's aggregates in place of any it had.
+    pub(crate) fn store_aggregates(
+        &self,
+        aggregates: RunAggregates,
+    ) -> Result<RunAggregates, StoreError> {
+        let run_id = aggregates.run_id.as_str();
         if let Some(pg) = self.pg() {
             let stored =
                 crate::pg::blocking(&self.path, || self.pg_store_aggregates(pg, &aggregates))?;
@@ -325,11 +332,7 @@ impl Store {
                 path: self.path.clone(),
             })?;
         self.require_run(run_id)?;
-        let mut sums = Sums {
-            groups: BTreeMap::new(),
-            b,
-            last: None,
-        };
+        let mut sums = Sums::new(b);
         if let Some(pg) = self.pg() {
             // On PostgreSQL the one connection streams the samples, so the run's attempts are
             // read first, in one query (a few dozen bytes per attempt in memory).
@@ -338,7 +341,7 @@ impl Store {
             self.for_each_sample(run_id, |sample| {
                 let record = sample.record;
                 let attempts = all.remove(&record.key.id().to_string()).unwrap_or_default();
-                facts.set_from(&record, attempts);
+                facts.set_from(&record, &attempts);
                 sums.add(&facts);
                 Ok(())
             })?;
@@ -349,18 +352,11 @@ impl Store {
                 Ok(())
             })?;
         }
-        Ok(RunAggregates {
-            run_id: run_id.to_owned(),
-            buckets: sums.b,
-            groups: sums.groups.into_values().collect(),
-            samples_deleted: false,
-        })
+        Ok(sums.finish(run_id))
     }
 
-    /// Calls `each` with what the aggregates read of every sample of a run (SQLite), in an
-    /// order that adds up each group's samples as report order does (by item, then repeat:
-    /// a group is one task and one provider), so that its floating-point sums are those of
-    /// summing the samples in report order, to the last bit.
+    /// Calls `each` with what the aggregates read of every sample of a run (SQLite), in the
+    /// order of their ids (the sums do not depend on the order: [`Sums`]).
     ///
     /// One query, reading only the columns the aggregates use: reading whole samples in
     /// report order, with a query per sample for its grades and another for its attempts,
@@ -389,7 +385,7 @@ impl Store {
                  LEFT JOIN attempts a ON a.run_id = s.run_id AND a.sample_id = s.sample_id
                  LEFT JOIN grades g ON g.run_id = s.run_id AND g.sample_id = s.sample_id
                  WHERE s.run_id = ?1
-                 ORDER BY s.task, s.provider, s.item, s.repeat, a.attempt, g.position",
+                 ORDER BY s.sample_id, a.attempt, g.position",
             )
             .map_err(sql_err)?;
         let mut rows = stmt.query([run_id]).map_err(sql_err)?;
@@ -719,7 +715,7 @@ impl SampleFacts {
     }
 
     /// The facts of a sample read whole (PostgreSQL).
-    fn set_from(&mut self, record: &SampleRecord, attempts: Vec<AttemptRecord>) {
+    fn set_from(&mut self, record: &SampleRecord, attempts: &[AttemptRecord]) {
         self.provider.clone_from(&record.key.provider);
         self.model.clone_from(&record.model);
         self.task.clone_from(&record.key.task);
@@ -737,35 +733,110 @@ impl SampleFacts {
                 usage: grade.usage,
                 cost_usd: grade.cost_usd,
             }));
-        self.attempts = attempts;
+        self.attempts.clear();
+        self.attempts.extend_from_slice(attempts);
     }
 }
 
 /// The groups being summed, and the bounds their histograms count in.
-struct Sums {
-    groups: BTreeMap<GroupKey, AggregateGroup>,
-    b: HistogramBuckets,
+///
+/// Fractional sums (seconds, costs, scores) are kept exact ([`FSum`]: Shewchuk's partials,
+/// rounded once, correctly, when read), so that they do not depend on the order the samples
+/// come in: the aggregates a run keeps as its samples are stored, in the order they
+/// finished ([`LiveAggregates`]), are those computed from the stored samples later in any
+/// order, to the last bit.
+pub(crate) struct Sums {
+    /// In the order met; sorted by key when finished.
+    groups: Vec<(AggregateGroup, ExactSums)>,
+    /// Group index by task, provider, model: looked up by `&str`, no key built per sample.
+    index: BTreeMap<String, BTreeMap<String, BTreeMap<String, usize>>>,
+    pub(crate) b: HistogramBuckets,
     /// The group of the last sample added.
-    last: Option<GroupKey>,
+    last: Option<usize>,
+    /// Samples added.
+    samples: u64,
+}
+
+/// A group's fractional sums, exact until the group is finished.
+#[derive(Default)]
+struct ExactSums {
+    request_seconds_success: FSum,
+    request_seconds_error: FSum,
+    first_token_seconds: FSum,
+    output_tokens_per_second: FSum,
+    cost_usd: FSum,
+    grader_cost_usd: FSum,
+    /// By grader: its scores, its cost.
+    grades: BTreeMap<String, (FSum, FSum)>,
+}
+
+/// Counts `value` in `h` (its sum is kept apart, exact): whether it was observed.
+fn count(h: &mut Histogram, bounds: &[f64], value: f64) -> bool {
+    if !value.is_finite() {
+        return false;
+    }
+    let i = bounds
+        .iter()
+        .position(|&b| value <= b)
+        .unwrap_or(bounds.len());
+    h.buckets[i] += 1;
+    h.count += 1;
+    true
 }
 
 impl Sums {
+    pub(crate) fn new(b: HistogramBuckets) -> Self {
+        Sums {
+            groups: Vec::new(),
+            index: BTreeMap::new(),
+            b,
+            last: None,
+            samples: 0,
+        }
+    }
+
+    /// How many samples were added.
+    pub(crate) fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// The index of the sample's group, added when new.
+    fn group(&mut self, s: &SampleFacts) -> usize {
+        if let Some(i) = self.last {
+            let g = &self.groups[i].0;
+            if g.provider == s.provider && g.model == s.model && g.task == s.task {
+                return i;
+            }
+        }
+        let found = self
+            .index
+            .get(&s.task)
+            .and_then(|m| m.get(&s.provider))
+            .and_then(|m| m.get(&s.model))
+            .copied();
+        let i = found.unwrap_or_else(|| {
+            let i = self.groups.len();
+            let key = (s.provider.clone(), s.model.clone(), s.task.clone());
+            self.groups
+                .push((AggregateGroup::new(&key, &self.b), ExactSums::default()));
+            self.index
+                .entry(key.2)
+                .or_default()
+                .entry(key.0)
+                .or_default()
+                .insert(key.1, i);
+            i
+        });
+        self.last = Some(i);
+        i
+    }
+
     /// Adds one sample to its group.
     fn add(&mut self, s: &SampleFacts) {
+        let i = self.group(s);
+        self.samples += 1;
         let b = &self.b;
-        // Samples come group by group: the key is allocated only when the group changes.
-        let same = self
-            .last
-            .as_ref()
-            .is_some_and(|k| k.0 == s.provider && k.1 == s.model && k.2 == s.task);
-        if !same {
-            self.last = Some((s.provider.clone(), s.model.clone(), s.task.clone()));
-        }
-        let key = self.last.as_ref().expect("set above");
-        if !self.groups.contains_key(key) {
-            self.groups.insert(key.clone(), AggregateGroup::new(key, b));
-        }
-        let g = self.groups.get_mut(key).expect("inserted above");
+        let (g, exact) = &mut self.groups[i];
         g.samples += 1;
         if s.status == Some(SampleStatus::Error) {
             g.errors += 1;
@@ -784,12 +855,18 @@ impl Sums {
                     .completion
                     .as_ref()
                     .map_or(a.duration_seconds, |(_, t)| t.latency.as_secs_f64());
-                g.request_seconds_success
-                    .observe(&b.request_seconds, seconds);
+                if count(&mut g.request_seconds_success, &b.request_seconds, seconds) {
+                    exact.request_seconds_success.add(seconds);
+                }
                 continue;
             }
-            g.request_seconds_error
-                .observe(&b.request_seconds, a.duration_seconds);
+            if count(
+                &mut g.request_seconds_error,
+                &b.request_seconds,
+                a.duration_seconds,
+            ) {
+                exact.request_seconds_error.add(a.duration_seconds);
+            }
             *g.attempt_errors
                 .entry((a.outcome.clone(), a.http_status))
                 .or_default() += 1;
@@ -799,21 +876,30 @@ impl Sums {
         }
         if let Some((usage, timings)) = &s.completion {
             if let Some(ttft) = timings.time_to_first_token {
-                g.first_token_seconds
-                    .observe(&b.first_token_seconds, ttft.as_secs_f64());
+                let seconds = ttft.as_secs_f64();
+                if count(&mut g.first_token_seconds, &b.first_token_seconds, seconds) {
+                    exact.first_token_seconds.add(seconds);
+                }
             }
-            if let Some(rate) = timings.output_tokens_per_second(usage.output_tokens) {
-                g.output_tokens_per_second
-                    .observe(&b.output_tokens_per_second, rate);
+            if let Some(rate) = timings.output_tokens_per_second(usage.output_tokens)
+                && count(
+                    &mut g.output_tokens_per_second,
+                    &b.output_tokens_per_second,
+                    rate,
+                )
+            {
+                exact.output_tokens_per_second.add(rate);
             }
             g.tokens.add(usage);
         }
         if let Some(cost) = s.cost_usd {
-            g.cost_usd = Some(g.cost_usd.unwrap_or(0.0) + cost);
+            g.cost_usd = Some(0.0);
+            exact.cost_usd.add(cost);
         }
         for grade in &s.grades {
             if let Some(cost) = grade.cost_usd {
-                g.grader_cost_usd = Some(g.grader_cost_usd.unwrap_or(0.0) + cost);
+                g.grader_cost_usd = Some(0.0);
+                exact.grader_cost_usd.add(cost);
             }
             let totals = match g.grades.get_mut(&grade.grader) {
                 Some(totals) => totals,
@@ -822,20 +908,103 @@ impl Sums {
                     .entry(grade.grader.clone())
                     .or_insert_with(|| GradeTotals::empty(&b.grade_score)),
             };
+            let sums = match exact.grades.get_mut(&grade.grader) {
+                Some(sums) => sums,
+                None => exact.grades.entry(grade.grader.clone()).or_default(),
+            };
             if let Some(u) = &grade.usage {
                 add_known(&mut totals.input_tokens, u.total_input());
                 add_known(&mut totals.output_tokens, u.output_tokens);
             }
-            add_known(&mut totals.cost_usd, grade.cost_usd);
+            if let Some(cost) = grade.cost_usd {
+                totals.cost_usd = Some(0.0);
+                sums.1.add(cost);
+            }
             match grade.outcome {
                 GradeOutcome::Pass => totals.pass += 1,
                 GradeOutcome::Fail => totals.fail += 1,
                 GradeOutcome::Error => totals.error += 1,
             }
-            totals
-                .score
-                .observe(&b.grade_score, grade.score.clamp(0.0, 1.0));
+            let score = grade.score.clamp(0.0, 1.0);
+            if count(&mut totals.score, &b.grade_score, score) {
+                sums.0.add(score);
+            }
         }
+    }
+
+    /// The run's aggregates: the groups ordered by provider, model, task, their sums rounded.
+    pub(crate) fn finish(self, run_id: &str) -> RunAggregates {
+        let mut groups: Vec<AggregateGroup> = self
+            .groups
+            .into_iter()
+            .map(|(mut g, exact)| {
+                g.request_seconds_success.sum = exact.request_seconds_success.value();
+                g.request_seconds_error.sum = exact.request_seconds_error.value();
+                g.first_token_seconds.sum = exact.first_token_seconds.value();
+                g.output_tokens_per_second.sum = exact.output_tokens_per_second.value();
+                g.cost_usd = g.cost_usd.map(|_| exact.cost_usd.value());
+                g.grader_cost_usd = g.grader_cost_usd.map(|_| exact.grader_cost_usd.value());
+                for (grader, (score, cost)) in exact.grades {
+                    let totals = g.grades.get_mut(&grader).expect("added together");
+                    totals.score.sum = score.value();
+                    totals.cost_usd = totals.cost_usd.map(|_| cost.value());
+                }
+                g
+            })
+            .collect();
+        groups.sort_by(|x, y| {
+            (&x.provider, &x.model, &x.task).cmp(&(&y.provider, &y.model, &y.task))
+        });
+        RunAggregates {
+            run_id: run_id.to_owned(),
+            buckets: self.b,
+            groups,
+            samples_deleted: false,
+        }
+    }
+}
+
+/// The aggregates of the runs a store created, kept as their samples are recorded, so that
+/// the end of a run writes them without reading the run again (which cost about a tenth of
+/// a sample's harness CPU: docs/performance.md). Only for runs this store created (on
+/// SQLite, with histogram buckets set): a resumed run's earlier samples were stored by
+/// another process, and are read when it ends. Lost with the process, as nothing else is:
+/// aggregates missing are computed from the samples when asked for.
+#[derive(Default)]
+pub(crate) struct LiveAggregates(RefCell<HashMap<String, Sums>>);
+
+impl std::fmt::Debug for LiveAggregates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.borrow().keys()).finish()
+    }
+}
+
+impl LiveAggregates {
+    /// Starts keeping run `run_id`'s aggregates (it has no samples yet).
+    pub(crate) fn start(&self, run_id: &str, b: HistogramBuckets) {
+        self.0.borrow_mut().insert(run_id.to_owned(), Sums::new(b));
+    }
+
+    /// Adds samples just committed to run `run_id`, when its aggregates are kept.
+    pub(crate) fn add<'a>(
+        &self,
+        run_id: &str,
+        samples: impl IntoIterator<Item = (&'a SampleRecord, &'a [AttemptRecord])>,
+    ) {
+        let mut live = self.0.borrow_mut();
+        let Some(sums) = live.get_mut(run_id) else {
+            return;
+        };
+        let mut facts = SampleFacts::default();
+        for (record, attempts) in samples {
+            facts.set_from(record, attempts);
+            sums.add(&facts);
+        }
+    }
+
+    /// Stops keeping run `run_id`'s aggregates, returning them.
+    pub(crate) fn take(&self, run_id: &str) -> Option<Sums> {
+        self.0.borrow_mut().remove(run_id)
     }
 }
 
@@ -1301,34 +1470,26 @@ mod tests {
     /// The aggregates as they were computed before the one-query reading: every sample read
     /// whole in report order, its attempts by a query of their own.
     fn in_report_order(store: &Store, run_id: &str) -> RunAggregates {
-        let mut sums = Sums {
-            groups: BTreeMap::new(),
-            b: store.buckets.clone().unwrap(),
-            last: None,
-        };
+        let mut sums = Sums::new(store.buckets.clone().unwrap());
         let mut facts = SampleFacts::default();
         store
             .for_each_sample(run_id, |sample| {
                 let attempts = store.attempts(run_id, sample.record.key.id())?;
-                facts.set_from(&sample.record, attempts);
+                facts.set_from(&sample.record, &attempts);
                 sums.add(&facts);
                 Ok(())
             })
             .unwrap();
-        RunAggregates {
-            run_id: run_id.to_owned(),
-            buckets: sums.b,
-            groups: sums.groups.into_values().collect(),
-            samples_deleted: false,
-        }
+        sums.finish(run_id)
     }
 
-    #[test]
-    fn one_query_gives_the_report_orders_sums_to_the_last_bit() {
+    /// A run of 6 groups (config order differs from name order for tasks and providers;
+    /// two models under one provider) whose samples are stored in an order unrelated to any
+    /// reading order, in groups of 7.
+    fn shuffled_run() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open_in_dir(dir.path()).unwrap();
         store.set_histogram_buckets(buckets());
-        // Config order differs from name order for tasks and providers.
         store
             .create_run(&NewRun {
                 id: "r".into(),
@@ -1372,15 +1533,27 @@ mod tests {
                 }
             }
         }
-        // Stored in an order unrelated to either reading order.
         fastrand::Rng::with_seed(17).shuffle(&mut samples);
         for group in samples.chunks(7) {
             store
                 .record_samples("r", group.iter().map(|(r, a)| (r, a.as_slice())))
                 .unwrap();
         }
+        (dir, store)
+    }
+
+    #[test]
+    fn sums_do_not_depend_on_the_order_samples_come_in() {
+        let (_dir, store) = shuffled_run();
+        // Read in the order of sample ids, in report order, and as they were recorded.
         let computed = store.compute_aggregates("r").unwrap();
         assert_eq!(computed, in_report_order(&store, "r"));
+        let live = store
+            .live
+            .take("r")
+            .expect("kept while recorded")
+            .finish("r");
+        assert_eq!(live, computed);
         let zeta = computed
             .groups
             .iter()
@@ -1390,5 +1563,93 @@ mod tests {
         assert!(zeta.attempt_retries["rate_limited"] > 0);
         assert!(zeta.grades["judge"].cost_usd.is_some());
         assert_eq!(computed.groups.len(), 6, "{:?}", computed.groups);
+        // A plain left-to-right sum of the same costs differs in its last bits with the
+        // order (else this test would not show that the order does not matter).
+        let mut costs = Vec::new();
+        store
+            .for_each_sample("r", |s| {
+                if s.record.key.provider == "zeta" && s.record.key.task == "t2" {
+                    costs.extend(s.record.cost_usd);
+                }
+                Ok(())
+            })
+            .unwrap();
+        let forward: f64 = costs.iter().sum();
+        let backward: f64 = costs.iter().rev().sum();
+        assert_ne!(forward, backward, "these costs sum alike in any order");
+        assert_eq!(zeta.cost_usd, Some(FSum::with_all(&costs).value()));
+    }
+
+    #[test]
+    fn a_run_that_ends_stores_the_aggregates_kept_while_it_ran() {
+        let (_dir, store) = shuffled_run();
+        // Changed behind the store's back: the aggregates written at the end are those kept
+        // as the samples were recorded, not a reading of the run.
+        store
+            .conn()
+            .unwrap()
+            .execute(
+                "UPDATE samples SET verdict_pass = NOT verdict_pass
+                 WHERE run_id = 'r' AND verdict_pass IS NOT NULL",
+                [],
+            )
+            .unwrap();
+        let kept = store.compute_aggregates("r").unwrap();
+        store
+            .end_run("r", crate::RunStatus::Finished, None)
+            .unwrap();
+        let stored = store.run_aggregates("r").unwrap();
+        assert_ne!(stored, kept);
+        let passes = |a: &RunAggregates| a.groups.iter().map(|g| g.passes).sum::<u64>();
+        assert_eq!(
+            passes(&stored),
+            kept.groups.iter().map(|g| g.fails).sum::<u64>()
+        );
+        assert!(passes(&stored) > 0);
+    }
+
+    #[test]
+    fn a_run_with_samples_the_store_did_not_record_is_read_again_when_it_ends() {
+        let (dir, store) = shuffled_run();
+        // One sample more than this store recorded, from another writer.
+        let mut other = Store::open_in_dir(dir.path()).unwrap();
+        let key = SampleKey {
+            task: "t1".into(),
+            item: "i99".into(),
+            provider: "zeta".into(),
+            repeat: 0,
+        };
+        let (extra, attempts) = record(key, "m", 1000);
+        other.record_sample("r", &extra, &attempts).unwrap();
+        store
+            .end_run("r", crate::RunStatus::Finished, None)
+            .unwrap();
+        let stored = store.run_aggregates("r").unwrap();
+        assert_eq!(stored, store.compute_aggregates("r").unwrap());
+        assert_eq!(stored.groups.iter().map(|g| g.samples).sum::<u64>(), 481);
+    }
+
+    #[test]
+    fn a_resumed_run_is_read_again_when_it_ends() {
+        let (dir, store) = shuffled_run();
+        store
+            .end_run("r", crate::RunStatus::Interrupted, Some("stopped"))
+            .unwrap();
+        drop(store);
+        let mut store = Store::open_in_dir(dir.path()).unwrap();
+        store.set_histogram_buckets(buckets());
+        store
+            .set_run_status("r", crate::RunStatus::Running, None)
+            .unwrap();
+        assert!(
+            store.live.take("r").is_none(),
+            "earlier samples are not kept"
+        );
+        store
+            .end_run("r", crate::RunStatus::Finished, None)
+            .unwrap();
+        let stored = store.run_aggregates("r").unwrap();
+        assert_eq!(stored, store.compute_aggregates("r").unwrap());
+        assert_eq!(stored.groups.iter().map(|g| g.samples).sum::<u64>(), 480);
     }
 }

@@ -78,7 +78,8 @@
 //! `run_aggregate_counts`, `run_aggregate_histograms`; version 6 adds what each grader spent,
 //! `run_aggregate_grader_spend`), from which `serve` rebuilds its metrics exactly without
 //! reading samples ([`Store::run_aggregates`], computed on demand for runs
-//! without). [`Store::apply_retention`] deletes older runs' samples, completions, grades and
+//! without). A store keeps the aggregates of the runs it creates as it records their samples,
+//! so a run that ends is not read again for them (a resumed run is). [`Store::apply_retention`] deletes older runs' samples, completions, grades and
 //! attempts and keeps their runs and aggregates. Freed pages are reused by later samples, so
 //! the file stops growing once retention deletes as much as runs add; it never shrinks by
 //! itself (no auto-vacuum: a `VACUUM` rewrites the whole file, needs its size again in free

@@ -598,6 +598,7 @@ impl Store {
             buckets: None,
             claims: RefCell::default(),
             verified: std::cell::Cell::new(true),
+            live: Default::default(),
         })
     }
 

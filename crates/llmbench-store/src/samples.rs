@@ -78,11 +78,13 @@ impl Store {
                 path: path.clone(),
             });
         }
+        // Kept for the run's live aggregates, added once the transaction commits.
+        let samples: Vec<(&SampleRecord, &[AttemptRecord])> = samples.into_iter().collect();
         {
             let mut statements = Statements::prepare(&tx).map_err(sql_err)?;
             let mut grades = Vec::new();
             let mut ids = Vec::new();
-            for (record, attempts) in samples {
+            for &(record, attempts) in &samples {
                 let id = insert_sample(
                     &mut statements,
                     path,
@@ -104,7 +106,9 @@ impl Store {
             }
             insert_grades(&tx, run_id, &ids, &grades).map_err(sql_err)?;
         }
-        tx.commit().map_err(sql_err)
+        tx.commit().map_err(sql_err)?;
+        self.live.add(run_id, samples);
+        Ok(())
     }
 
     /// The attempts recorded for one sample, in order.

@@ -39,6 +39,8 @@ pub struct Store {
     /// The file passed `PRAGMA quick_check` (at open, or by [`Store::verify`]). Nothing is
     /// written before.
     pub(crate) verified: Cell<bool>,
+    /// The aggregates of the runs this store created, kept as their samples are recorded.
+    pub(crate) live: crate::aggregates::LiveAggregates,
 }
 
 /// Where a store's rows live.
@@ -217,6 +219,7 @@ impl Store {
             buckets: None,
             claims: RefCell::default(),
             verified: Cell::new(verified),
+            live: Default::default(),
         })
     }
 
@@ -279,6 +282,9 @@ impl Store {
             self.release(&run.id);
             sql_err(source)
         })?;
+        if let Some(b) = &self.buckets {
+            self.live.start(&run.id, b.clone());
+        }
         Ok(())
     }
 
@@ -310,6 +316,10 @@ impl Store {
         }
         if status == RunStatus::Running {
             self.hold(run_id)?;
+        } else {
+            // Ended: the aggregates kept so far are written by `end_run` (which took them
+            // first) or computed when asked for.
+            self.live.take(run_id);
         }
         let result = self.update_status(run_id, status, reason);
         if status != RunStatus::Running || result.is_err() {
@@ -396,18 +406,50 @@ impl Store {
         status: RunStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
+        let live = self.live.take(run_id);
         self.set_run_status(run_id, status, reason)?;
         // On PostgreSQL, while another shard runs the run its aggregates would not be stored
         // (see `pg::aggregates`): the last shard to end computes them.
         if status != RunStatus::Running
-            && self.buckets.is_some()
+            && let Some(buckets) = &self.buckets
             && !(self.is_postgres() && self.run_is_held(run_id))
-            && let Err(e) = self.write_aggregates(run_id)
+            && let Err(e) = self.end_run_aggregates(run_id, buckets, live)
         {
             tracing::warn!(run = run_id, error = %e, "cannot write the run's aggregates; they are computed when next asked for");
         }
         self.checkpoint();
         Ok(())
+    }
+
+    /// Writes the aggregates of a run that ended: those kept as its samples were recorded
+    /// when they are the whole run's (this store created the run, recorded every one of its
+    /// samples, and counted in the store's buckets), else computed from the stored samples.
+    fn end_run_aggregates(
+        &self,
+        run_id: &str,
+        buckets: &HistogramBuckets,
+        live: Option<crate::aggregates::Sums>,
+    ) -> Result<(), StoreError> {
+        if let Some(sums) = live
+            && sums.b == *buckets
+            && self.count_samples(run_id)? == sums.samples()
+        {
+            self.store_aggregates(sums.finish(run_id))?;
+        } else {
+            self.write_aggregates(run_id)?;
+        }
+        Ok(())
+    }
+
+    /// How many samples run `run_id` has stored (SQLite).
+    fn count_samples(&self, run_id: &str) -> Result<u64, StoreError> {
+        self.conn()?
+            .query_row(
+                "SELECT count(*) FROM samples WHERE run_id = ?1",
+                [run_id],
+                |row| row.get(0),
+            )
+            .map_err(|source| self.sql_err("count a run's samples", source))
     }
 
     /// Copies the WAL into the database file and truncates it (`wal_checkpoint(TRUNCATE)`).
