@@ -89,6 +89,31 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
                 t.record_throughput();
             }
             eprintln!("machine: {}", machine());
+            // Instructions, which neither the machine's load nor the machine (the same build)
+            // changes: what compares figures taken on different machines. A diagnostic: it
+            // counts user-space instructions, not the kernel's share of the CPU time.
+            for stream in [true, false] {
+                let how = if stream { "streamed" } else { "plain" };
+                match instructions_per_sample(CALLGRIND_SAMPLES, Grader::Regex, stream) {
+                    Ok(counted) => {
+                        eprintln!(
+                            "callgrind, {CALLGRIND_SAMPLES} samples, {how}: {counted:.0} instructions/sample"
+                        );
+                        crate::perf_table::record(
+                            "throughput",
+                            format!(
+                                "{} samples under callgrind, 0 ms, c = 64, {how}, {}",
+                                thousands(CALLGRIND_SAMPLES),
+                                Grader::Regex.describe()
+                            ),
+                            format!("{:.0}k instructions/sample", counted / 1e3),
+                            "diagnostic (user-space instructions, comparable across machines; the target is the CPU time above)",
+                            None,
+                        );
+                    }
+                    Err(e) => eprintln!("callgrind figures not taken: {e:#}"),
+                }
+            }
             Ok(())
         }
         "local" => local(),
@@ -222,10 +247,11 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
             // callgrind, 2,000 samples. A diagnostic, not the target (which is CPU time, above):
             // it says where a difference comes from (docs/performance.md), and it counts
             // user-space instructions only, not the kernel's share of the CPU time.
-            match instructions_per_sample(CALLGRIND_SAMPLES, Grader::Regex) {
+            match instructions_per_sample(CALLGRIND_SAMPLES, Grader::Regex, true) {
                 Ok(regex) => {
                     for grader in [Grader::Match, Grader::MatchRendered] {
-                        let counted = match instructions_per_sample(CALLGRIND_SAMPLES, grader) {
+                        let counted = match instructions_per_sample(CALLGRIND_SAMPLES, grader, true)
+                        {
                             Ok(counted) => counted,
                             Err(e) => {
                                 eprintln!("callgrind figures not taken: {e:#}");
@@ -519,16 +545,17 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// Samples of the callgrind runs of `perf match` (about a minute each under valgrind).
+/// Samples of the callgrind runs of `perf throughput` and `perf match` (about a minute each
+/// under valgrind).
 const CALLGRIND_SAMPLES: usize = 2_000;
 
 /// Instructions per sample of `llmbench run` (the whole process: start-up, plugins, store)
-/// over `samples` samples of the throughput setup graded by `grader`, counted by valgrind's
-/// callgrind (the mock server runs outside it).
-fn instructions_per_sample(samples: usize, grader: Grader) -> anyhow::Result<f64> {
-    let dir = tempfile_dir()?.join(format!("callgrind-{grader:?}"));
+/// over `samples` samples of the throughput setup graded by `grader`, answers streamed or
+/// plain, counted by valgrind's callgrind (the mock server runs outside it).
+fn instructions_per_sample(samples: usize, grader: Grader, stream: bool) -> anyhow::Result<f64> {
+    let dir = tempfile_dir()?.join(format!("callgrind-{grader:?}-{stream}"));
     let _ = std::fs::remove_dir_all(&dir);
-    let sweep = mock_sweep(&dir, samples, Duration::ZERO, 64, grader, true)?;
+    let sweep = mock_sweep(&dir, samples, Duration::ZERO, 64, grader, stream)?;
     let out = dir.join("callgrind.out");
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
