@@ -77,9 +77,15 @@ impl ItemTable {
         put_len(&mut self.data, id.len());
         self.data.extend_from_slice(id.as_bytes());
         put_len(&mut self.data, vars.len());
-        for (name, value) in vars {
-            let n = match self.index.get(name) {
-                Some(&n) => n,
+        for (position, (name, value)) in vars.enumerate() {
+            // Items of a file mostly have the same variables, in the same (name) order: the
+            // name at this position is checked before the index is hashed.
+            let at_position = self.names.get(position).is_some_and(|n| n == name);
+            let n = match at_position
+                .then_some(position)
+                .or_else(|| self.index.get(name).copied())
+            {
+                Some(n) => n,
                 None => {
                     self.names.push(name.to_owned());
                     self.index.insert(name.to_owned(), self.names.len() - 1);

@@ -1,6 +1,7 @@
 //! Task items, inline or from a file's records, where each came from (for error messages),
 //! and which of them a task keeps (`limit`, `sample`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -226,12 +227,17 @@ pub(crate) struct Mapping {
 /// A variable's text: strings as they are, numbers and booleans as written, arrays and
 /// objects as compact JSON (object keys sorted); `None` for null.
 pub(crate) fn value_text(value: &Value) -> Option<String> {
+    value_str(value).map(Cow::into_owned)
+}
+
+/// [`value_text`], borrowed when the value is a string (most are: no copy per variable).
+fn value_str(value: &Value) -> Option<Cow<'_, str>> {
     match value {
         Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Array(_) | Value::Object(_) => Some(canonical(value).to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Value::Array(_) | Value::Object(_) => Some(Cow::Owned(canonical(value).to_string())),
     }
 }
 
@@ -286,21 +292,23 @@ impl<'m> FromRecords<'m> {
     }
 
     /// Converts `record` into an item, or reports why it cannot be one.
+    ///
+    /// Per item: no map and no copy of a string variable (a `BTreeMap` of cloned strings,
+    /// then another of the variables, were more than half of reading a large items file;
+    /// docs/performance.md), only a vector of borrowed texts, sorted by name.
     pub(crate) fn push(&mut self, record: Record, errors: &mut FileErrors<'_>) {
         let mapping = self.mapping;
-        let renamed: Vec<&str> = mapping.fields.iter().map(|(_, f)| f.as_str()).collect();
         let id_key = mapping.id_field.as_deref().unwrap_or("id");
         if errors.full() {
             return;
         }
         let (line, column) = (record.line, record.column);
         let mut ok = true;
-        let mut texts: BTreeMap<&str, String> = BTreeMap::new();
+        // Every field's text, by name (the record's map is ordered by name).
+        let mut texts: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(record.fields.len());
         for (key, value) in &record.fields {
-            match value_text(value) {
-                Some(text) => {
-                    texts.insert(key, text);
-                }
+            match value_str(value) {
+                Some(text) => texts.push((key.as_str(), text)),
                 None => {
                     errors.push(
                         line,
@@ -312,7 +320,14 @@ impl<'m> FromRecords<'m> {
                 }
             }
         }
-        let id = match record.fields.get(id_key) {
+        let text = |name: &str| {
+            texts
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, text)| text.as_ref())
+        };
+        let content;
+        let id: Option<&str> = match record.fields.get(id_key) {
             Some(Value::Array(_) | Value::Object(_)) => {
                 errors.push(
                     line,
@@ -323,7 +338,7 @@ impl<'m> FromRecords<'m> {
                 ok = false;
                 None
             }
-            Some(_) => texts.get(id_key).cloned(),
+            Some(_) => text(id_key),
             None if mapping.id_field.is_some() => {
                 errors.push(
                     line,
@@ -334,9 +349,12 @@ impl<'m> FromRecords<'m> {
                 ok = false;
                 None
             }
-            None => Some(content_id(&record.fields)),
+            None => {
+                content = content_id(&record.fields);
+                Some(content.as_str())
+            }
         };
-        if let Some(id) = &id
+        if let Some(id) = id
             && let Some(problem) = id_problem(id)
         {
             errors.push(
@@ -351,17 +369,24 @@ impl<'m> FromRecords<'m> {
         let (Some(id), true) = (id, ok) else {
             return;
         };
-        let mut vars: BTreeMap<&str, &str> = texts
+        let renamed = |key: &str| mapping.fields.iter().any(|(_, field)| field == key);
+        let mut vars: Vec<(&str, &str)> = texts
             .iter()
-            .filter(|(key, _)| **key != id_key && **key != "id" && !renamed.contains(key))
-            .map(|(key, text)| (*key, text.as_str()))
+            .filter(|(key, _)| *key != id_key && *key != "id" && !renamed(key))
+            .map(|(key, text)| (*key, text.as_ref()))
             .collect();
         for (variable, field) in &mapping.fields {
-            if let Some(text) = texts.get(field.as_str()) {
-                vars.insert(variable.as_str(), text.as_str());
+            if let Some(text) = text(field) {
+                match vars.iter_mut().find(|(key, _)| *key == variable.as_str()) {
+                    Some(var) => var.1 = text,
+                    None => vars.push((variable.as_str(), text)),
+                }
             }
         }
-        self.table.push(&id, vars.into_iter());
+        if !vars.is_sorted_by_key(|(key, _)| *key) {
+            vars.sort_unstable_by_key(|(key, _)| *key);
+        }
+        self.table.push(id, vars.into_iter());
         self.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
     }
 }
