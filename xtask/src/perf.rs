@@ -99,16 +99,10 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
                         eprintln!(
                             "callgrind, {CALLGRIND_SAMPLES} samples, {how}: {counted:.0} instructions/sample"
                         );
-                        crate::perf_table::record(
+                        record_instructions(
                             "throughput",
-                            format!(
-                                "{} samples under callgrind, 0 ms, c = 64, {how}, {}",
-                                thousands(CALLGRIND_SAMPLES),
-                                Grader::Regex.describe()
-                            ),
+                            format!("0 ms, c = 64, {how}, {}", Grader::Regex.describe()),
                             format!("{:.0}k instructions/sample", counted / 1e3),
-                            "diagnostic (user-space instructions, comparable across machines; the target is the CPU time above)",
-                            None,
                         );
                     }
                     Err(e) => eprintln!("callgrind figures not taken: {e:#}"),
@@ -263,20 +257,14 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
                             "callgrind, {CALLGRIND_SAMPLES} samples: grader-regex {regex:.0} instructions/sample, {} {counted:.0} ({more:+.1}%)",
                             grader.describe()
                         );
-                        crate::perf_table::record(
+                        record_instructions(
                             "match",
-                            format!(
-                                "{} samples under callgrind, {}",
-                                thousands(CALLGRIND_SAMPLES),
-                                grader.describe()
-                            ),
+                            grader.describe().to_owned(),
                             format!(
                                 "{:.0}k instructions/sample against grader-regex's {:.0}k ({more:+.1}%)",
                                 counted / 1e3,
                                 regex / 1e3
                             ),
-                            "diagnostic (user-space instructions; the target is the CPU time above)",
-                            None,
                         );
                     }
                 }
@@ -548,6 +536,21 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
 /// Samples of the callgrind runs of `perf throughput` and `perf match` (about a minute each
 /// under valgrind).
 const CALLGRIND_SAMPLES: usize = 2_000;
+
+/// Records a callgrind figure of `benchmark`'s (`what` was run, [`CALLGRIND_SAMPLES`] of
+/// it): a diagnostic row, with no target.
+fn record_instructions(benchmark: &str, what: String, figure: String) {
+    crate::perf_table::record(
+        benchmark,
+        format!(
+            "{} samples under callgrind, {what}",
+            thousands(CALLGRIND_SAMPLES)
+        ),
+        figure,
+        "diagnostic (user-space instructions, comparable across machines; the target is the CPU time above)",
+        None,
+    );
+}
 
 /// Instructions per sample of `llmbench run` (the whole process: start-up, plugins, store)
 /// over `samples` samples of the throughput setup graded by `grader`, answers streamed or

@@ -53,8 +53,7 @@ pub use model::{
     RunSettings, ScheduleConfig, SourceFile, SourceRole, TaskConfig, Trigger,
 };
 pub use template::{
-    item_value, option_variables, render, render_item, render_options, rendered_len,
-    with_item_defaults,
+    option_variables, render, render_item, render_options, rendered_len, with_item_defaults,
 };
 
 /// Reads and validates the config at `path`, and the prompt and items files it names.

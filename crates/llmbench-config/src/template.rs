@@ -77,11 +77,8 @@ pub fn render_item(template: &str, item: &Item) -> String {
 }
 
 /// The value `{{ name }}` renders to for `item`: its id for `{{ id }}`, else the variable.
-pub fn item_value<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
-    match name {
-        ID => Some(item.id.as_str()),
-        name => item.vars.get(name).map(String::as_str),
-    }
+fn item_value<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
+    llmbench_core::template::item_value(&item.id, &item.vars, name)
 }
 
 /// A grader's `options` for one item: every string, at any depth, rendered with

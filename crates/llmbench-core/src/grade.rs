@@ -34,10 +34,7 @@ impl GradeRequest {
     /// What `{{ name }}` renders to for this request's item: its id for `{{ id }}`
     /// ([`crate::template::ID`]), else the variable; `None` when the item has none.
     pub fn value(&self, name: &str) -> Option<&str> {
-        match name {
-            crate::template::ID => Some(self.item.as_str()),
-            name => self.vars.get(name).map(String::as_str),
-        }
+        crate::template::item_value(&self.item, &self.vars, name)
     }
 
     /// `template` rendered for this request's item ([`crate::template::render_with`] with

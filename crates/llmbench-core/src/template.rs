@@ -10,12 +10,27 @@
 //! unclosed `{{`), are kept as written. `{{ id }}` ([`ID`]) is the item's id, which is not one
 //! of its variables: the caller's `lookup` resolves it.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde_json::Value;
 
 /// The variable that names the item's id rather than one of its variables.
 pub const ID: &str = "id";
+
+/// What `{{ name }}` renders to for the item with this id and these variables: the id for
+/// `{{ id }}` ([`ID`]), else the variable; `None` when the item has none. The one lookup the
+/// config (an [`crate::Item`]) and a grade request ([`crate::GradeRequest::value`]) share.
+pub fn item_value<'a>(
+    id: &'a str,
+    vars: &'a BTreeMap<String, String>,
+    name: &str,
+) -> Option<&'a str> {
+    match name {
+        ID => Some(id),
+        name => vars.get(name).map(String::as_str),
+    }
+}
 
 /// Fills `template`'s placeholders with what `lookup` gives for their names.
 pub fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {

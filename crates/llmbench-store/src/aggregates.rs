@@ -61,12 +61,6 @@ impl Histogram {
             sum: 0.0,
         }
     }
-
-    pub fn observe(&mut self, bounds: &[f64], value: f64) {
-        if count(self, bounds, value) {
-            self.sum += value;
-        }
-    }
 }
 
 /// Token counts summed over a group's answers; `None` when no answer knew the count (an
@@ -764,10 +758,11 @@ struct ExactSums {
     request_seconds_error: FSum,
     first_token_seconds: FSum,
     output_tokens_per_second: FSum,
-    cost_usd: FSum,
-    grader_cost_usd: FSum,
-    /// By grader: its scores, its cost.
-    grades: BTreeMap<String, (FSum, FSum)>,
+    /// `None` until a sample with a known cost (an unknown cost is never 0).
+    cost_usd: Option<FSum>,
+    grader_cost_usd: Option<FSum>,
+    /// By grader: its scores, its known costs.
+    grades: BTreeMap<String, (FSum, Option<FSum>)>,
 }
 
 /// Counts `value` in `h` (its sum is kept apart, exact): whether it was observed.
@@ -893,13 +888,11 @@ impl Sums {
             g.tokens.add(usage);
         }
         if let Some(cost) = s.cost_usd {
-            g.cost_usd = Some(0.0);
-            exact.cost_usd.add(cost);
+            exact.cost_usd.get_or_insert_default().add(cost);
         }
         for grade in &s.grades {
             if let Some(cost) = grade.cost_usd {
-                g.grader_cost_usd = Some(0.0);
-                exact.grader_cost_usd.add(cost);
+                exact.grader_cost_usd.get_or_insert_default().add(cost);
             }
             let totals = match g.grades.get_mut(&grade.grader) {
                 Some(totals) => totals,
@@ -917,8 +910,7 @@ impl Sums {
                 add_known(&mut totals.output_tokens, u.output_tokens);
             }
             if let Some(cost) = grade.cost_usd {
-                totals.cost_usd = Some(0.0);
-                sums.1.add(cost);
+                sums.1.get_or_insert_default().add(cost);
             }
             match grade.outcome {
                 GradeOutcome::Pass => totals.pass += 1,
@@ -942,12 +934,12 @@ impl Sums {
                 g.request_seconds_error.sum = exact.request_seconds_error.value();
                 g.first_token_seconds.sum = exact.first_token_seconds.value();
                 g.output_tokens_per_second.sum = exact.output_tokens_per_second.value();
-                g.cost_usd = g.cost_usd.map(|_| exact.cost_usd.value());
-                g.grader_cost_usd = g.grader_cost_usd.map(|_| exact.grader_cost_usd.value());
+                g.cost_usd = exact.cost_usd.as_ref().map(FSum::value);
+                g.grader_cost_usd = exact.grader_cost_usd.as_ref().map(FSum::value);
                 for (grader, (score, cost)) in exact.grades {
                     let totals = g.grades.get_mut(&grader).expect("added together");
                     totals.score.sum = score.value();
-                    totals.cost_usd = totals.cost_usd.map(|_| cost.value());
+                    totals.cost_usd = cost.as_ref().map(FSum::value);
                 }
                 g
             })

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use llmbench_plugin_sdk::OptionsError;
+use llmbench_plugin_sdk::core::template::{has_placeholder, value_has_placeholder};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -247,29 +248,13 @@ pub(crate) enum Templates {
     Check,
 }
 
-/// Whether any string in `value` holds a `{{` placeholder.
-pub(crate) fn has_template(value: &Value) -> bool {
-    match value {
-        Value::String(s) => is_template(s),
-        Value::Array(items) => items.iter().any(has_template),
-        Value::Object(map) => map.values().any(has_template),
-        _ => false,
-    }
-}
-
-/// Whether `text` holds a `{{`. A byte-pair scan: `str::contains` first builds a searcher,
-/// which costs more than scanning the short option strings this runs on for every grade.
-fn is_template(text: &str) -> bool {
-    text.as_bytes().windows(2).any(|pair| pair == b"{{")
-}
-
 /// Whether `rendered` is `configured` with its templates filled in, as the host renders
 /// options for an item: the same keys and array lengths, the same values, except that a
 /// string holding a `{{` may have become any string. Only then may an item's options be read
 /// by the keys that were templates ([`Spec::for_item`]); any other options are read whole.
 pub(crate) fn fills(configured: &Value, rendered: &Value) -> bool {
     match (configured, rendered) {
-        (Value::String(c), Value::String(_)) if is_template(c) => true,
+        (Value::String(c), Value::String(_)) if has_placeholder(c) => true,
         (Value::Array(c), Value::Array(r)) => {
             c.len() == r.len() && c.iter().zip(r).all(|(c, r)| fills(c, r))
         }
@@ -334,8 +319,8 @@ impl Spec {
                 "mode `f1` always uses SQuAD normalisation",
             ));
         }
-        let defer = |value: &Value| templates == Templates::Defer && has_template(value);
-        let defer_str = |text: &str| templates == Templates::Defer && text.contains("{{");
+        let defer = |value: &Value| templates == Templates::Defer && value_has_placeholder(value);
+        let defer_str = |text: &str| templates == Templates::Defer && has_placeholder(text);
 
         let norm = Normalization {
             trim: o.trim.unwrap_or(true),

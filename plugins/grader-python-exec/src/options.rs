@@ -566,7 +566,7 @@ fn is_template(item: &ItemTest) -> bool {
     ]
     .into_iter()
     .flatten()
-    .any(|s| s.contains("{{"))
+    .any(|s| llmbench_plugin_sdk::core::template::has_placeholder(s))
 }
 
 /// A Python identifier (letters, digits and underscores, not starting with a digit), and

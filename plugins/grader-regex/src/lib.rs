@@ -15,6 +15,7 @@
 //! with a placeholder is not compiled at create (`{{` is not a valid regex).
 
 use async_trait::async_trait;
+use llmbench_plugin_sdk::core::template::has_placeholder;
 use llmbench_plugin_sdk::core::{Grade, GradeRequest, Grader, GraderError, PluginContext};
 use llmbench_plugin_sdk::{OptionsError, parse_options};
 use regex::{Regex, RegexBuilder};
@@ -59,7 +60,7 @@ impl Options {
     fn static_regex(&self) -> Result<Option<Regex>, OptionsError> {
         match self.regex() {
             Ok(regex) => Ok(Some(regex)),
-            Err(_) if self.pattern.contains("{{") => Ok(None),
+            Err(_) if has_placeholder(&self.pattern) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -39,7 +39,9 @@ fn templated_strings(
     out: &mut Vec<(Vec<Segment>, String)>,
 ) {
     match value {
-        serde_json::Value::String(s) if s.contains("{{") => out.push((path.clone(), s.clone())),
+        serde_json::Value::String(s) if llmbench_core::template::has_placeholder(s) => {
+            out.push((path.clone(), s.clone()))
+        }
         serde_json::Value::Array(values) => {
             for (i, v) in values.iter().enumerate() {
                 path.push(Segment::Index(i));
