@@ -153,35 +153,46 @@ fn json_message(e: &serde_json::Error) -> String {
 /// One JSON object per line, blank lines skipped.
 fn jsonl(text: &str, errors: &mut FileErrors<'_>, each: &mut EachRecord<'_>) {
     for (number, line) in text.lines().enumerate() {
-        let number = number + 1;
         if errors.full() {
             break;
         }
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(fields)) => each(
-                Record {
-                    line: number,
-                    column: 1,
-                    fields,
-                },
-                errors,
-            ),
-            Ok(other) => errors.push(
-                number,
-                1,
-                ConfigErrorKind::Item,
-                format!("an item must be a JSON object, not {}", json_type(&other)),
-            ),
-            Err(e) => errors.push(
-                number,
-                e.column().max(1),
-                ConfigErrorKind::Syntax,
-                format!("invalid JSON: {}", json_message(&e)),
-            ),
-        }
+        jsonl_line(number + 1, line, errors, each);
+    }
+}
+
+/// Line `number` (1-based) of a `.jsonl` file: a record, an error, or nothing (blank). What
+/// [`read`] does per line, and what a file read as a stream
+/// ([`crate::files::stream_jsonl`]) does with each of its lines.
+pub(crate) fn jsonl_line(
+    number: usize,
+    line: &str,
+    errors: &mut FileErrors<'_>,
+    each: &mut EachRecord<'_>,
+) {
+    if line.trim().is_empty() {
+        return;
+    }
+    match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(fields)) => each(
+            Record {
+                line: number,
+                column: 1,
+                fields,
+            },
+            errors,
+        ),
+        Ok(other) => errors.push(
+            number,
+            1,
+            ConfigErrorKind::Item,
+            format!("an item must be a JSON object, not {}", json_type(&other)),
+        ),
+        Err(e) => errors.push(
+            number,
+            e.column().max(1),
+            ConfigErrorKind::Syntax,
+            format!("invalid JSON: {}", json_message(&e)),
+        ),
     }
 }
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
+use crate::dataset;
+
 /// The most bytes an items file (`items-file`, or a named `dataset`) may hold, after
 /// decompression: 256 MiB, room for a few million typical items (a million-sample sweep of
 /// one short question per item is about 100 MB). Items are kept compactly
@@ -74,23 +76,7 @@ pub(crate) fn read_text(path: &Path, limit: Limit) -> Result<String, String> {
 pub(crate) fn read_bytes(path: &Path, limit: Limit) -> Result<Arc<[u8]>, String> {
     let shown = path.display();
     let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
-    // `metadata` follows symlinks: a link to a regular file is fine, a link to a device not.
-    let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
-    if meta.is_dir() {
-        return Err(cannot(&"it is a directory"));
-    }
-    if !meta.is_file() {
-        // Opening a FIFO would block and a device may never end: refuse before opening.
-        return Err(cannot(
-            &"it is not a regular file (a device, pipe or socket)",
-        ));
-    }
-    // Checked on the file as stored, compressed or not: a compressed file over the limit
-    // would almost surely decompress to more than it.
-    if meta.len() > limit.bytes {
-        return Err(too_large(path, limit));
-    }
-    let mut file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let (mut file, meta) = open_regular(path, limit)?;
     // The common case: the file holds the size `metadata` gave. One allocation of that size
     // (`collect` from an iterator of known length allocates the `Arc` once), filled in place.
     let mut shared: Arc<[u8]> = std::iter::repeat_n(0, meta.len() as usize).collect();
@@ -110,6 +96,116 @@ pub(crate) fn read_bytes(path: &Path, limit: Limit) -> Result<Arc<[u8]>, String>
         return Err(too_large(path, limit));
     }
     Ok(Arc::from(bytes))
+}
+
+/// Opens `path` for reading after checking it is a regular file within `limit` (as stored).
+fn open_regular(path: &Path, limit: Limit) -> Result<(std::fs::File, std::fs::Metadata), String> {
+    let shown = path.display();
+    let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
+    // `metadata` follows symlinks: a link to a regular file is fine, a link to a device not.
+    let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
+    if meta.is_dir() {
+        return Err(cannot(&"it is a directory"));
+    }
+    if !meta.is_file() {
+        // Opening a FIFO would block and a device may never end: refuse before opening.
+        return Err(cannot(
+            &"it is not a regular file (a device, pipe or socket)",
+        ));
+    }
+    // Checked on the file as stored, compressed or not: a compressed file over the limit
+    // would almost surely decompress to more than it.
+    if meta.len() > limit.bytes {
+        return Err(too_large(path, limit));
+    }
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    Ok((file, meta))
+}
+
+/// The bytes of a `.jsonl` file read at a time by [`stream_jsonl`] (more for a longer line).
+const STREAM_BUFFER: usize = 1 << 20;
+
+/// Reads the `.jsonl` file at `path` as a stream, a buffer at a time, handing each line to
+/// [`dataset::jsonl_line`]: the file is never held whole (a million-item file is 100 MB, and
+/// was the largest part of a large sweep's memory). Returns the size and SHA-256 of the bytes
+/// read, for the run to store the file from disk and check it is unchanged
+/// ([`llmbench_core::FileContent::Disk`]).
+///
+/// The same lines, errors and records as [`decode`] then [`dataset::read`] give: lines end at
+/// `\n` (a `\r` before it dropped, as `str::lines` does), a byte order mark before the first
+/// is dropped, and text that is not UTF-8 is the same error naming its line (the records
+/// read before it are the caller's to drop, as a file refused whole has none).
+pub(crate) fn stream_jsonl(
+    path: &Path,
+    limit: Limit,
+    errors: &mut dataset::FileErrors<'_>,
+    each: &mut dataset::EachRecord<'_>,
+) -> Result<(u64, [u8; 32]), String> {
+    use sha2::{Digest, Sha256};
+    let shown = path.display();
+    let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
+    let (mut file, _) = open_regular(path, limit)?;
+    let mut hasher = Sha256::new();
+    let mut total: u64 = 0;
+    let mut buf = vec![0u8; STREAM_BUFFER];
+    // `buf[start..filled]`: read, not yet handed on (the start of a line).
+    let (mut start, mut filled) = (0usize, 0usize);
+    let mut number = 0usize;
+    let mut line = |bytes: &[u8], number: usize, errors: &mut dataset::FileErrors<'_>| {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| cannot(&format!("line {number} is not valid UTF-8")))?;
+        let text = match number {
+            1 => text.strip_prefix('\u{feff}').unwrap_or(text),
+            _ => text,
+        };
+        if !errors.full() {
+            dataset::jsonl_line(number, text, errors, each);
+        }
+        Ok::<(), String>(())
+    };
+    loop {
+        if filled == buf.len() {
+            if start > 0 {
+                buf.copy_within(start..filled, 0);
+                filled -= start;
+                start = 0;
+            } else {
+                // One line longer than the buffer: a larger buffer.
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        let n = match file.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot(&e)),
+        };
+        total += n as u64;
+        // The file may have grown since it was checked.
+        if total > limit.bytes {
+            return Err(too_large(path, limit));
+        }
+        hasher.update(&buf[filled..filled + n]);
+        let searched = filled;
+        filled += n;
+        if n == 0 {
+            // The last line, without a line end.
+            if start < filled {
+                number += 1;
+                line(&buf[start..filled], number, errors)?;
+            }
+            return Ok((total, hasher.finalize().into()));
+        }
+        let mut from = searched.max(start);
+        while let Some(at) = memchr::memchr(b'\n', &buf[from..filled]) {
+            let end = from + at;
+            let text = &buf[start..end];
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            number += 1;
+            line(text, number, errors)?;
+            start = end + 1;
+            from = start;
+        }
+    }
 }
 
 fn too_large(path: &Path, limit: Limit) -> String {

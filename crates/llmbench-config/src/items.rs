@@ -69,7 +69,7 @@ pub(crate) enum Origins {
 }
 
 /// A task's items (compactly, [`ItemTable`]) and where each came from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Located {
     pub table: ItemTable,
     pub origins: Origins,
@@ -406,11 +406,11 @@ pub(crate) enum Subset {
     },
 }
 
-/// The indices of the items `subset` keeps, in file order, of `len` items whose ids `id`
-/// gives: `None` when it keeps them all (no list of every index for the common case).
-pub(crate) fn select<'a>(
+/// The indices of the items `subset` keeps, in file order, of `len` items whose id `id` adds
+/// to a hasher: `None` when it keeps them all (no list of every index for the common case).
+pub(crate) fn select(
     len: usize,
-    id: impl Fn(usize) -> &'a str,
+    id: impl Fn(usize, &mut Sha256),
     subset: Subset,
 ) -> Option<Vec<usize>> {
     match subset {
@@ -422,7 +422,7 @@ pub(crate) fn select<'a>(
                 .map(|i| {
                     let mut hasher = Sha256::new();
                     hasher.update(seed.to_le_bytes());
-                    hasher.update(id(i).as_bytes());
+                    id(i, &mut hasher);
                     (hasher.finalize().into(), i)
                 })
                 .collect();
@@ -520,14 +520,39 @@ mod tests {
         let ids: Vec<String> = (0..100).map(|i| format!("q{i}")).collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let pick = |refs: &[&str], subset| {
-            select(refs.len(), |i| refs[i], subset).unwrap_or_else(|| (0..refs.len()).collect())
+            select(refs.len(), |i, h: &mut Sha256| h.update(refs[i]), subset)
+                .unwrap_or_else(|| (0..refs.len()).collect())
         };
         assert_eq!(pick(&refs, Subset::Limit(3)), [0, 1, 2]);
-        assert_eq!(select(refs.len(), |i| refs[i], Subset::Limit(300)), None);
-        assert_eq!(select(refs.len(), |i| refs[i], Subset::Limit(100)), None);
-        assert_eq!(select(refs.len(), |i| refs[i], Subset::All), None);
+        assert_eq!(
+            select(
+                refs.len(),
+                |i, h: &mut Sha256| h.update(refs[i]),
+                Subset::Limit(300)
+            ),
+            None
+        );
+        assert_eq!(
+            select(
+                refs.len(),
+                |i, h: &mut Sha256| h.update(refs[i]),
+                Subset::Limit(100)
+            ),
+            None
+        );
+        assert_eq!(
+            select(
+                refs.len(),
+                |i, h: &mut Sha256| h.update(refs[i]),
+                Subset::All
+            ),
+            None
+        );
         let every = Subset::Sample { n: 100, seed: 3 };
-        assert_eq!(select(refs.len(), |i| refs[i], every), None);
+        assert_eq!(
+            select(refs.len(), |i, h: &mut Sha256| h.update(refs[i]), every),
+            None
+        );
         let a = pick(&refs, Subset::Sample { n: 10, seed: 0 });
         assert_eq!(a.len(), 10);
         assert!(a.windows(2).all(|w| w[0] < w[1]), "file order");

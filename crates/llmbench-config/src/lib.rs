@@ -47,7 +47,7 @@ use std::sync::Arc;
 pub use catalog::{CATALOG_TOML, catalog_price};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use files::{MAX_ITEMS_FILE_BYTES, MAX_PROMPT_FILE_BYTES};
-pub use item_table::{Items, Name};
+pub use item_table::{ItemView, Items, Name};
 pub use model::{
     Config, DEFAULT_METRICS_ADDRESS, GraderConfig, PriceConfig, ProviderConfig, RateLimits,
     RunSettings, ScheduleConfig, SourceFile, SourceRole, TaskConfig, Trigger,

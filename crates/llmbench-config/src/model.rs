@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use llmbench_core::{CompletionRequest, Item, Message, Price, Sampling, Task, VerdictRule};
+use llmbench_core::{
+    CompletionRequest, FileContent, Item, Message, Price, Sampling, Task, VerdictRule,
+};
 
 use crate::item_table::Items;
 use crate::template::render_item;
@@ -56,8 +57,11 @@ pub struct SourceFile {
     /// The key [`crate::parse_stored`] looks the file up by.
     pub path: PathBuf,
     /// The bytes as stored on disk (compressed, for a `.gz` items file); shared, so that
-    /// cloning a config does not copy them.
-    pub bytes: Arc<[u8]>,
+    /// cloning a config does not copy them. A large `.jsonl` items file is read as a stream
+    /// and not kept: its content is then where it is on disk, with the size and SHA-256 of
+    /// what was read ([`FileContent::Disk`]; a run reads it again to store it, and refuses
+    /// it if it changed).
+    pub content: FileContent,
 }
 
 impl std::fmt::Debug for SourceFile {
@@ -65,7 +69,7 @@ impl std::fmt::Debug for SourceFile {
         f.debug_struct("SourceFile")
             .field("role", &self.role)
             .field("path", &self.path)
-            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .field("content", &self.content)
             .finish()
     }
 }

@@ -35,6 +35,7 @@
 mod completion;
 mod context;
 mod cost;
+mod file_content;
 mod grade;
 mod provider;
 mod report;
@@ -48,6 +49,7 @@ pub mod template;
 pub use completion::{Completion, StopReason, Timings, Usage};
 pub use context::{FileBytes, PluginContext, Secret};
 pub use cost::{Price, cost_usd};
+pub use file_content::{ContentReader, FileContent};
 pub use grade::{
     Grade, GradeKind, GradeOutcome, GradeRequest, Grader, GraderError, Verdict, VerdictRule,
 };

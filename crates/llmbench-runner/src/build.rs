@@ -400,35 +400,37 @@ impl DistinctRenderings {
     }
 
     /// The index of item `index`'s rendering, and whether it is new. The values are read
-    /// where the items keep them ([`llmbench_config::Items::value_of`]): no item is decoded.
+    /// where the items keep them ([`llmbench_config::Items::view`]): no item is decoded.
     fn index(&mut self, items: &llmbench_config::Items, index: usize) -> (usize, bool) {
         use std::hash::{Hash, Hasher};
-        let value = |name: &llmbench_config::Name| items.value_of(index, *name);
-        // `DefaultHasher::new()` has fixed keys: equal values hash alike across items.
-        let mut hasher = std::hash::DefaultHasher::new();
-        self.names
-            .iter()
-            .for_each(|name| value(name).hash(&mut hasher));
-        let same = self.seen.entry(hasher.finish()).or_default();
-        let found = same.iter().find(|(known, _)| {
-            known
-                .iter()
-                .map(Option::as_deref)
-                .eq(self.names.iter().map(value))
-        });
-        if let Some((_, of)) = found {
-            return (*of, false);
-        }
-        let of = self.count;
-        self.count += 1;
-        same.push((
+        items.view(index, |item| {
+            let value = |name: &llmbench_config::Name| item.value_of(*name);
+            // `DefaultHasher::new()` has fixed keys: equal values hash alike across items.
+            let mut hasher = std::hash::DefaultHasher::new();
             self.names
                 .iter()
-                .map(|n| value(n).map(str::to_owned))
-                .collect(),
-            of,
-        ));
-        (of, true)
+                .for_each(|name| value(name).hash(&mut hasher));
+            let same = self.seen.entry(hasher.finish()).or_default();
+            let found = same.iter().find(|(known, _)| {
+                known
+                    .iter()
+                    .map(Option::as_deref)
+                    .eq(self.names.iter().map(value))
+            });
+            if let Some((_, of)) = found {
+                return (*of, false);
+            }
+            let of = self.count;
+            self.count += 1;
+            same.push((
+                self.names
+                    .iter()
+                    .map(|n| value(n).map(str::to_owned))
+                    .collect(),
+                of,
+            ));
+            (of, true)
+        })
     }
 }
 

@@ -68,11 +68,12 @@ pub fn estimate_cost(config: &Config) -> CostEstimate {
             // The prompt's characters, counted in the compact items without decoding or
             // rendering (a million-item sweep is estimated before it starts, and again when
             // it resumes); as `estimate_input_tokens(&task.render(item))` would count them.
-            let chars = task
-                .system
-                .as_deref()
-                .map_or(0, |system| task.items.rendered_len(index, system))
-                + task.items.rendered_len(index, &task.prompt);
+            let chars = task.items.view(index, |item| {
+                task.system
+                    .as_deref()
+                    .map_or(0, |system| item.rendered_len(system))
+                    + item.rendered_len(&task.prompt)
+            });
             let input = tokens_for_chars(chars);
             // What each judge is given for this item (its options rendered once per item,
             // not once per provider); the item is decoded only for a judging grader.

@@ -38,7 +38,7 @@ pub fn run_files(config: &Config) -> Vec<RunFile> {
                 SourceRole::Items => FileRole::Items,
             },
             path: f.path.display().to_string(),
-            bytes: Arc::clone(&f.bytes),
+            content: f.content.clone(),
         })
         .collect()
 }
@@ -59,6 +59,13 @@ pub enum InputsSource {
 pub enum InputsError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored file read back from the store is always in memory: never in practice.
+    #[error("cannot read a stored file of run {run_id}: {source}")]
+    StoredFile {
+        run_id: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the stored config of run {run_id} no longer validates\n{errors}")]
     Config {
         run_id: String,
@@ -89,8 +96,12 @@ pub fn resume_config(store: &Store, run_id: &str) -> Result<(Config, InputsSourc
     let copies: BTreeMap<PathBuf, Arc<[u8]>> = files
         .into_iter()
         .filter(|f| f.role != FileRole::Config)
-        .map(|f| (PathBuf::from(f.path), f.bytes))
-        .collect();
+        .map(|f| Ok((PathBuf::from(f.path), f.content.to_bytes()?)))
+        .collect::<Result<_, std::io::Error>>()
+        .map_err(|source| InputsError::StoredFile {
+            run_id: run_id.to_owned(),
+            source,
+        })?;
     let config =
         llmbench_config::parse_stored(&stored.config_toml, &path, &copies).map_err(invalid)?;
     Ok((config, InputsSource::Stored))
@@ -114,7 +125,7 @@ pub fn plugin_run_file(entry: &str, path: &str, bytes: Vec<u8>) -> RunFile {
     RunFile {
         role: FileRole::PluginFile,
         path: format!("{entry}:{path}"),
-        bytes: bytes.into(),
+        content: bytes.into(),
     }
 }
 
@@ -164,10 +175,18 @@ pub fn stored_plugin_files(store: &Store, run_id: &str) -> Result<StoredPluginFi
             );
             continue;
         };
-        by_entry
-            .entry(entry.to_owned())
-            .or_default()
-            .insert(path.to_owned(), FileBytes(file.bytes.to_vec()));
+        by_entry.entry(entry.to_owned()).or_default().insert(
+            path.to_owned(),
+            FileBytes(
+                file.content
+                    .to_bytes()
+                    .map_err(|e| StoreError::RunFile {
+                        path: store.path().to_path_buf(),
+                        detail: e.to_string(),
+                    })?
+                    .to_vec(),
+            ),
+        );
     }
     Ok(StoredPluginFiles {
         run_id: run_id.to_owned(),

@@ -34,7 +34,7 @@ impl ShardFilter {
         let (task, items) = &self.tasks[s.task];
         let key = SampleKey {
             task: task.clone(),
-            item: items.id(s.item).to_owned(),
+            item: items.id(s.item),
             provider: self.providers[s.provider].clone(),
             repeat: s.repeat,
         };
@@ -146,7 +146,7 @@ impl PlannedSample {
         let task = &components.tasks[self.task].task;
         SampleKey {
             task: task.id().to_owned(),
-            item: task.items.id(self.item).to_owned(),
+            item: task.items.id(self.item),
             provider: components.providers[self.provider].name.clone(),
             repeat: self.repeat,
         }

@@ -117,7 +117,7 @@ pub fn sweep_keys(config: &Config) -> impl Iterator<Item = SampleKey> + '_ {
             (0..task.items.len()).flat_map(move |item| {
                 config.providers.iter().map(move |provider| SampleKey {
                     task: task.id().to_owned(),
-                    item: task.items.id(item).to_owned(),
+                    item: task.items.id(item),
                     provider: provider.name.clone(),
                     repeat,
                 })

@@ -51,6 +51,10 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A file the run read could not be stored with it: read again from disk, it failed or
+    /// was no longer what the config read.
+    #[error("{path}: cannot store the run's copy of a file it read: {detail}")]
+    RunFile { path: PathBuf, detail: String },
     #[error("{path}: no run `{run_id}` in this results store")]
     RunNotFound { run_id: String, path: PathBuf },
     #[error(
@@ -193,6 +197,7 @@ impl StoreError {
                 }
                 _ => "sqlite",
             },
+            Self::RunFile { .. } => "run_file",
             Self::RunNotFound { .. } => "run_not_found",
             Self::RunExists { .. } => "run_exists",
             Self::DuplicateSample { .. } => "duplicate_sample",

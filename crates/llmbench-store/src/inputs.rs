@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use llmbench_core::CompletionRequest;
+use llmbench_core::{CompletionRequest, FileContent};
 use rusqlite::{OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
@@ -131,15 +131,17 @@ pub struct RunFile {
     pub role: FileRole,
     /// The path as resolved when the file was read (absolute for files a config names).
     pub path: String,
-    /// The file's bytes as they were on disk (compressed, for a `.gz` items file); shared,
-    /// so that storing a config's files does not copy them (an items file can be 100 MB).
-    pub bytes: Arc<[u8]>,
+    /// The file's bytes as they were on disk (compressed, for a `.gz` items file): shared,
+    /// so that storing a config's files does not copy them, or, for an items file the
+    /// config read as a stream, read again from disk when the run is created (and refused
+    /// if it changed since).
+    pub content: FileContent,
 }
 
 impl RunFile {
     /// The lowercase hex SHA-256 of the bytes.
     pub fn sha256(&self) -> String {
-        sha256_hex(&self.bytes)
+        self.content.sha256_hex()
     }
 }
 
@@ -148,12 +150,24 @@ impl std::fmt::Debug for RunFile {
         f.debug_struct("RunFile")
             .field("role", &self.role)
             .field("path", &self.path)
-            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .field("content", &self.content)
             .finish()
     }
 }
 
-/// Stores `files` for `run_id` in `tx`: their bytes once per content, their rows in order.
+/// Why a run's files could not be stored: the database, or reading a file again from disk.
+#[derive(Debug)]
+pub(crate) enum InsertFilesError {
+    Sql(rusqlite::Error),
+    Read(std::io::Error),
+}
+
+impl From<rusqlite::Error> for InsertFilesError {
+    fn from(e: rusqlite::Error) -> Self {
+        InsertFilesError::Sql(e)
+    }
+}
+
 /// The bytes of a stored file written (and read) per call of SQLite's incremental blob I/O.
 const BLOB_CHUNK: usize = 1 << 20;
 
@@ -161,7 +175,7 @@ pub(crate) fn insert_run_files(
     tx: &Transaction<'_>,
     run_id: &str,
     files: &[RunFile],
-) -> rusqlite::Result<()> {
+) -> Result<(), InsertFilesError> {
     // The row is made with a zero-filled blob of the file's size, then written in chunks:
     // binding the bytes would make SQLite copy them twice in memory (the bound value and
     // the record), 200 MB at the peak for a 100 MB items file.
@@ -175,7 +189,8 @@ pub(crate) fn insert_run_files(
     )?;
     for (position, file) in files.iter().enumerate() {
         let sha = file.sha256();
-        if content.execute(params![sha, file.bytes.len() as i64])? == 1 {
+        let len = file.content.len();
+        if content.execute(params![sha, len as i64])? == 1 {
             let mut blob = tx.blob_open(
                 rusqlite::MAIN_DB,
                 "file_contents",
@@ -183,8 +198,18 @@ pub(crate) fn insert_run_files(
                 tx.last_insert_rowid(),
                 false,
             )?;
-            for (i, chunk) in file.bytes.chunks(BLOB_CHUNK).enumerate() {
-                blob.write_at(chunk, i * BLOB_CHUNK)?;
+            // A file on disk is read again here, a chunk at a time, and its reader fails at
+            // the end if it is not what the config read: the transaction then stores nothing.
+            let mut reader = file.content.reader().map_err(InsertFilesError::Read)?;
+            let mut chunk = vec![0u8; BLOB_CHUNK.min(len as usize)];
+            let mut at = 0;
+            loop {
+                let n = read_full(&mut reader, &mut chunk).map_err(InsertFilesError::Read)?;
+                if n == 0 {
+                    break;
+                }
+                blob.write_at(&chunk[..n], at)?;
+                at += n;
             }
         }
         row.execute(params![
@@ -193,10 +218,23 @@ pub(crate) fn insert_run_files(
             file.role.as_str(),
             file.path,
             sha,
-            file.bytes.len() as i64,
+            len as i64,
         ])?;
     }
     Ok(())
+}
+
+/// Fills `buf` from `reader` unless its end comes first; the bytes read (0: at the end,
+/// which a file on disk's reader checks when it reaches it).
+fn read_full(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..])? {
+            0 => break,
+            m => n += m,
+        }
+    }
+    Ok(n)
 }
 
 /// Inserts a request row unless its content is stored: what [`insert_request`] runs.
@@ -266,7 +304,11 @@ impl Store {
                 let role = role
                     .parse()
                     .map_err(|e| self.corrupt("run_files", format!("run `{run_id}`: {e}")))?;
-                let file = RunFile { role, path, bytes };
+                let file = RunFile {
+                    role,
+                    path,
+                    content: bytes.into(),
+                };
                 if file.sha256() != sha {
                     return Err(self.corrupt(
                         "file_contents",

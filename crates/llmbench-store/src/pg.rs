@@ -865,10 +865,14 @@ impl Store {
         } else {
             for (position, file) in files.iter().enumerate() {
                 let sha = file.sha256();
+                let bytes = file.content.to_bytes().map_err(|e| StoreError::RunFile {
+                    path: self.path.clone(),
+                    detail: e.to_string(),
+                })?;
                 tx.execute(
                     "INSERT INTO file_contents (sha256, bytes) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
-                    &[&sha, &&file.bytes[..]],
+                    &[&sha, &&bytes[..]],
                 )
                 .map_err(&err)?;
                 tx.execute(
@@ -880,7 +884,7 @@ impl Store {
                         &file.role.as_str(),
                         &file.path,
                         &sha,
-                        &(file.bytes.len() as i64),
+                        &(bytes.len() as i64),
                     ],
                 )
                 .map_err(&err)?;
@@ -1159,7 +1163,7 @@ impl Store {
                 let file = RunFile {
                     role,
                     path: row.get(1),
-                    bytes: row.get::<_, &[u8]>(3).into(),
+                    content: row.get::<_, Vec<u8>>(3).into(),
                 };
                 if file.sha256() != sha {
                     return Err(self.corrupt(

@@ -257,7 +257,7 @@ impl Store {
         let graders = serde_json::to_string(&run.graders).expect("strings serialize");
         let pass_at_k = serde_json::to_string(&run.pass_at_k).expect("integers serialize");
         let conn = self.conn()?;
-        let insert = || -> rusqlite::Result<()> {
+        let insert = || -> Result<(), crate::inputs::InsertFilesError> {
             let tx = conn.unchecked_transaction()?;
             tx.execute(
                 "INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
@@ -276,11 +276,17 @@ impl Store {
                 ],
             )?;
             crate::inputs::insert_run_files(&tx, &run.id, files)?;
-            tx.commit()
+            Ok(tx.commit()?)
         };
-        insert().map_err(|source| {
+        insert().map_err(|e| {
             self.release(&run.id);
-            sql_err(source)
+            match e {
+                crate::inputs::InsertFilesError::Sql(source) => sql_err(source),
+                crate::inputs::InsertFilesError::Read(e) => StoreError::RunFile {
+                    path: self.path.clone(),
+                    detail: e.to_string(),
+                },
+            }
         })?;
         if let Some(b) = &self.buckets {
             self.live.start(&run.id, b.clone());

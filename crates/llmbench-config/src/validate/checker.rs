@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use llmbench_core::FileContent;
 use toml::Spanned;
 use toml::de::DeTable;
 
@@ -252,7 +253,17 @@ impl Validator<'_> {
         let recorded = self.files.iter().find(|f| f.path == resolved);
         let bytes: Result<Arc<[u8]>, String> = match (recorded, self.stored) {
             // Read once: a file two tasks name is the same bytes for both.
-            (Some(file), _) => return Some((path, Arc::clone(&file.bytes))),
+            (Some(file), _) => match &file.content {
+                FileContent::Bytes(bytes) => return Some((path, Arc::clone(bytes))),
+                // A file read as a stream by another task, read whole here (and checked).
+                FileContent::Disk { .. } => match file.content.to_bytes() {
+                    Ok(bytes) => return Some((path, bytes)),
+                    Err(e) => {
+                        self.sink.error(K::Io, span, e.to_string());
+                        return None;
+                    }
+                },
+            },
             (None, None) => files::read_bytes(&path, limit),
             (None, Some(stored)) => stored.get(&resolved).map(Arc::clone).ok_or_else(|| {
                 format!(
@@ -271,7 +282,7 @@ impl Validator<'_> {
                         SourceRole::Prompt
                     },
                     path: resolved,
-                    bytes: Arc::clone(&bytes),
+                    content: FileContent::Bytes(Arc::clone(&bytes)),
                 });
                 Some((path, bytes))
             }

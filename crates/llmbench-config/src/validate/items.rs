@@ -6,17 +6,19 @@ use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::path::PathBuf;
 
+use llmbench_core::FileContent;
 use llmbench_core::Item;
 use toml::Spanned;
 
 use super::DatasetFile;
 use super::checker::Validator;
-use crate::dataset::{self, FileErrors, Format};
+use crate::dataset::{self, EachRecord, FileErrors, Format};
 use crate::de_error::{self, backticked};
 use crate::error::ConfigErrorKind;
-use crate::files::Limit;
+use crate::files::{self, Limit};
 use crate::item_table::ItemTable;
 use crate::items::{self, FromRecords, Located, Mapping, Origins, Subset};
+use crate::model::{SourceFile, SourceRole};
 use crate::raw::RawItem;
 use crate::template;
 
@@ -51,7 +53,9 @@ fn duplicates(table: &ItemTable) -> Vec<(usize, usize)> {
         id.hash(&mut hasher);
         hasher.finish()
     };
-    let mut hashes: Vec<u64> = (0..table.len()).map(|i| hash(table.id(i))).collect();
+    let mut hashes: Vec<u64> = (0..table.len())
+        .map(|i| table.with_record(i, |r| hash(r.id())))
+        .collect();
     hashes.sort_unstable();
     let mut shared: Vec<u64> = hashes
         .windows(2)
@@ -64,12 +68,18 @@ fn duplicates(table: &ItemTable) -> Vec<(usize, usize)> {
     if shared.is_empty() {
         return found;
     }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for i in 0..table.len() {
-        let id = table.id(i);
-        if shared.binary_search(&hash(id)).is_ok()
-            && let Some(first) = seen.insert(id, i)
-        {
+        let Some(id) = table.with_record(i, |r| {
+            let id = r.id();
+            shared
+                .binary_search(&hash(id))
+                .is_ok()
+                .then(|| id.to_owned())
+        }) else {
+            continue;
+        };
+        if let Some(first) = seen.insert(id, i) {
             found.push((i, first));
         }
     }
@@ -203,7 +213,15 @@ impl Validator<'_> {
             }
             self.sink.push(error);
         }
-        let selected = items::select(located.len(), |i| located.table.id(i), subset);
+        let selected = items::select(
+            located.len(),
+            |i, hasher| {
+                located
+                    .table
+                    .with_record(i, |r| sha2::Digest::update(hasher, r.id()))
+            },
+            subset,
+        );
         (located, selected)
     }
     /// `limit`, `sample` and `seed`.
@@ -369,11 +387,33 @@ impl Validator<'_> {
                 .help(format!("name the file {}", dataset::ACCEPTED));
             return Located::empty();
         };
-        let Some((path, bytes)) = self.read_path(path, span.clone(), Limit::ITEMS) else {
-            return Located::empty();
+        // A plain `.jsonl` file on disk is read as a stream, never whole
+        // (`files::stream_jsonl`); another format, a `.gz` file and a run's stored copy are
+        // read whole.
+        let streamed =
+            matches!(format, Format::Jsonl) && !files::is_gzip(&path) && self.stored.is_none();
+        let bytes;
+        let text = if streamed {
+            None
+        } else {
+            let Some((_, read)) = self.read_path(path.clone(), span.clone(), Limit::ITEMS) else {
+                return Located::empty();
+            };
+            bytes = read;
+            let Some(text) = self.text(&path, &bytes, span.clone(), Limit::ITEMS) else {
+                return Located::empty();
+            };
+            Some(text)
         };
-        let Some(text) = self.text(&path, &bytes, span.clone(), Limit::ITEMS) else {
-            return Located::empty();
+        // The records of the file, in memory or from disk; for a file read from disk, the
+        // size and SHA-256 of each pass are kept (both passes must have read the same).
+        let mut reads: Vec<(u64, [u8; 32])> = Vec::new();
+        let mut read = |errors: &mut FileErrors<'_>, each: &mut EachRecord<'_>| match &text {
+            Some(text) => {
+                dataset::read(format, text, errors, each);
+                Ok(())
+            }
+            None => files::stream_jsonl(&path, Limit::ITEMS, errors, each).map(|r| reads.push(r)),
         };
         let before = self.sink.errors.len();
         let mut errors = Vec::new();
@@ -394,7 +434,7 @@ impl Validator<'_> {
             // The field names the items have, for suggestions (a bounded list).
             let mut names: Vec<String> = Vec::new();
             let mut file_errors = FileErrors::new(&path, &mut errors);
-            dataset::read(format, &text, &mut file_errors, &mut |record, _| {
+            let first = read(&mut file_errors, &mut |record, _| {
                 records += 1;
                 has_id_field |= id_field.is_some_and(|f| record.fields.contains_key(f.get_ref()));
                 for (i, name) in wanted.iter().enumerate() {
@@ -406,6 +446,10 @@ impl Validator<'_> {
                     }
                 }
             });
+            if let Err(message) = first {
+                self.sink.error(K::Io, span, message);
+                return Located::empty();
+            }
             if records > 0 {
                 if let Some(id_field) = id_field
                     && !has_id_field
@@ -451,20 +495,76 @@ impl Validator<'_> {
         let located = if usable {
             let mut items = FromRecords::new(mapping);
             let mut file_errors = FileErrors::new(&path, &mut errors);
-            dataset::read(format, &text, &mut file_errors, &mut |record, errors| {
+            let second = read(&mut file_errors, &mut |record, errors| {
                 items.push(record, errors);
             });
+            if let Err(message) = second {
+                self.sink.error(K::Io, span, message);
+                return Located::empty();
+            }
             items.finish(&path)
         } else {
             Located::empty()
         };
         drop(text);
+        if streamed && !self.record_streamed(&path, &reads, span.clone()) {
+            return Located::empty();
+        }
         self.sink.errors.append(&mut errors);
         if located.is_empty() && self.sink.errors.len() == before {
             self.sink
                 .error(K::Item, span, format!("no items in {}", path.display()));
         }
         located
+    }
+}
+
+impl Validator<'_> {
+    /// Records an items file read as a stream ([`Config::files`], as [`Validator::read_path`]
+    /// records a file read whole): where it is, and the size and SHA-256 of what was read,
+    /// for the run to read it again and store it. `false` (an error at `span`) when its
+    /// passes, or another task's read of it, did not read the same bytes.
+    fn record_streamed(
+        &mut self,
+        path: &std::path::Path,
+        reads: &[(u64, [u8; 32])],
+        span: Range<usize>,
+    ) -> bool {
+        let changed = || {
+            format!(
+                "{} changed while the config was read: read it again once it is written",
+                path.display()
+            )
+        };
+        let Some(&(len, sha256)) = reads.first() else {
+            return true;
+        };
+        if reads.iter().any(|r| *r != (len, sha256)) {
+            self.sink.error(K::Io, span, changed());
+            return false;
+        }
+        let resolved = self.dir.join(path.strip_prefix(self.base).unwrap_or(path));
+        let content = FileContent::Disk {
+            path: resolved.clone(),
+            len,
+            sha256,
+        };
+        match self.files.iter().find(|f| f.path == resolved) {
+            // Named by another task too: the same bytes, or the file changed in between.
+            Some(file) if file.content.sha256_hex() == content.sha256_hex() => true,
+            Some(_) => {
+                self.sink.error(K::Io, span, changed());
+                false
+            }
+            None => {
+                self.files.push(SourceFile {
+                    role: SourceRole::Items,
+                    path: resolved,
+                    content,
+                });
+                true
+            }
+        }
     }
 }
 
@@ -478,12 +578,14 @@ mod tests {
 
     #[test]
     fn duplicates_name_each_later_item_and_the_first() {
-        let mut table = ItemTable::default();
-        for id in ["a", "b", "a", "c", "b", "a", "d"] {
-            table.push(id, std::iter::empty());
+        // In memory, and spilled to the temporary file.
+        for mut table in [ItemTable::default(), ItemTable::spilling_at(1)] {
+            for id in ["a", "b", "a", "c", "b", "a", "d"] {
+                table.push(id, std::iter::empty());
+            }
+            // As the map of every id did: each repeat names the one before it.
+            assert_eq!(duplicates(&table), [(2, 0), (4, 1), (5, 2)]);
         }
-        // As the map of every id did: each repeat names the one before it.
-        assert_eq!(duplicates(&table), [(2, 0), (4, 1), (5, 2)]);
         let mut unique = ItemTable::default();
         for i in 0..10_000 {
             unique.push(&format!("q{i}"), std::iter::empty());

@@ -113,7 +113,7 @@ fn parse_from(
         files: vec![SourceFile {
             role: SourceRole::Config,
             path: canonical.clone(),
-            bytes: Arc::from(source.as_bytes()),
+            content: llmbench_core::FileContent::Bytes(Arc::from(source.as_bytes())),
         }],
     };
     let run = v.run(raw.run);

@@ -118,7 +118,10 @@ impl Validator<'_> {
                 continue;
             }
             checked.push(name);
-            let mut missing = (0..items.len()).filter(|&i| items.table.var(i, name).is_none());
+            let index = items.table.name_index(name);
+            let mut missing = (0..items.len()).filter(|&i| {
+                index.is_none_or(|n| items.table.with_record(i, |r| r.var_at(n).is_none()))
+            });
             let Some(first) = missing.next() else {
                 continue;
             };
@@ -133,7 +136,10 @@ impl Validator<'_> {
                 1 => ", nor by 1 other item".to_owned(),
                 n => format!(", nor by {n} other items"),
             };
-            let names: Vec<&str> = items.table.vars(first).map(|(k, _)| k).collect();
+            let names: Vec<String> = items
+                .table
+                .with_record(first, |r| r.vars().map(|(k, _)| k.to_owned()).collect());
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let help = match &origin {
                 Origin::Default => {
                     "the task has no items, so nothing sets it: add `items` or `items-file`"

@@ -65,7 +65,7 @@ fn gz(text: &str) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-fn ids(config: &Config) -> Vec<&str> {
+fn ids(config: &Config) -> Vec<String> {
     let items = &config.tasks[0].items;
     (0..items.len()).map(|i| items.id(i)).collect()
 }

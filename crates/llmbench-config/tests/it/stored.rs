@@ -56,7 +56,7 @@ fn stored(config: &Config) -> BTreeMap<PathBuf, Arc<[u8]>> {
     config
         .files
         .iter()
-        .map(|f| (f.path.clone(), Arc::clone(&f.bytes)))
+        .map(|f| (f.path.clone(), f.content.to_bytes().unwrap()))
         .collect()
 }
 
@@ -83,11 +83,14 @@ fn a_load_records_every_file_it_read_once_with_its_bytes_as_on_disk() {
             (SourceRole::Items, canonical.join("items.jsonl.gz")),
         ]
     );
-    assert_eq!(&*config.files[0].bytes, config.source.as_bytes());
-    assert_eq!(&*config.files[1].bytes, b"Q: {{ q }}");
+    assert_eq!(
+        &*config.files[0].content.to_bytes().unwrap(),
+        config.source.as_bytes()
+    );
+    assert_eq!(&*config.files[1].content.to_bytes().unwrap(), b"Q: {{ q }}");
     // Compressed, as on disk.
     assert_eq!(
-        &*config.files[2].bytes,
+        &*config.files[2].content.to_bytes().unwrap(),
         std::fs::read(dir.path().join("items.jsonl.gz")).unwrap()
     );
 }
@@ -156,4 +159,89 @@ fn stored_copies_are_decoded_with_the_same_limits() {
     files.insert(prompt, Arc::from(&b"bad \xff"[..]));
     let e = shown(&parse_stored(&config.source, &config.path, &files).unwrap_err());
     assert!(e.contains("line 1 is not valid UTF-8"), "{e}");
+}
+
+/// A plain `.jsonl` items file is read as a stream, never whole: the config records where it
+/// is with the size and SHA-256 of what was read (not its bytes), once for the two tasks that
+/// name it, and its items are those the same text gives read whole (from a `.gz` copy).
+#[test]
+fn a_jsonl_file_is_read_as_a_stream_with_the_items_the_whole_text_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    // A byte order mark, CRLF line ends, blank lines, a line longer than the stream's
+    // buffer (1 MiB), a `\r` inside a value and a last line without a line end.
+    let long = "x".repeat(3 << 20);
+    let text = format!(
+        "\u{feff}{{\"id\": \"a\", \"q\": \"one\"}}\r\n\n  \n{{\"id\": \"b\", \"q\": \"{long}\"}}\n{{\"id\": \"c\", \"q\": \"tab\\r\"}}\r\n{{\"id\": \"d\", \"q\": \"é\"}}"
+    );
+    std::fs::write(dir.path().join("items.jsonl"), &text).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    std::fs::write(dir.path().join("whole.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let config = dir.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        r#"
+[providers.p]
+plugin = "provider-replay"
+model = "m"
+
+[tasks.a]
+prompt = "{{ q }}"
+items-file = "items.jsonl"
+
+[tasks.b]
+prompt = "{{ q }}"
+items-file = "items.jsonl"
+
+[tasks.whole]
+prompt = "{{ q }}"
+items-file = "whole.jsonl.gz"
+"#,
+    )
+    .unwrap();
+    let config = load(&config).unwrap();
+    let canonical = dir.path().canonicalize().unwrap();
+    let items: Vec<_> = config
+        .files
+        .iter()
+        .filter(|f| f.role == SourceRole::Items)
+        .collect();
+    assert_eq!(items.len(), 2, "{:?}", config.files);
+    assert_eq!(items[0].path, canonical.join("items.jsonl"));
+    assert!(
+        matches!(&items[0].content, llmbench_core::FileContent::Disk { path, len, .. }
+            if *path == canonical.join("items.jsonl") && *len == text.len() as u64),
+        "{:?}",
+        items[0].content
+    );
+    assert_eq!(&*items[0].content.to_bytes().unwrap(), text.as_bytes());
+    assert_eq!(
+        items[0].content.sha256_hex(),
+        llmbench_core::FileContent::from(text.as_bytes().to_vec()).sha256_hex()
+    );
+    let of = |task: usize| config.tasks[task].items().to_vec();
+    assert_eq!(of(0).len(), 4);
+    assert_eq!(of(0)[1].vars["q"], long);
+    assert_eq!(of(0)[2].vars["q"], "tab\r");
+    assert_eq!(of(0), of(2));
+    assert_eq!(of(1), of(2));
+    assert_eq!(
+        (0..4)
+            .map(|i| config.tasks[0].item_place(i))
+            .collect::<Vec<_>>(),
+        (1..=6)
+            .filter(|l| ![2, 3].contains(l))
+            .map(|l| format!("{}:{l}", dir.path().join("items.jsonl").display()))
+            .collect::<Vec<_>>()
+    );
+
+    // Not UTF-8 on line 3: the same error as for the file read whole, and no items.
+    let mut bad = b"{\"id\": \"a\"}\n{\"id\": \"b\"}\n{\"id\": \"".to_vec();
+    bad.extend_from_slice(b"\xff\"}\n{\"id\": \"d\"}\n");
+    std::fs::write(dir.path().join("items.jsonl"), &bad).unwrap();
+    let errors = shown(&load(&dir.path().join("bench.toml")).unwrap_err());
+    assert!(
+        errors.contains("items.jsonl: line 3 is not valid UTF-8"),
+        "{errors}"
+    );
 }

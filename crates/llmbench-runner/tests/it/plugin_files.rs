@@ -83,7 +83,9 @@ async fn plugin_files_are_collected_and_a_resume_reads_the_stored_copies() {
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(files[0].role, FileRole::PluginFile);
     assert_eq!(files[0].path, format!("providers.replay:{answers}"));
-    assert!(String::from_utf8_lossy(&files[0].bytes).contains("\"ORIGINAL\""));
+    assert!(
+        String::from_utf8_lossy(&files[0].content.to_bytes().unwrap()).contains("\"ORIGINAL\"")
+    );
 
     let store = Store::open_in_dir(&dir.path().join("results")).unwrap();
     store

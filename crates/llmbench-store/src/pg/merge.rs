@@ -78,10 +78,14 @@ impl Store {
             }
             for (position, file) in src.run_files(&run.id)?.iter().enumerate() {
                 let sha = file.sha256();
+                let bytes = file.content.to_bytes().map_err(|e| StoreError::RunFile {
+                    path: self.path.clone(),
+                    detail: e.to_string(),
+                })?;
                 tx.execute(
                     "INSERT INTO file_contents (sha256, bytes) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
-                    &[&sha, &&file.bytes[..]],
+                    &[&sha, &&bytes[..]],
                 )
                 .map_err(&err)?;
                 tx.execute(
@@ -93,7 +97,7 @@ impl Store {
                         &file.role.as_str(),
                         &file.path,
                         &sha,
-                        &(file.bytes.len() as i64),
+                        &(bytes.len() as i64),
                     ],
                 )
                 .map_err(&err)?;

@@ -53,7 +53,7 @@ fn a_run_round_trips_as_on_sqlite() {
     let files = vec![llmbench_store::RunFile {
         role: llmbench_store::FileRole::Config,
         path: "/bench/c.toml".into(),
-        bytes: b"[run]\nrepeats = 2\n\xff binary"[..].into(),
+        content: llmbench_core::FileContent::Bytes(b"[run]\nrepeats = 2\n\xff binary"[..].into()),
     }];
     for store in [&mut lite, &mut pg] {
         store.create_run_with_files(&run, &files).unwrap();

@@ -148,17 +148,17 @@ fn a_run_stores_the_files_it_read_once_per_content() {
             RunFile {
                 role: FileRole::Config,
                 path: "/b/bench.toml".into(),
-                bytes: b"[run]\n"[..].into(),
+                content: llmbench_core::FileContent::Bytes(b"[run]\n"[..].into()),
             },
             RunFile {
                 role: FileRole::Prompt,
                 path: "/b/prompts/review.txt".into(),
-                bytes: prompt.into(),
+                content: llmbench_core::FileContent::Bytes(prompt.into()),
             },
             RunFile {
                 role: FileRole::Items,
                 path: "/b/items.jsonl.gz".into(),
-                bytes: [0x1f, 0x8b, 0, 0xff][..].into(),
+                content: llmbench_core::FileContent::Bytes([0x1f, 0x8b, 0, 0xff][..].into()),
             },
         ]
     };
@@ -218,7 +218,7 @@ fn a_file_of_several_megabytes_is_stored_and_read_back_byte_for_byte() {
     let files = vec![RunFile {
         role: FileRole::Items,
         path: "/b/items.jsonl".into(),
-        bytes: bytes.clone().into(),
+        content: llmbench_core::FileContent::Bytes(bytes.clone().into()),
     }];
     store
         .create_run_with_files(&new_run("a", "2026-11-28T07:00:00Z"), &files)
@@ -230,7 +230,10 @@ fn a_file_of_several_megabytes_is_stored_and_read_back_byte_for_byte() {
     for run in ["a", "b"] {
         let read = store.run_files(run).unwrap();
         assert_eq!(read.len(), 1);
-        assert!(read[0].bytes[..] == bytes[..], "run {run}");
+        assert!(
+            read[0].content.to_bytes().unwrap()[..] == bytes[..],
+            "run {run}"
+        );
     }
     let conn = raw(store.path());
     assert_eq!(count(&conn, "SELECT count(*) FROM file_contents"), 1);
@@ -238,6 +241,74 @@ fn a_file_of_several_megabytes_is_stored_and_read_back_byte_for_byte() {
         .query_row("SELECT bytes FROM file_contents", [], |row| row.get(0))
         .unwrap();
     assert!(stored == bytes);
+}
+
+/// A file the config read as a stream is read again from disk when the run is created, in
+/// chunks, and stored only if it is what the config read: a file changed in between is a
+/// located error, and no run is created.
+#[test]
+fn a_file_on_disk_is_stored_from_disk_and_refused_when_it_changed() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in_dir(dir.path()).unwrap();
+    let bytes: Vec<u8> = (0..(5 << 19) + 7).map(|i: u32| (i % 251) as u8).collect();
+    let path = dir.path().join("items.jsonl");
+    std::fs::write(&path, &bytes).unwrap();
+    let file = |len: usize| RunFile {
+        role: FileRole::Items,
+        path: path.display().to_string(),
+        content: llmbench_core::FileContent::Disk {
+            path: path.clone(),
+            len: len as u64,
+            sha256: sha2::Sha256::digest(&bytes[..len]).into(),
+        },
+    };
+    store
+        .create_run_with_files(&new_run("a", "2026-11-28T07:00:00Z"), &[file(bytes.len())])
+        .unwrap();
+    let read = store.run_files("a").unwrap();
+    assert!(read[0].content.to_bytes().unwrap()[..] == bytes[..]);
+    assert_eq!(read[0].sha256(), file(bytes.len()).sha256());
+
+    // The config read fewer bytes than the file holds now, or other bytes.
+    for (run, changed) in [
+        ("b", file(bytes.len() - 1)),
+        ("c", {
+            let mut other = file(bytes.len());
+            if let llmbench_core::FileContent::Disk { sha256, .. } = &mut other.content {
+                sha256[0] ^= 1;
+            }
+            other
+        }),
+    ] {
+        let e = store
+            .create_run_with_files(&new_run(run, "2026-11-28T08:00:00Z"), &[changed])
+            .unwrap_err();
+        let message = e.to_string();
+        assert_eq!(e.kind(), "run_file", "{message}");
+        assert!(
+            message.contains("items.jsonl changed after it was read"),
+            "{message}"
+        );
+        assert!(store.run(run).is_err(), "run {run} was created");
+    }
+    // Gone from disk: a content the store holds already (by its SHA-256) is not read again;
+    // another store, which lacks it, cannot store the run.
+    std::fs::remove_file(&path).unwrap();
+    store
+        .create_run_with_files(&new_run("d", "2026-11-28T09:00:00Z"), &[file(bytes.len())])
+        .unwrap();
+    assert!(store.run_files("d").unwrap()[0].content.to_bytes().unwrap()[..] == bytes[..]);
+    let other = tempfile::tempdir().unwrap();
+    let e = Store::open_in_dir(other.path())
+        .unwrap()
+        .create_run_with_files(&new_run("e", "2026-11-28T09:00:00Z"), &[file(bytes.len())])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot read") && e.contains("items.jsonl"),
+        "{e}"
+    );
 }
 
 #[test]
