@@ -144,10 +144,17 @@ pub(crate) fn stream_jsonl(
     use sha2::{Digest, Sha256};
     let shown = path.display();
     let cannot = |why: &dyn std::fmt::Display| format!("cannot read {shown}: {why}");
-    let (mut file, _) = open_regular(path, limit)?;
+    let (mut file, meta) = open_regular(path, limit)?;
     let mut hasher = Sha256::new();
     let mut total: u64 = 0;
-    let mut buf = vec![0u8; STREAM_BUFFER];
+    // No larger than the file (and a byte, to see its end in one read): a small file costs
+    // what it holds.
+    let mut buf = vec![
+        0u8;
+        (meta.len() as usize)
+            .saturating_add(1)
+            .clamp(64, STREAM_BUFFER)
+    ];
     // `buf[start..filled]`: read, not yet handed on (the start of a line).
     let (mut start, mut filled) = (0usize, 0usize);
     let mut number = 0usize;
