@@ -27,12 +27,19 @@ h = Harness("download_all", ["urls", "fetch"], is_async=True,
             defaults={"MAX_IN_FLIGHT": "MAX_IN_FLIGHT = 10"})
 
 
+# How long a request of a gated `Api` waits for the others to reach the limit.
+GATE_SECONDS = 0.02
+
+
 class Api:
     """The `fetch` the answer is given, served here: counts requests in flight (and the
-    peak); the URLs in `failing` fail."""
+    peak); the URLs in `failing` fail. With `gate`, a request first waits (at most
+    GATE_SECONDS) until `gate` requests are in flight: a peak measured that way does not
+    depend on how fast a loaded machine starts the answer's requests."""
 
-    def __init__(self, s, seconds=REQUEST_SECONDS, failing=(), delays=None):
+    def __init__(self, s, seconds=REQUEST_SECONDS, failing=(), delays=None, gate=None):
         self.seconds, self.delays, self.failing = seconds, delays or {}, set(failing)
+        self.gate = gate
         self.active = self.peak = self.requests = 0
         self.proxy = s.proxy(self.fetch)
 
@@ -41,6 +48,10 @@ class Api:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
+            if self.gate is not None:
+                deadline = time.perf_counter() + GATE_SECONDS
+                while self.active < self.gate and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.0005)
             await asyncio.sleep(self.delays.get(url, self.seconds))
             if url in self.failing:
                 raise Raise("FetchError", f"GET {url}: 500 Internal Server Error [{TOKEN}]")
@@ -137,7 +148,7 @@ async def uses_full_limit(s):
          "its error\"; a permit leaked per failure shrinks the limit until nothing runs")
 async def permits_released(s):
     first = urls(20, "f")
-    failing, after = Api(s, failing=first[:5]), Api(s)
+    failing, after = Api(s, failing=first[:5]), Api(s, gate=LIMIT)
     [o1], _ = await calls(s, failing, [first])
     for _ in range(100):  # let requests the failed call left running finish
         if failing.active == 0:

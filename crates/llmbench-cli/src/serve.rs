@@ -44,6 +44,11 @@ pub(crate) fn run(args: ServeArgs) -> Result<u8, Failure> {
         grace,
     } = args;
     let mut config = load_config(&config.into_path())?;
+    // Every scheduled run stores the items the config read now, whatever happens to the
+    // files on disk meanwhile.
+    config
+        .hold_files()
+        .map_err(|e| Failure::new(EXIT_CONFIG, e))?;
     grace.apply(&mut config);
     let (postgres, output_dir) =
         match Location::resolve(&store, output_dir.as_deref(), Some(&config.run))? {

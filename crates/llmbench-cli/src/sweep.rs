@@ -196,6 +196,11 @@ pub(crate) async fn sweep(
         SweepError::Store(e) if e.kind() == "run_busy" => Failure::new(EXIT_BUSY, e),
         e => Failure::new(EXIT_STORE, e),
     })?;
+    // The items are not read past the run: released before the report is built (the
+    // table's per-sample arrays are the peak of a large sweep's memory).
+    for task in &mut config.tasks {
+        task.items = llmbench_config::Items::empty();
+    }
     // The table from one streaming pass over the samples: memory does not grow with the run.
     let report = crate::report::read_bounded(
         &store,

@@ -462,6 +462,13 @@ impl Items {
         }))
     }
 
+    /// No items: what a task's items are replaced with once a sweep no longer needs them
+    /// (their offsets, 12 bytes an item, sat beside the end-of-run report's per-sample
+    /// arrays at the peak of a large sweep's memory).
+    pub fn empty() -> Self {
+        Self::new(ItemTable::default(), Places::Listed(Vec::new()))
+    }
+
     /// How many items the task runs.
     pub fn len(&self) -> usize {
         self.0.table.len()

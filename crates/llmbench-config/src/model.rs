@@ -75,6 +75,21 @@ impl std::fmt::Debug for SourceFile {
 }
 
 impl Config {
+    /// Reads into memory every file the config recorded by its place on disk
+    /// ([`FileContent::Disk`], a `.jsonl` items file read as a stream): for a config that
+    /// starts run after run (`llmbench serve`), so that each run stores and runs the items
+    /// read at the start even when the file is edited meanwhile (a file read as a stream is
+    /// otherwise read again by each run, and refused once it changed). An error when the file
+    /// changed already.
+    pub fn hold_files(&mut self) -> std::io::Result<()> {
+        for file in &mut self.files {
+            if matches!(file.content, FileContent::Disk { .. }) {
+                file.content = FileContent::Bytes(file.content.to_bytes()?);
+            }
+        }
+        Ok(())
+    }
+
     /// The sweep's name in metrics: `schedule.name`, else the config file's name without
     /// its extension, with characters other than letters, digits, `_`, `.` and `-` replaced
     /// by `_`.

@@ -814,11 +814,10 @@ impl SummaryBuilder {
             failures: self.failures,
             grader_cost: (self.grader_costs > 0).then_some((self.grader_cost, self.grader_costs)),
             resamples: bootstrap.resamples,
-            overall: overall.into_iter().map(thin).collect(),
-            per_task: per_task
-                .into_iter()
-                .map(|(t, ms)| (t, ms.into_iter().map(without_values).collect()))
-                .collect(),
+            // Values thinned for the charts over all tasks, none per task
+            // (`analyze_groups`).
+            overall,
+            per_task,
             ks,
             pass_at_k,
             pass_at_k_per_task,
@@ -1052,8 +1051,17 @@ fn analyze_groups(
         latency_p90: bootstrap_interval(&latency_ms, Statistic::Quantile(0.9), bootstrap),
         latency_p95: bootstrap_interval(&latency_ms, Statistic::Quantile(0.95), bootstrap),
         ttft_median: bootstrap_interval(&ttft_ms, Statistic::Median, bootstrap),
-        latency_ms: latency_ms.into_owned(),
-        ttft_ms: ttft_ms.into_owned(),
+        // The charts' values: over all tasks only, and thinned here, from the borrowed values
+        // (a copy of every latency kept until the summary was done was 16 bytes per sample
+        // at the peak of a large run's report, twice with one task).
+        latency_ms: match task {
+            None => thin_values(&latency_ms),
+            Some(_) => Vec::new(),
+        },
+        ttft_ms: match task {
+            None => thin_values(&ttft_ms),
+            Some(_) => Vec::new(),
+        },
         input_tokens_median: histogram_quantile(&merge(|c| &c.inputs), 0.5),
         output_tokens_median: histogram_quantile(&merge(|c| &c.outputs), 0.5),
         cost_usd_mean: (costs > 0).then(|| cost_sum / costs as f64),
@@ -1065,29 +1073,16 @@ fn analyze_groups(
 }
 
 /// At most [`CHART_POINTS`] values: all of them, or evenly spaced order statistics.
-fn thin_values(values: Vec<f64>) -> Vec<f64> {
+fn thin_values(values: &[f64]) -> Vec<f64> {
     if values.len() <= CHART_POINTS {
-        return values;
+        return values.to_vec();
     }
-    let mut sorted = values;
+    let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let last = (sorted.len() - 1) as f64;
     (0..CHART_POINTS)
         .map(|i| sorted[(i as f64 * last / (CHART_POINTS - 1) as f64).round() as usize])
         .collect()
-}
-
-fn thin(mut m: ModelAnalysis) -> ModelAnalysis {
-    m.latency_ms = thin_values(std::mem::take(&mut m.latency_ms));
-    m.ttft_ms = thin_values(std::mem::take(&mut m.ttft_ms));
-    m
-}
-
-/// Per-task analyses in a summary keep counts and estimates, not values: no chart uses them.
-fn without_values(mut m: ModelAnalysis) -> ModelAnalysis {
-    m.latency_ms = Vec::new();
-    m.ttft_ms = Vec::new();
-    m
 }
 
 /// Two models' comparison over all tasks; `paired` is `None` when they were not graded on
@@ -1678,7 +1673,7 @@ mod tests {
     #[test]
     fn large_value_counts_are_thinned_for_charts() {
         let v: Vec<f64> = (0..10_000).map(f64::from).collect();
-        let t = thin_values(v);
+        let t = thin_values(&v);
         assert_eq!(t.len(), CHART_POINTS);
         assert_eq!((t[0], t[CHART_POINTS - 1]), (0.0, 9_999.0));
     }

@@ -275,6 +275,10 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
         self.output = 0
         self.output_lock = _thread.allocate_lock()
         self.stderr_tail = b""
+        # Held until the stderr drain reads the end of the answer's stderr: the evidence of a
+        # process that died waits for its last words (`stderr_settled`).
+        self.stderr_open = _thread.allocate_lock()
+        self.stderr_open.acquire()
         self.pid = None
         self.returncode = None
         self.start_error = None
@@ -312,6 +316,20 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
 
     def _drain(self, fd, keep_tail):
         """Read the answer's stdout or stderr; past `max-output-bytes` together, kill it."""
+        try:
+            self._drain_until_end(fd, keep_tail)
+        finally:
+            if keep_tail:
+                self.stderr_open.release()
+
+    def stderr_settled(self, timeout):
+        """Wait at most `timeout` seconds for the drain to read the end of the answer's
+        stderr (a process that exits may leave its last line in the pipe a moment longer
+        than its exit status takes to arrive; a child of it may keep the pipe open)."""
+        if self.stderr_open.acquire(True, timeout):
+            self.stderr_open.release()
+
+    def _drain_until_end(self, fd, keep_tail):
         cap = self.limits["max_output_bytes"]
         while True:
             try:
@@ -426,6 +444,7 @@ _serve(open(int(sys.argv[1]), "rb"), open(int(sys.argv[2]), "wb"))
             why = "the answer's process %s %s" % (self.status(), during)
             if self.fault is not None:  # the output limit killed it
                 self.fail(self.fault)
+            self.stderr_settled(1.0)
             tail = self.last_stderr_line()
             self.fail(why + (": " + tail if tail else ""))
         try:

@@ -235,6 +235,17 @@ items-file = "whole.jsonl.gz"
             .collect::<Vec<_>>()
     );
 
+    // Held in memory (what `serve` does): the bytes read, whatever the file holds later.
+    let mut held = config.clone();
+    held.hold_files().unwrap();
+    std::fs::write(dir.path().join("items.jsonl"), "{\"id\": \"z\"}\n").unwrap();
+    assert!(matches!(
+        held.files[1].content,
+        llmbench_core::FileContent::Bytes(_)
+    ));
+    assert_eq!(&*held.files[1].content.to_bytes().unwrap(), text.as_bytes());
+    assert!(config.files[1].content.to_bytes().is_err());
+
     // Not UTF-8 on line 3: the same error as for the file read whole, and no items.
     let mut bad = b"{\"id\": \"a\"}\n{\"id\": \"b\"}\n{\"id\": \"".to_vec();
     bad.extend_from_slice(b"\xff\"}\n{\"id\": \"d\"}\n");
