@@ -191,6 +191,14 @@ impl Browser {
 
     /// Sends a command (to the page's session once attached) and waits for its reply.
     fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params) {
+            Ok(result) => result,
+            Err(error) => panic!("{method}: {error}"),
+        }
+    }
+
+    /// [`Browser::call`], with the error the browser replied, if any.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -210,9 +218,9 @@ impl Browser {
             };
             if reply["id"] == json!(id) {
                 if let Some(error) = reply.get("error") {
-                    panic!("{method}: {error}");
+                    return Err(error.clone());
                 }
-                return reply["result"].clone();
+                return Ok(reply["result"].clone());
             }
             self.note(&reply);
             self.events.push_back(reply);
@@ -262,10 +270,22 @@ impl Browser {
     fn wait_for(&mut self, expression: &str, seconds: u64) {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         loop {
-            let ok = self.call(
+            let ok = match self.try_call(
                 "Runtime.evaluate",
                 json!({ "expression": format!("!!({expression})"), "returnByValue": true }),
-            );
+            ) {
+                Ok(ok) => ok,
+                // Asked while the page was being replaced (a link followed, a reload): the
+                // next page is asked again.
+                Err(error)
+                    if ["navigated or closed", "context was destroyed"]
+                        .iter()
+                        .any(|m| error["message"].as_str().unwrap_or("").contains(m)) =>
+                {
+                    Value::Null
+                }
+                Err(error) => panic!("Runtime.evaluate: {error}"),
+            };
             if ok["result"]["value"] == json!(true) {
                 return;
             }
