@@ -495,12 +495,6 @@ impl Items {
         })
     }
 
-    /// What `{{ name }}` renders to for item `index` (its id for `{{ id }}`, else the
-    /// variable).
-    pub fn value(&self, index: usize, name: &str) -> Option<String> {
-        self.view(index, |item| item.value(name).map(str::to_owned))
-    }
-
     /// `name` looked up once, for reading it from many items ([`ItemView::value_of`]).
     pub fn name(&self, name: &str) -> Name {
         match name {
@@ -511,12 +505,6 @@ impl Items {
                 .name_index(name)
                 .map_or(Name::Unknown, Name::Var),
         }
-    }
-
-    /// The length in bytes of `template` rendered for item `index`
-    /// ([`crate::rendered_len`]), without decoding the item.
-    pub fn rendered_len(&self, index: usize, template: &str) -> usize {
-        self.view(index, |item| item.rendered_len(template))
     }
 
     /// The id of the item at `index`, without decoding its variables.
@@ -620,7 +608,7 @@ mod tests {
         for template in ["{{ q }}/{{z}} {{id}} {{ nope }}", "plain", "{{z}"] {
             for i in 0..all.len() {
                 assert_eq!(
-                    all.rendered_len(i, template),
+                    all.view(i, |item| item.rendered_len(template)),
                     crate::render_item(template, &all.get(i)).len(),
                     "{template} {i}"
                 );

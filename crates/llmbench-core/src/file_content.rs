@@ -67,7 +67,9 @@ impl FileContent {
     pub fn sha256_hex(&self) -> String {
         match self {
             FileContent::Bytes(bytes) => format!("{:x}", Sha256::digest(bytes)),
-            FileContent::Disk { sha256, .. } => sha256.iter().map(|b| format!("{b:02x}")).collect(),
+            FileContent::Disk { sha256, .. } => {
+                format!("{:x}", sha2::digest::Output::<Sha256>::from(*sha256))
+            }
         }
     }
 

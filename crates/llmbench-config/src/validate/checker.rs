@@ -238,6 +238,12 @@ impl Validator<'_> {
         Some((path, text.into_owned()))
     }
 
+    /// `path` (as given, relative to the config's directory as given) resolved against the
+    /// config's canonical directory: the key a file is recorded under ([`Config::files`]).
+    pub(super) fn resolve(&self, path: &Path) -> PathBuf {
+        self.dir.join(path.strip_prefix(self.base).unwrap_or(path))
+    }
+
     /// Reads a file from disk, or from the stored copies ([`parse_stored`]), and records
     /// it in [`Config::files`] under its path resolved against the config's canonical
     /// directory (`path` is relative to the directory as given, and shown so in messages).
@@ -249,7 +255,7 @@ impl Validator<'_> {
         span: Range<usize>,
         limit: Limit,
     ) -> Option<(PathBuf, Arc<[u8]>)> {
-        let resolved = self.dir.join(path.strip_prefix(self.base).unwrap_or(&path));
+        let resolved = self.resolve(&path);
         let recorded = self.files.iter().find(|f| f.path == resolved);
         let bytes: Result<Arc<[u8]>, String> = match (recorded, self.stored) {
             // Read once: a file two tasks name is the same bytes for both.

@@ -543,7 +543,7 @@ impl Validator<'_> {
             self.sink.error(K::Io, span, changed());
             return false;
         }
-        let resolved = self.dir.join(path.strip_prefix(self.base).unwrap_or(path));
+        let resolved = self.resolve(path);
         let content = FileContent::Disk {
             path: resolved.clone(),
             len,
