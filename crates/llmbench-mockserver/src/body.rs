@@ -1,5 +1,13 @@
 //! The response body: pre-rendered frames with the delay before each, played back by
 //! `poll_frame` without spawning a task; optionally ending in a cut connection.
+//!
+//! Delays are kept on one schedule that starts when the request arrived: frame `i` is due
+//! at `arrival + delay[0] + ... + delay[i]`, and each sleep is until that instant, not for
+//! the delay from whenever the body happened to be polled. So `ttft-ms = 200` is 200 ms
+//! from the request's arrival however long the server took to read, parse and answer it
+//! (64 requests arriving together are parsed one after another), and a frame late by the
+//! timer's slack does not make the next ones late. The sleeps are `crate::timer`'s, precise to
+//! tens of microseconds (tokio's are to the millisecond).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,10 +16,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::body::{Body, Bytes, Frame, SizeHint};
-use tokio::time::Sleep;
 
 use crate::log::Outcome;
 use crate::server::Shared;
+use crate::timer::Sleep;
 
 /// Builds the frame list, merging writes that have no delay between them into one frame.
 #[derive(Debug, Default)]
@@ -69,6 +77,8 @@ pub(crate) struct StreamCut;
 pub(crate) struct MockBody {
     frames: std::vec::IntoIter<(Duration, Vec<u8>)>,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// When the previous frame was due (at first, when the request arrived).
+    due: Instant,
     pending: Option<Bytes>,
     cut: bool,
     flushed_before_cut: bool,
@@ -90,14 +100,21 @@ impl MockBody {
         let len = data.len() as u64;
         let mut plan = Plan::default();
         plan.push(Duration::ZERO, &data);
-        Self::new(plan, Some(len), guard)
+        Self::new(plan, Instant::now(), Some(len), guard)
     }
 
-    /// A body played from `plan`; `exact_len` is sent as `content-length` (else chunked).
-    pub(crate) fn new(plan: Plan, exact_len: Option<u64>, guard: Completion) -> Self {
+    /// A body played from `plan`, its delays counted from `start` (the request's arrival);
+    /// `exact_len` is sent as `content-length` (else chunked).
+    pub(crate) fn new(
+        plan: Plan,
+        start: Instant,
+        exact_len: Option<u64>,
+        guard: Completion,
+    ) -> Self {
         Self {
             frames: plan.frames.into_iter(),
             sleep: None,
+            due: start,
             pending: None,
             cut: plan.cut,
             flushed_before_cut: false,
@@ -132,7 +149,8 @@ impl Body for MockBody {
             match this.frames.next() {
                 Some((delay, data)) => {
                     if !delay.is_zero() {
-                        this.sleep = Some(Box::pin(tokio::time::sleep(delay)));
+                        this.due += delay;
+                        this.sleep = Some(Box::pin(crate::timer::sleep_until(this.due)));
                     }
                     this.pending = Some(Bytes::from(data));
                 }

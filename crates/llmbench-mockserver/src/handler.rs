@@ -500,13 +500,16 @@ pub(crate) async fn handle(
     rec.status = Some(200);
     let slot = shared.log.push(rec);
     let guard = Completion::new(shared.clone(), slot);
+    // Every delay counts from the request's arrival (see `body.rs`): the stall, then the
+    // first token or the whole answer.
+    let start = arrived + stall;
     if !stall.is_zero() {
-        tokio::time::sleep(stall).await;
+        crate::timer::sleep_until(start).await;
     }
 
     if endpoint == Endpoint::CountTokens {
         if !extra.is_zero() {
-            tokio::time::sleep(extra).await;
+            crate::timer::sleep_until(start + extra).await;
         }
         let json =
             anthropic::count_tokens_json(cfg.input_tokens_override.unwrap_or(parsed.input_tokens));
@@ -524,7 +527,7 @@ pub(crate) async fn handle(
             Protocol::Anthropic => anthropic::stream_plan(&generation, &shape),
             Protocol::OpenAi => openai::stream_plan(&generation, &shape, parsed.include_usage),
         };
-        let mut resp = Response::new(MockBody::new(plan, None, guard));
+        let mut resp = Response::new(MockBody::new(plan, start, None, guard));
         let headers = resp.headers_mut();
         ctx.base_headers(headers, "text/event-stream; charset=utf-8");
         headers.insert(
@@ -540,7 +543,7 @@ pub(crate) async fn handle(
             + cfg.per_token_delay * u32::try_from(generation.usage.output).unwrap_or(u32::MAX)
     }) + extra;
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        crate::timer::sleep_until(start + latency).await;
     }
     let json = match protocol {
         Protocol::Anthropic => anthropic::message_json(&generation),
@@ -567,7 +570,7 @@ impl Ctx {
             let mut plan = crate::body::Plan::default();
             plan.push(Duration::ZERO, &json[..json.len() / 2]);
             plan.cut();
-            MockBody::new(plan, Some(len), guard)
+            MockBody::new(plan, Instant::now(), Some(len), guard)
         } else {
             MockBody::full(json, guard)
         };

@@ -17,6 +17,7 @@ mod render;
 mod request;
 mod server;
 mod text;
+mod timer;
 
 pub use config::{Answer, ApiKeyCheck, ConfigError, ErrorStyle, MockConfig, Protocol};
 pub use fault::{
