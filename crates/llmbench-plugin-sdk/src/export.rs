@@ -261,7 +261,28 @@ extern "C" fn start_call<S: Service>(
                 completion.finish(abi::STATUS_BAD_REQUEST, reason.as_bytes());
                 CallHandle { abort: None }
             }
-            Ok(future) => {
+            Ok(mut future) => {
+                if S::POLL_INLINE {
+                    // Answered on the caller's thread when the future is ready at once (a
+                    // pattern grader): see `GraderPlugin::GRADES_INLINE`. Inside the plugin's
+                    // runtime context, so a future that does wait registers with it.
+                    let _entered = runtime.enter();
+                    match catch_unwind(AssertUnwindSafe(|| future.as_mut().now_or_never())) {
+                        Ok(Some(Ok(bytes))) => {
+                            completion.finish(abi::STATUS_OK, &bytes);
+                            return CallHandle { abort: None };
+                        }
+                        Ok(Some(Err(bytes))) => {
+                            completion.finish(abi::STATUS_ERROR, &bytes);
+                            return CallHandle { abort: None };
+                        }
+                        Err(panic) => {
+                            completion.finish(abi::STATUS_PANIC, panic_text(&*panic).as_bytes());
+                            return CallHandle { abort: None };
+                        }
+                        Ok(None) => {}
+                    }
+                }
                 let task = runtime.spawn(async move {
                     match AssertUnwindSafe(future).catch_unwind().await {
                         Ok(Ok(bytes)) => completion.finish(abi::STATUS_OK, &bytes),
@@ -292,4 +313,138 @@ extern "C" fn release_call(_instance: *mut c_void, call: *mut c_void, cancel: bo
             abort.abort();
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    //! `start_call` as the host drives it: a call answered on the caller's thread when the
+    //! service says `POLL_INLINE` and its future is ready at once, on the plugin's runtime
+    //! otherwise.
+
+    use std::sync::Mutex;
+    use std::sync::mpsc;
+    use std::thread::ThreadId;
+
+    use super::*;
+    use crate::service::CallFuture;
+
+    /// Answers `now` at once, `later` after yielding to the runtime, and panics on `boom`.
+    struct Echo<const INLINE: bool>;
+
+    impl<const INLINE: bool> Service for Echo<INLINE> {
+        const KIND: PluginKind = PluginKind::Grader;
+        const POLL_INLINE: bool = INLINE;
+        fn check_options(
+            _: &serde_json::Value,
+            _: &llmbench_core::PluginContext,
+        ) -> Result<(), crate::options::OptionsError> {
+            Ok(())
+        }
+        fn create(_: serde_json::Value, _: &crate::GraderContext<'_>) -> Result<Self, CreateError> {
+            Ok(Self)
+        }
+        fn call(self: &Arc<Self>, method: &str, _: &[u8]) -> Result<CallFuture, String> {
+            let method = method.to_owned();
+            Ok(Box::pin(async move {
+                match method.as_str() {
+                    "now" => Ok(b"now".to_vec()),
+                    "later" => {
+                        tokio::task::yield_now().await;
+                        Ok(b"later".to_vec())
+                    }
+                    "refused" => Err(b"refused".to_vec()),
+                    _ => panic!("boom"),
+                }
+            }))
+        }
+    }
+
+    type Answer = (u32, Vec<u8>, ThreadId);
+
+    static SENDERS: Mutex<Vec<mpsc::Sender<Answer>>> = Mutex::new(Vec::new());
+
+    extern "C" fn on_complete(user_data: *mut c_void, status: u32, payload: Bytes) {
+        // SAFETY: the payload is valid for the duration of this call.
+        let payload = unsafe { payload.as_slice() }.to_vec();
+        let senders = SENDERS.lock().unwrap();
+        senders[user_data as usize]
+            .send((status, payload, std::thread::current().id()))
+            .unwrap();
+    }
+
+    /// Starts `method` on a fresh instance of `S`; the answer if it came before
+    /// `start_call` returned, and the channel it comes on.
+    fn start<S: Service>(
+        instance: &Instance<S>,
+        method: &str,
+    ) -> (Option<Answer>, mpsc::Receiver<Answer>) {
+        let (tx, rx) = mpsc::channel();
+        let slot = {
+            let mut senders = SENDERS.lock().unwrap();
+            senders.push(tx);
+            senders.len() - 1
+        };
+        let handle = start_call::<S>(
+            std::ptr::from_ref(instance).cast_mut().cast(),
+            Bytes::new(method.as_bytes()),
+            Bytes::new(b"{}"),
+            on_complete,
+            slot as *mut c_void,
+        );
+        let before_return = rx.try_recv().ok();
+        release_call(std::ptr::null_mut(), handle, false);
+        (before_return, rx)
+    }
+
+    fn instance<S: Service>(service: S) -> Instance<S> {
+        Instance {
+            runtime: Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ),
+            service: Some(Arc::new(service)),
+            files_read: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_inline_call_ready_at_once_is_answered_on_the_callers_thread() {
+        let echo = instance(Echo::<true>);
+        let me = std::thread::current().id();
+        let (answer, _) = start(&echo, "now");
+        assert_eq!(answer, Some((abi::STATUS_OK, b"now".to_vec(), me)));
+        let (answer, _) = start(&echo, "refused");
+        assert_eq!(answer, Some((abi::STATUS_ERROR, b"refused".to_vec(), me)));
+        let (answer, _) = start(&echo, "boom");
+        let (status, text, thread) = answer.expect("a panic at the first poll is answered at once");
+        assert_eq!((status, thread), (abi::STATUS_PANIC, me));
+        assert!(String::from_utf8_lossy(&text).contains("boom"));
+    }
+
+    #[test]
+    fn an_inline_call_that_waits_goes_on_on_the_plugins_runtime() {
+        let echo = instance(Echo::<true>);
+        let me = std::thread::current().id();
+        let (answer, rx) = start(&echo, "later");
+        assert_eq!(answer, None, "not ready at its first poll");
+        let (status, payload, thread) = rx.recv().unwrap();
+        assert_eq!(
+            (status, payload.as_slice()),
+            (abi::STATUS_OK, &b"later"[..])
+        );
+        assert_ne!(thread, me, "finished on the plugin's runtime");
+    }
+
+    #[test]
+    fn a_call_that_is_not_inline_always_runs_on_the_plugins_runtime() {
+        let echo = instance(Echo::<false>);
+        let me = std::thread::current().id();
+        let (_, rx) = start(&echo, "now");
+        let (status, payload, thread) = rx.recv().unwrap();
+        assert_eq!((status, payload.as_slice()), (abi::STATUS_OK, &b"now"[..]));
+        assert_ne!(thread, me);
+    }
 }

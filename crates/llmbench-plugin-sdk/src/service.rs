@@ -94,6 +94,17 @@ pub trait GraderPlugin: Grader + Sized + 'static {
     /// values (`grader-match`'s `expected`) saves that by saying `true`: `options` is then
     /// always `None`.
     const RENDERS_OWN_OPTIONS: bool = false;
+
+    /// Whether [`Grader::grade`] answers without waiting and without blocking: no I/O, no
+    /// model, a computation of microseconds (a pattern, a comparison). When `true`, the SDK
+    /// polls the grading once on the host's thread, inside the call, and answers there: no
+    /// task spawned on the plugin's runtime and no wake-up of its thread and then of the
+    /// host's, which cost more than a pattern match (`docs/performance.md`). A grading that
+    /// is not ready at that first poll goes on on the plugin's runtime as usual, so `true` is
+    /// never wrong, only slower for a grader that waits; a grader that blocks (a sandbox, a
+    /// file read with `std::fs`, a long loop) must say `false`, the default, since it would
+    /// hold one of the host's worker threads.
+    const GRADES_INLINE: bool = false;
 }
 
 /// What a grader's options need to be rendered for each item inside the plugin: the config's
@@ -148,6 +159,9 @@ pub type CallFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, Vec<u8>>> + Se
 /// What the export machinery drives: one instance, methods by name, JSON in and out.
 pub trait Service: Send + Sync + Sized + 'static {
     const KIND: PluginKind;
+    /// Poll a call's future once on the caller's thread before spawning it
+    /// ([`GraderPlugin::GRADES_INLINE`]).
+    const POLL_INLINE: bool;
     /// The plugin's [`ProviderPlugin::check_options`] (or the grader's, reporter's).
     fn check_options(
         options: &serde_json::Value,
@@ -224,13 +238,14 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 macro_rules! adapter {
-    ($adapter:ident, $plugin:ident, $kind:expr, $state:ty, |$options:ident, $context:ident| $create:expr, |$created:ident, $kept:ident| $keep:expr, |$inner:ident, $method:ident, $bytes:ident| $body:expr) => {
+    ($adapter:ident, $plugin:ident, $kind:expr, $inline:expr, $state:ty, |$options:ident, $context:ident| $create:expr, |$created:ident, $kept:ident| $keep:expr, |$inner:ident, $method:ident, $bytes:ident| $body:expr) => {
         /// Serves a plugin type through the ABI.
         #[derive(Debug)]
         pub struct $adapter<T>(T, $state, PhantomData<fn() -> T>);
 
         impl<T: $plugin> Service for $adapter<T> {
             const KIND: PluginKind = $kind;
+            const POLL_INLINE: bool = $inline;
             fn check_options(
                 options: &serde_json::Value,
                 context: &PluginContext,
@@ -260,6 +275,7 @@ adapter!(
     ProviderAdapter,
     ProviderPlugin,
     PluginKind::Provider,
+    false,
     (),
     |options, context| T::create(options, context.plugin_context()),
     |_created, _config_options| (),
@@ -280,6 +296,7 @@ adapter!(
     GraderAdapter,
     GraderPlugin,
     PluginKind::Grader,
+    T::GRADES_INLINE,
     ItemOptions,
     |options, context| T::create_with(options, context),
     |created, config_options| ItemOptions::new(&created, config_options),
@@ -328,6 +345,7 @@ adapter!(
     ReporterAdapter,
     ReporterPlugin,
     PluginKind::Reporter,
+    false,
     (),
     |options, context| T::create(options, context.plugin_context()),
     |_created, _config_options| (),

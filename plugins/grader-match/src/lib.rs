@@ -189,6 +189,9 @@ impl GraderPlugin for MatchGrader {
     /// Only the templated values are rendered for each item ([`MatchGrader::grade_with`]),
     /// not a copy of every option.
     const RENDERS_OWN_OPTIONS: bool = true;
+
+    /// A comparison of the answer with the item's value: graded on the caller's thread.
+    const GRADES_INLINE: bool = true;
 }
 
 llmbench_plugin_sdk::export_grader!(MatchGrader);

@@ -142,6 +142,9 @@ impl llmbench_plugin_sdk::GraderPlugin for RegexGrader {
         let o: Options = parse_options(options)?;
         o.regex().map(drop).map_err(String::from)
     }
+
+    /// A pattern over the answer: graded on the caller's thread.
+    const GRADES_INLINE: bool = true;
 }
 
 llmbench_plugin_sdk::export_grader!(RegexGrader);

@@ -308,6 +308,9 @@ impl llmbench_plugin_sdk::GraderPlugin for SectionsGrader {
     ) -> Result<(), OptionsError> {
         Self::build(parse_options(options)?).map(drop)
     }
+
+    /// Headings and code blocks of the answer: graded on the caller's thread.
+    const GRADES_INLINE: bool = true;
 }
 
 llmbench_plugin_sdk::export_grader!(SectionsGrader);
