@@ -13,8 +13,9 @@
 //!   regex grader, against the in-repo OpenAI-style server (a separate process, so its CPU
 //!   is not counted) on loopback, streamed and plain: 10,000 at 0 ms and 10,000 at 200 ms,
 //!   concurrency 64. Prints samples/s, harness CPU per sample (user + system time of the
-//!   `llmbench` process; target at most 0.10 ms at 0 ms), its peak RSS, and wall time
-//!   against the ideal (N x latency / concurrency; target within 2% at 200 ms).
+//!   `llmbench` process; target at most 0.10 ms at 0 ms, the best of 3 alternated rounds),
+//!   its peak RSS, and wall time against the ideal (N x latency / concurrency; target within
+//!   2% at 200 ms).
 //! - `match`: the `throughput` run with `grader-match` instead of `grader-regex` (10,000
 //!   samples, each graded against its item's reference answer: the item's `expected`
 //!   variable, then `expected = "{{ expected }}"`, options rendered per item), beside the
@@ -68,6 +69,8 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
 const CPU_PER_SAMPLE_TARGET_MS: f64 = 0.10;
 /// Wall time at 200 ms latency and concurrency 64 within this fraction over the ideal.
 const WALL_OVER_IDEAL_TARGET: f64 = 0.02;
+/// Rounds of the 0 ms runs of `perf throughput`; each configuration's best CPU time counts.
+const THROUGHPUT_ROUNDS: usize = 3;
 
 fn benchmark(args: &[String]) -> anyhow::Result<()> {
     crate::perf_table::begin();
@@ -75,15 +78,40 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
     match what {
         "throughput" => {
             build(&["llmbench-cli", "provider-openai", "grader-regex"])?;
+            // At 0 ms, rounds of the two runs in turn and each one's best CPU time, as `perf
+            // match` does: a burst of load from elsewhere on a shared machine inflates one
+            // run's CPU time (0.22 to 0.36 ms/sample seen for the same build within minutes),
+            // rarely every round's.
+            let mut best: [Option<Throughput>; 2] = [None, None];
+            let mut rounds = Vec::new();
+            for round in 1..=THROUGHPUT_ROUNDS {
+                for (stream, best) in [true, false].into_iter().zip(&mut best) {
+                    let run = throughput_streamed(10_000, Duration::ZERO, 64, stream)?;
+                    rounds.push(format!("round {round}: {}", run.line()));
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| run.cpu_per_sample_ms() < b.cpu_per_sample_ms())
+                    {
+                        *best = Some(run);
+                    }
+                }
+            }
+            let [Some(streamed), Some(plain)] = best else {
+                bail!("no throughput round ran");
+            };
             let runs = [
-                throughput(10_000, Duration::ZERO, 64)?,
-                throughput_streamed(10_000, Duration::ZERO, 64, false)?,
+                streamed,
+                plain,
                 // The setup: 10,000 samples at 200 ms and c = 64, ideal 31.25 s (with
                 // fewer samples the process's fixed start-up and end-of-run costs weigh more).
                 throughput(10_000, Duration::from_millis(200), 64)?,
                 throughput_streamed(10_000, Duration::from_millis(200), 64, false)?,
             ];
             eprintln!();
+            for line in &rounds {
+                eprintln!("{line}");
+            }
+            eprintln!("best of {THROUGHPUT_ROUNDS} rounds at 0 ms, and the 200 ms runs:");
             for t in &runs {
                 eprintln!("{}", t.line());
                 t.record_throughput();
@@ -440,7 +468,7 @@ impl Throughput {
                 "throughput",
                 self.what(),
                 format!(
-                    "harness CPU {:.3} ms/sample; {rates}",
+                    "harness CPU {:.3} ms/sample (best of {THROUGHPUT_ROUNDS} rounds); {rates}",
                     self.cpu_per_sample_ms()
                 ),
                 format!("<= {CPU_PER_SAMPLE_TARGET_MS:.2} ms/sample"),
