@@ -372,12 +372,10 @@ mod tests {
             .unwrap();
     }
 
-    /// Starts `method` on a fresh instance of `S`; the answer if it came before
-    /// `start_call` returned, and the channel it comes on.
-    fn start<S: Service>(
-        instance: &Instance<S>,
-        method: &str,
-    ) -> (Option<Answer>, mpsc::Receiver<Answer>) {
+    /// Starts `method` on `instance` and waits (at most a minute) for its answer, with the
+    /// thread the answer came on: the caller's own only when it was answered inside
+    /// `start_call`, since a spawned call completes on the plugin's runtime thread.
+    fn call<S: Service>(instance: &Instance<S>, method: &str) -> Answer {
         let (tx, rx) = mpsc::channel();
         let slot = {
             let mut senders = SENDERS.lock().unwrap();
@@ -391,9 +389,11 @@ mod tests {
             on_complete,
             slot as *mut c_void,
         );
-        let before_return = rx.try_recv().ok();
+        let answer = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("every call is answered");
         release_call(std::ptr::null_mut(), handle, false);
-        (before_return, rx)
+        answer
     }
 
     fn instance<S: Service>(service: S) -> Instance<S> {
@@ -414,12 +414,12 @@ mod tests {
     fn an_inline_call_ready_at_once_is_answered_on_the_callers_thread() {
         let echo = instance(Echo::<true>);
         let me = std::thread::current().id();
-        let (answer, _) = start(&echo, "now");
-        assert_eq!(answer, Some((abi::STATUS_OK, b"now".to_vec(), me)));
-        let (answer, _) = start(&echo, "refused");
-        assert_eq!(answer, Some((abi::STATUS_ERROR, b"refused".to_vec(), me)));
-        let (answer, _) = start(&echo, "boom");
-        let (status, text, thread) = answer.expect("a panic at the first poll is answered at once");
+        assert_eq!(call(&echo, "now"), (abi::STATUS_OK, b"now".to_vec(), me));
+        assert_eq!(
+            call(&echo, "refused"),
+            (abi::STATUS_ERROR, b"refused".to_vec(), me)
+        );
+        let (status, text, thread) = call(&echo, "boom");
         assert_eq!((status, thread), (abi::STATUS_PANIC, me));
         assert!(String::from_utf8_lossy(&text).contains("boom"));
     }
@@ -427,24 +427,23 @@ mod tests {
     #[test]
     fn an_inline_call_that_waits_goes_on_on_the_plugins_runtime() {
         let echo = instance(Echo::<true>);
-        let me = std::thread::current().id();
-        let (answer, rx) = start(&echo, "later");
-        assert_eq!(answer, None, "not ready at its first poll");
-        let (status, payload, thread) = rx.recv().unwrap();
+        let (status, payload, thread) = call(&echo, "later");
         assert_eq!(
             (status, payload.as_slice()),
             (abi::STATUS_OK, &b"later"[..])
         );
-        assert_ne!(thread, me, "finished on the plugin's runtime");
+        assert_ne!(
+            thread,
+            std::thread::current().id(),
+            "finished on the plugin's runtime"
+        );
     }
 
     #[test]
     fn a_call_that_is_not_inline_always_runs_on_the_plugins_runtime() {
         let echo = instance(Echo::<false>);
-        let me = std::thread::current().id();
-        let (_, rx) = start(&echo, "now");
-        let (status, payload, thread) = rx.recv().unwrap();
+        let (status, payload, thread) = call(&echo, "now");
         assert_eq!((status, payload.as_slice()), (abi::STATUS_OK, &b"now"[..]));
-        assert_ne!(thread, me);
+        assert_ne!(thread, std::thread::current().id());
     }
 }
