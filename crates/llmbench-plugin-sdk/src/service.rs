@@ -160,8 +160,8 @@ pub type CallFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, Vec<u8>>> + Se
 pub trait Service: Send + Sync + Sized + 'static {
     const KIND: PluginKind;
     /// Poll a call's future once on the caller's thread before spawning it
-    /// ([`GraderPlugin::GRADES_INLINE`]).
-    const POLL_INLINE: bool;
+    /// ([`GraderPlugin::GRADES_INLINE`]). Default: never.
+    const POLL_INLINE: bool = false;
     /// The plugin's [`ProviderPlugin::check_options`] (or the grader's, reporter's).
     fn check_options(
         options: &serde_json::Value,
