@@ -69,8 +69,6 @@ pub(crate) fn perf(args: &[String]) -> anyhow::Result<()> {
 const CPU_PER_SAMPLE_TARGET_MS: f64 = 0.10;
 /// Wall time at 200 ms latency and concurrency 64 within this fraction over the ideal.
 const WALL_OVER_IDEAL_TARGET: f64 = 0.02;
-/// Rounds of the 0 ms runs of `perf throughput`; each configuration's best CPU time counts.
-const THROUGHPUT_ROUNDS: usize = 3;
 
 fn benchmark(args: &[String]) -> anyhow::Result<()> {
     crate::perf_table::begin();
@@ -78,27 +76,11 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
     match what {
         "throughput" => {
             build(&["llmbench-cli", "provider-openai", "grader-regex"])?;
-            // At 0 ms, rounds of the two runs in turn and each one's best CPU time, as `perf
-            // match` does: a burst of load from elsewhere on a shared machine inflates one
-            // run's CPU time (0.22 to 0.36 ms/sample seen for the same build within minutes),
-            // rarely every round's.
-            let mut best: [Option<Throughput>; 2] = [None, None];
-            let mut rounds = Vec::new();
-            for round in 1..=THROUGHPUT_ROUNDS {
-                for (stream, best) in [true, false].into_iter().zip(&mut best) {
-                    let run = throughput_streamed(10_000, Duration::ZERO, 64, stream)?;
-                    rounds.push(format!("round {round}: {}", run.line()));
-                    if best
-                        .as_ref()
-                        .is_none_or(|b| run.cpu_per_sample_ms() < b.cpu_per_sample_ms())
-                    {
-                        *best = Some(run);
-                    }
-                }
-            }
-            let [Some(streamed), Some(plain)] = best else {
-                bail!("no throughput round ran");
-            };
+            // At 0 ms, each one's best of rounds taken in turn (`best_of_rounds`), as `perf
+            // match` does.
+            let ([streamed, plain], rounds) = best_of_rounds([true, false], |stream| {
+                throughput_streamed(10_000, Duration::ZERO, 64, stream)
+            })?;
             let runs = [
                 streamed,
                 plain,
@@ -111,7 +93,7 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
             for line in &rounds {
                 eprintln!("{line}");
             }
-            eprintln!("best of {THROUGHPUT_ROUNDS} rounds at 0 ms, and the 200 ms runs:");
+            eprintln!("best of {ROUNDS} rounds at 0 ms, and the 200 ms runs:");
             for t in &runs {
                 eprintln!("{}", t.line());
                 t.record_throughput();
@@ -209,35 +191,19 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
                 "grader-regex",
                 "grader-match",
             ])?;
-            // Rounds of the three runs in turn, each grader's best round compared: a burst of
-            // load from other work on the machine inflates a run's CPU time (by 10-20% seen),
-            // and hits one grader's only run, but rarely all of its rounds.
-            let per_sample = |t: &Throughput| t.cpu.as_secs_f64() * 1000.0 / t.samples as f64;
-            let graders = [Grader::Regex, Grader::Match, Grader::MatchRendered];
-            let mut best: [Option<Throughput>; 3] = [None, None, None];
-            let mut lines = Vec::new();
-            for round in 1..=MATCH_ROUNDS {
-                for (grader, best) in graders.iter().zip(&mut best) {
-                    let run = throughput_graded(10_000, Duration::ZERO, 64, *grader)?;
-                    lines.push(format!("round {round}: {}", run.line()));
-                    if best
-                        .as_ref()
-                        .is_none_or(|b| per_sample(&run) < per_sample(b))
-                    {
-                        *best = Some(run);
-                    }
-                }
-            }
-            let [Some(regex), Some(matched), Some(rendered)] = best else {
-                bail!("no match benchmark round ran");
-            };
+            // Each grader's best of rounds taken in turn (`best_of_rounds`).
+            let ([regex, matched, rendered], lines) = best_of_rounds(
+                [Grader::Regex, Grader::Match, Grader::MatchRendered],
+                |grader| throughput_graded(10_000, Duration::ZERO, 64, grader),
+            )?;
+            let per_sample = Throughput::cpu_per_sample_ms;
             let r = per_sample(&regex);
             eprintln!();
             for line in &lines {
                 eprintln!("{line}");
             }
             eprintln!(
-                "best of {MATCH_ROUNDS} rounds: grader-regex {r:.3} ms/sample, {} {:.3}, {} {:.3}",
+                "best of {ROUNDS} rounds: grader-regex {r:.3} ms/sample, {} {:.3}, {} {:.3}",
                 matched.grader.describe(),
                 per_sample(&matched),
                 rendered.grader.describe(),
@@ -246,7 +212,7 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
             for run in [&matched, &rendered] {
                 let m = per_sample(run);
                 eprintln!(
-                    "match ({}): harness CPU {m:.3} ms/sample, grader-regex {r:.3} ms/sample ({:+.1}%), best of {MATCH_ROUNDS} rounds each; target: no worse than grader-regex: {}",
+                    "match ({}): harness CPU {m:.3} ms/sample, grader-regex {r:.3} ms/sample ({:+.1}%), best of {ROUNDS} rounds each; target: no worse than grader-regex: {}",
                     run.grader.describe(),
                     (m / r - 1.0) * 100.0,
                     verdict(m <= r * MATCH_NOISE)
@@ -255,7 +221,7 @@ fn benchmark(args: &[String]) -> anyhow::Result<()> {
                     "match",
                     run.what(),
                     format!(
-                        "harness CPU {m:.3} ms/sample against grader-regex's {r:.3} ({:+.1}%), best of {MATCH_ROUNDS} rounds each",
+                        "harness CPU {m:.3} ms/sample against grader-regex's {r:.3} ({:+.1}%), best of {ROUNDS} rounds each",
                         (m / r - 1.0) * 100.0
                     ),
                     format!(
@@ -468,7 +434,7 @@ impl Throughput {
                 "throughput",
                 self.what(),
                 format!(
-                    "harness CPU {:.3} ms/sample (best of {THROUGHPUT_ROUNDS} rounds); {rates}",
+                    "harness CPU {:.3} ms/sample (best of {ROUNDS} rounds); {rates}",
                     self.cpu_per_sample_ms()
                 ),
                 format!("<= {CPU_PER_SAMPLE_TARGET_MS:.2} ms/sample"),
@@ -622,8 +588,38 @@ fn instructions_per_sample(samples: usize, grader: Grader, stream: bool) -> anyh
 /// this factor of grader-regex's figure, grader-match counts as no worse.
 const MATCH_NOISE: f64 = 1.05;
 
-/// `perf match` runs each grader this many times, in turn, and compares their best runs.
-const MATCH_ROUNDS: usize = 3;
+/// How many times `perf throughput` (at 0 ms) and `perf match` run each configuration, in
+/// turn, keeping its best run ([`best_of_rounds`]).
+const ROUNDS: usize = 3;
+
+/// Runs each of `configs` [`ROUNDS`] times, in turn (the first round of each, then the second,
+/// ...), and keeps each one's run with the least harness CPU per sample, with a line per run.
+/// A burst of load from elsewhere on a shared machine inflates one run's CPU time (the same
+/// build measured 0.217 to 0.384 ms/sample within a quarter of an hour, streamed, at 0 ms),
+/// rarely every round's.
+fn best_of_rounds<C: Copy, const N: usize>(
+    configs: [C; N],
+    run: impl Fn(C) -> anyhow::Result<Throughput>,
+) -> anyhow::Result<([Throughput; N], Vec<String>)> {
+    let mut best: [Option<Throughput>; N] = std::array::from_fn(|_| None);
+    let mut lines = Vec::new();
+    for round in 1..=ROUNDS {
+        for (config, best) in configs.iter().zip(&mut best) {
+            let run = run(*config)?;
+            lines.push(format!("round {round}: {}", run.line()));
+            if best
+                .as_ref()
+                .is_none_or(|b| run.cpu_per_sample_ms() < b.cpu_per_sample_ms())
+            {
+                *best = Some(run);
+            }
+        }
+    }
+    Ok((
+        best.map(|b| b.expect("ROUNDS >= 1: every configuration ran")),
+        lines,
+    ))
+}
 
 pub(crate) fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }

@@ -76,7 +76,7 @@ pub(crate) struct StreamCut;
 
 pub(crate) struct MockBody {
     frames: std::vec::IntoIter<(Duration, Vec<u8>)>,
-    sleep: Option<Pin<Box<Sleep>>>,
+    sleep: Option<Sleep>,
     /// When the previous frame was due (at first, when the request arrived).
     due: Instant,
     pending: Option<Bytes>,
@@ -135,7 +135,7 @@ impl Body for MockBody {
         let this = &mut *self;
         loop {
             if let Some(sleep) = this.sleep.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
+                if Pin::new(sleep).poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 this.sleep = None;
@@ -150,7 +150,7 @@ impl Body for MockBody {
                 Some((delay, data)) => {
                     if !delay.is_zero() {
                         this.due += delay;
-                        this.sleep = Some(Box::pin(crate::timer::sleep_until(this.due)));
+                        this.sleep = Some(crate::timer::sleep_until(this.due));
                     }
                     this.pending = Some(Bytes::from(data));
                 }

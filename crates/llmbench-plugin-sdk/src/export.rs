@@ -201,6 +201,15 @@ impl Completion {
         self.done = true;
         (self.on_complete)(self.user_data as *mut c_void, status, Bytes::new(payload));
     }
+
+    /// Completes with how a call's future ended: its answer, its error, or its panic.
+    fn answer(self, outcome: std::thread::Result<Result<Vec<u8>, Vec<u8>>>) {
+        match outcome {
+            Ok(Ok(bytes)) => self.finish(abi::STATUS_OK, &bytes),
+            Ok(Err(bytes)) => self.finish(abi::STATUS_ERROR, &bytes),
+            Err(panic) => self.finish(abi::STATUS_PANIC, panic_text(&*panic).as_bytes()),
+        }
+    }
 }
 
 impl Drop for Completion {
@@ -267,30 +276,15 @@ extern "C" fn start_call<S: Service>(
                     // pattern grader): see `GraderPlugin::GRADES_INLINE`. Inside the plugin's
                     // runtime context, so a future that does wait registers with it.
                     let _entered = runtime.enter();
-                    match catch_unwind(AssertUnwindSafe(|| future.as_mut().now_or_never())) {
-                        Ok(Some(Ok(bytes))) => {
-                            completion.finish(abi::STATUS_OK, &bytes);
-                            return CallHandle { abort: None };
-                        }
-                        Ok(Some(Err(bytes))) => {
-                            completion.finish(abi::STATUS_ERROR, &bytes);
-                            return CallHandle { abort: None };
-                        }
-                        Err(panic) => {
-                            completion.finish(abi::STATUS_PANIC, panic_text(&*panic).as_bytes());
-                            return CallHandle { abort: None };
-                        }
-                        Ok(None) => {}
+                    let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().now_or_never()));
+                    // `transpose`: `None` when not ready, else the outcome or the panic.
+                    if let Some(outcome) = polled.transpose() {
+                        completion.answer(outcome);
+                        return CallHandle { abort: None };
                     }
                 }
                 let task = runtime.spawn(async move {
-                    match AssertUnwindSafe(future).catch_unwind().await {
-                        Ok(Ok(bytes)) => completion.finish(abi::STATUS_OK, &bytes),
-                        Ok(Err(bytes)) => completion.finish(abi::STATUS_ERROR, &bytes),
-                        Err(panic) => {
-                            completion.finish(abi::STATUS_PANIC, panic_text(&*panic).as_bytes())
-                        }
-                    }
+                    completion.answer(AssertUnwindSafe(future).catch_unwind().await);
                 });
                 CallHandle {
                     abort: Some(task.abort_handle()),
