@@ -375,9 +375,9 @@ impl Store {
                      g.position, g.grader, g.outcome, g.score, g.input_tokens,
                      g.output_tokens, g.cost_usd
                  FROM samples s
-                 LEFT JOIN completions c ON c.run_id = s.run_id AND c.sample_id = s.sample_id
-                 LEFT JOIN attempts a ON a.run_id = s.run_id AND a.sample_id = s.sample_id
-                 LEFT JOIN grades g ON g.run_id = s.run_id AND g.sample_id = s.sample_id
+                 LEFT JOIN completions c ON c.seq = s.seq
+                 LEFT JOIN attempts a ON a.seq = s.seq
+                 LEFT JOIN grades g ON g.seq = s.seq
                  WHERE s.run_id = ?1
                  ORDER BY s.sample_id, a.attempt, g.position",
             )

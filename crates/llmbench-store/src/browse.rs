@@ -376,7 +376,10 @@ impl Store {
                 "SELECT DISTINCT provider FROM samples WHERE run_id = ?1 ORDER BY 1",
             )?,
             tasks: distinct("SELECT DISTINCT task FROM samples WHERE run_id = ?1 ORDER BY 1")?,
-            graders: distinct("SELECT DISTINCT grader FROM grades WHERE run_id = ?1 ORDER BY 1")?,
+            graders: distinct(
+                "SELECT DISTINCT g.grader FROM samples s JOIN grades g ON g.seq = s.seq
+                 WHERE s.run_id = ?1 ORDER BY 1",
+            )?,
             error_kinds: distinct(
                 "SELECT DISTINCT error_kind FROM samples
                  WHERE run_id = ?1 AND error_kind IS NOT NULL ORDER BY 1",
@@ -421,9 +424,7 @@ impl Store {
             );
         }
         if filter.grader.is_some() || filter.grade_outcome.is_some() {
-            let mut grade = "EXISTS (SELECT 1 FROM grades g WHERE g.run_id = s.run_id
-                 AND g.sample_id = s.sample_id"
-                .to_owned();
+            let mut grade = "EXISTS (SELECT 1 FROM grades g WHERE g.seq = s.seq".to_owned();
             if let Some(grader) = &filter.grader {
                 grade.push_str(" AND g.grader = ?");
                 values.push(Value::Text(grader.clone()));
@@ -444,8 +445,7 @@ impl Store {
             values.push(Value::Text(format!("%{escaped}%")));
         }
         let from = format!(
-            "FROM samples s LEFT JOIN completions c
-                 ON c.run_id = s.run_id AND c.sample_id = s.sample_id
+            "FROM samples s LEFT JOIN completions c ON c.seq = s.seq
              WHERE {}",
             conditions.join(" AND ")
         );
@@ -521,7 +521,7 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT {ROW_COLUMNS}, {DETAIL_COLUMNS}
                  FROM samples s
-                 LEFT JOIN completions c ON c.run_id = s.run_id AND c.sample_id = s.sample_id
+                 LEFT JOIN completions c ON c.seq = s.seq
                  LEFT JOIN requests q ON q.hash = s.request_hash
                  WHERE s.run_id = ?1 AND {condition}{}
                  ORDER BY s.provider, s.repeat",
@@ -558,11 +558,7 @@ impl Store {
             .map_err(sql_err)?;
         let mut grades = self
             .conn()?
-            .prepare_cached(
-                "SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens,
-                     cost_usd
-                 FROM grades WHERE run_id = ?1 AND sample_id = ?2 ORDER BY position",
-            )
+            .prepare_cached(crate::samples::GRADES_OF_SAMPLE)
             .map_err(sql_err)?;
         let mut out = Vec::with_capacity(raw.len());
         for (row, status, completion, ttft_seconds, request_json) in raw {

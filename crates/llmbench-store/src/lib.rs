@@ -72,6 +72,12 @@
 //! Runs and samples stored before version 5 read back with no request and no files
 //! ([`Store::run_stored_files`] is false): callers say so rather than rebuild them.
 //!
+//! From schema version 7 a sample's completion, grades and attempts are keyed by the
+//! sample's `samples.seq` (an integer in the order samples were written; `(run_id,
+//! sample_id)` stays unique), not by its id: the id is a hash, and four indexes keyed by it
+//! put each sample on four random pages, a WAL frame each (docs/performance.md, "eighth
+//! round"). A merge numbers the samples it copies after the file's own.
+//!
 //! # Aggregates and retention
 //!
 //! [`Store::end_run`] writes the run's aggregates (schema version 4: `run_aggregates`,

@@ -101,6 +101,14 @@ fn common_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String
         .collect()
 }
 
+/// The columns of `table` a merge copies: those both files have, but `seq` (each file's own
+/// numbering of its samples).
+fn copied_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut columns = common_columns(conn, table)?;
+    columns.retain(|c| c != "\"seq\"");
+    Ok(columns)
+}
+
 impl Store {
     /// Merges the runs of the store files `sources` into this store (see the module docs).
     pub fn merge_from(&mut self, sources: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
@@ -179,7 +187,7 @@ impl Store {
                 .map_err(sql("list its runs"))?
         };
         let run_columns = common_columns(&tx, "runs").map_err(sql("read its columns"))?;
-        let sample_columns = common_columns(&tx, "samples").map_err(sql("read its columns"))?;
+        let sample_columns = copied_columns(&tx, "samples").map_err(sql("read its columns"))?;
         let tables = per_sample_tables(&tx).map_err(sql("read its tables"))?;
         tx.execute(
             "CREATE TEMP TABLE IF NOT EXISTS merge_new (sample_id TEXT PRIMARY KEY) STRICT",
@@ -261,9 +269,11 @@ impl Store {
                            JOIN main.samples m ON m.run_id = s.run_id AND m.sample_id = s.sample_id
                           WHERE s.run_id = ?1 AND ({differs})
                           UNION ALL
-                         SELECT s.sample_id FROM src.completions s
-                           JOIN main.completions m ON m.run_id = s.run_id AND m.sample_id = s.sample_id
-                          WHERE s.run_id = ?1 AND (s.text IS NOT m.text)
+                         SELECT s.sample_id FROM src.samples s
+                           JOIN main.samples m ON m.run_id = s.run_id AND m.sample_id = s.sample_id
+                           JOIN src.completions sc ON sc.seq = s.seq
+                           JOIN main.completions mc ON mc.seq = m.seq
+                          WHERE s.run_id = ?1 AND (sc.text IS NOT mc.text)
                           LIMIT 1"
                     ),
                     [run],
@@ -302,16 +312,38 @@ impl Store {
                 .map_err(sql("count its samples"))?;
             outcome.added += added as u64;
             outcome.already_present += total as u64 - added as u64;
-            for table in std::iter::once("samples".to_owned()).chain(tables.iter().cloned()) {
-                let cols = common_columns(&tx, &table).map_err(sql("read its columns"))?;
+            // A copied sample gets the next `seq` of this file (each file numbers its own), in
+            // the order the source wrote them; its rows in the other tables follow it.
+            let cols = sample_columns.join(", ");
+            tx.execute(
+                &format!(
+                    "INSERT INTO main.samples ({cols}) SELECT {cols} FROM src.samples
+                      WHERE run_id = ?1 AND sample_id IN (SELECT sample_id FROM temp.merge_new)
+                      ORDER BY seq"
+                ),
+                [run],
+            )
+            .map_err(sql("copy its samples"))?;
+            for table in &tables {
+                let cols = copied_columns(&tx, table).map_err(sql("read its columns"))?;
                 if cols.is_empty() {
                     continue;
                 }
+                let from = cols
+                    .iter()
+                    .map(|c| format!("t.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let cols = cols.join(", ");
                 tx.execute(
                     &format!(
-                        "INSERT INTO main.\"{table}\" ({cols}) SELECT {cols} FROM src.\"{table}\"
-                          WHERE run_id = ?1 AND sample_id IN (SELECT sample_id FROM temp.merge_new)"
+                        "INSERT INTO main.\"{table}\" (seq, {cols})
+                         SELECT m.seq, {from} FROM src.samples s
+                           JOIN src.\"{table}\" t ON t.seq = s.seq
+                           JOIN main.samples m ON m.run_id = s.run_id AND m.sample_id = s.sample_id
+                          WHERE s.run_id = ?1
+                            AND s.sample_id IN (SELECT sample_id FROM temp.merge_new)
+                          ORDER BY t.rowid"
                     ),
                     [run],
                 )

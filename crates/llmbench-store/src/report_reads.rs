@@ -2,17 +2,16 @@
 //! texts and without a `String` per sample ([`Store::for_each_sample_outline_in_storage_order`]).
 //!
 //! [`Store::for_each_sample_outline`] gives the samples in report order: one query that joins
-//! each sample to its completion and grades through their primary-key indexes (a random page
-//! read each, in a file of gigabytes at 1,000,000 samples) and sorts the result (spilling to
-//! temporary files). This reader scans the three tables instead, each in rowid order
-//! (`NOT INDEXED`: sequential pages, no sort), and merges them on the sample id. A sample's
-//! completion and grades are written in the same transaction as the sample, after it, so in
-//! rowid order they come in the order of the samples; each row is attached to a sample only
-//! when it is the next row of its table and carries that sample's id, so an attachment is
-//! never wrong. If a file's history (a merge, a vacuum) ever put rows out of that order, some
-//! would be left unattached: the reader then says so (`Ok(false)`), and the caller reads the
-//! run again in report order. Reports built from these samples do not depend on their order
-//! (`llmbench_report::summary`).
+//! each sample to its completion and grades and sorts the result (spilling to temporary files
+//! in a file of gigabytes at 1,000,000 samples). This reader scans the three tables instead,
+//! each in rowid order (`NOT INDEXED`: sequential pages, no sort), and merges them on the
+//! sample id. A completion's rowid is its sample's `seq`, and a sample's grades are written in
+//! the same transaction as the sample, after it, so in rowid order they come in the order of
+//! the samples; each row is attached to a sample only when it is the next row of its table
+//! and carries that sample's id, so an attachment is never wrong. If a file's history (a hand
+//! edit, a rewrite) ever put rows out of that order, some would be left unattached: the reader
+//! then says so (`Ok(false)`), and the caller reads the run again in report order. Reports
+//! built from these samples do not depend on their order (`llmbench_report::summary`).
 
 use std::time::Duration;
 

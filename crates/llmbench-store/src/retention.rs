@@ -91,8 +91,14 @@ impl Store {
             } else {
                 let tx = self.conn()?.unchecked_transaction().map_err(sql_err)?;
                 for table in ["attempts", "grades", "completions"] {
-                    tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [&id])
-                        .map_err(sql_err)?;
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {table}
+                              WHERE seq IN (SELECT seq FROM samples WHERE run_id = ?1)"
+                        ),
+                        [&id],
+                    )
+                    .map_err(sql_err)?;
                 }
                 let samples = tx
                     .execute("DELETE FROM samples WHERE run_id = ?1", [&id])

@@ -83,9 +83,9 @@ impl Store {
         {
             let mut statements = Statements::prepare(&tx).map_err(sql_err)?;
             let mut grades = Vec::new();
-            let mut ids = Vec::new();
+            let mut keys = Vec::new();
             for &(record, attempts) in &samples {
-                let id = insert_sample(
+                let key = insert_sample(
                     &mut statements,
                     path,
                     run_id,
@@ -93,8 +93,8 @@ impl Store {
                     attempts,
                     &finished_at,
                 )?;
-                let sample = ids.len();
-                ids.push(id);
+                let sample = keys.len();
+                keys.push(key);
                 grades.extend(record.grades.iter().enumerate().map(
                     |(position, (grader, grade))| GradeRow {
                         sample,
@@ -104,7 +104,7 @@ impl Store {
                     },
                 ));
             }
-            insert_grades(&tx, run_id, &ids, &grades).map_err(sql_err)?;
+            insert_grades(&tx, run_id, &keys, &grades).map_err(sql_err)?;
         }
         tx.commit().map_err(sql_err)?;
         self.live.add(run_id, samples);
@@ -125,7 +125,8 @@ impl Store {
             .conn()?
             .prepare_cached(
                 "SELECT outcome, http_status, wait_seconds, duration_seconds FROM attempts
-                 WHERE run_id = ?1 AND sample_id = ?2 ORDER BY attempt",
+                 WHERE seq = (SELECT seq FROM samples WHERE run_id = ?1 AND sample_id = ?2)
+                 ORDER BY attempt",
             )
             .map_err(sql_err)?;
         let rows = stmt
@@ -154,14 +155,7 @@ impl Store {
         }
         let sql_err = |source| self.sql_err("read samples", source);
         let mut samples = self.conn()?.prepare(SAMPLES_IN_ORDER).map_err(sql_err)?;
-        let mut grades = self
-            .conn()?
-            .prepare(
-                "SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens,
-                        cost_usd
-                 FROM grades WHERE run_id = ?1 AND sample_id = ?2 ORDER BY position",
-            )
-            .map_err(sql_err)?;
+        let mut grades = self.conn()?.prepare(GRADES_OF_SAMPLE).map_err(sql_err)?;
         let mut rows = samples.query([run_id]).map_err(sql_err)?;
         while let Some(row) = rows.next().map_err(sql_err)? {
             let raw = RawSample::from_row(row).map_err(sql_err)?;
@@ -221,23 +215,23 @@ impl<'tx> Statements<'tx> {
                      ?17, ?18, ?19, ?20, ?21)",
             )?,
             completion: tx.prepare_cached(
-                "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
-                     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                     reasoning_tokens, latency_seconds, ttft_seconds)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO completions (seq, run_id, sample_id, text, stop_reason,
+                     response_model, input_tokens, output_tokens, cache_read_tokens,
+                     cache_write_tokens, reasoning_tokens, latency_seconds, ttft_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?,
             attempt: tx.prepare_cached(
-                "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
+                "INSERT INTO attempts (seq, run_id, sample_id, attempt, outcome, http_status,
                      wait_seconds, duration_seconds)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?,
         })
     }
 }
 
 /// Inserts one sample (validated first) with its completion and attempts, inside the
-/// transaction `statements` were prepared in; returns its id as stored. Its grades are the
-/// caller's to insert ([`insert_grades`]), after the sample's row.
+/// transaction `statements` were prepared in; returns its key as stored (`samples.seq`, and
+/// the id). Its grades are the caller's to insert ([`insert_grades`]), after the sample's row.
 fn insert_sample(
     statements: &mut Statements<'_>,
     path: &std::path::Path,
@@ -245,7 +239,7 @@ fn insert_sample(
     record: &SampleRecord,
     attempts: &[AttemptRecord],
     finished_at: &str,
-) -> Result<String, StoreError> {
+) -> Result<(i64, String), StoreError> {
     let sample_id = record.key.id();
     if let Err(reason) = validate(record, attempts) {
         return Err(StoreError::InvalidRecord {
@@ -261,11 +255,11 @@ fn insert_sample(
         source,
     };
     let id = sample_id.to_string();
-    // A sample stored twice is found by the primary key of `samples` when its row is
-    // inserted (no look-up first: one statement less per sample); the caller's transaction
-    // is then rolled back, leaving the first record as it was.
+    // A sample stored twice is found by the `UNIQUE (run_id, sample_id)` of `samples` when
+    // its row is inserted (no look-up first: one statement less per sample); the caller's
+    // transaction is then rolled back, leaving the first record as it was.
     let duplicate = |e: rusqlite::Error| match e.sqlite_error() {
-        Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+        Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
             StoreError::DuplicateSample {
                 path: path.to_owned(),
                 run_id: run_id.to_owned(),
@@ -286,9 +280,9 @@ fn insert_sample(
         .map(|request| crate::inputs::insert_request(&mut statements.request, request))
         .transpose()
         .map_err(sql_err)?;
-    statements
+    let seq = statements
         .sample
-        .execute(params![
+        .insert(params![
             run_id,
             id,
             key.task,
@@ -317,6 +311,7 @@ fn insert_sample(
         statements
             .completion
             .execute(params![
+                seq,
                 run_id,
                 id,
                 c.text,
@@ -337,6 +332,7 @@ fn insert_sample(
         statements
             .attempt
             .execute(params![
+                seq,
                 run_id,
                 id,
                 n as i64 + 1,
@@ -348,7 +344,7 @@ fn insert_sample(
             .map_err(sql_err)?;
     }
 
-    Ok(id)
+    Ok((seq, id))
 }
 
 /// One grade row to insert.
@@ -370,8 +366,8 @@ pub(crate) const GRADE_BATCH_MAX: usize = 32;
 /// The text of an insert of `rows` grades.
 fn insert_grades_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score, evidence,
-             kind, input_tokens, output_tokens, cost_usd) VALUES ",
+        "INSERT INTO grades (seq, run_id, sample_id, position, grader, outcome, score,
+             evidence, kind, input_tokens, output_tokens, cost_usd) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
@@ -390,14 +386,14 @@ fn insert_grades_sql(rows: usize) -> String {
 }
 
 /// Columns of a `grades` row.
-const GRADE_COLUMNS: usize = 11;
+const GRADE_COLUMNS: usize = 12;
 
-/// Inserts `rows` (of the samples `ids` as stored) into `grades`, in order, in statements of
+/// Inserts `rows` (of the samples `keys` as stored: `seq` and id) into `grades`, in order, in statements of
 /// up to [`GRADE_BATCH_MAX`] rows.
 fn insert_grades(
     tx: &rusqlite::Transaction<'_>,
     run_id: &str,
-    ids: &[String],
+    keys: &[(i64, String)],
     rows: &[GradeRow<'_>],
 ) -> rusqlite::Result<()> {
     // The text of each statement size, built once.
@@ -408,17 +404,19 @@ fn insert_grades(
         for (row, g) in batch.iter().enumerate() {
             let at = row * GRADE_COLUMNS;
             let grade = g.grade;
-            stmt.raw_bind_parameter(at + 1, run_id)?;
-            stmt.raw_bind_parameter(at + 2, &ids[g.sample])?;
-            stmt.raw_bind_parameter(at + 3, g.position as i64)?;
-            stmt.raw_bind_parameter(at + 4, g.grader)?;
-            stmt.raw_bind_parameter(at + 5, grade.outcome.as_str())?;
-            stmt.raw_bind_parameter(at + 6, grade.score)?;
-            stmt.raw_bind_parameter(at + 7, &grade.evidence)?;
-            stmt.raw_bind_parameter(at + 8, grade_kind_str(grade.kind))?;
-            stmt.raw_bind_parameter(at + 9, grade.usage.and_then(|u| u.input_tokens))?;
-            stmt.raw_bind_parameter(at + 10, grade.usage.and_then(|u| u.output_tokens))?;
-            stmt.raw_bind_parameter(at + 11, grade.cost_usd)?;
+            let (seq, id) = &keys[g.sample];
+            stmt.raw_bind_parameter(at + 1, seq)?;
+            stmt.raw_bind_parameter(at + 2, run_id)?;
+            stmt.raw_bind_parameter(at + 3, id)?;
+            stmt.raw_bind_parameter(at + 4, g.position as i64)?;
+            stmt.raw_bind_parameter(at + 5, g.grader)?;
+            stmt.raw_bind_parameter(at + 6, grade.outcome.as_str())?;
+            stmt.raw_bind_parameter(at + 7, grade.score)?;
+            stmt.raw_bind_parameter(at + 8, &grade.evidence)?;
+            stmt.raw_bind_parameter(at + 9, grade_kind_str(grade.kind))?;
+            stmt.raw_bind_parameter(at + 10, grade.usage.and_then(|u| u.input_tokens))?;
+            stmt.raw_bind_parameter(at + 11, grade.usage.and_then(|u| u.output_tokens))?;
+            stmt.raw_bind_parameter(at + 12, grade.cost_usd)?;
         }
         stmt.raw_execute()?;
     }
@@ -472,6 +470,13 @@ pub(crate) fn validate(record: &SampleRecord, attempts: &[AttemptRecord]) -> Res
     Ok(())
 }
 
+/// The grades of one sample (`?1` the run, `?2` the sample id), in order, as
+/// [`RawGrade::from_row`] reads them.
+pub(crate) const GRADES_OF_SAMPLE: &str = "
+SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens, cost_usd
+FROM grades WHERE seq = (SELECT seq FROM samples WHERE run_id = ?1 AND sample_id = ?2)
+ORDER BY position";
+
 /// Report order. Task order comes from `graders_json` (tasks in config order) and provider
 /// order from `providers_json`; names missing there sort after, by name.
 pub(crate) const SAMPLES_IN_ORDER: &str = "
@@ -484,7 +489,7 @@ SELECT s.sample_id, s.task, s.item, s.provider, s.repeat, s.model, s.status,
        c.reasoning_tokens, c.latency_seconds, c.ttft_seconds, q.request_json
 FROM samples s
 JOIN runs r ON r.id = s.run_id
-LEFT JOIN completions c ON c.run_id = s.run_id AND c.sample_id = s.sample_id
+LEFT JOIN completions c ON c.seq = s.seq
 LEFT JOIN requests q ON q.hash = s.request_hash
 WHERE s.run_id = ?1
 ORDER BY

@@ -263,7 +263,137 @@ UPDATE runs SET aggregated_at = NULL
     WHERE aggregated_at IS NOT NULL AND samples_deleted_at IS NULL;
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+/// Version 7: a sample's rows are keyed by an integer given in the order samples are written.
+///
+/// - `samples.seq`: the sample's `INTEGER PRIMARY KEY` (its rowid, kept as it was by the
+///   migration, so the order samples were written in stands), with `(run_id, sample_id)`
+///   `UNIQUE` as before.
+/// - `completions`, `grades` and `attempts` are keyed by `seq` (`completions.seq` is its
+///   rowid; `(seq, position)` and `(seq, attempt)` for the others) and reference
+///   `samples (seq)`. They keep `run_id` and `sample_id`, copies of their sample's, for
+///   scans of a run (`report_reads`) and for whoever reads the file with `sqlite3`.
+///
+/// Why: the sample id is a hash, so an index keyed by it takes each new sample on a random
+/// page. Before this version each sample landed on four such pages (the primary keys of
+/// `samples`, `completions`, `grades` and `attempts`), each a WAL frame of its own written
+/// and copied back at the next checkpoint; the store's writer was about half of the harness's
+/// CPU. Keyed by `seq`, the three child tables are appended to, and a group commit shares
+/// their last pages (docs/performance.md, "eighth round").
+const V7: &str = r#"
+CREATE TABLE samples_v7 (
+    seq                       INTEGER PRIMARY KEY,
+    run_id                    TEXT NOT NULL REFERENCES runs (id),
+    sample_id                 TEXT NOT NULL CHECK (length(sample_id) = 32),
+    task                      TEXT NOT NULL,
+    item                      TEXT NOT NULL,
+    provider                  TEXT NOT NULL,
+    model                     TEXT NOT NULL,
+    repeat                    INTEGER NOT NULL CHECK (repeat >= 0),
+    status                    TEXT NOT NULL CHECK (status IN ('done', 'error')),
+    error_kind                TEXT,
+    error_message             TEXT,
+    http_status               INTEGER,
+    error_provider_code       TEXT,
+    error_retry_after_seconds REAL,
+    error_should_retry        INTEGER CHECK (error_should_retry IN (0, 1)),
+    attempts                  INTEGER NOT NULL CHECK (attempts >= 0),
+    cost_usd                  REAL,
+    verdict_pass              INTEGER CHECK (verdict_pass IN (0, 1)),
+    verdict_score             REAL,
+    first_failure             INTEGER CHECK (first_failure >= 0),
+    finished_at               TEXT NOT NULL,
+    request_hash              TEXT REFERENCES requests (hash),
+    UNIQUE (run_id, sample_id)
+) STRICT;
+
+INSERT INTO samples_v7 (seq, run_id, sample_id, task, item, provider, model, repeat, status,
+    error_kind, error_message, http_status, error_provider_code, error_retry_after_seconds,
+    error_should_retry, attempts, cost_usd, verdict_pass, verdict_score, first_failure,
+    finished_at, request_hash)
+SELECT rowid, run_id, sample_id, task, item, provider, model, repeat, status,
+    error_kind, error_message, http_status, error_provider_code, error_retry_after_seconds,
+    error_should_retry, attempts, cost_usd, verdict_pass, verdict_score, first_failure,
+    finished_at, request_hash
+FROM samples ORDER BY rowid;
+
+CREATE TABLE completions_v7 (
+    seq                INTEGER PRIMARY KEY REFERENCES samples_v7 (seq),
+    run_id             TEXT NOT NULL,
+    sample_id          TEXT NOT NULL,
+    text               TEXT NOT NULL,
+    stop_reason        TEXT NOT NULL,
+    response_model     TEXT,
+    input_tokens       INTEGER CHECK (input_tokens >= 0),
+    output_tokens      INTEGER CHECK (output_tokens >= 0),
+    cache_read_tokens  INTEGER CHECK (cache_read_tokens >= 0),
+    cache_write_tokens INTEGER CHECK (cache_write_tokens >= 0),
+    reasoning_tokens   INTEGER CHECK (reasoning_tokens >= 0),
+    latency_seconds    REAL NOT NULL,
+    ttft_seconds       REAL
+) STRICT;
+
+INSERT INTO completions_v7 (seq, run_id, sample_id, text, stop_reason, response_model,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    latency_seconds, ttft_seconds)
+SELECT s.seq, c.run_id, c.sample_id, c.text, c.stop_reason, c.response_model,
+    c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,
+    c.reasoning_tokens, c.latency_seconds, c.ttft_seconds
+FROM completions c JOIN samples_v7 s ON s.run_id = c.run_id AND s.sample_id = c.sample_id
+ORDER BY s.seq;
+
+CREATE TABLE grades_v7 (
+    seq           INTEGER NOT NULL REFERENCES samples_v7 (seq),
+    run_id        TEXT NOT NULL,
+    sample_id     TEXT NOT NULL,
+    position      INTEGER NOT NULL CHECK (position >= 0),
+    grader        TEXT NOT NULL,
+    outcome       TEXT NOT NULL CHECK (outcome IN ('pass', 'fail', 'error')),
+    score         REAL NOT NULL,
+    evidence      TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('check', 'execution', 'judgement')),
+    input_tokens  INTEGER CHECK (input_tokens >= 0),
+    output_tokens INTEGER CHECK (output_tokens >= 0),
+    cost_usd      REAL,
+    PRIMARY KEY (seq, position)
+) STRICT;
+
+INSERT INTO grades_v7 (seq, run_id, sample_id, position, grader, outcome, score, evidence, kind,
+    input_tokens, output_tokens, cost_usd)
+SELECT s.seq, g.run_id, g.sample_id, g.position, g.grader, g.outcome, g.score, g.evidence,
+    g.kind, g.input_tokens, g.output_tokens, g.cost_usd
+FROM grades g JOIN samples_v7 s ON s.run_id = g.run_id AND s.sample_id = g.sample_id
+ORDER BY s.seq, g.position;
+
+CREATE TABLE attempts_v7 (
+    seq              INTEGER NOT NULL REFERENCES samples_v7 (seq),
+    run_id           TEXT NOT NULL,
+    sample_id        TEXT NOT NULL,
+    attempt          INTEGER NOT NULL CHECK (attempt >= 1),
+    outcome          TEXT NOT NULL,
+    http_status      INTEGER,
+    wait_seconds     REAL NOT NULL,
+    duration_seconds REAL NOT NULL,
+    PRIMARY KEY (seq, attempt)
+) STRICT;
+
+INSERT INTO attempts_v7 (seq, run_id, sample_id, attempt, outcome, http_status, wait_seconds,
+    duration_seconds)
+SELECT s.seq, a.run_id, a.sample_id, a.attempt, a.outcome, a.http_status, a.wait_seconds,
+    a.duration_seconds
+FROM attempts a JOIN samples_v7 s ON s.run_id = a.run_id AND s.sample_id = a.sample_id
+ORDER BY s.seq, a.attempt;
+
+DROP TABLE attempts;
+DROP TABLE grades;
+DROP TABLE completions;
+DROP TABLE samples;
+ALTER TABLE samples_v7 RENAME TO samples;
+ALTER TABLE completions_v7 RENAME TO completions;
+ALTER TABLE grades_v7 RENAME TO grades;
+ALTER TABLE attempts_v7 RENAME TO attempts;
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -418,6 +548,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::Store;
+    use rusqlite::params;
 
     /// A store written by a version-1 build opens, migrates, and reads back its grades with
     /// no grader spend.
@@ -507,7 +638,7 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(user_version(store.conn().unwrap()).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 6);
+        assert_eq!(SCHEMA_VERSION, 7);
         let old = store.run("old").unwrap();
         assert!(old.pass_at_k.is_empty());
         let report = store.report("old").unwrap();
@@ -609,6 +740,134 @@ mod tests {
         let report = store.report("old").unwrap();
         assert_eq!(report.samples[0].request, None);
         assert_eq!(report.samples[1].request.as_ref(), Some(&request));
+    }
+
+    /// A store written by a version-6 build opens and migrates to version 7: every sample
+    /// keeps its rows (completion, grades in order, attempts), numbered in the order they
+    /// were written; the file passes its integrity and foreign-key checks; new samples follow
+    /// and a sample stored again is still refused.
+    #[test]
+    fn a_version_6_store_is_migrated_with_its_samples_keyed_in_written_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llmbench.sqlite");
+        let key = |item: &str| llmbench_core::SampleKey {
+            task: "t".into(),
+            item: item.into(),
+            provider: "p".into(),
+            repeat: 0,
+        };
+        // Written in the order c, a, b: not the order of their ids or items.
+        let items = ["c", "a", "b"];
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
+                       planned_samples, providers_json, graders_json, status)
+                   VALUES ('old', '2026-01-01T00:00:00Z', 'c.toml', '', '{}', 4,
+                    '[["p", "m", "P"]]', '[["t", ["g1", "g2"]]]', 'interrupted')"#,
+            )
+            .unwrap();
+            for (n, item) in items.iter().enumerate() {
+                let id = key(item).id().to_string();
+                conn.execute(
+                    "INSERT INTO samples (run_id, sample_id, task, item, provider, model,
+                         repeat, status, attempts, verdict_pass, verdict_score, finished_at)
+                     VALUES ('old', ?1, 't', ?2, 'p', 'm', 0, 'done', 2, 1, 1.0,
+                         '2026-01-01T00:00:01Z')",
+                    params![id, item],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO completions (run_id, sample_id, text, stop_reason,
+                         output_tokens, latency_seconds)
+                     VALUES ('old', ?1, ?2, 'end_turn', ?3, 0.5)",
+                    params![id, format!("answer {item}"), n as i64],
+                )
+                .unwrap();
+                for (position, grader) in ["g1", "g2"].iter().enumerate() {
+                    conn.execute(
+                        "INSERT INTO grades (run_id, sample_id, position, grader, outcome,
+                             score, evidence, kind)
+                         VALUES ('old', ?1, ?2, ?3, 'pass', 1.0, ?4, 'check')",
+                        params![id, position as i64, grader, format!("{grader} of {item}")],
+                    )
+                    .unwrap();
+                }
+                for attempt in 1..=2 {
+                    conn.execute(
+                        "INSERT INTO attempts (run_id, sample_id, attempt, outcome,
+                             wait_seconds, duration_seconds)
+                         VALUES ('old', ?1, ?2, ?3, 0.0, 0.25)",
+                        params![id, attempt, if attempt == 1 { "server" } else { "ok" }],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        let mut store = Store::open(&path).unwrap();
+        let conn = store.conn().unwrap();
+        assert_eq!(user_version(conn).unwrap(), SCHEMA_VERSION);
+        let written: Vec<String> = conn
+            .prepare("SELECT item FROM samples ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(written, items);
+        let fk_problems: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk_problems, 0);
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        let report = store.report("old").unwrap();
+        assert_eq!(report.samples.len(), 3);
+        for sample in &report.samples {
+            let item = &sample.key.item;
+            let completion = sample.completion.as_ref().unwrap();
+            assert_eq!(completion.text, format!("answer {item}"));
+            let evidence: Vec<&str> = sample
+                .grades
+                .iter()
+                .map(|(_, g)| g.evidence.as_str())
+                .collect();
+            assert_eq!(evidence, [format!("g1 of {item}"), format!("g2 of {item}")]);
+            let attempts = store.attempts("old", sample.key.id()).unwrap();
+            let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+            assert_eq!(outcomes, ["server", "ok"]);
+        }
+
+        // A new sample follows the old ones; one stored again is refused.
+        let mut record = report.samples[0].clone();
+        let again = store.record_sample("old", &record, &[]).unwrap_err();
+        assert!(
+            matches!(again, StoreError::DuplicateSample { .. }),
+            "{again:?}"
+        );
+        record.key = key("d");
+        store.record_sample("old", &record, &[]).unwrap();
+        let last: String = store
+            .conn()
+            .unwrap()
+            .query_row(
+                "SELECT item FROM samples ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(last, "d");
+        let report = store.report("old").unwrap();
+        assert_eq!(report.samples.len(), 4);
+        assert_eq!(report.samples[3].grades.len(), 2);
     }
 
     /// The column only holds JSON: a hand-written bad value is refused by SQLite.

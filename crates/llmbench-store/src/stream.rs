@@ -14,8 +14,8 @@ use llmbench_core::{
 use rusqlite::{Row, params_from_iter};
 
 use crate::samples::{
-    RawGrade, RawSample, SAMPLES_IN_ORDER, parse_error_kind, parse_grade_kind, parse_grade_outcome,
-    parse_sample_status, seconds_to_duration,
+    GRADES_OF_SAMPLE, RawGrade, RawSample, SAMPLES_IN_ORDER, parse_error_kind, parse_grade_kind,
+    parse_grade_outcome, parse_sample_status, seconds_to_duration,
 };
 use crate::{Store, StoreError};
 
@@ -30,8 +30,8 @@ SELECT s.sample_id, s.task, s.item, s.provider, s.repeat, s.model, s.status,
        g.position, g.grader, g.outcome, g.score, g.kind, g.input_tokens, g.output_tokens,
        g.cost_usd
 FROM samples s
-LEFT JOIN completions c ON c.run_id = s.run_id AND c.sample_id = s.sample_id
-LEFT JOIN grades g ON g.run_id = s.run_id AND g.sample_id = s.sample_id
+LEFT JOIN completions c ON c.seq = s.seq
+LEFT JOIN grades g ON g.seq = s.seq
 WHERE s.run_id = ?1
 ORDER BY ";
 
@@ -159,14 +159,7 @@ impl Store {
             .conn()?
             .prepare(&format!("{select} AND s.sample_id = ?2"))
             .map_err(sql_err)?;
-        let mut grades = self
-            .conn()?
-            .prepare(
-                "SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens,
-                        cost_usd
-                 FROM grades WHERE run_id = ?1 AND sample_id = ?2 ORDER BY position",
-            )
-            .map_err(sql_err)?;
+        let mut grades = self.conn()?.prepare(GRADES_OF_SAMPLE).map_err(sql_err)?;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let id = key.id().to_string();

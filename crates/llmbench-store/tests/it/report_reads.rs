@@ -123,22 +123,16 @@ fn storage_order_gives_every_sample_as_report_order_does() {
             .is_err()
     );
 
-    // A completion moved to the end of its table (as a rewrite of the file could): the
-    // reader says the tables are not in step.
+    // A completion whose copy of its sample's id names another sample (a hand edit of the
+    // file): the reader says the tables are not in step rather than attach it.
     let conn = raw(&dir.path().join(llmbench_store::STORE_FILE_NAME));
-    let first = conn
-        .query_row(
-            "SELECT sample_id FROM completions ORDER BY rowid LIMIT 1",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .unwrap();
-    conn.execute_batch(&format!(
-        "CREATE TEMP TABLE moved AS SELECT * FROM completions WHERE sample_id = '{first}';
-         DELETE FROM completions WHERE sample_id = '{first}';
-         INSERT INTO completions SELECT * FROM moved;"
-    ))
+    conn.execute_batch(
+        "UPDATE completions SET sample_id = (SELECT max(sample_id) FROM samples)
+          WHERE seq = (SELECT min(seq) FROM completions)
+            AND sample_id != (SELECT max(sample_id) FROM samples)",
+    )
     .unwrap();
+    assert_eq!(conn.changes(), 1);
     let in_step = store
         .for_each_sample_outline_in_storage_order("r1", |_| Ok(()))
         .unwrap();
