@@ -357,10 +357,10 @@ struct GradeRow<'a> {
 }
 
 /// Most rows per `INSERT INTO grades` statement: a group's grades (the runner's groups are
-/// of at most 32 samples) go in as one statement, or as few as this allows. The `IN (...)`
-/// checks of `grades` (its outcome and kind) make SQLite build two temporary b-trees each
-/// time an insert into it runs: one statement per grade spent about a twentieth of a
-/// sample's CPU on them (docs/performance.md).
+/// of at most 32 samples) go in as one statement, or as few as this allows: each statement
+/// has its fixed cost (before schema version 7, the `IN (...)` checks of `grades` built two
+/// temporary b-trees per statement: one statement per grade spent about a twentieth of a
+/// sample's CPU on them, docs/performance.md).
 pub(crate) const GRADE_BATCH_MAX: usize = 32;
 
 /// The text of an insert of `rows` grades.

@@ -279,6 +279,10 @@ UPDATE runs SET aggregated_at = NULL
 /// and copied back at the next checkpoint; the store's writer was about half of the harness's
 /// CPU. Keyed by `seq`, the three child tables are appended to, and a group commit shares
 /// their last pages (docs/performance.md, "eighth round").
+///
+/// The rebuilt tables' value checks are written as `=` comparisons joined by `OR`: a
+/// `CHECK (x IN (...))` makes SQLite build a temporary b-tree of the list for every statement
+/// that inserts into the table (three for each sample's row, two for each grades statement).
 const V7: &str = r#"
 CREATE TABLE samples_v7 (
     seq                       INTEGER PRIMARY KEY,
@@ -289,16 +293,17 @@ CREATE TABLE samples_v7 (
     provider                  TEXT NOT NULL,
     model                     TEXT NOT NULL,
     repeat                    INTEGER NOT NULL CHECK (repeat >= 0),
-    status                    TEXT NOT NULL CHECK (status IN ('done', 'error')),
+    status                    TEXT NOT NULL CHECK (status = 'done' OR status = 'error'),
     error_kind                TEXT,
     error_message             TEXT,
     http_status               INTEGER,
     error_provider_code       TEXT,
     error_retry_after_seconds REAL,
-    error_should_retry        INTEGER CHECK (error_should_retry IN (0, 1)),
+    error_should_retry        INTEGER
+                              CHECK (error_should_retry = 0 OR error_should_retry = 1),
     attempts                  INTEGER NOT NULL CHECK (attempts >= 0),
     cost_usd                  REAL,
-    verdict_pass              INTEGER CHECK (verdict_pass IN (0, 1)),
+    verdict_pass              INTEGER CHECK (verdict_pass = 0 OR verdict_pass = 1),
     verdict_score             REAL,
     first_failure             INTEGER CHECK (first_failure >= 0),
     finished_at               TEXT NOT NULL,
@@ -347,10 +352,12 @@ CREATE TABLE grades_v7 (
     sample_id     TEXT NOT NULL,
     position      INTEGER NOT NULL CHECK (position >= 0),
     grader        TEXT NOT NULL,
-    outcome       TEXT NOT NULL CHECK (outcome IN ('pass', 'fail', 'error')),
+    outcome       TEXT NOT NULL
+                  CHECK (outcome = 'pass' OR outcome = 'fail' OR outcome = 'error'),
     score         REAL NOT NULL,
     evidence      TEXT NOT NULL,
-    kind          TEXT NOT NULL CHECK (kind IN ('check', 'execution', 'judgement')),
+    kind          TEXT NOT NULL
+                  CHECK (kind = 'check' OR kind = 'execution' OR kind = 'judgement'),
     input_tokens  INTEGER CHECK (input_tokens >= 0),
     output_tokens INTEGER CHECK (output_tokens >= 0),
     cost_usd      REAL,
@@ -868,6 +875,57 @@ mod tests {
         let report = store.report("old").unwrap();
         assert_eq!(report.samples.len(), 4);
         assert_eq!(report.samples[3].grades.len(), 2);
+    }
+
+    /// The value checks of the rebuilt tables (`=` joined by `OR`, not `IN`) still refuse a
+    /// value outside their lists and let NULL through where the column allows it.
+    #[test]
+    fn the_sample_and_grade_value_checks_refuse_unknown_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("llmbench.sqlite")).unwrap();
+        let conn = store.conn().unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO runs (id, created_at, config_path, config_toml, prices_json,
+                   planned_samples, providers_json, graders_json, status)
+               VALUES ('r', '2026-01-01T00:00:00Z', 'c.toml', '', '{}', 1, '[]', '[]',
+                   'finished')"#,
+        )
+        .unwrap();
+        let sample = |status: &str, retry: Option<i64>, pass: Option<i64>| {
+            conn.execute(
+                "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat,
+                     status, attempts, error_should_retry, verdict_pass, finished_at)
+                 VALUES ('r', printf('%032d', (SELECT count(*) FROM samples)), 't', 'i', 'p',
+                     'm', 0, ?1, 1, ?2, ?3, '2026-01-01T00:00:01Z')",
+                params![status, retry, pass],
+            )
+        };
+        sample("done", None, None).unwrap();
+        sample("error", Some(1), Some(0)).unwrap();
+        for (status, retry, pass) in [
+            ("finished", None, None),
+            ("done", Some(2), None),
+            ("done", None, Some(-1)),
+        ] {
+            let err = sample(status, retry, pass).unwrap_err();
+            assert!(err.to_string().contains("CHECK"), "{err}");
+        }
+        let grade = |outcome: &str, kind: &str| {
+            conn.execute(
+                "INSERT INTO grades (seq, run_id, sample_id, position, grader, outcome, score,
+                     evidence, kind)
+                 SELECT seq, run_id, sample_id,
+                     (SELECT count(*) FROM grades), 'g', ?1, 1.0, '', ?2
+                 FROM samples ORDER BY seq LIMIT 1",
+                params![outcome, kind],
+            )
+        };
+        grade("pass", "check").unwrap();
+        grade("error", "judgement").unwrap();
+        for (outcome, kind) in [("maybe", "check"), ("fail", "vibe")] {
+            let err = grade(outcome, kind).unwrap_err();
+            assert!(err.to_string().contains("CHECK"), "{err}");
+        }
     }
 
     /// The column only holds JSON: a hand-written bad value is refused by SQLite.
