@@ -76,7 +76,9 @@
 //! sample's `samples.seq` (an integer in the order samples were written; `(run_id,
 //! sample_id)` stays unique), not by its id: the id is a hash, and four indexes keyed by it
 //! put each sample on four random pages, a WAL frame each (docs/performance.md, "eighth
-//! round"). A merge numbers the samples it copies after the file's own.
+//! round"). A merge numbers the samples it copies after the file's own. Opening a store
+//! written before version 7 rebuilds the four tables once, in one transaction, after a
+//! warning that says so (about a minute per million samples).
 //!
 //! # Aggregates and retention
 //!

@@ -402,6 +402,9 @@ ALTER TABLE attempts_v7 RENAME TO attempts;
 
 const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
+/// The version whose migration rebuilds the sample tables ([`V7`]).
+const RESAMPLE_VERSION: i64 = 7;
+
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -540,6 +543,15 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let found = user_version(&tx).map_err(sql_err)?;
     if found > SCHEMA_VERSION {
         return Err(too_new(found));
+    }
+    // Version 7 copies every sample's rows: said (at the level shown by default) before it
+    // starts, so that a large store's first open (about a minute per million samples) is not
+    // taken for a hang.
+    if (1..RESAMPLE_VERSION).contains(&found) {
+        let samples: i64 = tx
+            .query_row("SELECT count(*) FROM samples", [], |row| row.get(0))
+            .map_err(sql_err)?;
+        tracing::warn!(path = %path.display(), samples, "upgrading the results store to schema version {RESAMPLE_VERSION}: its sample tables are rebuilt once (about a minute per million samples)");
     }
     for (done, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.execute_batch(sql).map_err(sql_err)?;
