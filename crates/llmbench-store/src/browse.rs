@@ -183,7 +183,7 @@ const ROW_COLUMNS: &str = "s.sample_id, s.task, s.item, s.provider, s.model, s.r
 
 const DETAIL_COLUMNS: &str = "s.status, s.error_message, s.http_status, s.attempts,
     s.finished_at, c.text, c.stop_reason, c.response_model, c.input_tokens, c.output_tokens,
-    c.ttft_seconds, q.request_json";
+    c.ttft_seconds, q.request_json, s.seq";
 
 fn sample_row(row: &Row<'_>) -> rusqlite::Result<SampleRow> {
     Ok(SampleRow {
@@ -552,6 +552,7 @@ impl Store {
                     ),
                     row.get::<_, Option<f64>>(22)?,
                     row.get::<_, Option<String>>(23)?,
+                    row.get::<_, i64>(24)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -561,7 +562,7 @@ impl Store {
             .prepare_cached(crate::samples::GRADES_OF_SAMPLE)
             .map_err(sql_err)?;
         let mut out = Vec::with_capacity(raw.len());
-        for (row, status, completion, ttft_seconds, request_json) in raw {
+        for (row, status, completion, ttft_seconds, request_json, seq) in raw {
             let (status, error_message, http_status, attempts_count, finished_at) = status;
             let (answer, stop_reason, response_model, input_tokens, output_tokens) = completion;
             let request = request_json
@@ -570,7 +571,7 @@ impl Store {
                 .transpose()
                 .map_err(|e| self.corrupt("requests", format!("sample {}: {e}", row.sample_id)))?;
             let sample_grades = grades
-                .query_map(rusqlite::params![run_id, row.sample_id], |g| {
+                .query_map([seq], |g| {
                     Ok(StoredGrade {
                         grader: g.get(0)?,
                         outcome: g.get(1)?,

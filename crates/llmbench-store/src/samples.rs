@@ -159,8 +159,9 @@ impl Store {
         let mut rows = samples.query([run_id]).map_err(sql_err)?;
         while let Some(row) = rows.next().map_err(sql_err)? {
             let raw = RawSample::from_row(row).map_err(sql_err)?;
+            let seq: i64 = row.get(SEQ_COLUMN).map_err(sql_err)?;
             let raw_grades = grades
-                .query_map(params![run_id, raw.sample_id], RawGrade::from_row)
+                .query_map([seq], RawGrade::from_row)
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(sql_err)?;
             let grades = raw_grades
@@ -470,12 +471,14 @@ pub(crate) fn validate(record: &SampleRecord, attempts: &[AttemptRecord]) -> Res
     Ok(())
 }
 
-/// The grades of one sample (`?1` the run, `?2` the sample id), in order, as
-/// [`RawGrade::from_row`] reads them.
+/// The grades of one sample (`?1` its `samples.seq`, which the query that read the sample
+/// gives), in order, as [`RawGrade::from_row`] reads them.
 pub(crate) const GRADES_OF_SAMPLE: &str = "
 SELECT grader, outcome, score, evidence, kind, input_tokens, output_tokens, cost_usd
-FROM grades WHERE seq = (SELECT seq FROM samples WHERE run_id = ?1 AND sample_id = ?2)
-ORDER BY position";
+FROM grades WHERE seq = ?1 ORDER BY position";
+
+/// The column of [`SAMPLES_IN_ORDER`] that holds the sample's `seq` (for [`GRADES_OF_SAMPLE`]).
+pub(crate) const SEQ_COLUMN: usize = 31;
 
 /// Report order. Task order comes from `graders_json` (tasks in config order) and provider
 /// order from `providers_json`; names missing there sort after, by name.
@@ -486,7 +489,7 @@ SELECT s.sample_id, s.task, s.item, s.provider, s.repeat, s.model, s.status,
        s.verdict_pass, s.verdict_score, s.first_failure, s.finished_at,
        c.sample_id IS NOT NULL, c.text, c.stop_reason, c.response_model,
        c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,
-       c.reasoning_tokens, c.latency_seconds, c.ttft_seconds, q.request_json
+       c.reasoning_tokens, c.latency_seconds, c.ttft_seconds, q.request_json, s.seq
 FROM samples s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN completions c ON c.seq = s.seq

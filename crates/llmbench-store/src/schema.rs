@@ -546,11 +546,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     // Version 7 copies every sample's rows: said (at the level shown by default) before it
     // starts, so that a large store's first open (about a minute per million samples) is not
-    // taken for a hang.
-    if (1..RESAMPLE_VERSION).contains(&found) {
-        let samples: i64 = tx
+    // taken for a hang. A store without samples is rebuilt at once, silently.
+    let samples: i64 = match (1..RESAMPLE_VERSION).contains(&found) {
+        true => tx
             .query_row("SELECT count(*) FROM samples", [], |row| row.get(0))
-            .map_err(sql_err)?;
+            .map_err(sql_err)?,
+        false => 0,
+    };
+    if samples > 0 {
         tracing::warn!(path = %path.display(), samples, "upgrading the results store to schema version {RESAMPLE_VERSION}: its sample tables are rebuilt once (about a minute per million samples)");
     }
     for (done, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {

@@ -14,8 +14,8 @@ use llmbench_core::{
 use rusqlite::{Row, params_from_iter};
 
 use crate::samples::{
-    GRADES_OF_SAMPLE, RawGrade, RawSample, SAMPLES_IN_ORDER, parse_error_kind, parse_grade_kind,
-    parse_grade_outcome, parse_sample_status, seconds_to_duration,
+    GRADES_OF_SAMPLE, RawGrade, RawSample, SAMPLES_IN_ORDER, SEQ_COLUMN, parse_error_kind,
+    parse_grade_kind, parse_grade_outcome, parse_sample_status, seconds_to_duration,
 };
 use crate::{Store, StoreError};
 
@@ -168,8 +168,9 @@ impl Store {
                 continue;
             };
             let raw = RawSample::from_row(row).map_err(sql_err)?;
+            let seq: i64 = row.get(SEQ_COLUMN).map_err(sql_err)?;
             let raw_grades = grades
-                .query_map(rusqlite::params![run_id, id], RawGrade::from_row)
+                .query_map([seq], RawGrade::from_row)
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(sql_err)?;
             let grades = raw_grades
