@@ -107,11 +107,23 @@ impl Location {
         ))
     }
 
-    /// The store, which must exist: `runs`, `report`, `export`, `status` and `resume`. No
-    /// store there is exit 2 (the arguments name nothing), naming where it looked.
+    /// The store, which must exist: `runs`, `report`, `export` and `status`. No store there
+    /// is exit 2 (the arguments name nothing), naming where it looked.
     pub(crate) fn open_existing(&self) -> Result<Store, Failure> {
         match self {
             Self::Dir(dir) => Store::open_existing_in_dir(dir),
+            Self::Postgres(target, _) => Store::open_existing_postgres(target),
+        }
+        .map_err(failure)
+    }
+
+    /// [`Location::open_existing`] for `resume`, which runs the SQLite file's integrity check
+    /// itself ([`Store::verify_integrity`]) beside parsing the run's inputs.
+    pub(crate) fn open_existing_unverified(&self) -> Result<Store, Failure> {
+        match self {
+            Self::Dir(dir) => {
+                Store::open_existing_unverified(&dir.join(llmbench_store::STORE_FILE_NAME))
+            }
             Self::Postgres(target, _) => Store::open_existing_postgres(target),
         }
         .map_err(failure)

@@ -120,7 +120,9 @@ pub struct RunOutcome {
     pub cancelled: u64,
     /// The run stopped early because it reached `max_cost_usd`.
     pub budget_exhausted: bool,
-    /// What this run has cost so far (all invocations), in USD, where costs are known.
+    /// What this run has cost so far, in USD, where costs are known: over all its
+    /// invocations when a spend cap is set (`max_cost_usd`), else this invocation's only (a
+    /// resumed run reads what earlier invocations spent only to count it against the cap).
     pub spent_usd: f64,
 }
 

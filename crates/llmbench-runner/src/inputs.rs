@@ -76,35 +76,73 @@ pub enum InputsError {
 /// The config run `run_id` ran with, rebuilt from what the store kept: the stored copies of
 /// its files when it stored them ([`InputsSource::Stored`]), else its stored config text
 /// with the files it names read from disk ([`InputsSource::Disk`], for runs stored before
-/// runs stored their files; a warning says so).
+/// runs stored their files; a warning says so). [`stored_inputs`], then
+/// [`StoredInputs::config`].
 pub fn resume_config(store: &Store, run_id: &str) -> Result<(Config, InputsSource), InputsError> {
+    stored_inputs(store, run_id)?.config()
+}
+
+/// What a stored run's config is rebuilt from, as read from the store ([`stored_inputs`]).
+/// Building the config from it ([`StoredInputs::config`]) needs no store: `resume` does it
+/// beside the store's integrity check, each on one core.
+#[derive(Debug, Clone)]
+pub struct StoredInputs {
+    run_id: String,
+    config_toml: String,
+    path: PathBuf,
+    /// The stored copies of the prompt and items files by path; `None` for a run stored
+    /// before runs stored their files.
+    copies: Option<BTreeMap<PathBuf, Arc<[u8]>>>,
+}
+
+/// Reads what run `run_id`'s config is rebuilt from: its config text and the stored copies
+/// of the files it read.
+pub fn stored_inputs(store: &Store, run_id: &str) -> Result<StoredInputs, InputsError> {
     let stored = store.run(run_id)?;
     let files = store.run_files(run_id)?;
-    let path = PathBuf::from(&stored.config_path);
-    let invalid = |errors| InputsError::Config {
-        run_id: run_id.to_owned(),
-        errors,
+    let copies = match files.is_empty() {
+        true => None,
+        false => Some(
+            files
+                .into_iter()
+                .filter(|f| f.role != FileRole::Config)
+                .map(|f| Ok((PathBuf::from(f.path), f.content.to_bytes()?)))
+                .collect::<Result<_, std::io::Error>>()
+                .map_err(|source| InputsError::StoredFile {
+                    run_id: run_id.to_owned(),
+                    source,
+                })?,
+        ),
     };
-    if files.is_empty() {
-        tracing::warn!(
-            run = run_id,
-            "run {run_id} was stored before runs stored their inputs: its prompt and items files are read from disk as they are now"
-        );
-        let config = llmbench_config::parse(&stored.config_toml, &path).map_err(invalid)?;
-        return Ok((config, InputsSource::Disk));
+    Ok(StoredInputs {
+        run_id: run_id.to_owned(),
+        config_toml: stored.config_toml,
+        path: PathBuf::from(&stored.config_path),
+        copies,
+    })
+}
+
+impl StoredInputs {
+    /// The config, parsed and validated from the stored copies (reading every item: about a
+    /// second for a million).
+    pub fn config(&self) -> Result<(Config, InputsSource), InputsError> {
+        let invalid = |errors| InputsError::Config {
+            run_id: self.run_id.clone(),
+            errors,
+        };
+        let Some(copies) = &self.copies else {
+            tracing::warn!(
+                run = self.run_id,
+                "run {} was stored before runs stored their inputs: its prompt and items files are read from disk as they are now",
+                self.run_id
+            );
+            let config = llmbench_config::parse(&self.config_toml, &self.path).map_err(invalid)?;
+            return Ok((config, InputsSource::Disk));
+        };
+        let config = llmbench_config::parse_stored(&self.config_toml, &self.path, copies)
+            .map_err(invalid)?;
+        Ok((config, InputsSource::Stored))
     }
-    let copies: BTreeMap<PathBuf, Arc<[u8]>> = files
-        .into_iter()
-        .filter(|f| f.role != FileRole::Config)
-        .map(|f| Ok((PathBuf::from(f.path), f.content.to_bytes()?)))
-        .collect::<Result<_, std::io::Error>>()
-        .map_err(|source| InputsError::StoredFile {
-            run_id: run_id.to_owned(),
-            source,
-        })?;
-    let config =
-        llmbench_config::parse_stored(&stored.config_toml, &path, &copies).map_err(invalid)?;
-    Ok((config, InputsSource::Stored))
 }
 
 /// The name a provider entry's plugin files are stored under: `providers.NAME` (judge-only
@@ -163,10 +201,7 @@ impl StoredPluginFiles {
 /// it; none for a run stored before runs stored them.
 pub fn stored_plugin_files(store: &Store, run_id: &str) -> Result<StoredPluginFiles, StoreError> {
     let mut by_entry: BTreeMap<String, BTreeMap<String, FileBytes>> = BTreeMap::new();
-    for file in store.run_files(run_id)? {
-        if file.role != FileRole::PluginFile {
-            continue;
-        }
+    for file in store.run_files_of_role(run_id, FileRole::PluginFile)? {
         let Some((entry, path)) = file.path.split_once(':') else {
             tracing::warn!(
                 run = run_id,

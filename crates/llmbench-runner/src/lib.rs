@@ -31,8 +31,8 @@ pub use execute::{
     sample_request,
 };
 pub use inputs::{
-    InputsError, InputsSource, StoredPluginFiles, plugin_run_file, resume_config, run_files,
-    stored_plugin_files,
+    InputsError, InputsSource, StoredInputs, StoredPluginFiles, plugin_run_file, resume_config,
+    run_files, stored_inputs, stored_plugin_files,
 };
 pub use observers::Both;
 pub use plan::{Plan, PlannedSample};

@@ -263,9 +263,28 @@ impl Store {
     /// [`crate::StoredRun::config_toml`]). A stored file whose bytes no longer match their
     /// hash is reported as [`StoreError::Corrupt`].
     pub fn run_files(&self, run_id: &str) -> Result<Vec<RunFile>, StoreError> {
+        self.run_files_where(run_id, None)
+    }
+
+    /// [`Store::run_files`] of one role only: what `resume` reads for its plugins' files,
+    /// without reading (and hashing) the items files again, which can be 100 MB.
+    pub fn run_files_of_role(
+        &self,
+        run_id: &str,
+        role: FileRole,
+    ) -> Result<Vec<RunFile>, StoreError> {
+        self.run_files_where(run_id, Some(role))
+    }
+
+    fn run_files_where(
+        &self,
+        run_id: &str,
+        role: Option<FileRole>,
+    ) -> Result<Vec<RunFile>, StoreError> {
         self.require_run(run_id)?;
+        let role = role.map(FileRole::as_str);
         if let Some(pg) = self.pg() {
-            return crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id));
+            return crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id, role));
         }
         let sql_err = |source| self.sql_err("read a run's files", source);
         let conn = self.conn()?;
@@ -273,7 +292,7 @@ impl Store {
             .prepare(
                 "SELECT f.role, f.path, f.sha256, c.rowid, length(c.bytes) FROM run_files f
                  JOIN file_contents c ON c.sha256 = f.sha256
-                 WHERE f.run_id = ?1 ORDER BY f.position",
+                 WHERE f.run_id = ?1 AND (?2 IS NULL OR f.role = ?2) ORDER BY f.position",
             )
             .map_err(sql_err)?;
         // Each file read in chunks straight into the shared bytes ([`BLOB_CHUNK`]): a column
@@ -289,7 +308,7 @@ impl Store {
             Ok(bytes)
         };
         let rows = stmt
-            .query_map([run_id], |row| {
+            .query_map(rusqlite::params![run_id, role], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
@@ -328,7 +347,7 @@ impl Store {
     pub fn run_stored_files(&self, run_id: &str) -> Result<bool, StoreError> {
         self.require_run(run_id)?;
         if let Some(pg) = self.pg() {
-            let files = crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id))?;
+            let files = crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id, None))?;
             return Ok(!files.is_empty());
         }
         self.conn()?

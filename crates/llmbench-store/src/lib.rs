@@ -27,10 +27,13 @@
 //! # Opening: checked, and created only by writers
 //!
 //! [`Store::open`] (`run`) creates a missing file; [`Store::open_existing`] (read
-//! commands, `resume`) refuses a missing one with [`StoreError::NotFound`] naming the path,
-//! and creates nothing. [`Store::open_in_dir_unverified`] (`serve`) reads at once and runs
-//! the check later ([`Store::verify`], which every write runs first), so that a daemon's
-//! start-up does not grow with the file. Both run `PRAGMA quick_check` before anything is written and refuse
+//! commands) refuses a missing one with [`StoreError::NotFound`] naming the path, and
+//! creates nothing. [`Store::open_in_dir_unverified`] (`serve`) reads at once and runs the
+//! check later ([`Store::verify`], which every write runs first), so that a daemon's
+//! start-up does not grow with the file; [`Store::open_existing_unverified`] (`resume`) is
+//! `open_existing` with the check left to the caller, which runs it
+//! ([`Store::verify_integrity`]) while another core parses the run's stored inputs. All run
+//! `PRAGMA quick_check` before anything is written and refuse
 //! a damaged file with [`StoreError::Damaged`] (kind `damaged`), whose message says how to
 //! save what is readable. Cost: linear in the file's size; on a 100,000-sample store
 //! (197 MB, 1 KB answers) 0.27 s with an optimized build and 0.50 s unoptimized when the

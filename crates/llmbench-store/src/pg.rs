@@ -1143,14 +1143,20 @@ impl Store {
         })
     }
 
-    pub(crate) fn pg_run_files(&self, pg: &Pg, run_id: &str) -> Result<Vec<RunFile>, StoreError> {
+    /// [`Store::run_files`], of role `role` only when given.
+    pub(crate) fn pg_run_files(
+        &self,
+        pg: &Pg,
+        run_id: &str,
+        role: Option<&str>,
+    ) -> Result<Vec<RunFile>, StoreError> {
         let rows = self
             .client(pg)?
             .query(
                 "SELECT f.role, f.path, f.sha256, c.bytes FROM run_files f
                  JOIN file_contents c ON c.sha256 = f.sha256
-                 WHERE f.run_id = $1 ORDER BY f.position",
-                &[&run_id],
+                 WHERE f.run_id = $1 AND ($2::text IS NULL OR f.role = $2) ORDER BY f.position",
+                &[&run_id, &role],
             )
             .map_err(self.pg_err("read a run's files"))?;
         rows.into_iter()

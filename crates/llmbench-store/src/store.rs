@@ -148,11 +148,21 @@ impl Store {
         if self.verified.get() {
             return Ok(());
         }
+        self.verify_integrity()?;
+        self.record_dead_runs();
+        Ok(())
+    }
+
+    /// [`Store::verify`]'s integrity check alone, unless it has run: runs left `running` are
+    /// not recorded (`resume` records them with [`Store::ready_for_resuming`]).
+    pub fn verify_integrity(&self) -> Result<(), StoreError> {
+        if self.verified.get() {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         schema::check(self.conn()?, &self.path)?;
         self.verified.set(true);
         tracing::debug!(path = %self.path.display(), seconds = started.elapsed().as_secs_f64(), "checked the results store");
-        self.record_dead_runs();
         Ok(())
     }
 
@@ -183,6 +193,19 @@ impl Store {
             });
         }
         Store::connect(path, OpenFlags::empty(), false)
+    }
+
+    /// [`Store::open_existing`] without waiting for the integrity check when opening writes
+    /// nothing (as [`Store::open_in_dir_unverified`]): what `resume` uses, which runs the
+    /// check ([`Store::verify_integrity`]) while it parses the run's stored inputs, each on
+    /// one core. Every write runs the check first if it has not run.
+    pub fn open_existing_unverified(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        Store::connect(path, OpenFlags::empty(), true)
     }
 
     /// Makes a store opened with [`Store::open_existing`] ready for resuming run `run_id`,

@@ -81,3 +81,34 @@ fn reaching_the_cap_stops_cleanly_and_keeps_what_finished() {
     let (runs, _) = text(&runs);
     assert!(runs.contains("interrupted"), "{runs}");
 }
+
+#[test]
+fn a_resumed_run_counts_what_it_spent_before_against_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let out = llmbench(&[
+        "run",
+        "--run-id",
+        "capped",
+        "--allow-over-budget",
+        "--config",
+    ])
+    .arg(&config)
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{:?}", text(&out));
+    let before = export_jsonl(dir.path(), "capped").len();
+    assert!((1..10).contains(&before), "{before} samples stored");
+    // The earlier invocation reached the cap: resuming starts no new sample.
+    let out = llmbench(&["resume", "capped", "--allow-over-budget", "--output-dir"])
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("spend cap of 20.00000 USD reached"),
+        "{stdout}"
+    );
+    assert_eq!(export_jsonl(dir.path(), "capped").len(), before);
+}

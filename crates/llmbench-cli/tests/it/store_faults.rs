@@ -25,10 +25,10 @@ fn config(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_damaged_store_is_refused_by_run_with_exit_4_and_nothing_is_appended() {
+fn a_damaged_store_is_refused_by_run_and_resume_with_exit_4_and_nothing_is_appended() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let out = llmbench(&["run", "--config"])
+    let out = llmbench(&["run", "--run-id", "first", "--config"])
         .arg(&config)
         .output()
         .unwrap();
@@ -60,6 +60,26 @@ fn a_damaged_store_is_refused_by_run_with_exit_4_and_nothing_is_appended() {
         "nothing was written"
     );
     let wal = dir.path().join("results/llmbench.sqlite-wal");
+    assert_eq!(
+        std::fs::metadata(&wal).map_or(0, |m| m.len()),
+        0,
+        "nor appended"
+    );
+
+    // `resume` checks the file beside parsing the run's stored inputs (not before): still
+    // refused before anything is written.
+    let out = llmbench(&["resume", "first", "--output-dir"])
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(stderr.contains("damaged"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        damaged,
+        "resume wrote nothing"
+    );
     assert_eq!(
         std::fs::metadata(&wal).map_or(0, |m| m.len()),
         0,
