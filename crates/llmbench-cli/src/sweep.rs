@@ -74,26 +74,24 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
     let location = Location::resolve(&dirs.store, dirs.output_dir.as_deref(), None)?;
     // The integrity check reads the whole file (about 0.4 s per 250 MB) and parsing the
     // stored items takes about a second per million: done side by side, each on one core,
-    // before anything is written. What is read before the check (the run and its stored
-    // files) is read again through the check when it fails, so that a damaged file is
+    // before anything is written. A failure to read the run or its stored files that may
+    // come from damage (not an unknown run) runs the check first, so that a damaged file is
     // reported as damaged.
     let store = location.open_existing_unverified()?;
-    let store_failure = |e: StoreError| Failure::new(EXIT_STORE, e);
-    let damaged_first = |e: Failure| match store.verify_integrity() {
-        Err(damaged) => store_failure(damaged),
-        Ok(()) => e,
+    let store_failure = |e: StoreError| {
+        let e = match e.kind() {
+            "damaged" | "sqlite" | "corrupt" | "run_file" => {
+                store.verify_integrity().err().unwrap_or(e)
+            }
+            _ => e,
+        };
+        Failure::new(EXIT_STORE, e)
     };
-    let config_failure = |e| match e {
+    let stored = store.run(&run_id).map_err(store_failure)?;
+    let inputs = llmbench_runner::stored_inputs(&store, &run_id).map_err(|e| match e {
         llmbench_runner::InputsError::Store(e) => store_failure(e),
         e => Failure::new(EXIT_CONFIG, e),
-    };
-    let stored = store
-        .run(&run_id)
-        .map_err(store_failure)
-        .map_err(damaged_first)?;
-    let inputs = llmbench_runner::stored_inputs(&store, &run_id)
-        .map_err(config_failure)
-        .map_err(damaged_first)?;
+    })?;
     let (parsed, checked) = std::thread::scope(|scope| {
         // Made once: it reads every item (a second pass cost a million-item resume a second).
         let parse = scope.spawn(|| {
@@ -110,8 +108,8 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
             checked,
         )
     });
-    checked.map_err(store_failure)?;
-    let (config, source, estimate) = parsed.map_err(config_failure)?;
+    checked.map_err(|e| Failure::new(EXIT_STORE, e))?;
+    let (config, source, estimate) = parsed.map_err(|e| Failure::new(EXIT_CONFIG, e))?;
     let location = location.with_stored_password_env(config.run.store_password_env.as_deref())?;
     // A results directory is written with the store the run was read from (checked once);
     // PostgreSQL is connected again, with the password variable the run stored.
