@@ -112,7 +112,8 @@ pub(crate) struct RawRun {
     pub plugin_dir: Option<Spanned<String>>,
     /// Spend cap for one run, in USD (more than 0). A run whose estimated cost exceeds it
     /// refuses to start (unless `--allow-over-budget`); a run that reaches it stops cleanly,
-    /// keeping every finished sample. Default: no cap.
+    /// keeping every finished sample. A resumed run counts what its earlier invocations
+    /// spent. Default: no cap.
     pub max_cost_usd: Option<Spanned<f64>>,
     /// The k values for which reports show pass@k, the chance that at least one of k
     /// answers passes, estimated without bias from the `repeats` answers of each item:
