@@ -189,6 +189,31 @@ pub async fn run_sweep_sharded(
     )
 }
 
+/// What run `run_id`'s stored samples cost, models and graders (a judge's), as the spend cap
+/// counts them. Read one sample outline at a time (no texts): a full report of a large run
+/// would hold every sample's texts in memory and delay the first request by seconds.
+/// Graders cost something only through a judge or a price of their own; without either (the
+/// common case) the samples' costs are one SQL sum.
+fn earlier_spend(config: &Config, store: &Store, run_id: &str) -> Result<f64, StoreError> {
+    let graders_cost = config
+        .tasks
+        .iter()
+        .flat_map(|t| &t.graders)
+        .any(|g| g.judge.is_some() || g.price.is_some());
+    if !graders_cost {
+        return Ok(store.run_progress(run_id)?.1.cost_usd.unwrap_or(0.0));
+    }
+    let mut spent = 0.0;
+    store.for_each_sample_outline(run_id, |s| {
+        let costs = s.cost_usd.into_iter();
+        for cost in costs.chain(s.grades.iter().filter_map(|(_, g)| g.cost_usd)) {
+            spent += cost;
+        }
+        Ok(())
+    })?;
+    Ok(spent)
+}
+
 /// Record a new run, or mark a resumed one running; returns the samples already finished and,
 /// when the config caps the spend, what they cost (else 0).
 fn prepare(
@@ -239,32 +264,10 @@ fn prepare(
             let done = store.finished_sample_ids(run_id)?;
             // What earlier invocations spent counts only against a spend cap: without one it
             // is not read (the sum reads every stored sample's row, 0.3 s at 100,000).
-            if config.run.max_cost_usd.is_none() {
-                store.set_run_status(run_id, RunStatus::Running, None)?;
-                return Ok((done, 0.0));
-            }
-            // The models' spend and the graders' (a judge's), as the cap counts them. Read
-            // one sample outline at a time (no texts): a full report of a large run would
-            // hold every sample's texts in memory and delay the first request by seconds.
-            // Graders cost something only through a judge or a price of their own; without
-            // either (the common case) the samples' costs are one SQL sum.
-            let graders_cost = config
-                .tasks
-                .iter()
-                .flat_map(|t| &t.graders)
-                .any(|g| g.judge.is_some() || g.price.is_some());
-            let mut spent = 0.0;
-            if !graders_cost {
-                spent = store.run_progress(run_id)?.1.cost_usd.unwrap_or(0.0);
-            } else {
-                store.for_each_sample_outline(run_id, |s| {
-                    let costs = s.cost_usd.into_iter();
-                    for cost in costs.chain(s.grades.iter().filter_map(|(_, g)| g.cost_usd)) {
-                        spent += cost;
-                    }
-                    Ok(())
-                })?;
-            }
+            let spent = match config.run.max_cost_usd {
+                Some(_) => earlier_spend(config, store, run_id)?,
+                None => 0.0,
+            };
             store.set_run_status(run_id, RunStatus::Running, None)?;
             Ok((done, spent))
         }
