@@ -87,7 +87,6 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
         };
         Failure::new(EXIT_STORE, e)
     };
-    let stored = store.run(&run_id).map_err(store_failure)?;
     let inputs = llmbench_runner::stored_inputs(&store, &run_id).map_err(|e| match e {
         llmbench_runner::InputsError::Store(e) => store_failure(e),
         e => Failure::new(EXIT_CONFIG, e),
@@ -117,6 +116,7 @@ pub(crate) async fn resume(run_id: String, dirs: Dirs) -> Result<u8, Failure> {
         Location::Dir(_) => Some(store),
         Location::Postgres(..) => None,
     };
+    let stored = inputs.run();
     let planned = estimate.samples;
     if planned != stored.planned_samples {
         let why = match source {

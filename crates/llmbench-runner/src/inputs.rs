@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use llmbench_config::{Config, ConfigErrors, SourceRole};
 use llmbench_core::FileBytes;
-use llmbench_store::{FileRole, RunFile, Store, StoreError};
+use llmbench_store::{FileRole, RunFile, Store, StoreError, StoredRun};
 
 /// The files a run of `config` stores with it ([`Store::create_run_with_files`]): the same
 /// bytes as the config's, shared, not copied (an items file can be 100 MB).
@@ -87,8 +87,7 @@ pub fn resume_config(store: &Store, run_id: &str) -> Result<(Config, InputsSourc
 /// beside the store's integrity check, each on one core.
 #[derive(Debug, Clone)]
 pub struct StoredInputs {
-    run_id: String,
-    config_toml: String,
+    run: StoredRun,
     path: PathBuf,
     /// The stored copies of the prompt and items files by path; `None` for a run stored
     /// before runs stored their files.
@@ -115,31 +114,36 @@ pub fn stored_inputs(store: &Store, run_id: &str) -> Result<StoredInputs, Inputs
         ),
     };
     Ok(StoredInputs {
-        run_id: run_id.to_owned(),
-        config_toml: stored.config_toml,
         path: PathBuf::from(&stored.config_path),
+        run: stored,
         copies,
     })
 }
 
 impl StoredInputs {
+    /// The run as stored (its planned sample count, config text, ...).
+    pub fn run(&self) -> &StoredRun {
+        &self.run
+    }
+
     /// The config, parsed and validated from the stored copies (reading every item: about a
     /// second for a million).
     pub fn config(&self) -> Result<(Config, InputsSource), InputsError> {
+        let run_id = &self.run.id;
         let invalid = |errors| InputsError::Config {
-            run_id: self.run_id.clone(),
+            run_id: run_id.clone(),
             errors,
         };
         let Some(copies) = &self.copies else {
             tracing::warn!(
-                run = self.run_id,
-                "run {} was stored before runs stored their inputs: its prompt and items files are read from disk as they are now",
-                self.run_id
+                run = run_id,
+                "run {run_id} was stored before runs stored their inputs: its prompt and items files are read from disk as they are now"
             );
-            let config = llmbench_config::parse(&self.config_toml, &self.path).map_err(invalid)?;
+            let config =
+                llmbench_config::parse(&self.run.config_toml, &self.path).map_err(invalid)?;
             return Ok((config, InputsSource::Disk));
         };
-        let config = llmbench_config::parse_stored(&self.config_toml, &self.path, copies)
+        let config = llmbench_config::parse_stored(&self.run.config_toml, &self.path, copies)
             .map_err(invalid)?;
         Ok((config, InputsSource::Stored))
     }

@@ -187,12 +187,16 @@ impl Store {
     /// [`Store::open`] and an older schema is migrated; runs are left as stored (readers see
     /// a `running` run that no process holds as `interrupted`).
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        Store::connect_existing(path, false)
+    }
+
+    fn connect_existing(path: &Path, defer_check: bool) -> Result<Store, StoreError> {
         if !path.is_file() {
             return Err(StoreError::NotFound {
                 path: path.to_owned(),
             });
         }
-        Store::connect(path, OpenFlags::empty(), false)
+        Store::connect(path, OpenFlags::empty(), defer_check)
     }
 
     /// [`Store::open_existing`] without waiting for the integrity check when opening writes
@@ -200,12 +204,7 @@ impl Store {
     /// check ([`Store::verify_integrity`]) while it parses the run's stored inputs, each on
     /// one core. Every write runs the check first if it has not run.
     pub fn open_existing_unverified(path: &Path) -> Result<Store, StoreError> {
-        if !path.is_file() {
-            return Err(StoreError::NotFound {
-                path: path.to_owned(),
-            });
-        }
-        Store::connect(path, OpenFlags::empty(), true)
+        Store::connect_existing(path, true)
     }
 
     /// Makes a store opened with [`Store::open_existing`] ready for resuming run `run_id`,
