@@ -44,7 +44,7 @@ repeats = {REPEATS}
 plugin = "provider-testkit"
 model = "echo"
 [providers.p.options]
-fixed-latency-ms = 120
+fixed-latency-ms = 250
 counter-file = "calls.tsv"
 
 [tasks.t]
@@ -88,6 +88,16 @@ fn samples(results: &Path, run: &str) -> BTreeMap<String, serde_json::Value> {
             (v["sample_id"].as_str().unwrap().to_owned(), v)
         })
         .collect()
+}
+
+/// Whether the store in `results` holds a sample of its latest run yet (false while it has
+/// no run).
+fn stored_any(results: &Path) -> bool {
+    let out = llmbench(&["export", "latest", "--format", "jsonl", "--output-dir"])
+        .arg(results)
+        .output()
+        .unwrap();
+    out.status.success() && out.stdout.iter().any(|&b| b == b'\n')
 }
 
 fn shard_run(config: &Path, shard: usize, out_dir: &Path) -> std::process::Command {
@@ -151,20 +161,24 @@ fn four_shards_with_a_kill_9_merge_into_the_single_process_run() {
     let before_kill = requests(sd).values().sum::<usize>();
     assert!(before_kill > 0 && before_kill < SAMPLES, "{before_kill}");
 
-    // Shard 1 is killed without warning once it has stored a sample or two.
+    // Shard 1 is killed without warning once it has stored a sample. Read from its store: a
+    // request the server has seen is stored by the writer thread a moment later, and on a
+    // loaded machine that moment can outlast the next request.
     let mut child = shard_run(&config_path, 1, &out(1))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // (Its store is only read once its second request is out: the file exists then, with its
+    // schema, and the first answer is on its way to the writer.)
     let deadline = Instant::now() + Duration::from_secs(60);
-    while requests(sd).values().sum::<usize>() < before_kill + 3 {
-        assert!(Instant::now() < deadline, "shard 1 made no progress");
+    while requests(sd).values().sum::<usize>() < before_kill + 2 || !stored_any(&out(1)) {
+        assert!(Instant::now() < deadline, "shard 1 stored nothing in 60 s");
         assert!(
             child.try_wait().unwrap().is_none(),
             "shard 1 ended before it could be killed"
         );
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -203,12 +217,15 @@ fn four_shards_with_a_kill_9_merge_into_the_single_process_run() {
             "{id} was stored before the kill and requested again"
         );
     }
-    // Only the one request in flight at the kill (concurrency 1) may have been sent twice.
-    let total: usize = counts.values().sum();
-    assert!(
-        (SAMPLES..=SAMPLES + 1).contains(&total),
-        "{total} requests: {counts:?}"
-    );
+    // A sample the kill kept from the store (the one in flight at concurrency 1, or one
+    // finished but still queued for the writer: the documented bound) may have been
+    // requested twice; no sample more than that.
+    for (key, &n) in &counts {
+        assert!(
+            (1..=2).contains(&n),
+            "{key:?} requested {n} times: {counts:?}"
+        );
+    }
     assert_eq!(counts.len(), SAMPLES);
 
     let status = succeed(
