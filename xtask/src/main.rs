@@ -149,6 +149,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
 
 fn ci() -> anyhow::Result<()> {
     setup()?;
+    warn_if_disk_is_short();
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     // Lints fail the build here (the workspace lints only warn while editing). The unused
     // dependency check and the dependency rules are tidy tests, run with the tests below.
@@ -170,13 +171,77 @@ fn ci() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Free space `target/` needs for the suite in a clean clone: it ended at 3.5 GB there
+/// (2026-12-07: 2.4 GB of debug build, 1 GB of the scaffold test's own build, the venv).
+const CI_DISK_BYTES: u64 = 6 << 30;
+
+/// Says so before building when the disk under `target/` has less free space than the suite
+/// needs: out of space, the build fails deep in a linker or rustc with "Bus error" or "No
+/// space left on device", long after the cause could have been read.
+fn warn_if_disk_is_short() {
+    let target = root().join("target");
+    let _ = std::fs::create_dir_all(&target);
+    let Some(free) = free_bytes(&target) else {
+        return;
+    };
+    if free < CI_DISK_BYTES {
+        eprintln!(
+            "warning: {:.1} GiB free under {}; the suite needs about {} GiB there in a clean \
+             clone (its build and the tests' own scratch builds). Free some space if it \
+             fails with \"No space left on device\" or a linker's \"Bus error\".",
+            free as f64 / f64::from(1u32 << 30),
+            target.display(),
+            CI_DISK_BYTES >> 30,
+        );
+    }
+}
+
+/// Space available to this user on the file system holding `path`. By hand: std has no
+/// `statvfs`, and `libc` is already here (a crate such as `fs4` for one call would add to the
+/// build it warns about).
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `statvfs` is zeroed plain data that the call fills in; `c_path` is a valid
+    // NUL-terminated string that outlives the call.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; both pointers are valid for the call.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    (rc == 0).then_some(stat.f_bavail * stat.f_frsize)
+}
+
 /// `cargo` for the suite's build and test steps: without rustc's incremental cache (unless the
 /// caller set `CARGO_INCREMENTAL`). In a clean clone, as CI runs it, that cache is written once
-/// and never read, and it was the largest part of `target/` (CI machines' disks can be small).
+/// and never read (in a working tree used for weeks it had grown to 9.7 GB beside 5.6 GB of
+/// build output), and CI machines' disks can be small.
 fn ci_cargo() -> Command {
     let mut cmd = cargo();
     if std::env::var_os("CARGO_INCREMENTAL").is_none() {
         cmd.env("CARGO_INCREMENTAL", "0");
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    /// The free space read by `statvfs` is what `df` reports for the same file system (within
+    /// what other writers may change between the two reads).
+    #[test]
+    fn free_space_is_what_df_reports() {
+        let root = super::root();
+        let ours = super::free_bytes(&root).expect("statvfs of the repository");
+        let out = std::process::Command::new("df")
+            .args(["-Pk"])
+            .arg(&root)
+            .output()
+            .expect("df");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().nth(1).expect("df's line");
+        let kib: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        let theirs = kib * 1024;
+        assert!(
+            ours.abs_diff(theirs) < 1 << 30,
+            "statvfs {ours} bytes, df {theirs} bytes"
+        );
+    }
 }
