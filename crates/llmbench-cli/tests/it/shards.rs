@@ -97,7 +97,7 @@ fn stored_any(results: &Path) -> bool {
         .arg(results)
         .output()
         .unwrap();
-    out.status.success() && out.stdout.iter().any(|&b| b == b'\n')
+    out.status.success() && out.stdout.contains(&b'\n')
 }
 
 fn shard_run(config: &Path, shard: usize, out_dir: &Path) -> std::process::Command {
