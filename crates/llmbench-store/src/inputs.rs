@@ -347,8 +347,7 @@ impl Store {
     pub fn run_stored_files(&self, run_id: &str) -> Result<bool, StoreError> {
         self.require_run(run_id)?;
         if let Some(pg) = self.pg() {
-            let files = crate::pg::blocking(&self.path, || self.pg_run_files(pg, run_id, None))?;
-            return Ok(!files.is_empty());
+            return crate::pg::blocking(&self.path, || self.pg_has_run_files(pg, run_id));
         }
         self.conn()?
             .query_row(

@@ -1144,6 +1144,17 @@ impl Store {
     }
 
     /// [`Store::run_files`], of role `role` only when given.
+    /// Whether run `run_id` stored any file (without reading them).
+    pub(crate) fn pg_has_run_files(&self, pg: &Pg, run_id: &str) -> Result<bool, StoreError> {
+        self.client(pg)?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM run_files WHERE run_id = $1)",
+                &[&run_id],
+            )
+            .map(|row| row.get(0))
+            .map_err(self.pg_err("read a run's files"))
+    }
+
     pub(crate) fn pg_run_files(
         &self,
         pg: &Pg,

@@ -192,6 +192,8 @@ fn shards_share_a_run_and_liveness_follows_their_connections() {
     s0.create_run(&run).unwrap();
     // The second shard attaches to the run the first created.
     s1.create_run(&run).unwrap();
+    // Created without its input files: nothing to read them again from.
+    assert!(!s1.run_stored_files("sharded").unwrap());
     // The same shard twice at once is refused.
     let again = open("1/2");
     let e = again.create_run(&run).unwrap_err();
