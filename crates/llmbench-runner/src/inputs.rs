@@ -98,20 +98,26 @@ pub struct StoredInputs {
 /// of the files it read.
 pub fn stored_inputs(store: &Store, run_id: &str) -> Result<StoredInputs, InputsError> {
     let stored = store.run(run_id)?;
-    let files = store.run_files(run_id)?;
-    let copies = match files.is_empty() {
-        true => None,
-        false => Some(
-            files
-                .into_iter()
-                .filter(|f| f.role != FileRole::Config)
-                .map(|f| Ok((PathBuf::from(f.path), f.content.to_bytes()?)))
-                .collect::<Result<_, std::io::Error>>()
-                .map_err(|source| InputsError::StoredFile {
-                    run_id: run_id.to_owned(),
-                    source,
-                })?,
-        ),
+    // Only the prompt and items files: the config's text is the run's, and the plugins' files
+    // (up to 64 MB each) are read by `stored_plugin_files` when the plugins are built.
+    let copies = match store.run_stored_files(run_id)? {
+        false => None,
+        true => {
+            let mut copies = BTreeMap::new();
+            for role in [FileRole::Prompt, FileRole::Items] {
+                for f in store.run_files_of_role(run_id, role)? {
+                    let bytes = f
+                        .content
+                        .to_bytes()
+                        .map_err(|source| InputsError::StoredFile {
+                            run_id: run_id.to_owned(),
+                            source,
+                        })?;
+                    copies.insert(PathBuf::from(f.path), bytes);
+                }
+            }
+            Some(copies)
+        }
     };
     Ok(StoredInputs {
         path: PathBuf::from(&stored.config_path),

@@ -1143,7 +1143,6 @@ impl Store {
         })
     }
 
-    /// [`Store::run_files`], of role `role` only when given.
     /// Whether run `run_id` stored any file (without reading them).
     pub(crate) fn pg_has_run_files(&self, pg: &Pg, run_id: &str) -> Result<bool, StoreError> {
         self.client(pg)?
@@ -1155,6 +1154,7 @@ impl Store {
             .map_err(self.pg_err("read a run's files"))
     }
 
+    /// [`Store::run_files`], of role `role` only when given.
     pub(crate) fn pg_run_files(
         &self,
         pg: &Pg,
