@@ -842,62 +842,26 @@ const MILLION_REPORT_SECONDS: f64 = 10.0;
 const MILLION_HTML_BYTES: u64 = 5_000_000;
 
 /// `perf million [N]`: N samples (1,000,000 by default) through the runner against the mock
-/// server at 0 ms (the throughput benchmark's setup), then `report --format
+/// server at 0 ms (the throughput benchmark's setup), answers streamed, then `report --format
 /// console|markdown|html` and `export` on that store: wall time, peak RSS, output size. The
 /// store is kept under `target/perf-million-N/` and reused by the next run (delete the
-/// directory to measure the sweep again).
+/// directory to measure the sweep again). The sweep is also run with plain answers, in
+/// `target/perf-million-N-plain/` (its figures kept there, its store removed).
 fn million(samples: usize) -> anyhow::Result<()> {
     let dir = root().join(format!("target/perf-million-{samples}"));
     let results = dir.join("results");
-    let done = dir.join("run-finished");
     let exe = release().join("llmbench");
     let mut lines = Vec::new();
     let n = thousands(samples);
-    // The sweep's printed line is kept in `run-finished`; its figures are read back from it.
-    let (line, cached) = if done.exists() {
-        let line = std::fs::read_to_string(&done)?.trim().to_owned();
-        lines.push(format!(
-            "sweep: {samples} samples: cached store in {} (delete it to measure the sweep again): {line}",
-            dir.display(),
-        ));
-        (line, true)
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
-        let t = throughput_in(
-            &dir,
-            samples,
-            Duration::ZERO,
-            64,
-            Grader::Regex,
-            true,
-            false,
-        )?;
-        let mb = t.max_rss_kib as f64 / 1024.0;
-        let line = format!(
-            "{}; target: under {MILLION_RSS_MB:.0} MB peak RSS: {}",
-            t.line(),
-            verdict(mb < MILLION_RSS_MB)
-        );
-        std::fs::write(&done, &line)?;
-        lines.push(line.clone());
-        (line, false)
-    };
-    let figure = |prefix: &str| number_after(&line, prefix).unwrap_or(f64::NAN);
-    let (mb, cpu, wall) = (figure("peak RSS "), figure("harness CPU "), figure("wall "));
-    crate::perf_table::record(
-        "million",
-        format!("the sweep: {n} samples, 0 ms, c = 64, streamed"),
-        format!(
-            "peak RSS {mb:.1} MB; wall {wall:.1} s, harness CPU {cpu:.3} ms/sample{}",
-            if cached {
-                " (the store's cached sweep)"
-            } else {
-                ""
-            }
-        ),
-        format!("< {MILLION_RSS_MB:.0} MB"),
-        Some(mb < MILLION_RSS_MB),
-    );
+    // Streamed first: its store is kept for the reports below. The plain sweep's store is
+    // removed once measured (its line is kept), as the reports read only one.
+    million_sweep(&dir, samples, true, &mut lines)?;
+    million_sweep(
+        &root().join(format!("target/perf-million-{samples}-plain")),
+        samples,
+        false,
+        &mut lines,
+    )?;
     let resumed = million_resume(&dir.join("resume"), samples)?;
     let first = resumed.first_request.as_secs_f64();
     lines.push(format!(
@@ -1013,6 +977,67 @@ fn million(samples: usize) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     eprintln!("machine: {}", machine());
+    Ok(())
+}
+
+/// The sweep of `samples` samples (0 ms, c = 64, grader-regex) into `dir`, answers streamed or
+/// plain: its peak RSS against the target, recorded and pushed to `lines`. The sweep's printed
+/// line is kept in `dir/run-finished` and read back from there when it exists (delete `dir`
+/// to measure the sweep again); a plain sweep's store is removed once measured.
+fn million_sweep(
+    dir: &Path,
+    samples: usize,
+    stream: bool,
+    lines: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let done = dir.join("run-finished");
+    let how = if stream { "streamed" } else { "plain" };
+    let (line, cached) = if done.exists() {
+        let line = std::fs::read_to_string(&done)?.trim().to_owned();
+        lines.push(format!(
+            "sweep: {samples} samples, {how}: cached in {} (delete it to measure the sweep again): {line}",
+            dir.display(),
+        ));
+        (line, true)
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+        let t = throughput_in(
+            dir,
+            samples,
+            Duration::ZERO,
+            64,
+            Grader::Regex,
+            stream,
+            false,
+        )?;
+        let mb = t.max_rss_kib as f64 / 1024.0;
+        let line = format!(
+            "{}; target: under {MILLION_RSS_MB:.0} MB peak RSS: {}",
+            t.line(),
+            verdict(mb < MILLION_RSS_MB)
+        );
+        if !stream {
+            std::fs::remove_dir_all(dir.join("results"))?;
+        }
+        std::fs::write(&done, &line)?;
+        lines.push(line.clone());
+        (line, false)
+    };
+    let figure = |prefix: &str| number_after(&line, prefix).unwrap_or(f64::NAN);
+    let (mb, cpu, wall) = (figure("peak RSS "), figure("harness CPU "), figure("wall "));
+    crate::perf_table::record(
+        "million",
+        format!(
+            "the sweep: {} samples, 0 ms, c = 64, {how}",
+            thousands(samples)
+        ),
+        format!(
+            "peak RSS {mb:.1} MB; wall {wall:.1} s, harness CPU {cpu:.3} ms/sample{}",
+            if cached { " (the cached sweep)" } else { "" }
+        ),
+        format!("< {MILLION_RSS_MB:.0} MB"),
+        Some(mb < MILLION_RSS_MB),
+    );
     Ok(())
 }
 

@@ -78,7 +78,9 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
         Command::Merge(args) => merge::run(args),
         Command::Status(args) => status::run(args),
         Command::Serve(args) => serve::run(args),
-        Command::Resume { run_id, dirs } => common::runtime().block_on(sweep::resume(run_id, dirs)),
+        Command::Resume { run_id, dirs } => {
+            common::sweep_runtime().block_on(sweep::resume(run_id, dirs))
+        }
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Gate(args) => gate::run(args),

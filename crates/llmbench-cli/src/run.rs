@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::args::{ConfigArg, Dirs};
-use crate::common::{EXIT_CONFIG, Failure, load_config, runtime};
+use crate::common::{EXIT_CONFIG, Failure, load_config, sweep_runtime};
 use crate::{datasets, replay, shard, validate};
 
 #[derive(Debug, clap::Args)]
@@ -54,5 +54,5 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, Failure> {
         config.run.repeats = r;
     }
     validate::check_plugins(&config, dirs.plugin_dir.as_deref())?;
-    runtime().block_on(shard::run(config, dirs, push_gateway, shard))
+    sweep_runtime().block_on(shard::run(config, dirs, push_gateway, shard))
 }
