@@ -87,10 +87,7 @@ pub(crate) fn init_logging(verbose: u8, daemon: bool) {
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("start the tokio runtime")
+    multi_thread(None)
 }
 
 /// The runtime of a sweep (`run`, `resume`): one worker thread. A sample's work on the host's
@@ -103,8 +100,17 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 /// (two runs each, plain) 3.98 s against 3.39 s, the same wall time. Blocking
 /// work still goes to the blocking pool (`spawn_blocking`, `block_in_place`), as before.
 pub(crate) fn sweep_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    multi_thread(Some(1))
+}
+
+/// A multi-thread runtime with `workers` worker threads (tokio's default, one per core, when
+/// `None`), I/O and timers enabled.
+fn multi_thread(workers: Option<usize>) -> tokio::runtime::Runtime {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder
         .enable_all()
         .build()
         .expect("start the tokio runtime")
