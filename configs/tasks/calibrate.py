@@ -482,6 +482,13 @@ def main():
                     print(f"           advisory {c['name']}: {c['evidence']}")
             for issue in issues:
                 print(f"           {issue}")
+            # A run that differs from the first: what its checks saw, to find the cause.
+            other = next((o for o in got if o.key() != first.key()), None)
+            if other is not None:
+                seen = [c for c in other.checks if not c["pass"]] or other.checks
+                print(f"           a differing run ({other.seconds:.3f}s): "
+                      + ("; ".join(f"{c['name']}: {c['evidence']}" for c in seen)
+                         or str(other.evidence)))
             if args.verbose:
                 for c in first.checks:
                     kind = "required" if c["required"] else "advisory"

@@ -374,7 +374,14 @@ def op_batch(m):
     for sub in m["ops"]:
         sub["_barrier"] = barrier
         OPS[sub["op"]](sub)
-OPS = {"batch": op_batch, "load": op_load, "sig": op_sig, "new": op_new, "call": op_call, "cancel": op_cancel}
+def op_turns(m):
+    async def run():
+        for _ in range(m["n"]):
+            await asyncio.sleep(0)
+        send({"re": m["id"], "ok": True})
+    _loop.create_task(run())
+OPS = {"batch": op_batch, "load": op_load, "sig": op_sig, "new": op_new, "call": op_call,
+       "cancel": op_cancel, "turns": op_turns}
 def on_loop(m):
     try:
         OPS[m["op"]](m)
@@ -534,9 +541,16 @@ class Child:
             handler = self.handlers.get(m["p"])
             self.running[k] = asyncio.ensure_future(self._serve(k, handler, m))
         elif "pcancel" in m:
-            task = self.running.get(m["pcancel"])
+            k = m["pcancel"]
+            task = self.running.get(k)
             if task is not None:
-                task.cancel()
+                task.cancel()  # _serve acknowledges once the handler's cleanup has run
+            else:
+                # Answered already: the reply and the child's cancellation crossed (the child
+                # cancels a call whose reply it has read but not yet handed to the waiting
+                # task). The child still waits for an acknowledgement; without one the
+                # cancelled task, and whatever awaits it, would hang.
+                self.send({"pr": k, "cancelled": True})
         else:
             raise ValueError
 
@@ -661,6 +675,30 @@ def encode(v):
     return v
 
 
+class Gate:
+    """Holds the calls of a served resource that reach it until `size` of them have arrived,
+    or `seconds` have passed since the first did; then it stays open. A peak of calls in
+    flight measured behind it does not depend on how fast a loaded machine delivers calls
+    the answer starts together (they all arrive within `seconds`), and an answer that runs
+    them one at a time pays `seconds` once, not once per call. Await `passage()` after
+    counting the call as in flight."""
+
+    def __init__(self, size, seconds=0.25):
+        self.size, self.seconds = size, seconds
+        self.arrived = 0
+        self.opened = asyncio.Event()
+
+    async def passage(self):
+        if self.opened.is_set():
+            return
+        self.arrived += 1
+        if self.arrived == 1:
+            asyncio.get_running_loop().call_later(self.seconds, self.opened.set)
+        if self.arrived >= self.size:
+            self.opened.set()
+        await self.opened.wait()
+
+
 class Scenario:
     """One check's run: a freshly loaded solution module in the child, and the resources
     (proxies) the check serves to it."""
@@ -714,6 +752,14 @@ class Scenario:
     async def cancel(self, call):
         """Ask the child to cancel `call` (a task), and wait until it has been told."""
         await self.child.request({"op": "cancel", "target": call.rid})
+
+    async def turns(self, n=20):
+        """Wait until the child's event loop has gone round `n` times since the calls started
+        before: by then each of those tasks has run until it waits on something outside the
+        loop's ready queue (a lock, a queue, a timer, a call served here), however slowly a
+        loaded machine schedules the child. Counting turns, not sleeping, is what makes "they
+        are now waiting" true on any machine."""
+        await self.child.request({"op": "turns", "n": n})
 
     async def settle(self, calls, timeout):
         """Wait up to `timeout` s for `calls`; their outcomes, in order."""

@@ -21,10 +21,15 @@ passes when:
 
 import asyncio
 
-from harnesslib import TOKEN, Fail, Harness, Raise, count, plural
+from harnesslib import TOKEN, Fail, Gate, Harness, Raise, count, plural
 
 QUERY_SECONDS = 0.005
-WAIT = 0.3
+# How long a query that should run may take to start or end, and how long the probe waits
+# for a leaked connection: generous, since a loaded machine may stall the answer's process
+# for a good fraction of a second, and only a wrong answer ever waits it out.
+WAIT = 1.0
+# Each check may wait WAIT twice (its queries, then the probe) and reloads the module first.
+CHECK_SECONDS = 3.0
 
 # The task's original Pool, for answers whose code shows only run_query.
 REFERENCE_POOL = '''
@@ -49,7 +54,9 @@ h = Harness("run_query", ["pool", "sql"], is_async=True, defaults={"Pool": REFER
 class Db:
     """The database, served here: its connections count queries running (and the peak),
     note a connection used by two queries at once, and behave by the SQL: "FAIL ..." raises
-    QueryError, "BLOCK ..." waits until `gate` is set, anything else takes QUERY_SECONDS."""
+    QueryError, "BLOCK ..." waits until `gate` is set, anything else takes QUERY_SECONDS.
+    After `reset(together=n)`, queries start behind a harnesslib Gate of n, so that the
+    peak of queries at once is the pool's, not the machine's speed at delivering them."""
 
     def __init__(self, s, size):
         self.gate = asyncio.Event()
@@ -58,8 +65,9 @@ class Db:
                         for i, c in enumerate(self.conns)]
         self.reset()
 
-    def reset(self):
+    def reset(self, together=None):
         self.active = self.peak = self.conflicts = 0
+        self.together = Gate(together) if together else None
 
 
 class Conn:
@@ -78,6 +86,8 @@ class Conn:
             if sql.startswith("FAIL"):
                 await asyncio.sleep(0)
                 raise Raise("QueryError", f"{sql}: deadlock detected [{TOKEN}]")
+            if db.together is not None:
+                await db.together.passage()
             if sql.startswith("BLOCK"):
                 await db.gate.wait()
             else:
@@ -100,7 +110,7 @@ def queries(s, pool, sqls):
 
 async def probe(s, pool, db, size):
     """None when `size` concurrent queries run at once on distinct connections; else why not."""
-    db.reset()
+    db.reset(together=size)
     outcomes = await s.settle(queries(s, pool, [f"SELECT probe {i}" for i in range(size)]), WAIT)
     _, raised, _, pending = count(outcomes)
     if db.conflicts:
@@ -117,9 +127,10 @@ async def probe(s, pool, db, size):
 
 
 @h.check("queries-work", "the original code runs queries; a fix must keep them working, one "
-         "connection per query")
+         "connection per query", timeout=CHECK_SECONDS)
 async def queries_work(s):
     db, pool = await setup(s, 3)
+    db.reset(together=3)
     sqls = [f"SELECT {i}" for i in range(9)]
     outcomes = await s.settle(queries(s, pool, sqls), WAIT)
     values, raised, _, pending = count(outcomes)
@@ -144,7 +155,7 @@ async def queries_work(s):
 
 
 @h.check("error-releases", "the prompt: connections run out until \"every request hangs in "
-         "`pool.acquire()`\"; a query that fails leaks its connection the same way")
+         "`pool.acquire()`\"; a query that fails leaks its connection the same way", timeout=CHECK_SECONDS)
 async def error_releases(s):
     db, pool = await setup(s, 3)
     outcomes = await s.settle(queries(s, pool, [f"FAIL {i}" for i in range(3)]), WAIT)
@@ -158,7 +169,7 @@ async def error_releases(s):
 
 
 @h.check("cancel-mid-query-releases", "the prompt: \"The web framework cancels a request handler "
-         "when its client disconnects or the request times out\"")
+         "when its client disconnects or the request times out\"", timeout=CHECK_SECONDS)
 async def cancel_mid_query(s):
     db, pool = await setup(s, 3)
     calls = queries(s, pool, [f"BLOCK {i}" for i in range(3)])
@@ -178,7 +189,7 @@ async def cancel_mid_query(s):
 
 
 @h.check("cancel-while-waiting", "the prompt: requests time out while they wait in "
-         "`pool.acquire()`, and the framework cancels them there")
+         "`pool.acquire()`, and the framework cancels them there", timeout=CHECK_SECONDS)
 async def cancel_while_waiting(s):
     db, pool = await setup(s, 2)
     holders = queries(s, pool, ["BLOCK a", "BLOCK b"])
@@ -186,7 +197,7 @@ async def cancel_while_waiting(s):
         raise Fail(f"2 queries on a pool of 2 connections did not both start executing "
                    f"within {WAIT} s ({db.active} did)")
     waiters = queries(s, pool, [f"SELECT w{i}" for i in range(3)])
-    await asyncio.sleep(0.005)  # they are now waiting for a connection
+    await s.turns()  # they are now waiting for a connection
     for c in waiters:
         await s.cancel(c)
     outcomes = await s.settle(waiters, WAIT)

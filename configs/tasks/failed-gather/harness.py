@@ -15,15 +15,17 @@ Which checks are required, and why, is in checks.md. A fix passes when:
 import asyncio
 import time
 
-from harnesslib import TOKEN, Fail, Harness, Raise, plural
+from harnesslib import TOKEN, Fail, Gate, Harness, Raise, plural
 
 N = 8
 URLS = [f"https://api.example.test/items/{i}" for i in range(N)]
 BAD = URLS[3]
 FAIL_AFTER = 0.005
 SLOW_SECONDS = 2.0
-CLOSE_SECONDS = 0.01
-WAIT = 0.5
+# Long enough that a cleanup still running when fetch_all ends is seen running here even
+# when a loaded machine delays the child's next message by tens of milliseconds.
+CLOSE_SECONDS = 0.05
+WAIT = 1.0
 
 h = Harness("fetch_all", ["urls", "fetch"], is_async=True)
 
@@ -31,10 +33,10 @@ h = Harness("fetch_all", ["urls", "fetch"], is_async=True)
 class Web:
     """The `fetch` the answer is given, served here: each URL succeeds or fails after a set
     time; counts fetches running at once, and on cancellation takes CLOSE_SECONDS to close
-    its connection."""
+    its connection. With `gate` (a harnesslib Gate), fetches start together behind it."""
 
-    def __init__(self, s, plan):
-        self.plan = plan
+    def __init__(self, s, plan, gate=None):
+        self.plan, self.gate = plan, gate
         self.active = self.peak = self.cancelled = self.closed = self.completed_late = 0
         self.finished = False  # set once fetch_all has returned or raised
         self.proxy = s.proxy(self.fetch)
@@ -44,6 +46,8 @@ class Web:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
+            if self.gate is not None:
+                await self.gate.passage()
             await asyncio.sleep(seconds)
             if kind == "fail":
                 raise Raise("FetchError", f"GET {url}: 503 Service Unavailable [{TOKEN}]")
@@ -104,7 +108,7 @@ async def returns_in_order(s):
 
 @h.check("fetches-concurrent", "the docstring: \"Fetch every URL concurrently\"")
 async def fetches_concurrent(s):
-    web = Web(s, plan(("ok", 0.02)))
+    web = Web(s, plan(("ok", 0.02)), gate=Gate(N))
     o, seconds, _ = await observe(s, web)
     h.observe("fetches-concurrent", urls=N, peak_concurrent_fetches=web.peak, seconds=round(seconds, 4))
     if web.peak < N:

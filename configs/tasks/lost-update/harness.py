@@ -15,7 +15,7 @@ checks are required, and why, is in checks.md. A fix passes when:
 import asyncio
 import time
 
-from harnesslib import TOKEN, Fail, Harness, Raise, count, plural
+from harnesslib import TOKEN, Fail, Gate, Harness, Raise, count, plural
 
 AUDIT_SECONDS = 0.001
 SLOW_AUDIT_SECONDS = 0.02
@@ -33,10 +33,11 @@ h.defaults["_llmbench_get"] = READ
 
 class Ledger:
     """The audit service the answer is given, served here: records each change, counts
-    audits running at once, and can fail."""
+    audits running at once, and can fail. With `gate` (a harnesslib Gate), audits start
+    together behind it."""
 
-    def __init__(self, s, seconds=AUDIT_SECONDS, fail=False):
-        self.seconds, self.fail = seconds, fail
+    def __init__(self, s, seconds=AUDIT_SECONDS, fail=False, gate=None):
+        self.seconds, self.fail, self.gate = seconds, fail, gate
         self.entries = []
         self.active = self.peak = 0
         self.proxy = s.proxy(self.audit)
@@ -45,6 +46,8 @@ class Ledger:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
+            if self.gate is not None:
+                await self.gate.passage()
             await asyncio.sleep(self.seconds)
             if self.fail:
                 raise Raise("AuditError", f"ledger service unavailable ({account!r}, {delta}) [{TOKEN}]")
@@ -163,7 +166,7 @@ async def audit_failure(s):
 async def accounts_independent(s):
     accounts = [f"acct-{i}" for i in range(10)]
     await opening(s, {a: 100 for a in accounts})
-    ledger = Ledger(s, seconds=SLOW_AUDIT_SECONDS)
+    ledger = Ledger(s, seconds=SLOW_AUDIT_SECONDS, gate=Gate(10))
     started = time.perf_counter()
     outcomes = await s.settle(s.calls("withdraw", [(a, 10, ledger.proxy) for a in accounts]), 0.5)
     elapsed = time.perf_counter() - started

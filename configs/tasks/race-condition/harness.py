@@ -17,7 +17,7 @@ of fetching again one after another (a lock per key with a re-check does not).
 import asyncio
 import time
 
-from harnesslib import TOKEN, Fail, Harness, Raise, count, plural
+from harnesslib import TOKEN, Fail, Gate, Harness, Raise, count, plural
 
 KEY = "user:42"
 CALLERS = 200
@@ -31,10 +31,10 @@ h = Harness("get_or_fetch", ["key", "fetcher"], is_async=True, defaults={"cache"
 class Backend:
     """The fetcher the answer is given, served here: counts fetches and how many run at
     once; each fetch returns a new value naming its key, its number and this run's token,
-    or raises FetchError."""
+    or raises FetchError. With `gate` (a harnesslib Gate), fetches start together behind it."""
 
-    def __init__(self, s, seconds=FETCH_SECONDS, fail=False):
-        self.seconds, self.fail = seconds, fail
+    def __init__(self, s, seconds=FETCH_SECONDS, fail=False, gate=None):
+        self.seconds, self.fail, self.gate = seconds, fail, gate
         self.calls = self.active = self.peak = 0
         self.proxy = s.proxy(self.fetch)
 
@@ -44,6 +44,8 @@ class Backend:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
+            if self.gate is not None:
+                await self.gate.passage()
             await asyncio.sleep(self.seconds)
             if self.fail:
                 raise Raise("FetchError", f"backend unavailable (fetch #{n} of {key!r}) [{TOKEN}]")
@@ -104,7 +106,7 @@ async def served_from_cache(s):
          "the original code fetches distinct keys concurrently: serializing every fetch of the "
          "process is a new bug on the normal path, not a correction")
 async def distinct_keys(s):
-    backend = Backend(s, seconds=SLOW_FETCH_SECONDS)
+    backend = Backend(s, seconds=SLOW_FETCH_SECONDS, gate=Gate(DISTINCT))
     keys = [f"key:{i}" for i in range(DISTINCT)]
     started = time.perf_counter()
     outcomes = await s.settle(s.calls("get_or_fetch", [(k, backend.proxy) for k in keys]), 1.0)

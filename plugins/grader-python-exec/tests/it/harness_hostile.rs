@@ -15,6 +15,9 @@
 //! holds neither the verdict pipe nor the nonce. (a) and (c) fail whatever the code after
 //! them; (b) and (d) fail exactly the required checks the original code fails (its
 //! calibration manifest's `fails`).
+//!
+//! One correct answer checks the harness's own protocol where a cancellation in the answer's
+//! process crosses the harness's reply.
 
 use std::path::Path;
 
@@ -304,4 +307,31 @@ raise RuntimeError(" ".join(seen))
         "{}",
         g.evidence
     );
+}
+
+#[tokio::test]
+async fn a_call_cancelled_as_its_reply_arrives_ends_cancelled() {
+    // Not hostile, and correct: when a fetch fails, it blocks its event loop for 0.2 s, long
+    // enough for the other fetches' replies (0.01 s each) to reach its process, then cancels
+    // and awaits them. Each cancellation crosses its reply: the child cancels a call the
+    // harness has already answered, and waits for an acknowledgement. Once, none came, the
+    // cancelled fetches hung, and this fix failed `error-propagates` ("had not returned or
+    // raised"); now every check passes.
+    let code = r#"import asyncio
+import time
+
+async def fetch_all(urls, fetch):
+    tasks = [asyncio.create_task(fetch(url)) for url in urls]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        time.sleep(0.2)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+"#;
+    let g = grade("failed-gather", code, serde_json::json!({})).await;
+    assert_eq!(g.outcome, GradeOutcome::Pass, "{}", g.evidence);
+    assert_eq!(g.score, 1.0, "{}", g.evidence);
 }
