@@ -70,7 +70,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
-use llmbench_core::{SampleId, SampleRecord, StopReason};
+use llmbench_core::{Completion, SampleId, SampleRecord, StopReason};
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
 use postgres::{Client, Row};
@@ -1346,9 +1346,12 @@ impl Store {
                 path: self.path.clone(),
             });
         }
-        for (record, attempts) in samples {
-            let inserted =
-                self.pg_insert_sample(&mut tx, run_id, record, attempts, &finished_at)?;
+        let batch: Vec<_> = samples
+            .into_iter()
+            .map(|(record, attempts)| (record, attempts, finished_at.as_str()))
+            .collect();
+        let inserted = self.pg_insert_samples(&mut tx, run_id, &batch)?;
+        for ((record, attempts, _), inserted) in batch.iter().zip(inserted) {
             if !inserted && !self.pg_stored_same(&mut tx, run_id, record, attempts, None)? {
                 return Err(StoreError::DuplicateSample {
                     path: self.path.clone(),
@@ -1371,164 +1374,303 @@ impl Store {
         attempts: &[AttemptRecord],
         finished_at: &str,
     ) -> Result<bool, StoreError> {
+        let inserted = self.pg_insert_samples(tx, run_id, &[(record, attempts, finished_at)])?;
+        Ok(inserted[0])
+    }
+
+    /// Inserts samples (each with its attempts and when it finished) with their completions,
+    /// grades, attempts and requests: per sample, in order, whether it was inserted (not when
+    /// the run already holds a sample with its id, or an earlier one of `batch` has it).
+    ///
+    /// One statement per table for the whole batch, its columns sent as arrays and unnested
+    /// on the server: five round trips for a group of samples, where a statement per row took
+    /// five per sample, and round trips were most of a stored sample's cost with several
+    /// shards writing at once (`cargo xtask perf store`).
+    pub(crate) fn pg_insert_samples(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        run_id: &str,
+        batch: &[(&SampleRecord, &[AttemptRecord], &str)],
+    ) -> Result<Vec<bool>, StoreError> {
         let err = self.pg_err("record a sample");
         let pg = self
             .pg()
-            .expect("pg_insert_sample runs on a PostgreSQL store");
-        let sample_id = record.key.id();
-        if let Err(reason) = crate::samples::validate(record, attempts) {
-            return Err(StoreError::InvalidRecord {
-                path: self.path.clone(),
-                run_id: run_id.to_owned(),
-                sample_id,
-                reason,
-            });
-        }
-        let id = sample_id.to_string();
-        let key = &record.key;
-        let error = record.error.as_ref();
-        let verdict = record.verdict.as_ref();
-        let request_hash = match &record.request {
-            None => None,
-            Some(request) => {
-                let (hash, json) = crate::request_hash(request);
-                let insert_request = pg
-                    .statement(
-                        tx,
-                        "INSERT INTO requests (hash, request_json) VALUES ($1, $2)
-                     ON CONFLICT DO NOTHING",
-                    )
-                    .map_err(&err)?;
-                tx.execute(&insert_request, &[&hash, &json]).map_err(&err)?;
-                Some(hash)
+            .expect("pg_insert_samples runs on a PostgreSQL store");
+        let mut ids = Vec::with_capacity(batch.len());
+        for (record, attempts, _) in batch {
+            let sample_id = record.key.id();
+            if let Err(reason) = crate::samples::validate(record, attempts) {
+                return Err(StoreError::InvalidRecord {
+                    path: self.path.clone(),
+                    run_id: run_id.to_owned(),
+                    sample_id,
+                    reason,
+                });
             }
-        };
-        let insert_sample = pg
+            ids.push(sample_id.to_string());
+        }
+
+        let mut request_hashes: Vec<Option<String>> = Vec::with_capacity(batch.len());
+        let (mut hashes, mut jsons) = (Vec::new(), Vec::new());
+        let mut sent = HashSet::new();
+        for (record, _, _) in batch {
+            request_hashes.push(record.request.as_ref().map(|request| {
+                let (hash, json) = crate::request_hash(request);
+                if sent.insert(hash.clone()) {
+                    hashes.push(hash.clone());
+                    jsons.push(json);
+                }
+                hash
+            }));
+        }
+        if !hashes.is_empty() {
+            let insert_requests = pg
+                .statement(
+                    tx,
+                    "INSERT INTO requests (hash, request_json)
+                     SELECT * FROM unnest($1::text[], $2::text[])
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(&err)?;
+            tx.execute(&insert_requests, &[&hashes, &jsons])
+                .map_err(&err)?;
+        }
+
+        let records = || batch.iter().map(|(record, _, _)| *record);
+        let errors = || records().map(|r| r.error.as_ref());
+        let verdicts = || records().map(|r| r.verdict.as_ref());
+        let insert_samples = pg
             .statement(
                 tx,
                 "INSERT INTO samples (run_id, sample_id, task, item, provider, model, repeat,
                      status, error_kind, error_message, http_status, error_provider_code,
                      error_retry_after_seconds, error_should_retry, attempts, cost_usd,
                      verdict_pass, verdict_score, first_failure, finished_at, request_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     $17, $18, $19, $20, $21)
-                 ON CONFLICT (run_id, sample_id) DO NOTHING",
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int4[],
+                     $12::text[], $13::float8[], $14::bool[], $15::int8[], $16::float8[],
+                     $17::bool[], $18::float8[], $19::int8[], $20::text[], $21::text[])
+                 ON CONFLICT (run_id, sample_id) DO NOTHING
+                 RETURNING sample_id",
             )
             .map_err(&err)?;
-        let inserted = tx
-            .execute(
-                &insert_sample,
+        let rows = tx
+            .query(
+                &insert_samples,
                 &[
                     &run_id,
-                    &id,
-                    &key.task,
-                    &key.item,
-                    &key.provider,
-                    &record.model,
-                    &i64::from(key.repeat),
-                    &sample_status_str(record.status),
-                    &error.map(|e| e.kind.as_str()),
-                    &error.map(|e| e.message.as_str()),
-                    &error.and_then(|e| e.http_status).map(i32::from),
-                    &error.and_then(|e| e.provider_code.as_deref()),
-                    &error.and_then(|e| e.retry_after).map(|d| d.as_secs_f64()),
-                    &error.and_then(|e| e.should_retry),
-                    &i64::from(record.attempts),
-                    &record.cost_usd,
-                    &verdict.map(|v| v.pass),
-                    &verdict.map(|v| v.score),
-                    &verdict
-                        .and_then(|v| v.first_failure)
-                        .map(|i| i64::try_from(i).unwrap_or(i64::MAX)),
-                    &finished_at,
-                    &request_hash,
+                    &ids,
+                    &records().map(|r| r.key.task.as_str()).collect::<Vec<_>>(),
+                    &records().map(|r| r.key.item.as_str()).collect::<Vec<_>>(),
+                    &records()
+                        .map(|r| r.key.provider.as_str())
+                        .collect::<Vec<_>>(),
+                    &records().map(|r| r.model.as_str()).collect::<Vec<_>>(),
+                    &records()
+                        .map(|r| i64::from(r.key.repeat))
+                        .collect::<Vec<_>>(),
+                    &records()
+                        .map(|r| sample_status_str(r.status))
+                        .collect::<Vec<_>>(),
+                    &errors()
+                        .map(|e| e.map(|e| e.kind.as_str()))
+                        .collect::<Vec<_>>(),
+                    &errors()
+                        .map(|e| e.map(|e| e.message.as_str()))
+                        .collect::<Vec<_>>(),
+                    &errors()
+                        .map(|e| e.and_then(|e| e.http_status).map(i32::from))
+                        .collect::<Vec<_>>(),
+                    &errors()
+                        .map(|e| e.and_then(|e| e.provider_code.as_deref()))
+                        .collect::<Vec<_>>(),
+                    &errors()
+                        .map(|e| e.and_then(|e| e.retry_after).map(|d| d.as_secs_f64()))
+                        .collect::<Vec<_>>(),
+                    &errors()
+                        .map(|e| e.and_then(|e| e.should_retry))
+                        .collect::<Vec<_>>(),
+                    &records().map(|r| i64::from(r.attempts)).collect::<Vec<_>>(),
+                    &records().map(|r| r.cost_usd).collect::<Vec<_>>(),
+                    &verdicts().map(|v| v.map(|v| v.pass)).collect::<Vec<_>>(),
+                    &verdicts().map(|v| v.map(|v| v.score)).collect::<Vec<_>>(),
+                    &verdicts()
+                        .map(|v| {
+                            v.and_then(|v| v.first_failure)
+                                .map(|i| i64::try_from(i).unwrap_or(i64::MAX))
+                        })
+                        .collect::<Vec<_>>(),
+                    &batch.iter().map(|(_, _, at)| *at).collect::<Vec<_>>(),
+                    &request_hashes,
                 ],
             )
             .map_err(&err)?;
-        if inserted == 0 {
-            return Ok(false);
-        }
-        if let Some(c) = &record.completion {
-            let tokens = |n: Option<u64>| n.map(to_i64);
-            let insert_completion = pg
+        let mut new: HashSet<String> = rows.iter().map(|row| row.get(0)).collect();
+        // The first of a batch's samples with an id is the one inserted; the others are not.
+        let inserted: Vec<bool> = ids.iter().map(|id| new.remove(id)).collect();
+        let added = || {
+            batch
+                .iter()
+                .zip(&ids)
+                .zip(&inserted)
+                .filter(|(_, inserted)| **inserted)
+                .map(|((sample, id), _)| (sample.0, sample.1, id.as_str()))
+        };
+
+        let completions: Vec<_> = added()
+            .filter_map(|(r, _, id)| r.completion.as_ref().map(|c| (id, c)))
+            .collect();
+        if !completions.is_empty() {
+            let tokens = |f: fn(&Completion) -> Option<u64>| {
+                completions
+                    .iter()
+                    .map(|(_, c)| f(c).map(to_i64))
+                    .collect::<Vec<_>>()
+            };
+            let insert_completions = pg
                 .statement(
                     tx,
                     "INSERT INTO completions (run_id, sample_id, text, stop_reason, response_model,
                      input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
                      reasoning_tokens, latency_seconds, ttft_seconds)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[],
+                     $11::float8[], $12::float8[])",
                 )
                 .map_err(&err)?;
             tx.execute(
-                &insert_completion,
+                &insert_completions,
                 &[
                     &run_id,
-                    &id,
-                    &c.text,
-                    &stop_reason_str(&c.stop_reason),
-                    &c.response_model,
-                    &tokens(c.usage.input_tokens),
-                    &tokens(c.usage.output_tokens),
-                    &tokens(c.usage.cache_read_tokens),
-                    &tokens(c.usage.cache_write_tokens),
-                    &tokens(c.usage.reasoning_tokens),
-                    &c.timings.latency.as_secs_f64(),
-                    &c.timings.time_to_first_token.map(|d| d.as_secs_f64()),
+                    &completions.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+                    &completions
+                        .iter()
+                        .map(|(_, c)| c.text.as_str())
+                        .collect::<Vec<_>>(),
+                    &completions
+                        .iter()
+                        .map(|(_, c)| stop_reason_str(&c.stop_reason))
+                        .collect::<Vec<_>>(),
+                    &completions
+                        .iter()
+                        .map(|(_, c)| c.response_model.as_deref())
+                        .collect::<Vec<_>>(),
+                    &tokens(|c| c.usage.input_tokens),
+                    &tokens(|c| c.usage.output_tokens),
+                    &tokens(|c| c.usage.cache_read_tokens),
+                    &tokens(|c| c.usage.cache_write_tokens),
+                    &tokens(|c| c.usage.reasoning_tokens),
+                    &completions
+                        .iter()
+                        .map(|(_, c)| c.timings.latency.as_secs_f64())
+                        .collect::<Vec<_>>(),
+                    &completions
+                        .iter()
+                        .map(|(_, c)| c.timings.time_to_first_token.map(|d| d.as_secs_f64()))
+                        .collect::<Vec<_>>(),
                 ],
             )
             .map_err(&err)?;
         }
-        for (position, (grader, grade)) in record.grades.iter().enumerate() {
-            let insert_grade = pg
+
+        let grades: Vec<_> = added()
+            .flat_map(|(r, _, id)| {
+                r.grades
+                    .iter()
+                    .enumerate()
+                    .map(move |(position, (grader, grade))| (id, position as i64, grader, grade))
+            })
+            .collect();
+        if !grades.is_empty() {
+            let insert_grades = pg
                 .statement(
                     tx,
                     "INSERT INTO grades (run_id, sample_id, position, grader, outcome, score,
                      evidence, kind, input_tokens, output_tokens, cost_usd)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 SELECT $1::text, * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[],
+                     $6::float8[], $7::text[], $8::text[], $9::int8[], $10::int8[],
+                     $11::float8[])",
                 )
                 .map_err(&err)?;
             tx.execute(
-                &insert_grade,
+                &insert_grades,
                 &[
                     &run_id,
-                    &id,
-                    &(position as i64),
-                    grader,
-                    &grade.outcome.as_str(),
-                    &grade.score,
-                    &grade.evidence,
-                    &grade_kind_str(grade.kind),
-                    &grade.usage.and_then(|u| u.input_tokens).map(to_i64),
-                    &grade.usage.and_then(|u| u.output_tokens).map(to_i64),
-                    &grade.cost_usd,
+                    &grades.iter().map(|g| g.0).collect::<Vec<_>>(),
+                    &grades.iter().map(|g| g.1).collect::<Vec<_>>(),
+                    &grades.iter().map(|g| g.2.as_str()).collect::<Vec<_>>(),
+                    &grades
+                        .iter()
+                        .map(|g| g.3.outcome.as_str())
+                        .collect::<Vec<_>>(),
+                    &grades.iter().map(|g| g.3.score).collect::<Vec<_>>(),
+                    &grades
+                        .iter()
+                        .map(|g| g.3.evidence.as_str())
+                        .collect::<Vec<_>>(),
+                    &grades
+                        .iter()
+                        .map(|g| grade_kind_str(g.3.kind))
+                        .collect::<Vec<_>>(),
+                    &grades
+                        .iter()
+                        .map(|g| g.3.usage.and_then(|u| u.input_tokens).map(to_i64))
+                        .collect::<Vec<_>>(),
+                    &grades
+                        .iter()
+                        .map(|g| g.3.usage.and_then(|u| u.output_tokens).map(to_i64))
+                        .collect::<Vec<_>>(),
+                    &grades.iter().map(|g| g.3.cost_usd).collect::<Vec<_>>(),
                 ],
             )
             .map_err(&err)?;
         }
-        for (n, attempt) in attempts.iter().enumerate() {
-            let insert_attempt = pg
+
+        let attempts: Vec<_> = added()
+            .flat_map(|(_, attempts, id)| {
+                attempts
+                    .iter()
+                    .enumerate()
+                    .map(move |(n, attempt)| (id, n as i64 + 1, attempt))
+            })
+            .collect();
+        if !attempts.is_empty() {
+            let insert_attempts = pg
                 .statement(
                     tx,
                     "INSERT INTO attempts (run_id, sample_id, attempt, outcome, http_status,
                      wait_seconds, duration_seconds)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 SELECT $1::text, * FROM unnest($2::text[], $3::int8[], $4::text[], $5::int4[],
+                     $6::float8[], $7::float8[])",
                 )
                 .map_err(&err)?;
             tx.execute(
-                &insert_attempt,
+                &insert_attempts,
                 &[
                     &run_id,
-                    &id,
-                    &(n as i64 + 1),
-                    &attempt.outcome,
-                    &attempt.http_status.map(i32::from),
-                    &attempt.wait_seconds,
-                    &attempt.duration_seconds,
+                    &attempts.iter().map(|a| a.0).collect::<Vec<_>>(),
+                    &attempts.iter().map(|a| a.1).collect::<Vec<_>>(),
+                    &attempts
+                        .iter()
+                        .map(|a| a.2.outcome.as_str())
+                        .collect::<Vec<_>>(),
+                    &attempts
+                        .iter()
+                        .map(|a| a.2.http_status.map(i32::from))
+                        .collect::<Vec<_>>(),
+                    &attempts
+                        .iter()
+                        .map(|a| a.2.wait_seconds)
+                        .collect::<Vec<_>>(),
+                    &attempts
+                        .iter()
+                        .map(|a| a.2.duration_seconds)
+                        .collect::<Vec<_>>(),
                 ],
             )
             .map_err(&err)?;
         }
-        Ok(true)
+        Ok(inserted)
     }
 
     /// Whether the sample stored with `record`'s id equals it (record and attempts, and

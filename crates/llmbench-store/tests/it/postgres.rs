@@ -260,3 +260,80 @@ fn a_shard_that_ends_before_the_others_samples_are_there_is_not_finished() {
         "{run:?}"
     );
 }
+
+#[test]
+fn a_group_is_stored_as_sample_by_sample_and_a_conflict_fails_it_whole() {
+    // PostgreSQL writes a group with one statement per table (arrays unnested on the
+    // server); what it stores, and what it refuses, is what SQLite does sample by sample.
+    let server = PgServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut lite = Store::open_in_dir(dir.path()).unwrap();
+    let mut pg = Store::open_postgres(&target(&server.url())).unwrap();
+    let run = new_run("r1", "2026-11-28T07:14:01.000Z");
+    let records = records();
+    let tries: Vec<_> = (0..records.len()).map(|i| attempts(i % 3)).collect();
+    let group = || records.iter().zip(tries.iter().map(Vec::as_slice));
+    lite.create_run(&run).unwrap();
+    pg.create_run(&run).unwrap();
+    for (record, attempts) in group() {
+        lite.record_sample("r1", record, attempts).unwrap();
+    }
+    pg.record_samples("r1", group()).unwrap();
+    assert_eq!(
+        pg.report("r1").unwrap().samples,
+        lite.report("r1").unwrap().samples
+    );
+    for record in &records {
+        let id = record.key.id();
+        assert_eq!(
+            pg.attempts("r1", id).unwrap(),
+            lite.attempts("r1", id).unwrap()
+        );
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    pg.export("r1", ExportFormat::Jsonl, &mut a).unwrap();
+    lite.export("r1", ExportFormat::Jsonl, &mut b).unwrap();
+    assert_eq!(without_finished_at(&a), without_finished_at(&b));
+
+    // On PostgreSQL (shards may race), a group holding samples stored already, identically
+    // (one of them twice), and a new one: the new one is added, the others are left as
+    // they are. (SQLite, with one writer per run, refuses any sample stored twice.)
+    let fresh = full_record(key("t3", "new", "zeta", 0));
+    let none: &[llmbench_store::AttemptRecord] = &[];
+    pg.record_samples(
+        "r1",
+        [
+            (&fresh, none),
+            (&records[0], tries[0].as_slice()),
+            (&records[0], tries[0].as_slice()),
+            (&records[3], tries[3].as_slice()),
+        ],
+    )
+    .unwrap();
+    lite.record_sample("r1", &fresh, none).unwrap();
+    assert_eq!(
+        pg.report("r1").unwrap().samples,
+        lite.report("r1").unwrap().samples
+    );
+    assert_eq!(pg.report("r1").unwrap().samples.len(), records.len() + 1);
+
+    // A group in which a sample comes twice, differently: refused whole, naming the sample;
+    // nothing of it is stored, not even the new sample before it.
+    let other = full_record(key("t3", "other", "zeta", 0));
+    let mut changed = other.clone();
+    changed.grades.truncate(1);
+    for store in [&mut lite, &mut pg] {
+        let err = store
+            .record_samples("r1", [(&other, none), (&changed, none)])
+            .unwrap_err();
+        assert_eq!(err.kind(), "duplicate_sample", "{err}");
+        assert!(err.to_string().contains("t3/other/zeta#0"), "{err}");
+        assert!(
+            store
+                .samples_by_key("r1", std::slice::from_ref(&other.key))
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(pg.report("r1").unwrap().samples.len(), records.len() + 1);
+}
