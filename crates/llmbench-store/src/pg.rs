@@ -548,6 +548,11 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// One column of `rows`, to send as an array parameter (unnested on the server).
+fn column<T, U>(rows: &[T], field: impl FnMut(&T) -> U) -> Vec<U> {
+    rows.iter().map(field).collect()
+}
+
 impl Store {
     /// Opens the PostgreSQL store at `target` for writing runs: creates its schema if the
     /// database lacks it, and records as `interrupted` the runs stored as `running` that no
@@ -1436,9 +1441,7 @@ impl Store {
                 .map_err(&err)?;
         }
 
-        let records = || batch.iter().map(|(record, _, _)| *record);
-        let errors = || records().map(|r| r.error.as_ref());
-        let verdicts = || records().map(|r| r.verdict.as_ref());
+        let records: Vec<&SampleRecord> = batch.iter().map(|(record, _, _)| *record).collect();
         let insert_samples = pg
             .statement(
                 tx,
@@ -1460,47 +1463,38 @@ impl Store {
                 &[
                     &run_id,
                     &ids,
-                    &records().map(|r| r.key.task.as_str()).collect::<Vec<_>>(),
-                    &records().map(|r| r.key.item.as_str()).collect::<Vec<_>>(),
-                    &records()
-                        .map(|r| r.key.provider.as_str())
-                        .collect::<Vec<_>>(),
-                    &records().map(|r| r.model.as_str()).collect::<Vec<_>>(),
-                    &records()
-                        .map(|r| i64::from(r.key.repeat))
-                        .collect::<Vec<_>>(),
-                    &records()
-                        .map(|r| sample_status_str(r.status))
-                        .collect::<Vec<_>>(),
-                    &errors()
-                        .map(|e| e.map(|e| e.kind.as_str()))
-                        .collect::<Vec<_>>(),
-                    &errors()
-                        .map(|e| e.map(|e| e.message.as_str()))
-                        .collect::<Vec<_>>(),
-                    &errors()
-                        .map(|e| e.and_then(|e| e.http_status).map(i32::from))
-                        .collect::<Vec<_>>(),
-                    &errors()
-                        .map(|e| e.and_then(|e| e.provider_code.as_deref()))
-                        .collect::<Vec<_>>(),
-                    &errors()
-                        .map(|e| e.and_then(|e| e.retry_after).map(|d| d.as_secs_f64()))
-                        .collect::<Vec<_>>(),
-                    &errors()
-                        .map(|e| e.and_then(|e| e.should_retry))
-                        .collect::<Vec<_>>(),
-                    &records().map(|r| i64::from(r.attempts)).collect::<Vec<_>>(),
-                    &records().map(|r| r.cost_usd).collect::<Vec<_>>(),
-                    &verdicts().map(|v| v.map(|v| v.pass)).collect::<Vec<_>>(),
-                    &verdicts().map(|v| v.map(|v| v.score)).collect::<Vec<_>>(),
-                    &verdicts()
-                        .map(|v| {
-                            v.and_then(|v| v.first_failure)
-                                .map(|i| i64::try_from(i).unwrap_or(i64::MAX))
-                        })
-                        .collect::<Vec<_>>(),
-                    &batch.iter().map(|(_, _, at)| *at).collect::<Vec<_>>(),
+                    &column(&records, |r| r.key.task.as_str()),
+                    &column(&records, |r| r.key.item.as_str()),
+                    &column(&records, |r| r.key.provider.as_str()),
+                    &column(&records, |r| r.model.as_str()),
+                    &column(&records, |r| i64::from(r.key.repeat)),
+                    &column(&records, |r| sample_status_str(r.status)),
+                    &column(&records, |r| r.error.as_ref().map(|e| e.kind.as_str())),
+                    &column(&records, |r| r.error.as_ref().map(|e| e.message.as_str())),
+                    &column(&records, |r| {
+                        r.error.as_ref().and_then(|e| e.http_status).map(i32::from)
+                    }),
+                    &column(&records, |r| {
+                        r.error.as_ref().and_then(|e| e.provider_code.as_deref())
+                    }),
+                    &column(&records, |r| {
+                        r.error
+                            .as_ref()
+                            .and_then(|e| e.retry_after)
+                            .map(|d| d.as_secs_f64())
+                    }),
+                    &column(&records, |r| r.error.as_ref().and_then(|e| e.should_retry)),
+                    &column(&records, |r| i64::from(r.attempts)),
+                    &column(&records, |r| r.cost_usd),
+                    &column(&records, |r| r.verdict.as_ref().map(|v| v.pass)),
+                    &column(&records, |r| r.verdict.as_ref().map(|v| v.score)),
+                    &column(&records, |r| {
+                        r.verdict
+                            .as_ref()
+                            .and_then(|v| v.first_failure)
+                            .map(|i| i64::try_from(i).unwrap_or(i64::MAX))
+                    }),
+                    &column(batch, |(_, _, at)| *at),
                     &request_hashes,
                 ],
             )
@@ -1508,25 +1502,21 @@ impl Store {
         let mut new: HashSet<String> = rows.iter().map(|row| row.get(0)).collect();
         // The first of a batch's samples with an id is the one inserted; the others are not.
         let inserted: Vec<bool> = ids.iter().map(|id| new.remove(id)).collect();
-        let added = || {
-            batch
-                .iter()
-                .zip(&ids)
-                .zip(&inserted)
-                .filter(|(_, inserted)| **inserted)
-                .map(|((sample, id), _)| (sample.0, sample.1, id.as_str()))
-        };
+        let added: Vec<(&SampleRecord, &[AttemptRecord], &str)> = batch
+            .iter()
+            .zip(&ids)
+            .zip(&inserted)
+            .filter(|(_, inserted)| **inserted)
+            .map(|((sample, id), _)| (sample.0, sample.1, id.as_str()))
+            .collect();
 
-        let completions: Vec<_> = added()
-            .filter_map(|(r, _, id)| r.completion.as_ref().map(|c| (id, c)))
+        let completions: Vec<(&str, &Completion)> = added
+            .iter()
+            .filter_map(|(r, _, id)| r.completion.as_ref().map(|c| (*id, c)))
             .collect();
         if !completions.is_empty() {
-            let tokens = |f: fn(&Completion) -> Option<u64>| {
-                completions
-                    .iter()
-                    .map(|(_, c)| f(c).map(to_i64))
-                    .collect::<Vec<_>>()
-            };
+            let tokens =
+                |f: fn(&Completion) -> Option<u64>| column(&completions, |(_, c)| f(c).map(to_i64));
             let insert_completions = pg
                 .statement(
                     tx,
@@ -1542,43 +1532,31 @@ impl Store {
                 &insert_completions,
                 &[
                     &run_id,
-                    &completions.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-                    &completions
-                        .iter()
-                        .map(|(_, c)| c.text.as_str())
-                        .collect::<Vec<_>>(),
-                    &completions
-                        .iter()
-                        .map(|(_, c)| stop_reason_str(&c.stop_reason))
-                        .collect::<Vec<_>>(),
-                    &completions
-                        .iter()
-                        .map(|(_, c)| c.response_model.as_deref())
-                        .collect::<Vec<_>>(),
+                    &column(&completions, |(id, _)| *id),
+                    &column(&completions, |(_, c)| c.text.as_str()),
+                    &column(&completions, |(_, c)| stop_reason_str(&c.stop_reason)),
+                    &column(&completions, |(_, c)| c.response_model.as_deref()),
                     &tokens(|c| c.usage.input_tokens),
                     &tokens(|c| c.usage.output_tokens),
                     &tokens(|c| c.usage.cache_read_tokens),
                     &tokens(|c| c.usage.cache_write_tokens),
                     &tokens(|c| c.usage.reasoning_tokens),
-                    &completions
-                        .iter()
-                        .map(|(_, c)| c.timings.latency.as_secs_f64())
-                        .collect::<Vec<_>>(),
-                    &completions
-                        .iter()
-                        .map(|(_, c)| c.timings.time_to_first_token.map(|d| d.as_secs_f64()))
-                        .collect::<Vec<_>>(),
+                    &column(&completions, |(_, c)| c.timings.latency.as_secs_f64()),
+                    &column(&completions, |(_, c)| {
+                        c.timings.time_to_first_token.map(|d| d.as_secs_f64())
+                    }),
                 ],
             )
             .map_err(&err)?;
         }
 
-        let grades: Vec<_> = added()
+        let grades: Vec<_> = added
+            .iter()
             .flat_map(|(r, _, id)| {
                 r.grades
                     .iter()
                     .enumerate()
-                    .map(move |(position, (grader, grade))| (id, position as i64, grader, grade))
+                    .map(move |(position, (grader, grade))| (*id, position as i64, grader, grade))
             })
             .collect();
         if !grades.is_empty() {
@@ -1596,42 +1574,32 @@ impl Store {
                 &insert_grades,
                 &[
                     &run_id,
-                    &grades.iter().map(|g| g.0).collect::<Vec<_>>(),
-                    &grades.iter().map(|g| g.1).collect::<Vec<_>>(),
-                    &grades.iter().map(|g| g.2.as_str()).collect::<Vec<_>>(),
-                    &grades
-                        .iter()
-                        .map(|g| g.3.outcome.as_str())
-                        .collect::<Vec<_>>(),
-                    &grades.iter().map(|g| g.3.score).collect::<Vec<_>>(),
-                    &grades
-                        .iter()
-                        .map(|g| g.3.evidence.as_str())
-                        .collect::<Vec<_>>(),
-                    &grades
-                        .iter()
-                        .map(|g| grade_kind_str(g.3.kind))
-                        .collect::<Vec<_>>(),
-                    &grades
-                        .iter()
-                        .map(|g| g.3.usage.and_then(|u| u.input_tokens).map(to_i64))
-                        .collect::<Vec<_>>(),
-                    &grades
-                        .iter()
-                        .map(|g| g.3.usage.and_then(|u| u.output_tokens).map(to_i64))
-                        .collect::<Vec<_>>(),
-                    &grades.iter().map(|g| g.3.cost_usd).collect::<Vec<_>>(),
+                    &column(&grades, |g| g.0),
+                    &column(&grades, |g| g.1),
+                    &column(&grades, |g| g.2.as_str()),
+                    &column(&grades, |g| g.3.outcome.as_str()),
+                    &column(&grades, |g| g.3.score),
+                    &column(&grades, |g| g.3.evidence.as_str()),
+                    &column(&grades, |g| grade_kind_str(g.3.kind)),
+                    &column(&grades, |g| {
+                        g.3.usage.and_then(|u| u.input_tokens).map(to_i64)
+                    }),
+                    &column(&grades, |g| {
+                        g.3.usage.and_then(|u| u.output_tokens).map(to_i64)
+                    }),
+                    &column(&grades, |g| g.3.cost_usd),
                 ],
             )
             .map_err(&err)?;
         }
 
-        let attempts: Vec<_> = added()
+        let attempts: Vec<_> = added
+            .iter()
             .flat_map(|(_, attempts, id)| {
                 attempts
                     .iter()
                     .enumerate()
-                    .map(move |(n, attempt)| (id, n as i64 + 1, attempt))
+                    .map(move |(n, attempt)| (*id, n as i64 + 1, attempt))
             })
             .collect();
         if !attempts.is_empty() {
@@ -1648,24 +1616,12 @@ impl Store {
                 &insert_attempts,
                 &[
                     &run_id,
-                    &attempts.iter().map(|a| a.0).collect::<Vec<_>>(),
-                    &attempts.iter().map(|a| a.1).collect::<Vec<_>>(),
-                    &attempts
-                        .iter()
-                        .map(|a| a.2.outcome.as_str())
-                        .collect::<Vec<_>>(),
-                    &attempts
-                        .iter()
-                        .map(|a| a.2.http_status.map(i32::from))
-                        .collect::<Vec<_>>(),
-                    &attempts
-                        .iter()
-                        .map(|a| a.2.wait_seconds)
-                        .collect::<Vec<_>>(),
-                    &attempts
-                        .iter()
-                        .map(|a| a.2.duration_seconds)
-                        .collect::<Vec<_>>(),
+                    &column(&attempts, |a| a.0),
+                    &column(&attempts, |a| a.1),
+                    &column(&attempts, |a| a.2.outcome.as_str()),
+                    &column(&attempts, |a| a.2.http_status.map(i32::from)),
+                    &column(&attempts, |a| a.2.wait_seconds),
+                    &column(&attempts, |a| a.2.duration_seconds),
                 ],
             )
             .map_err(&err)?;
