@@ -1017,7 +1017,7 @@ fn million_sweep(
             verdict(mb < MILLION_RSS_MB)
         );
         if !stream {
-            // Its store and items (about 1.5 GB and 70 MB at a million) are not read again.
+            // Its store (about 1.5 GB at a million samples) and items are not read again.
             std::fs::remove_dir_all(dir)?;
             std::fs::create_dir_all(dir)?;
         }
