@@ -17,7 +17,7 @@ checks.md. A fix passes when:
 import asyncio
 import time
 
-from harnesslib import TOKEN, Fail, Harness, Raise, count, plural, short
+from harnesslib import TOKEN, Fail, Gate, Harness, Raise, count, plural, short
 
 LIMIT = 10
 REQUEST_SECONDS = 0.002  # long enough for requests sent together to overlap here
@@ -27,15 +27,11 @@ h = Harness("download_all", ["urls", "fetch"], is_async=True,
             defaults={"MAX_IN_FLIGHT": "MAX_IN_FLIGHT = 10"})
 
 
-# How long a request of a gated `Api` waits for the others to reach the limit.
-GATE_SECONDS = 0.02
-
-
 class Api:
     """The `fetch` the answer is given, served here: counts requests in flight (and the
-    peak); the URLs in `failing` fail. With `gate`, a request first waits (at most
-    GATE_SECONDS) until `gate` requests are in flight: a peak measured that way does not
-    depend on how fast a loaded machine starts the answer's requests."""
+    peak); the URLs in `failing` fail. With `gate` (a harnesslib Gate), requests start
+    together behind it: a peak measured that way does not depend on how fast a loaded
+    machine starts the answer's requests."""
 
     def __init__(self, s, seconds=REQUEST_SECONDS, failing=(), delays=None, gate=None):
         self.seconds, self.delays, self.failing = seconds, delays or {}, set(failing)
@@ -49,9 +45,7 @@ class Api:
         self.peak = max(self.peak, self.active)
         try:
             if self.gate is not None:
-                deadline = time.perf_counter() + GATE_SECONDS
-                while self.active < self.gate and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.0005)
+                await self.gate.passage()
             await asyncio.sleep(self.delays.get(url, self.seconds))
             if url in self.failing:
                 raise Raise("FetchError", f"GET {url}: 500 Internal Server Error [{TOKEN}]")
@@ -148,7 +142,7 @@ async def uses_full_limit(s):
          "its error\"; a permit leaked per failure shrinks the limit until nothing runs")
 async def permits_released(s):
     first = urls(20, "f")
-    failing, after = Api(s, failing=first[:5]), Api(s, gate=LIMIT)
+    failing, after = Api(s, failing=first[:5]), Api(s, gate=Gate(LIMIT))
     [o1], _ = await calls(s, failing, [first])
     for _ in range(100):  # let requests the failed call left running finish
         if failing.active == 0:
